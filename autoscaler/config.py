@@ -1,0 +1,405 @@
+"""Configuration: SPEC option names (camelCase, Luna-compatible), validated once at start.
+
+Options may be nested (`scaleDown: {nodeUnneededDuration: 5m}`) or dotted
+(`scaleDown.nodeUnneededDuration: 5m`), as Helm values and Luna's ConfigMap write them.
+Every invalid value raises ConfigError naming the key and the value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Callable
+
+import yaml
+
+from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
+from autoscaler.regex import RegexError, compile_user_regex
+from pricing.types import CAPACITY_TYPES, ON_DEMAND
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ScaleDownConfig:
+    enabled: bool = True
+    node_unneeded_duration: float = 300.0  # seconds
+    bin_pack_node_utilization_threshold: float = 0.1
+    max_parallel: int = 2
+
+
+@dataclass(frozen=True)
+class HotNodeConfig:
+    enabled: bool = False
+    loop_period: float = 60.0
+    yellow_cpu: float = 60.0
+    yellow_memory: float = 65.0
+    red_cpu: float = 80.0
+    red_memory: float = 85.0
+    green_cpu: float = 10.0
+    green_memory: float = 15.0
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    use_spot_advisor: bool = False
+    max_spot_interrupt_bucket: int = 4
+    max_spot_price_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class BackoffConfig:
+    insufficient_capacity: float = 300.0
+    quota_exceeded: float = 900.0
+    launch_timeout: float = 600.0
+    other: float = 120.0
+    max_duration: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    cloud: str = "aws"
+    region: str = "us-east-1"
+    cluster_name: str = "smart-autoscaler"
+    managed_pod_labels: tuple[tuple[str, str], ...] = (("smart-autoscaler.io/managed", "true"),)
+    annotation_prefixes: tuple[str, ...] = ("smart-autoscaler.io/",)
+    pending_pod_reason_regexp: str = ""
+    bin_select_pod_cpu_threshold: int = 2000  # millicores
+    bin_select_pod_memory_threshold: int = 8 * 2**30
+    bin_select_pod_gpu_threshold: int = 1
+    bin_packing_node_cpu: int = 4000
+    bin_packing_node_memory: int = 8 * 2**30
+    bin_packing_node_gpu: int = 0
+    bin_packing_node_type_regexp: str = ""
+    bin_packing_node_pricing: tuple[str, ...] = (ON_DEMAND,)
+    reuse_bin_select_nodes: bool = True
+    spot_price_ratio_estimate: float = 0.5
+    vm_memory_overhead_percent: float | None = None
+    max_pods_per_node: int | None = None
+    min_node_cpu: int = 2000
+    min_node_memory: int = 2 * 2**30
+    include_arm_instance: bool = False
+    nvidia_gpu_time_slices: int = 1
+    cluster_gpu_limit: int | None = None
+    max_nodes: int | None = None
+    max_cluster_hourly_cost: float | None = None
+    scale_up_timeout: float = 600.0
+    node_labels: tuple[tuple[str, str], ...] = ()
+    node_ttl: float | None = None
+    node_ttl_max_parallel: int = 1
+    scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
+    manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)
+    loop_period: float = 10.0
+
+    def with_options(self, **changes: Any) -> Config:
+        return replace(self, **changes)
+
+
+# ---- value parsers: each takes the raw value and returns the typed one or raises ValueError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """'90s', '10m', '1h30m', '7d' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 10m, 1h or 7d")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        raise ValueError("expected a duration such as 30s, 10m, 1h or 7d")
+    position, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text):
+        raise ValueError("expected a duration such as 30s, 10m, 1h30m or 7d")
+    return total
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("expected true or false")
+
+
+def _number(minimum: float | None = 0.0, maximum: float | None = None) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected a number") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError("expected a finite number")
+        if minimum is not None and number < minimum:
+            raise ValueError(f"must be at least {minimum:g}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"must be at most {maximum:g}")
+        return number
+
+    return parse
+
+
+def _integer(minimum: int = 0, maximum: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value.strip())
+        if not isinstance(value, int):
+            raise ValueError("expected a whole number")
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return value
+
+    return parse
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None or value == "" else parse(value)
+
+
+def _cpu(value: Any) -> int:
+    try:
+        return parse_cpu_millis(value)
+    except QuantityError as err:
+        raise ValueError(str(err)) from None
+
+
+def _bytes(value: Any) -> int:
+    try:
+        return parse_count(value)
+    except QuantityError as err:
+        raise ValueError(str(err)) from None
+
+
+def _regexp(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a regular expression string")
+    try:
+        compile_user_regex(value)
+    except RegexError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+def parse_capacity_types(value: Any) -> tuple[str, ...]:
+    """'spot,on-demand' -> ('spot', 'on-demand'), in the order given."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    kinds = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    if not kinds or any(kind not in CAPACITY_TYPES for kind in kinds):
+        raise ValueError("expected on-demand, spot, or spot,on-demand")
+    return tuple(dict.fromkeys(kinds))
+
+
+def _label_map(value: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, str):  # "a=b,c=d"
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("expected key=value pairs or a mapping")
+        value = {key.strip(): val.strip() for key, val in pairs}
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of label keys to values")
+    for key, val in value.items():
+        if not isinstance(key, str) or not key or isinstance(val, (dict, list)):
+            raise ValueError(f"label {key!r}: expected a string key and a string value")
+    return tuple(sorted((str(k), "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for k, v in value.items()))
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("expected a list of strings")
+    return tuple(value)
+
+
+def _cloud(value: Any) -> str:
+    if value not in ("aws", "gcp", "azure", "oci"):
+        raise ValueError("expected one of aws, gcp, azure, oci")
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+# option name -> (attribute path, parser)
+_OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
+    "cloud": (("cloud",), _cloud),
+    "region": (("region",), _text),
+    "clusterName": (("cluster_name",), _text),
+    "managedPodLabels": (("managed_pod_labels",), _label_map),
+    "annotationPrefixes": (("annotation_prefixes",), _string_list),
+    "pendingPodReasonRegexp": (("pending_pod_reason_regexp",), _regexp),
+    "binSelectPodCpuThreshold": (("bin_select_pod_cpu_threshold",), _cpu),
+    "binSelectPodMemoryThreshold": (("bin_select_pod_memory_threshold",), _bytes),
+    "binSelectPodGPUThreshold": (("bin_select_pod_gpu_threshold",), _integer(1)),
+    "binPackingNodeCpu": (("bin_packing_node_cpu",), _cpu),
+    "binPackingNodeMemory": (("bin_packing_node_memory",), _bytes),
+    "binPackingNodeGPU": (("bin_packing_node_gpu",), _integer(0)),
+    "binPackingNodeTypeRegexp": (("bin_packing_node_type_regexp",), _regexp),
+    "binPackingNodePricing": (("bin_packing_node_pricing",), parse_capacity_types),
+    "reuseBinSelectNodes": (("reuse_bin_select_nodes",), _bool),
+    "spotPriceRatioEstimate": (("spot_price_ratio_estimate",), _number(0.01, 1.0)),
+    "vmMemoryOverheadPercent": (("vm_memory_overhead_percent",), _optional(_number(0.0, 0.5))),
+    "maxPodsPerNode": (("max_pods_per_node",), _optional(_integer(1, 1000))),
+    "minNodeCpu": (("min_node_cpu",), _cpu),
+    "minNodeMemory": (("min_node_memory",), _bytes),
+    "includeArmInstance": (("include_arm_instance",), _bool),
+    "nvidiaGPUTimeSlices": (("nvidia_gpu_time_slices",), _integer(1, 48)),
+    "clusterGPULimit": (("cluster_gpu_limit",), _optional(_integer(0))),
+    "maxNodes": (("max_nodes",), _optional(_integer(0))),
+    "maxClusterHourlyCost": (("max_cluster_hourly_cost",), _optional(_number(0.0))),
+    "scaleUpTimeout": (("scale_up_timeout",), parse_duration),
+    "nodeLabels": (("node_labels",), _label_map),
+    "nodeTTL": (("node_ttl",), _optional(parse_duration)),
+    "nodeTTLMaxParallel": (("node_ttl_max_parallel",), _integer(1)),
+    "loopPeriod": (("loop_period",), parse_duration),
+    "scaleDown.enabled": (("scale_down", "enabled"), _bool),
+    "scaleDown.nodeUnneededDuration": (("scale_down", "node_unneeded_duration"), parse_duration),
+    "scaleDown.binPackNodeUtilizationThreshold": (
+        ("scale_down", "bin_pack_node_utilization_threshold"),
+        _number(0.0, 1.0),
+    ),
+    "scaleDown.maxParallel": (("scale_down", "max_parallel"), _integer(1)),
+    "manageHighUtilization.enabled": (("manage_high_utilization", "enabled"), _bool),
+    "manageHighUtilization.loopPeriod": (("manage_high_utilization", "loop_period"), parse_duration),
+    **{
+        f"manageHighUtilization.{name}": (("manage_high_utilization", attr), _number(0.0, 100.0))
+        for name, attr in (
+            ("yellowCPU", "yellow_cpu"),
+            ("yellowMemory", "yellow_memory"),
+            ("redCPU", "red_cpu"),
+            ("redMemory", "red_memory"),
+            ("greenCPU", "green_cpu"),
+            ("greenMemory", "green_memory"),
+        )
+    },
+    "aws.useSpotAdvisor": (("aws", "use_spot_advisor"), _bool),
+    "aws.maxSpotInterruptBucket": (("aws", "max_spot_interrupt_bucket"), _integer(0, 4)),
+    "aws.maxSpotPriceRatio": (("aws", "max_spot_price_ratio"), _number(0.0, 1.0)),
+    **{
+        f"backoff.{name}": (("backoff", attr), parse_duration)
+        for name, attr in (
+            ("insufficientCapacity", "insufficient_capacity"),
+            ("quotaExceeded", "quota_exceeded"),
+            ("launchTimeout", "launch_timeout"),
+            ("other", "other"),
+            ("maxDuration", "max_duration"),
+        )
+    },
+}
+_SECTIONS = {name.split(".")[0] for name in _OPTIONS if "." in name}
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if not isinstance(key, str):
+            raise ConfigError(f"config key {key!r} is not a string")
+        if name in _SECTIONS and isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_from_mapping(values: dict[str, Any] | None, base: Config | None = None) -> Config:
+    """Build a Config from option names as the SPEC writes them; unknown keys are errors."""
+    config = base or Config()
+    if values is None:
+        return config
+    if not isinstance(values, dict):
+        raise ConfigError(f"configuration must be a mapping of option names to values, got {type(values).__name__}")
+    sections: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for name, raw in _flatten(values).items():
+        if name not in _OPTIONS:
+            close = difflib.get_close_matches(name, list(_OPTIONS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"unknown configuration key {name!r}{hint}")
+        path, parse = _OPTIONS[name]
+        try:
+            value = parse(raw)
+        except ValueError as err:
+            raise ConfigError(f"configuration key {name}: invalid value {raw!r}: {err}") from None
+        if len(path) == 1:
+            top[path[0]] = value
+        else:
+            sections.setdefault(path[0], {})[path[1]] = value
+    for section, changes in sections.items():
+        top[section] = replace(getattr(config, section), **changes)
+    config = replace(config, **top)
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config: Config) -> None:
+    hot = config.manage_high_utilization
+    for low, high, what in (
+        (hot.green_cpu, hot.yellow_cpu, "manageHighUtilization.greenCPU must be below yellowCPU"),
+        (hot.yellow_cpu, hot.red_cpu, "manageHighUtilization.yellowCPU must not exceed redCPU"),
+        (hot.green_memory, hot.yellow_memory, "manageHighUtilization.greenMemory must be below yellowMemory"),
+        (hot.yellow_memory, hot.red_memory, "manageHighUtilization.yellowMemory must not exceed redMemory"),
+    ):
+        if low > high:
+            raise ConfigError(f"configuration: {what} (got {low:g} and {high:g})")
+    if not config.managed_pod_labels:
+        raise ConfigError("configuration key managedPodLabels: at least one label is needed")
+
+
+def load_config_file(path: str, base: Config | None = None) -> Config:
+    """Read a YAML config file; a ConfigMap manifest's `data` (values as YAML) is accepted too."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle)
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if isinstance(values, dict) and values.get("kind") == "ConfigMap":
+        values = {key: _yaml_scalar(val) for key, val in (values.get("data") or {}).items()}
+    try:
+        return config_from_mapping(values, base)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def _yaml_scalar(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def option_names() -> list[str]:
+    return sorted(_OPTIONS)
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(Config)]

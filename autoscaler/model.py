@@ -1,0 +1,238 @@
+"""The planner's view of pods and nodes: plain, immutable, hashable data.
+
+Kubernetes objects are turned into these once, at the edge (`autoscaler.podspec`,
+`autoscaler.kube`); the planner never looks at raw API objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from autoscaler.resources import ZERO, Resources
+from pricing.types import Taint
+
+NVIDIA_GPU = "nvidia.com/gpu"
+AMD_GPU = "amd.com/gpu"
+BIN_PACK = "bin-pack"
+BIN_SELECT = "bin-select"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One node-selector requirement (In, NotIn, Exists, DoesNotExist, Gt, Lt)."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        value = labels.get(self.key)
+        if self.operator == "In":
+            return value is not None and value in self.values
+        if self.operator == "NotIn":
+            return value is None or value not in self.values
+        if self.operator == "Exists":
+            return value is not None
+        if self.operator == "DoesNotExist":
+            return value is None
+        if self.operator in ("Gt", "Lt") and value is not None and self.values:
+            try:
+                have, want = int(value), int(self.values[0])
+            except ValueError:
+                return False
+            return have > want if self.operator == "Gt" else have < want
+        return False
+
+    def describe(self) -> str:
+        if self.operator in ("Exists", "DoesNotExist"):
+            return f"{self.key} {self.operator}"
+        if self.operator == "In" and len(self.values) == 1:
+            return f"{self.key}={self.values[0]}"
+        return f"{self.key} {self.operator} ({','.join(self.values)})"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAffinity:
+    """Required node affinity: the node must match every requirement of at least one term.
+
+    nodeSelector entries are folded into every term. No terms means no constraint.
+    """
+
+    terms: tuple[tuple[Requirement, ...], ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if not self.terms:
+            return True
+        return any(all(req.matches(labels) for req in term) for term in self.terms)
+
+    def keys(self) -> set[str]:
+        return {req.key for term in self.terms for req in term}
+
+    def describe(self) -> str:
+        return " or ".join("(" + ", ".join(req.describe() for req in term) + ")" for term in self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+
+    def tolerates(self, taint: Taint) -> bool:
+        if self.effect and self.effect != taint.effect:
+            return False
+        if not self.key:  # an empty key with Exists tolerates everything
+            return self.operator == "Exists"
+        if self.key != taint.key:
+            return False
+        return self.operator == "Exists" or self.value == taint.value
+
+
+def tolerates_all(tolerations: tuple[Toleration, ...], taints: tuple[Taint, ...]) -> bool:
+    """Whether the pod may schedule on a node with these taints (PreferNoSchedule never blocks)."""
+    return all(
+        taint.effect == "PreferNoSchedule" or any(t.tolerates(taint) for t in tolerations) for taint in taints
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSelection:
+    """The instance-selection annotations of SPEC §3 (None = not given)."""
+
+    type_regexp: str | None = None
+    family_inclusions: frozenset[str] | None = None
+    family_exclusions: frozenset[str] = frozenset()
+    gpu_skus: frozenset[str] | None = None  # upper-case model names
+    max_gpus: int | None = None
+    max_cost: float | None = None
+    capacity_types: tuple[str, ...] | None = None
+
+    @property
+    def given(self) -> bool:
+        return self != NO_SELECTION
+
+
+NO_SELECTION = InstanceSelection()
+
+
+@dataclass(frozen=True, slots=True)
+class PodConstraints:
+    """Everything besides resource requests that limits where a pod may run."""
+
+    affinity: NodeAffinity = NodeAffinity()
+    tolerations: tuple[Toleration, ...] = ()
+    gpu_resource: str | None = None  # nvidia.com/gpu or amd.com/gpu when the pod asks for GPUs
+    host_ports: frozenset[tuple[int, str]] = frozenset()
+    one_per_node: bool = False  # required anti-affinity / topology spread on the hostname
+    selection: InstanceSelection = NO_SELECTION
+    gpu_time_slices: int | None = None  # GKE time-sharing clients per GPU asked by node selector
+
+
+NO_CONSTRAINTS = PodConstraints()
+
+
+class PodShape:
+    """Requests plus constraints: pods with the same shape are interchangeable for planning.
+
+    Shapes are interned, so equal shapes are the same object and group by identity —
+    grouping 50,000 pods costs a dictionary insert each, not a deep hash.
+    """
+
+    __slots__ = ("requests", "constraints", "__weakref__")
+    _interned: dict[tuple[Resources, PodConstraints], PodShape] = {}
+
+    def __init__(self, requests: Resources, constraints: PodConstraints) -> None:
+        self.requests = requests
+        self.constraints = constraints
+
+    @classmethod
+    def of(cls, requests: Resources, constraints: PodConstraints = NO_CONSTRAINTS) -> PodShape:
+        key = (requests, constraints)
+        shape = cls._interned.get(key)
+        if shape is None:
+            if len(cls._interned) > 200_000:  # a long-running daemon sees many shapes over time
+                cls._interned.clear()
+            shape = cls._interned[key] = cls(requests, constraints)
+        return shape
+
+    def __repr__(self) -> str:
+        return f"PodShape({self.requests.describe()})"
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationProblem:
+    annotation: str
+    value: str
+    reason: str
+
+    def message(self, pod: str) -> str:
+        return f"pod {pod}: annotation {self.annotation}={self.value!r} ignored: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    namespace: str
+    name: str
+    shape: PodShape
+    uid: str = ""
+    owner: str = ""  # "Kind/namespace/name" of the controlling owner; "" for a bare pod
+    owner_kind: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    phase: str = "Pending"
+    node_name: str = ""
+    scheduling_gates: tuple[str, ...] = ()
+    unschedulable: bool = False  # PodScheduled=False with reason Unschedulable
+    unschedulable_message: str = ""
+    do_not_evict: bool = False
+    annotation_problems: tuple[AnnotationProblem, ...] = ()
+    created: float = 0.0
+    priority: int = 0
+    daemonset: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def requests(self) -> Resources:
+        return self.shape.requests
+
+    @property
+    def constraints(self) -> PodConstraints:
+        return self.shape.constraints
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A node in the cluster, or one on its way (an in-flight launch)."""
+
+    name: str
+    instance_type: str
+    capacity_type: str
+    zone: str
+    allocatable: Resources
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    managed: bool = False  # created by this autoscaler
+    role: str = ""  # bin-pack or bin-select when managed
+    price: float = 0.0
+    gpus: int = 0
+    in_flight: bool = False
+    ready: bool = True
+    unschedulable: bool = False  # cordoned
+    created: float = 0.0
+    provider_id: str = ""
+    reserved_for: tuple[str, ...] = ()  # pod keys an in-flight launch was made for
+    used: Resources = ZERO  # requests of pods bound to it (filled by the snapshot)
+    workload_pods: int = 0  # bound pods that are not DaemonSet pods
+    host_ports: frozenset[tuple[int, str]] = frozenset()
+
+    @property
+    def free(self) -> Resources:
+        return (self.allocatable - self.used).clamp_zero()

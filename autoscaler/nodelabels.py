@@ -1,0 +1,99 @@
+"""The labels a node launched for an offering will carry.
+
+The same map serves two purposes: the planner matches pods' node selectors and required
+node affinity against it, and the daemon applies it to the new Node. Well-known
+Kubernetes labels come first, then each cloud's own conventions, then `nodeLabels` from
+the configuration (Luna users add `node.elotl.co/created-by: luna` there).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from pricing.types import SPOT, InstanceType
+
+CREATED_BY = "smart-autoscaler.io/created-by"
+CREATED_BY_VALUE = "smart-autoscaler"
+ROLE = "smart-autoscaler.io/node-type"
+CAPACITY_TYPE = "smart-autoscaler.io/capacity-type"
+INSTANCE_TYPE = "node.kubernetes.io/instance-type"
+ZONE = "topology.kubernetes.io/zone"
+REGION = "topology.kubernetes.io/region"
+ARCH = "kubernetes.io/arch"
+KARPENTER_CAPACITY_TYPE = "karpenter.sh/capacity-type"
+CAPACITY_LABEL_KEYS = frozenset(
+    {
+        CAPACITY_TYPE,
+        KARPENTER_CAPACITY_TYPE,
+        "eks.amazonaws.com/capacityType",
+        "cloud.google.com/gke-spot",
+        "cloud.google.com/gke-provisioning",
+        "kubernetes.azure.com/scalesetpriority",
+    }
+)
+_GKE_ACCELERATORS = {
+    "L4": "nvidia-l4",
+    "A100": "nvidia-tesla-a100",
+    "H100": "nvidia-h100-80gb",
+    "T4": "nvidia-tesla-t4",
+    "V100": "nvidia-tesla-v100",
+    "P100": "nvidia-tesla-p100",
+    "P4": "nvidia-tesla-p4",
+}
+
+
+def _gke_accelerator(itype: InstanceType) -> str:
+    if itype.accelerator:
+        return itype.accelerator.cloud_name
+    if itype.gpu_model == "A100" and (itype.gpu_memory_mib or 0) > 40960:
+        return "nvidia-a100-80gb"
+    return _GKE_ACCELERATORS.get(itype.gpu_model or "", (itype.gpu_model or "").lower())
+
+
+def node_labels(
+    cloud: str,
+    region: str,
+    itype: InstanceType,
+    capacity_type: str,
+    zone: str,
+    role: str,
+    extra: Mapping[str, str] = {},
+    gpu_time_slices: int | None = None,
+) -> dict[str, str]:
+    spot = capacity_type == SPOT
+    labels = {
+        ARCH: itype.arch,
+        "kubernetes.io/os": "linux",
+        INSTANCE_TYPE: itype.name,
+        REGION: region,
+        ZONE: zone,
+        CREATED_BY: CREATED_BY_VALUE,
+        CAPACITY_TYPE: capacity_type,
+        KARPENTER_CAPACITY_TYPE: capacity_type,
+    }
+    if role:
+        labels[ROLE] = role
+    if cloud == "aws":
+        labels["eks.amazonaws.com/capacityType"] = "SPOT" if spot else "ON_DEMAND"
+        labels["karpenter.k8s.aws/instance-family"] = itype.family
+        if itype.gpu_count:
+            labels["karpenter.k8s.aws/instance-gpu-name"] = (itype.gpu_model or "").lower()
+            labels["karpenter.k8s.aws/instance-gpu-count"] = str(itype.gpu_count)
+    elif cloud == "gcp":
+        labels["cloud.google.com/machine-family"] = itype.family
+        if spot:
+            labels["cloud.google.com/gke-spot"] = "true"
+        if itype.gpu_count:
+            labels["cloud.google.com/gke-accelerator"] = _gke_accelerator(itype)
+            labels["cloud.google.com/gke-accelerator-count"] = str(itype.gpu_count)
+            if gpu_time_slices and gpu_time_slices > 1:
+                labels["cloud.google.com/gke-gpu-sharing-strategy"] = "time-sharing"
+                labels["cloud.google.com/gke-max-shared-clients-per-gpu"] = str(gpu_time_slices)
+    elif cloud == "azure":
+        labels["node.kubernetes.io/instance-family"] = itype.family
+        if spot:
+            labels["kubernetes.azure.com/scalesetpriority"] = "spot"
+    elif cloud == "oci":
+        labels["oci.oraclecloud.com/shape"] = itype.machine_type or itype.name
+    labels.update(extra)
+    return labels

@@ -1,0 +1,105 @@
+"""Reasons a person understands for a pod that gets no node."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from autoscaler.model import PodConstraints, Toleration
+from autoscaler.planner.options import NodeOption, OptionBook
+from autoscaler.quantity import format_bytes, format_cpu
+from autoscaler.resources import Resources
+
+_MAX_LISTED = 5
+
+
+def describe_need(requests: Resources, constraints: PodConstraints) -> str:
+    selection = constraints.selection
+    parts = []
+    if requests.gpu:
+        models = "/".join(sorted(selection.gpu_skus)) + " " if selection.gpu_skus else ""
+        parts.append(f"{requests.gpu} {models}GPU{'s' if requests.gpu > 1 else ''}")
+    parts.append(f"{format_cpu(requests.cpu)} CPU")
+    parts.append(f"{format_bytes(requests.memory)} memory")
+    if requests.ephemeral:
+        parts.append(f"{format_bytes(requests.ephemeral)} ephemeral storage")
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return text + " allocatable"
+
+
+def describe_selection(constraints: PodConstraints, capacity_types: tuple[str, ...]) -> str:
+    selection = constraints.selection
+    phrases = []
+    if selection.type_regexp is not None:
+        phrases.append(f"matching {selection.type_regexp}")
+    if selection.family_inclusions is not None:
+        phrases.append(f"in families {','.join(sorted(selection.family_inclusions))}")
+    if selection.family_exclusions:
+        phrases.append(f"outside families {','.join(sorted(selection.family_exclusions))}")
+    if selection.max_gpus is not None:
+        phrases.append(f"with at most {selection.max_gpus} GPUs")
+    if constraints.affinity.terms:
+        phrases.append(f"with node labels {constraints.affinity.describe()}")
+    phrases.append("as " + " or ".join(capacity_types))
+    return " " + " ".join(phrases)
+
+
+def _fitting(options: list[NodeOption], requests: Resources) -> list[NodeOption]:
+    return [option for option in options if requests.fits_in(option.allocatable)]
+
+
+def _hint(
+    book: OptionBook,
+    requests: Resources,
+    constraints: PodConstraints,
+    role: str,
+    default_capacity_types: tuple[str, ...],
+) -> str:
+    """What would have made an offering fit: a taint to tolerate, or arm64 to allow."""
+    tolerant = replace(constraints, tolerations=(Toleration(operator="Exists"),))
+    tainted = _fitting(book.candidates(tolerant, role, default_capacity_types)[0], requests)
+    if tainted:
+        taints = sorted({taint.describe() for option in tainted for taint in option.taints})
+        return f"; offerings that fit carry taints the pod does not tolerate: {', '.join(taints)}"
+    if not book.config.include_arm_instance:
+        arm_book = OptionBook(book.catalog, replace(book.config, include_arm_instance=True), None, book.daemonsets)
+        arm = _fitting(arm_book.candidates(constraints, role, default_capacity_types)[0], requests)
+        if arm:
+            return (
+                f"; arm64 types would fit (e.g. {arm[0].name} at ${arm[0].price:g}/h): allow kubernetes.io/arch=arm64 "
+                "in the pod's node affinity or set includeArmInstance"
+            )
+    return ""
+
+
+def explain_no_option(
+    book: OptionBook,
+    requests: Resources,
+    constraints: PodConstraints,
+    role: str,
+    default_capacity_types: tuple[str, ...],
+) -> str:
+    """Why no offering can be had for a pod of these requests and constraints."""
+    region = f"{book.catalog.cloud} {book.catalog.region}"
+    capacity_types = book._capacity_types(constraints, default_capacity_types)
+    need = describe_need(requests, constraints) + describe_selection(constraints, capacity_types)
+    max_cost = constraints.selection.max_cost
+    relaxed = OptionBook(book.catalog, book.config, None, book.daemonsets)
+    without_cost = replace(constraints, selection=replace(constraints.selection, max_cost=None))
+    fitting = _fitting(relaxed.candidates(without_cost, role, default_capacity_types)[0], requests)
+    if not fitting:
+        return f"no offering has {need} in {region}" + _hint(relaxed, requests, without_cost, role, default_capacity_types)
+    if max_cost is not None:
+        within = [option for option in fitting if option.price <= max_cost]
+        if not within:
+            cheapest = fitting[0]
+            return (
+                f"no offering has {need} under ${max_cost:g}/h in {region} "
+                f"(the cheapest that fits is {cheapest.name} {cheapest.capacity_type} at ${cheapest.price:g}/h)"
+            )
+    _, rejections = book.candidates(constraints, role, default_capacity_types)
+    backed = rejections.backed_off or []
+    if backed:
+        listed = "; ".join(backed[:_MAX_LISTED])
+        more = f"; and {len(backed) - _MAX_LISTED} more" if len(backed) > _MAX_LISTED else ""
+        return f"all candidate offerings are backed off: {listed}{more}"
+    return f"no offering has {need} in {region}"

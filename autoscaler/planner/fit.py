@@ -1,0 +1,45 @@
+"""Vectorised fit arithmetic over many nodes or options at once (numpy, int64)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from autoscaler.resources import Resources
+
+DIMENSIONS = 5  # cpu, memory, gpu, pods, ephemeral
+_BIG = np.int64(1) << np.int64(62)
+
+
+def as_row(resources: Resources) -> np.ndarray:
+    return np.array(
+        (resources.cpu, resources.memory, resources.gpu, resources.pods, resources.ephemeral), dtype=np.int64
+    )
+
+
+def as_matrix(rows: Sequence[Resources]) -> np.ndarray:
+    matrix = np.zeros((len(rows), DIMENSIONS), dtype=np.int64)
+    for index, item in enumerate(rows):
+        matrix[index] = (item.cpu, item.memory, item.gpu, item.pods, item.ephemeral)
+    return matrix
+
+
+def copies_that_fit(room: np.ndarray, request: np.ndarray) -> np.ndarray:
+    """For each row of `room`, how many copies of `request` fit (0 when none)."""
+    if len(room) == 0:
+        return np.zeros(0, dtype=np.int64)
+    needed = request > 0
+    if not needed.any():
+        return np.full(len(room), _BIG, dtype=np.int64)
+    counts = room[:, needed] // request[needed]
+    return counts.min(axis=1)
+
+
+def first_fitting(room: np.ndarray, request: np.ndarray) -> int:
+    """Index of the first row of `room` that holds `request`, or -1."""
+    if len(room) == 0:
+        return -1
+    fits = (room >= request).all(axis=1)
+    index = int(fits.argmax())
+    return index if fits[index] else -1

@@ -1,0 +1,279 @@
+"""Node options: the offerings a pod may be given, filtered and ordered by price.
+
+A NodeOption is one instance type in one capacity type, with the zones where it can be had
+now (allowed by the pod's constraints, not backed off) at its lowest price. Its allocatable
+resources already account for the cloud's reservation, the DaemonSet pods that would run on
+it, and GPU time-slicing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+from autoscaler.config import Config
+from autoscaler.model import NodeAffinity, PodConstraints, Toleration, tolerates_all
+from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
+from autoscaler.regex import compile_user_regex
+from autoscaler.resources import Resources
+from pricing.types import ON_DEMAND, SPOT, InstanceType, Offering, RegionCatalog, Taint
+
+OfferingKey = tuple[str, str, str]  # (instance type, capacity type, zone; "" = every zone)
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonSetOverhead:
+    """What one DaemonSet's pod takes on every node it runs on."""
+
+    name: str
+    requests: Resources
+    affinity: NodeAffinity = NodeAffinity()
+    tolerations: tuple[Toleration, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NodeOption:
+    instance_type: InstanceType
+    capacity_type: str
+    price: float
+    zones: tuple[str, ...]
+    allocatable: Resources
+    price_estimated: bool = False
+    price_note: str = ""
+    taints: tuple[Taint, ...] = ()
+    gpu_time_slices: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.instance_type.name
+
+    @property
+    def size_key(self) -> tuple[int, int, int, str]:
+        itype = self.instance_type
+        return (itype.vcpu, itype.memory_mib, itype.gpu_count, itype.name)
+
+    @property
+    def order_key(self) -> tuple[float, tuple[int, int, int, str], int]:
+        # cheapest first; on a tie the smaller node; on-demand before spot at equal price
+        return (self.price, self.size_key, 0 if self.capacity_type == ON_DEMAND else 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _ZoneOffer:
+    zone: str
+    price: float
+    estimated: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeOffers:
+    instance_type: InstanceType
+    capacity_type: str
+    taints: tuple[Taint, ...]
+    zones: tuple[_ZoneOffer, ...]  # cheapest first
+
+
+_GROUPED: dict[int, tuple[RegionCatalog, list[_TypeOffers]]] = {}
+
+
+def _offers_of(catalog: RegionCatalog) -> list[_TypeOffers]:
+    """Offerings grouped by (type, capacity type), computed once per catalog object."""
+    entry = _GROUPED.get(id(catalog))
+    if entry is None or entry[0] is not catalog:
+        if len(_GROUPED) > 64:
+            _GROUPED.clear()
+        entry = _GROUPED[id(catalog)] = (catalog, _group_offerings(catalog.offerings))
+    return entry[1]
+
+
+def _group_offerings(offerings: Iterable[Offering]) -> list[_TypeOffers]:
+    grouped: dict[tuple[str, str], list[Offering]] = {}
+    for offering in offerings:
+        grouped.setdefault((offering.instance_type.name, offering.capacity_type), []).append(offering)
+    result = []
+    for items in grouped.values():
+        items.sort(key=lambda o: (o.price, o.zone))
+        first = items[0]
+        result.append(
+            _TypeOffers(
+                first.instance_type,
+                first.capacity_type,
+                first.taints,
+                tuple(_ZoneOffer(o.zone, o.price, o.price_estimated, o.price_note) for o in items),
+            )
+        )
+    return result
+
+
+@dataclass
+class Rejections:
+    """Why offerings were ruled out for a pod class, for a message a person understands."""
+
+    total: int = 0
+    static: int = 0
+    constraints: int = 0
+    over_cost: int = 0
+    backed_off: list[str] | None = None
+
+
+class OptionBook:
+    """Builds and caches the ordered candidate options for each class of pod in one plan."""
+
+    def __init__(
+        self,
+        catalog: RegionCatalog,
+        config: Config,
+        backoffs: Mapping[OfferingKey, str] | None = None,
+        daemonsets: Sequence[DaemonSetOverhead] = (),
+    ) -> None:
+        self.catalog = catalog
+        self.config = config
+        self.backoffs = dict(backoffs or {})
+        self.daemonsets = tuple(daemonsets)
+        self._types = _offers_of(catalog)
+        self._cache: dict[tuple, tuple[list[NodeOption], Rejections]] = {}
+
+    # ---- filters
+
+    def _capacity_types(self, constraints: PodConstraints, default: tuple[str, ...]) -> tuple[str, ...]:
+        if constraints.selection.capacity_types is not None:
+            return constraints.selection.capacity_types
+        if constraints.affinity.keys() & CAPACITY_LABEL_KEYS:
+            return (ON_DEMAND, SPOT)  # the pod's own affinity picks among them
+        return default
+
+    def _arch_allowed(self, arch: str, constraints: PodConstraints) -> bool:
+        if arch == "amd64" or self.config.include_arm_instance:
+            return True
+        return ARCH in constraints.affinity.keys()
+
+    def _static_ok(self, offers: _TypeOffers, constraints: PodConstraints, capacity_types: tuple[str, ...]) -> bool:
+        itype = offers.instance_type
+        config = self.config
+        if offers.capacity_type not in capacity_types:
+            return False
+        if itype.vcpu * 1000 < config.min_node_cpu or itype.memory_mib * 2**20 < config.min_node_memory:
+            return False
+        if not self._arch_allowed(itype.arch, constraints):
+            return False
+        if constraints.gpu_resource is None:
+            if itype.has_gpu:
+                return False  # a pod that asks for no GPU never gets a GPU node
+        elif itype.gpu_count == 0 or itype.gpu_resource != constraints.gpu_resource:
+            return False
+        selection = constraints.selection
+        if selection.type_regexp is not None and not compile_user_regex(selection.type_regexp).search(itype.name):
+            return False
+        family = itype.family.lower()
+        if selection.family_inclusions is not None and family not in selection.family_inclusions:
+            return False
+        if family in selection.family_exclusions:
+            return False
+        if selection.gpu_skus is not None and (itype.gpu_model or "").upper() not in selection.gpu_skus:
+            return False
+        if selection.max_gpus is not None and itype.gpu_count > selection.max_gpus:
+            return False
+        return tolerates_all(constraints.tolerations, offers.taints)
+
+    def _time_slices(self, itype: InstanceType, constraints: PodConstraints) -> int:
+        if itype.gpu_resource != "nvidia.com/gpu":
+            return 1
+        return constraints.gpu_time_slices or self.config.nvidia_gpu_time_slices
+
+    def _daemonset_overhead(self, labels: Mapping[str, str], taints: tuple[Taint, ...]) -> Resources:
+        total = Resources()
+        for ds in self.daemonsets:
+            if ds.affinity.matches(labels) and tolerates_all(ds.tolerations, taints):
+                total += ds.requests
+        return total
+
+    def _backed_off(self, itype: str, capacity_type: str, zone: str) -> str | None:
+        return self.backoffs.get((itype, capacity_type, zone)) or self.backoffs.get((itype, capacity_type, ""))
+
+    # ---- candidates
+
+    def candidates(
+        self,
+        constraints: PodConstraints,
+        role: str,
+        default_capacity_types: tuple[str, ...] = (ON_DEMAND,),
+    ) -> tuple[list[NodeOption], Rejections]:
+        """Options a pod with these constraints may get, cheapest first (before resource fit)."""
+        key = (constraints, role, default_capacity_types)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        capacity_types = self._capacity_types(constraints, default_capacity_types)
+        config, catalog = self.config, self.catalog
+        rejections = Rejections(total=len(self._types), backed_off=[])
+        max_cost = constraints.selection.max_cost
+        options = []
+        for offers in self._types:
+            if not self._static_ok(offers, constraints, capacity_types):
+                rejections.static += 1
+                continue
+            itype = offers.instance_type
+            slices = self._time_slices(itype, constraints)
+            needs_labels = bool(constraints.affinity.terms or self.daemonsets)
+            base_labels = (
+                node_labels(
+                    catalog.cloud,
+                    catalog.region,
+                    itype,
+                    offers.capacity_type,
+                    "",
+                    role,
+                    dict(config.node_labels),
+                    slices if constraints.gpu_time_slices else None,
+                )
+                if needs_labels
+                else {}
+            )
+            zones = []
+            over_cost = False
+            for zone_offer in offers.zones:
+                if needs_labels:
+                    base_labels[ZONE] = zone_offer.zone
+                    if not constraints.affinity.matches(base_labels):
+                        continue
+                if max_cost is not None and zone_offer.price > max_cost:
+                    over_cost = True
+                    continue
+                reason = self._backed_off(itype.name, offers.capacity_type, zone_offer.zone)
+                if reason:
+                    rejections.backed_off.append(
+                        f"{itype.name}/{offers.capacity_type}/{zone_offer.zone} ({reason})"
+                    )
+                    continue
+                zones.append(zone_offer)
+            if not zones:
+                if over_cost:
+                    rejections.over_cost += 1
+                else:
+                    rejections.constraints += 1
+                continue
+            cheapest = zones[0].price
+            at_price = tuple(z.zone for z in zones if z.price == cheapest)
+            overhead = self._daemonset_overhead(base_labels, offers.taints) if self.daemonsets else Resources()
+            allocatable = itype.allocatable - overhead
+            if slices > 1:
+                allocatable = Resources(
+                    allocatable.cpu, allocatable.memory, itype.gpu_count * slices, allocatable.pods, allocatable.ephemeral
+                )
+            options.append(
+                NodeOption(
+                    instance_type=itype,
+                    capacity_type=offers.capacity_type,
+                    price=cheapest,
+                    zones=at_price,
+                    allocatable=allocatable.clamp_zero(),
+                    price_estimated=zones[0].estimated,
+                    price_note=zones[0].note,
+                    taints=offers.taints,
+                    gpu_time_slices=slices,
+                )
+            )
+        options.sort(key=lambda option: option.order_key)
+        self._cache[key] = (options, rejections)
+        return options, rejections

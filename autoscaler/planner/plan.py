@@ -1,0 +1,137 @@
+"""plan(): the pure heart of the autoscaler (DESIGN.md).
+
+Given the pods that need capacity, the nodes there are (and those on their way), the
+catalog of the cloud region, the offerings in back-off and the configuration, it returns
+which nodes to launch for which pods, which pods fit where room already is, and why any
+pod gets nothing. No I/O, no clock, no globals: `preview`, the cost estimates and the
+reconcile loop all call it, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from autoscaler.config import Config
+from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodShape
+from autoscaler.planner.binpack import OpenNode, pack_nodes
+from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
+from autoscaler.planner.classify import classify
+from autoscaler.planner.explain import explain_no_option
+from autoscaler.planner.limits import LimitUsage, apply_limits
+from autoscaler.planner.options import DaemonSetOverhead, OfferingKey, OptionBook
+from autoscaler.planner.types import NewNode, Plan, Unplaceable
+from autoscaler.quantity import format_bytes, format_cpu
+from pricing.types import ON_DEMAND, RegionCatalog
+
+
+def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]:
+    reusable = []
+    for node in nodes:
+        if not node.managed or node.role != BIN_SELECT or node.unschedulable:
+            continue
+        if node.in_flight or (config.reuse_bin_select_nodes and node.workload_pods == 0):
+            reusable.append(
+                ReusableNode(
+                    node.name,
+                    node.instance_type,
+                    node.capacity_type,
+                    node.zone,
+                    node.free,
+                    frozenset(node.reserved_for),
+                )
+            )
+    return reusable
+
+
+def _open_bin_pack_nodes(nodes: Sequence[Node]) -> list[OpenNode]:
+    return [
+        OpenNode(node.name, node.free, dict(node.labels), node.taints, node.host_ports)
+        for node in nodes
+        if node.managed and node.role == BIN_PACK and not node.unschedulable and node.free.pods > 0
+    ]
+
+
+def _order_for_limits(new_nodes: list[NewNode], pods: Mapping[str, Pod]) -> list[NewNode]:
+    """Higher-priority and older pods get capacity first when a limit binds."""
+
+    def key(node: NewNode) -> tuple[int, float, str]:
+        first = min(
+            ((-pods[k].priority, pods[k].created, k) for k in node.pods if k in pods),
+            default=(0, 0.0, ""),
+        )
+        return first
+
+    return sorted(new_nodes, key=key)
+
+
+def plan(
+    pending: Sequence[Pod],
+    catalog: RegionCatalog,
+    config: Config,
+    *,
+    nodes: Sequence[Node] = (),
+    daemonsets: Sequence[DaemonSetOverhead] = (),
+    backoffs: Mapping[OfferingKey, str] | None = None,
+    apply_cluster_limits: bool = True,
+) -> Plan:
+    book = OptionBook(catalog, config, backoffs, daemonsets)
+    problems = [problem.message(pod.key) for pod in pending for problem in pod.annotation_problems]
+
+    by_shape: dict[PodShape, list[Pod]] = {}
+    for pod in pending:
+        group = by_shape.get(pod.shape)
+        if group is None:
+            by_shape[pod.shape] = [pod]
+        else:
+            group.append(pod)
+
+    modes: dict[str, str] = {}
+    pack: dict[PodShape, list[Pod]] = {}
+    sets: dict[tuple[str, PodShape], list[Pod]] = {}
+    for shape, pods in by_shape.items():
+        mode = classify(shape, config)
+        modes.update(dict.fromkeys((pod.key for pod in pods), mode))
+        if mode == BIN_PACK:
+            pack[shape] = pods
+        else:
+            for pod in pods:
+                sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
+
+    selected = select_nodes(
+        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, _reusable_nodes(nodes, config)
+    )
+    packed = pack_nodes(pack, book, config, _open_bin_pack_nodes(nodes))
+
+    unplaceable: list[Unplaceable] = []
+    for pod_set in selected.no_option:
+        reason = explain_no_option(book, pod_set.shape.requests, pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
+        unplaceable.extend(Unplaceable(pod.key, reason) for pod in pod_set.pods)
+    for shape, pods in packed.no_option:
+        reason = explain_no_option(book, shape.requests, shape.constraints, BIN_PACK, config.bin_packing_node_pricing)
+        reason += " (bin-pack node shape: at least " + _bin_pack_shape(config) + ")"
+        unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
+
+    new_nodes = selected.new_nodes + packed.new_nodes
+    if apply_cluster_limits and (
+        config.max_nodes is not None or config.cluster_gpu_limit is not None or config.max_cluster_hourly_cost is not None
+    ):
+        pods_by_key = {pod.key: pod for pod in pending}
+        new_nodes, blocked = apply_limits(_order_for_limits(new_nodes, pods_by_key), config, LimitUsage.of(nodes))
+        unplaceable.extend(blocked)
+
+    return Plan(
+        new_nodes=tuple(new_nodes),
+        placements=tuple(selected.placements + packed.placements),
+        unplaceable=tuple(unplaceable),
+        problems=tuple(problems),
+        modes=modes,
+    )
+
+
+def _bin_pack_shape(config: Config) -> str:
+    shape = f"{format_cpu(config.bin_packing_node_cpu)} CPU, {format_bytes(config.bin_packing_node_memory)} memory"
+    if config.bin_packing_node_gpu:
+        shape += f", {config.bin_packing_node_gpu} GPUs"
+    if config.bin_packing_node_type_regexp:
+        shape += f", type matching {config.bin_packing_node_type_regexp}"
+    return shape

@@ -1,0 +1,249 @@
+"""Offline cost preview (SPEC §7): what would these manifests cost on each cloud/region?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+from autoscaler.config import Config
+from autoscaler.manifests import LoadedManifests
+from autoscaler.model import Pod
+from autoscaler.planner import DaemonSetOverhead, plan
+from autoscaler.podspec import PodSpecError, node_affinity, pod_from_manifest, pod_requests, tolerations_of
+from pricing.catalog import CatalogError, CatalogSettings, region_catalog
+
+DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
+HOURS_PER_MONTH = 730
+
+
+class TargetError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    cloud: str
+    region: str
+
+    def __str__(self) -> str:
+        return f"{self.cloud}:{self.region}"
+
+
+def parse_target(text: str) -> Target:
+    cloud, _, region = text.partition(":")
+    cloud = cloud.strip().lower()
+    if cloud not in DEFAULT_REGIONS:
+        raise TargetError(f"--target {text!r}: unknown cloud {cloud!r}; use aws, gcp, azure or oci, as CLOUD:REGION")
+    return Target(cloud, region.strip() or DEFAULT_REGIONS[cloud])
+
+
+@dataclass
+class NodeLine:
+    instance_type: str
+    capacity_type: str
+    mode: str
+    count: int
+    hourly_cost_each: float
+    pods: list[str]
+    zones: list[str]
+    vcpu: int
+    memory_gib: float
+    gpus: int
+    gpu_model: str | None
+    price_estimated: bool
+    price_note: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "instance_type": self.instance_type,
+            "capacity_type": self.capacity_type,
+            "mode": self.mode,
+            "count": self.count,
+            "hourly_cost_each": self.hourly_cost_each,
+            "pods": self.pods,
+            "zones": self.zones,
+            "vcpu": self.vcpu,
+            "memory_gib": self.memory_gib,
+            "gpus": self.gpus,
+            "gpu_model": self.gpu_model,
+            "price_estimated": self.price_estimated,
+            **({"price_note": self.price_note} if self.price_note else {}),
+        }
+
+
+@dataclass
+class TargetResult:
+    target: Target
+    nodes: list[NodeLine] = field(default_factory=list)
+    unplaceable: list[tuple[str, str]] = field(default_factory=list)
+    placed_pods: int = 0
+
+    @property
+    def total_hourly_cost(self) -> float:
+        return round(sum(line.count * line.hourly_cost_each for line in self.nodes), 6)
+
+    @property
+    def node_count(self) -> int:
+        return sum(line.count for line in self.nodes)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cloud": self.target.cloud,
+            "region": self.target.region,
+            "total_hourly_cost": self.total_hourly_cost,
+            "node_count": self.node_count,
+            "nodes": [line.as_json() for line in self.nodes],
+            "unplaceable": [{"pod": pod, "reason": reason} for pod, reason in self.unplaceable],
+        }
+
+
+@dataclass
+class PreviewResult:
+    targets: list[TargetResult]
+    problems: list[str]
+    skipped: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"targets": [t.as_json() for t in self.targets], "problems": self.problems}
+
+
+def daemonset_overheads(daemonsets: Sequence[dict[str, Any]]) -> list[DaemonSetOverhead]:
+    overheads = []
+    for ds in daemonsets:
+        spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+        name = f"{(ds.get('metadata') or {}).get('namespace', 'default')}/{(ds.get('metadata') or {}).get('name', '')}"
+        requests, gpu = pod_requests(spec, name)
+        overheads.append(DaemonSetOverhead(name, requests, node_affinity(spec), tolerations_of(spec, gpu)))
+    return overheads
+
+
+def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list[tuple[str, str]]]:
+    """Planner pods for every expanded pod; unreadable ones come back as (pod, reason)."""
+    pods, broken = [], []
+    for expanded in manifests.pods:
+        try:
+            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes))
+        except PodSpecError as err:
+            meta = expanded.manifest.get("metadata") or {}
+            broken.append((f"{meta.get('namespace', 'default')}/{meta.get('name', '')}", f"{expanded.source}: {err}"))
+    return pods, broken
+
+
+def _node_lines(result_plan: Any) -> list[NodeLine]:
+    lines: dict[tuple[str, str, str, tuple[str, ...]], NodeLine] = {}
+    for node in result_plan.new_nodes:
+        option = node.option
+        itype = option.instance_type
+        key = (itype.name, option.capacity_type, node.mode, option.zones)
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = NodeLine(
+                instance_type=itype.name,
+                capacity_type=option.capacity_type,
+                mode=node.mode,
+                count=0,
+                hourly_cost_each=option.price,
+                pods=[],
+                zones=list(option.zones),
+                vcpu=itype.vcpu,
+                memory_gib=round(itype.memory_mib / 1024, 2),
+                gpus=itype.gpu_count,
+                gpu_model=itype.gpu_model,
+                price_estimated=option.price_estimated,
+                price_note=option.price_note,
+            )
+        line.count += 1
+        line.pods.extend(node.pods)
+    return list(lines.values())
+
+
+def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: Config) -> PreviewResult:
+    pods, broken = pods_of(manifests, config)
+    overheads = daemonset_overheads(manifests.daemonsets)
+    problems = [f"{pod}: {reason}" for pod, reason in broken]
+    results = []
+    for target in targets:
+        settings = CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
+        try:
+            catalog = region_catalog(target.cloud, target.region, settings)
+        except CatalogError as err:
+            raise TargetError(f"--target {target}: {err}") from None
+        target_config = replace(config, cloud=target.cloud, region=target.region)
+        decided = plan(pods, catalog, target_config, daemonsets=overheads)
+        result = TargetResult(target, _node_lines(decided))
+        result.unplaceable = [(u.pod, u.reason) for u in decided.unplaceable] + broken
+        result.placed_pods = sum(len(line.pods) for line in result.nodes)
+        results.append(result)
+        for problem in decided.problems:
+            if problem not in problems:
+                problems.append(problem)
+    return PreviewResult(results, problems, list(manifests.skipped))
+
+
+# ---- table output
+
+
+def _pods_cell(pods: list[str], width: int = 60) -> str:
+    text = ", ".join(pods)
+    if len(text) <= width:
+        return text
+    shown: list[str] = []
+    for pod in pods:
+        if len(", ".join(shown + [pod])) > width - 12:
+            break
+        shown.append(pod)
+    return ", ".join(shown) + f", +{len(pods) - len(shown)} more"
+
+
+def format_table(result: PreviewResult) -> str:
+    out: list[str] = []
+    for target in result.targets:
+        out.append(f"== {target.target} ==")
+        if target.nodes:
+            rows = [("INSTANCE TYPE", "CAPACITY", "MODE", "COUNT", "$/H EACH", "$/H", "PODS")]
+            for line in target.nodes:
+                mark = "*" if line.price_estimated else ""
+                rows.append(
+                    (
+                        line.instance_type,
+                        line.capacity_type,
+                        line.mode,
+                        str(line.count),
+                        f"{line.hourly_cost_each:.4f}{mark}",
+                        f"{line.count * line.hourly_cost_each:.4f}{mark}",
+                        _pods_cell(line.pods),
+                    )
+                )
+            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+            for row in rows:
+                out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        else:
+            out.append("  no new nodes")
+        for pod, reason in target.unplaceable:
+            out.append(f"  UNPLACEABLE {pod}: {reason}")
+        out.append(f"  total ${target.total_hourly_cost:.4f}/h")
+        out.append("")
+    out.append("== summary ==")
+    rows = [("TARGET", "NODES", "$/HOUR", f"$/MONTH ({HOURS_PER_MONTH}h)", "PODS PLACED", "UNPLACEABLE")]
+    for target in result.targets:
+        rows.append(
+            (
+                str(target.target),
+                str(target.node_count),
+                f"{target.total_hourly_cost:.4f}",
+                f"{target.total_hourly_cost * HOURS_PER_MONTH:.2f}",
+                str(target.placed_pods),
+                str(len(target.unplaceable)),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    if len(result.targets) > 1:
+        cheapest = min(result.targets, key=lambda t: (len(t.unplaceable), t.total_hourly_cost))
+        out.append(f"  cheapest: {cheapest.target} at ${cheapest.total_hourly_cost:.4f}/h")
+    if any(line.price_estimated for target in result.targets for line in target.nodes):
+        out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate, or another region's list price)")
+    for problem in result.problems:
+        out.append(f"warning: {problem}")
+    return "\n".join(out)

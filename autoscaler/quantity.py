@@ -1,0 +1,94 @@
+"""Kubernetes resource quantities as exact integers.
+
+CPU becomes millicores, everything else whole units (bytes for memory). Parsing follows
+the apimachinery `resource.Quantity` grammar: a signed decimal number with an optional
+binary suffix (Ki Mi Gi Ti Pi Ei), decimal suffix (n u m k M G T P E) or exponent (e3).
+Fractions are rounded up, as the API server does for requests.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from functools import lru_cache
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+_QUANTITY = re.compile(
+    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<bin>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<exp>[eE][+-]?\d+)|(?P<dec>[numkMGTPE]?))$"
+)
+
+
+class QuantityError(ValueError):
+    """A string that is not a Kubernetes quantity."""
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Decimal:
+    match = _QUANTITY.match(text.strip())
+    if not match:
+        raise QuantityError(f"{text!r} is not a Kubernetes quantity (e.g. 500m, 2, 16Gi, 1.5G)")
+    try:
+        number = Decimal(match.group("num"))
+    except InvalidOperation as err:  # pragma: no cover - the regex admits only decimals
+        raise QuantityError(f"{text!r} is not a Kubernetes quantity") from err
+    if match.group("bin"):
+        return number * _BINARY[match.group("bin")]
+    if match.group("exp"):
+        return number * (Decimal(10) ** int(match.group("exp")[1:]))
+    return number * _DECIMAL[match.group("dec") or ""]
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        raise QuantityError(f"{value!r} is not a Kubernetes quantity")
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return value
+    raise QuantityError(f"{value!r} is not a Kubernetes quantity")
+
+
+def _checked(value: Decimal, text: str) -> Decimal:
+    if value < 0:
+        raise QuantityError(f"{text!r} is negative")
+    return value
+
+
+def parse_cpu_millis(value: object) -> int:
+    """'500m' -> 500, '2' -> 2000, 0.25 -> 250 (rounded up to a whole millicore)."""
+    text = _as_text(value)
+    return int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING))
+
+
+def parse_count(value: object) -> int:
+    """Whole units: bytes for memory and storage, devices for GPUs, a count for pods."""
+    text = _as_text(value)
+    return int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING))
+
+
+def format_bytes(amount: int) -> str:
+    """Human form used in messages: 16Gi, 512Mi, 1000."""
+    for suffix, size in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if amount >= size and amount % size == 0:
+            return f"{amount // size}{suffix}"
+    if amount >= 2**30:
+        return f"{amount / 2**30:.1f}Gi"
+    if amount >= 2**20:
+        return f"{amount / 2**20:.0f}Mi"
+    return str(amount)
+
+
+def format_cpu(millis: int) -> str:
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"

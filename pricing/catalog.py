@@ -1,0 +1,270 @@
+"""The embedded instance-type and price catalog of aws, gcp, azure and oci.
+
+The data files in `pricing/data/` are copies of the project's public catalog (see
+`pricing/data/SOURCES.md` for where every figure comes from). Figures are used exactly as
+published; derived figures (spot from on-demand, a region priced from another region's list)
+are marked `price_estimated` with a note saying how they were derived.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources as importlib_resources
+from typing import Any
+
+from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
+from pricing.types import ON_DEMAND, SPOT, Accelerator, InstanceType, Offering, RegionCatalog, Taint
+
+CLOUDS = ("aws", "gcp", "azure", "oci")
+_FILES = {"aws": "aws.json.gz", "gcp": "gcp.json.gz", "azure": "azure.json.gz", "oci": "oci.json"}
+# Karpenter's default estimate of memory the hypervisor/kernel keep from the nominal size.
+DEFAULT_VM_MEMORY_OVERHEAD = {"aws": 0.075, "gcp": 0.0, "azure": 0.0, "oci": 0.0}
+# macOS hosts cannot join a Kubernetes cluster as Linux nodes.
+_AWS_UNUSABLE_FAMILY_PREFIXES = ("mac",)
+# The GPU taint GKE and OKE put on GPU nodes; pods requesting nvidia.com/gpu tolerate it.
+GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
+AKS_SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+# vCPU ceiling per (GPU model, count) for GCP n1 machines with attached GPUs (GCP GPU docs).
+_GCP_N1_MAX_VCPU = {
+    "T4": {1: 48, 2: 48, 4: 96},
+    "P4": {1: 24, 2: 48, 4: 96},
+    "V100": {1: 12, 2: 24, 4: 48, 8: 96},
+    "P100": {1: 16, 2: 32, 4: 64},
+}
+# A grid of OCI flex shapes offered to the planner: OCPU counts and GB per OCPU.
+_OCI_FLEX_OCPUS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80)
+_OCI_FLEX_GB_PER_OCPU = (1, 2, 4, 6, 8, 16, 32, 64)
+
+
+class CatalogError(ValueError):
+    """A cloud or region the catalog does not know."""
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    spot_price_ratio: float = 0.5
+    vm_memory_overhead: float | None = None  # None: the cloud's default above
+    max_pods: int | None = None  # None: per type from the data, else 110
+
+
+@lru_cache(maxsize=None)
+def raw_catalog(cloud: str) -> dict[str, Any]:
+    if cloud not in _FILES:
+        raise CatalogError(f"unknown cloud {cloud!r}; known: {', '.join(CLOUDS)}")
+    blob = importlib_resources.files("pricing").joinpath("data", _FILES[cloud]).read_bytes()
+    if _FILES[cloud].endswith(".gz"):
+        blob = gzip.decompress(blob)
+    return json.loads(blob)
+
+
+def known_regions(cloud: str) -> list[str]:
+    data = raw_catalog(cloud)
+    if cloud == "aws":
+        return sorted(data["zones"])
+    if cloud == "azure":
+        return sorted(data["prices"])
+    return []  # gcp and oci: one list price for every region
+
+
+def _source_lines(data: dict[str, Any]) -> tuple[str, ...]:
+    lines = []
+    for source in data.get("sources", []):
+        where = " ".join(str(source[k]) for k in ("repo", "path", "package", "source") if k in source)
+        lines.append(f"{source.get('what', '')}: {where}".strip(": "))
+    return tuple(lines)
+
+
+def _instance_type(cloud: str, spec: dict[str, Any], settings: CatalogSettings, **extra: Any) -> InstanceType:
+    overhead = settings.vm_memory_overhead
+    if overhead is None:
+        overhead = DEFAULT_VM_MEMORY_OVERHEAD[cloud]
+    max_pods = settings.max_pods or (spec.get("karpenter_allocatable") or {}).get("pods") or DEFAULT_MAX_PODS
+    fractional = bool(spec.get("gpu_fractional"))
+    raw_gpus = spec.get("gpu_count") or 0
+    gpus = 0 if fractional else int(raw_gpus)
+    gpus += extra.get("attached_gpus", 0)
+    capacity, allocatable, note = node_resources(
+        cloud, int(spec["vcpu"]), int(spec["memory_mib"]), gpus, int(max_pods), overhead
+    )
+    return InstanceType(
+        name=extra.get("name", spec["name"]),
+        family=spec.get("family") or spec["name"].split(".")[0],
+        vcpu=int(spec["vcpu"]),
+        memory_mib=int(spec["memory_mib"]),
+        arch=spec.get("arch") or "amd64",
+        gpu_count=gpus,
+        gpu_fractional=fractional,
+        gpu_model=extra.get("gpu_model", spec.get("gpu_model")),
+        gpu_manufacturer=extra.get("gpu_manufacturer", spec.get("gpu_manufacturer")),
+        gpu_memory_mib=spec.get("gpu_memory_mib"),
+        max_pods=int(max_pods),
+        capacity=capacity,
+        allocatable=allocatable,
+        machine_type=spec["name"],
+        accelerator=extra.get("accelerator"),
+        reservation_note=note,
+    )
+
+
+def _spot_from_ratio(price: float, settings: CatalogSettings) -> float:
+    return round(price * settings.spot_price_ratio, 6)
+
+
+def _aws(region: str, settings: CatalogSettings) -> list[Offering]:
+    data = raw_catalog("aws")
+    if region not in data["zones"]:
+        raise CatalogError(f"unknown AWS region {region!r}; known: {', '.join(sorted(data['zones']))}")
+    prices = data["prices"]["us-east-1"]
+    zones = data["zones"][region]
+    every_zone = sorted({zone for type_zones in zones.values() for zone in type_zones})
+    listed_somewhere = _aws_types_with_zone_data()
+    estimated = region != "us-east-1"
+    note = "us-east-1 list price" if estimated else ""
+    offerings = []
+    for spec in data["instance_types"]:
+        name = spec["name"]
+        if name not in prices or spec["family"].startswith(_AWS_UNUSABLE_FAMILY_PREFIXES):
+            continue
+        if name in zones:
+            type_zones = zones[name]
+        elif name in listed_somewhere:
+            continue  # zone data know this type and say this region lacks it
+        else:
+            # No zone data anywhere (e.g. the manually entered G3 family): offer it in every
+            # zone; a launch that the region refuses puts it in back-off.
+            type_zones = every_zone
+        itype = _instance_type("aws", spec, settings)
+        price = prices[name]
+        spot = _spot_from_ratio(price, settings)
+        spot_note = f"on-demand x {settings.spot_price_ratio} (spotPriceRatioEstimate)"
+        for zone in type_zones:
+            offerings.append(Offering(itype, zone, ON_DEMAND, price, estimated, note))
+            offerings.append(Offering(itype, zone, SPOT, spot, True, spot_note))
+    return offerings
+
+
+@lru_cache(maxsize=1)
+def _aws_types_with_zone_data() -> frozenset[str]:
+    return frozenset(name for region_zones in raw_catalog("aws")["zones"].values() for name in region_zones)
+
+
+def _gcp(region: str, settings: CatalogSettings) -> list[Offering]:
+    data = raw_catalog("gcp")
+    list_region = next(iter(data["prices"]))
+    prices = data["prices"][list_region]
+    spot_prices = data["spot_prices"].get(list_region, {})
+    estimated = region != list_region
+    note = f"{list_region} list price" if estimated else ""
+    offerings = []
+
+    def add(itype: InstanceType, price: float, spot: float | None) -> None:
+        taints = (GPU_TAINT,) if itype.gpu_count else ()
+        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), estimated, note, taints))
+        if spot is None:
+            spot_price, spot_note = _spot_from_ratio(price, settings), "on-demand x spotPriceRatioEstimate"
+            offerings.append(Offering(itype, region, SPOT, spot_price, True, spot_note, taints))
+        else:
+            offerings.append(Offering(itype, region, SPOT, round(spot, 6), estimated, note, taints))
+
+    specs = {spec["name"]: spec for spec in data["instance_types"]}
+    for name, spec in specs.items():
+        if name in prices:
+            add(_instance_type("gcp", spec, settings), prices[name], spot_prices.get(name))
+    for gpu in data.get("attachable_gpus", []):
+        limits = _GCP_N1_MAX_VCPU.get(gpu["model"], {})
+        for name, spec in specs.items():
+            if spec["family"] not in gpu["machine_families"] or name not in prices:
+                continue
+            for count in gpu["counts"]:
+                if spec["vcpu"] > limits.get(count, 96):
+                    continue
+                itype = _instance_type(
+                    "gcp",
+                    spec,
+                    settings,
+                    name=f"{name}+{count}x{gpu['gce_name']}",
+                    attached_gpus=count,
+                    gpu_model=gpu["model"],
+                    gpu_manufacturer="nvidia",
+                    accelerator=Accelerator(gpu["gce_name"], count),
+                )
+                machine_spot = spot_prices.get(name)
+                spot = None if machine_spot is None else machine_spot + count * gpu["preemptible_price"]
+                add(itype, prices[name] + count * gpu["price"], spot)
+    return offerings
+
+
+def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
+    data = raw_catalog("azure")
+    if region not in data["prices"]:
+        raise CatalogError(f"unknown Azure region {region!r}; known: {', '.join(sorted(data['prices']))}")
+    prices = data["prices"][region]
+    offerings = []
+    for spec in data["instance_types"]:
+        name = spec["name"]
+        if name not in prices:
+            continue
+        itype = _instance_type("azure", spec, settings)
+        price = prices[name]
+        spot_note = "on-demand x spotPriceRatioEstimate"
+        offerings.append(Offering(itype, region, ON_DEMAND, price))
+        offerings.append(
+            Offering(itype, region, SPOT, _spot_from_ratio(price, settings), True, spot_note, (AKS_SPOT_TAINT,))
+        )
+    return offerings
+
+
+def _oci(region: str, settings: CatalogSettings) -> list[Offering]:
+    data = raw_catalog("oci")
+    ratio = data.get("preemptible_ratio", 0.5)
+    prices = data["prices"]["*"]
+    offerings = []
+
+    def add(itype: InstanceType, price: float) -> None:
+        taints = (GPU_TAINT,) if itype.gpu_count else ()
+        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), taints=taints))
+        offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), taints=taints))
+
+    for spec in data["instance_types"]:
+        if spec["name"] in prices:
+            add(_instance_type("oci", spec, settings), prices[spec["name"]])
+    for flex in data.get("flex_shapes", []):
+        low_gb, high_gb = flex["memory_gb_per_ocpu"]
+        for ocpus in _OCI_FLEX_OCPUS:
+            if not flex["min_ocpus"] <= ocpus <= flex["max_ocpus"]:
+                continue
+            for per_ocpu in _OCI_FLEX_GB_PER_OCPU:
+                if not low_gb <= per_ocpu <= high_gb:
+                    continue
+                memory_gb = ocpus * per_ocpu
+                spec = {
+                    "name": f"{flex['name']}-{ocpus}ocpu-{memory_gb}gb",
+                    "family": flex["name"],
+                    "vcpu": ocpus * flex["vcpu_per_ocpu"],
+                    "memory_mib": memory_gb * 1024,
+                    "arch": flex["arch"],
+                }
+                add(_instance_type("oci", spec, settings), ocpus * flex["ocpu_price"] + memory_gb * flex["memory_gb_price"])
+    return offerings
+
+
+_BUILDERS = {"aws": _aws, "gcp": _gcp, "azure": _azure, "oci": _oci}
+
+
+@lru_cache(maxsize=64)
+def region_catalog(cloud: str, region: str, settings: CatalogSettings = CatalogSettings()) -> RegionCatalog:
+    """Every offering of `cloud` in `region`, cached per process."""
+    if cloud not in _BUILDERS:
+        raise CatalogError(f"unknown cloud {cloud!r}; known: {', '.join(CLOUDS)}")
+    data = raw_catalog(cloud)
+    offerings = tuple(_BUILDERS[cloud](region, settings))
+    return RegionCatalog(
+        cloud=cloud,
+        region=region,
+        offerings=offerings,
+        sources=_source_lines(data),
+        notes=tuple(data.get("notes", [])),
+    )
