@@ -1,0 +1,130 @@
+"""`smart-autoscaler preview` as a user runs it: files in, table or JSON out, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoscaler.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = str(ROOT / "examples" / "rayservice-llm.yaml")
+LUNA = str(ROOT / "examples" / "luna-thresholds.yaml")
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_output_has_the_documented_shape(capsys):
+    code, out, _ = run(capsys, "preview", "-f", EXAMPLE, "--config", LUNA, "--target", "aws:us-west-2", "-o", "json")
+    assert code == 0
+    document = json.loads(out)
+    (target,) = document["targets"]
+    assert (target["cloud"], target["region"], target["total_hourly_cost"]) == ("aws", "us-west-2", 4.2548)
+    head, workers = target["nodes"]
+    assert {k: workers[k] for k in ("instance_type", "capacity_type", "mode", "count", "hourly_cost_each")} == {
+        "instance_type": "g6.8xlarge",
+        "capacity_type": "on-demand",
+        "mode": "bin-select",
+        "count": 2,
+        "hourly_cost_each": 2.0144,
+    }
+    assert len(workers["pods"]) == 2 and all(p.startswith("default/llm-") for p in workers["pods"])
+    assert head["instance_type"] == "r5a.xlarge" and head["count"] == 1
+    assert target["unplaceable"] == []
+
+
+def test_table_shows_every_target_side_by_side(capsys):
+    code, out, _ = run(
+        capsys, "preview", "-f", EXAMPLE, "--config", LUNA, "--target", "aws:us-west-2", "--target", "gcp:us-central1"
+    )
+    assert code == 0
+    assert "== aws:us-west-2 ==" in out and "== gcp:us-central1 ==" in out
+    summary = out.split("== summary ==")[1]
+    assert "aws:us-west-2" in summary and "4.2548" in summary
+    assert "cheapest: gcp:us-central1" in summary
+
+
+def test_unplaceable_pods_are_listed_with_a_reason(capsys):
+    code, out, _ = run(capsys, "preview", "-f", EXAMPLE, "--target", "oci:us-ashburn-1", "-o", "json")
+    assert code == 0
+    (target,) = json.loads(out)["targets"]
+    reasons = {u["reason"] for u in target["unplaceable"]}
+    assert any("no offering has 1 A10/A10G/L4/L40S GPU" in r for r in reasons)
+
+
+def test_stdin_is_read_with_dash(monkeypatch, capsys):
+    manifest = "apiVersion: v1\nkind: Pod\nmetadata: {name: solo}\nspec:\n  containers:\n  - name: c\n    resources: {requests: {cpu: '3'}}\n"
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO(manifest))
+    code, out, _ = run(capsys, "preview", "-f", "-", "-o", "json")
+    assert code == 0
+    (target,) = json.loads(out)["targets"]
+    assert target["cloud"] == "aws" and target["region"] == "us-east-1"
+    assert target["nodes"][0]["pods"] == ["default/solo"]
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (
+            "kind: Deployment\napiVersion: apps/v1\nmetadata: {name: web}\n"
+            "spec: {replicas: three, template: {spec: {containers: [{name: c}]}}}\n",
+            "spec.replicas",
+        ),
+        ("kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec: {containers: [}\n", "line"),
+    ],
+)
+def test_bad_manifest_names_file_and_field_and_exits_2(tmp_path, capsys, content, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    code, out, err = run(capsys, "preview", "-f", str(path))
+    assert code == 2
+    assert str(path) in err and expected in err
+    assert out == ""
+
+
+def test_bad_config_names_the_key_and_exits_2(tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    path.write_text("binSelectPodMemoryThreshold: lots\n")
+    code, _, err = run(capsys, "preview", "-f", EXAMPLE, "--config", str(path))
+    assert code == 2
+    assert "binSelectPodMemoryThreshold" in err and "lots" in err
+
+
+def test_unknown_target_exits_2(capsys):
+    code, _, err = run(capsys, "preview", "-f", EXAMPLE, "--target", "aws:mars-north-1")
+    assert code == 2
+    assert "mars-north-1" in err and "us-west-2" in err
+
+
+def test_bad_quantity_in_a_pod_is_reported_and_the_rest_planned(tmp_path, capsys):
+    path = tmp_path / "pods.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, resources: {requests: {cpu: lots}}}]}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: good}\nspec: {containers: [{name: c, resources: {requests: {cpu: '3'}}}]}\n"
+    )
+    code, out, _ = run(capsys, "preview", "-f", str(path), "-o", "json")
+    assert code == 0
+    (target,) = json.loads(out)["targets"]
+    assert target["nodes"][0]["pods"] == ["default/good"]
+    (bad,) = target["unplaceable"]
+    assert bad["pod"] == "default/bad" and "lots" in bad["reason"] and "spec.containers[0]" in bad["reason"]
+
+
+def test_module_entry_point_runs(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "autoscaler", "preview", "-f", EXAMPLE, "--config", LUNA, "--target", "aws:us-west-2"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "g6.8xlarge" in completed.stdout
