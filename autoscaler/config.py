@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import yaml
@@ -117,6 +117,8 @@ def parse_duration(value: Any) -> float:
     text = str(value).strip()
     if not text:
         raise ValueError("expected a duration such as 30s, 10m, 1h or 7d")
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
     position, total = 0, 0.0
     for match in _DURATION.finditer(text):
         if match.start() != position:
@@ -338,8 +340,9 @@ def config_from_mapping(values: dict[str, Any] | None, base: Config | None = Non
     top: dict[str, Any] = {}
     for name, raw in _flatten(values).items():
         if name not in _OPTIONS:
-            close = difflib.get_close_matches(name, list(_OPTIONS), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            by_lower = {option.lower(): option for option in _OPTIONS}
+            close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+            hint = f" (did you mean {by_lower[close[0]]}?)" if close else ""
             raise ConfigError(f"unknown configuration key {name!r}{hint}")
         path, parse = _OPTIONS[name]
         try:
@@ -381,25 +384,29 @@ def load_config_file(path: str, base: Config | None = None) -> Config:
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
     if isinstance(values, dict) and values.get("kind") == "ConfigMap":
-        values = {key: _yaml_scalar(val) for key, val in (values.get("data") or {}).items()}
+        values = {key: _configmap_value(key, val) for key, val in (values.get("data") or {}).items()}
     try:
         return config_from_mapping(values, base)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 
 
-def _yaml_scalar(text: Any) -> Any:
-    if not isinstance(text, str):
+_STRUCTURED_OPTIONS = {"managedPodLabels", "nodeLabels", "annotationPrefixes"}
+
+
+def _configmap_value(key: str, text: Any) -> Any:
+    """ConfigMap values are strings. Options that hold a mapping or a list (and whole sections
+    such as `scaleDown`) are YAML-decoded; every other value stays as written, so a regexp like
+    `^0/\\d+ nodes are available: .*` or a name like "2024" is not mangled."""
+    if not isinstance(text, str) or (key not in _STRUCTURED_OPTIONS and key not in _SECTIONS):
         return text
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return value if isinstance(value, (dict, list)) else text
 
 
 def option_names() -> list[str]:
     return sorted(_OPTIONS)
 
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(Config)]

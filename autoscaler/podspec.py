@@ -145,8 +145,8 @@ def tolerations_of(spec: Mapping[str, Any], gpu_resource: str | None) -> tuple[T
 
 
 def _selects_itself(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    if not selector:
-        return False
+    if selector is None:
+        return False  # a missing selector matches no pod; an empty one matches every pod
     for key, value in (selector.get("matchLabels") or {}).items():
         if labels.get(key) != value:
             return False

@@ -47,18 +47,11 @@ class Reservation:
 
 
 def tiered_cpu_reservation(vcpu: int) -> int:
-    """6% of core 1, 1% of core 2, 0.5% of cores 3–4, 0.25% above 4, in millicores."""
-    millis = 0.0
+    """6% of core 1, 1% of core 2, 0.5% of cores 3–4, 0.25% above 4, in millicores (rounded down)."""
+    tenths = 0  # tenths of a millicore, to stay exact
     for core in range(1, vcpu + 1):
-        if core == 1:
-            millis += 60
-        elif core == 2:
-            millis += 10
-        elif core <= 4:
-            millis += 5
-        else:
-            millis += 2.5
-    return int(millis + 0.5) if vcpu > 4 else int(millis)
+        tenths += 600 if core == 1 else 100 if core == 2 else 50 if core <= 4 else 25
+    return tenths // 10
 
 
 def tiered_memory_reservation(memory: int) -> int:
