@@ -1,0 +1,319 @@
+"""InMemoryCluster: a named simulator of a Kubernetes cluster, for `simulate` and loop tests.
+
+It models what the autoscaler depends on, the way the real control plane behaves:
+- a minimal scheduler binds pending pods to ready, schedulable nodes that fit them
+  (requests, node selectors/affinity, taints, host ports) and otherwise marks them
+  `PodScheduled=False`, reason `Unschedulable`, with a kube-scheduler-style message;
+  gated pods stay `SchedulingGated` and are never bound;
+- controllers recreate the evicted or orphaned pods of a workload (Deployment, ReplicaSet,
+  StatefulSet, Job...) under a new name, as Pending;
+- the Eviction API honours PodDisruptionBudgets (429 when no disruption is allowed) and
+  never touches DaemonSet pods' owners; deleting a Node deletes the pods bound to it;
+- Events expire after `event_ttl` seconds, as the API server's do (about an hour).
+It does not model: priorities and preemption, inter-pod affinity beyond one-per-node,
+volumes, or scheduling latency.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+from autoscaler.clock import Clock
+from autoscaler.cluster import ClusterError, ClusterView, DaemonSetInfo, EvictionOutcome, KubeNode, ObjectRef, PdbInfo
+from autoscaler.model import Pod, tolerates_all
+from autoscaler.resources import Resources
+from pricing.types import Taint
+
+
+@dataclass
+class StoredEvent:
+    ref: ObjectRef
+    event_type: str
+    reason: str
+    message: str
+    time: float
+
+
+@dataclass
+class PdbSpec:
+    namespace: str
+    name: str
+    match_labels: dict[str, str]
+    min_available: int | None = None
+    max_unavailable: int | None = None
+
+
+@dataclass
+class _Workload:
+    """Recreates pods of one controller: replacements reuse the template of an existing pod."""
+
+    key: str
+    template: Pod
+    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+
+class InMemoryCluster:
+    def __init__(self, clock: Clock, event_ttl: float = 3600.0) -> None:
+        self.clock = clock
+        self.event_ttl = event_ttl
+        self.pods: dict[str, Pod] = {}  # namespace/name -> pod
+        self.nodes: dict[str, KubeNode] = {}
+        self.daemonsets: list[DaemonSetInfo] = []
+        self.pdbs: dict[str, PdbSpec] = {}
+        self.events: list[StoredEvent] = []
+        self.started: dict[str, float] = {}  # pod key -> time it was bound
+        self.run_for: dict[str, float] = {}  # pod key -> seconds it runs before it succeeds
+        self._workloads: dict[str, _Workload] = {}
+        self._changes = 0
+        self.held: dict[str, str] = {}  # pod key -> message of a queueing scheduler holding it
+        self.evictions: list[str] = []
+        self.deleted_nodes: list[str] = []
+        self.on_pod_bound: Callable[[Pod, str], None] | None = None
+
+    # ---- what tests and scenarios do to the cluster
+
+    def add_pod(self, pod: Pod, run_for: float | None = None) -> None:
+        self.pods[pod.key] = pod
+        if pod.owner and pod.owner_kind != "DaemonSet":
+            self._workloads.setdefault(pod.owner, _Workload(pod.owner, pod))
+        if run_for is not None:
+            self.run_for[pod.key] = run_for
+        self._changes += 1
+
+    def hold(self, pod_key: str, message: str) -> None:
+        """A queueing scheduler (e.g. KAI) keeps the pod pending on purpose with this message."""
+        self.held[pod_key] = message
+
+    def release(self, pod_key: str) -> None:
+        self.held.pop(pod_key, None)
+
+    def remove_workload(self, owner: str) -> None:
+        """Scale a workload to zero: its pods go away and are not recreated."""
+        self._workloads.pop(owner, None)
+        for key in [k for k, p in self.pods.items() if p.owner == owner]:
+            self._drop_pod(key)
+        self._changes += 1
+
+    def add_node(self, node: KubeNode) -> None:
+        self.nodes[node.name] = node
+        self._changes += 1
+
+    def add_pdb(self, pdb: PdbSpec) -> None:
+        self.pdbs[f"{pdb.namespace}/{pdb.name}"] = pdb
+        self._changes += 1
+
+    def set_pod(self, pod: Pod) -> None:
+        self.pods[pod.key] = pod
+        self._changes += 1
+
+    # ---- the control plane's own work
+
+    def schedule(self) -> None:
+        """One pass of the minimal scheduler plus pod completion; call once per simulated step."""
+        now = self.clock.now()
+        for key, seconds in list(self.run_for.items()):
+            started = self.started.get(key)
+            pod = self.pods.get(key)
+            if pod is not None and started is not None and now - started >= seconds and not pod.terminal:
+                self.pods[key] = replace(pod, phase="Succeeded")
+                self._changes += 1
+        free = {name: self._free(node) for name, node in self.nodes.items()}
+        ports = {name: self._ports(name) for name in self.nodes}
+        pending = sorted(
+            (p for p in self.pods.values() if not p.node_name and p.phase == "Pending"),
+            key=lambda p: (-p.priority, p.created, p.key),
+        )
+        for pod in pending:
+            if pod.scheduling_gates:
+                continue
+            if pod.key in self.held:
+                message = self.held[pod.key]
+                if pod.unschedulable_message != message:
+                    self.pods[pod.key] = replace(pod, unschedulable=True, unschedulable_message=message)
+                    self._changes += 1
+                continue
+            reasons: dict[str, int] = {}
+            chosen = None
+            for name in sorted(self.nodes):
+                why = self._why_not(pod, self.nodes[name], free[name], ports[name])
+                if why is None:
+                    chosen = name
+                    break
+                reasons[why] = reasons.get(why, 0) + 1
+            if chosen is None:
+                message = _scheduler_message(len(self.nodes), reasons)
+                if not pod.unschedulable or pod.unschedulable_message != message:
+                    self.pods[pod.key] = replace(pod, unschedulable=True, unschedulable_message=message)
+                    self._changes += 1
+                continue
+            free[chosen] = free[chosen] - pod.requests
+            ports[chosen] = ports[chosen] | pod.constraints.host_ports
+            self.pods[pod.key] = replace(pod, node_name=chosen, phase="Running", unschedulable=False, unschedulable_message="")
+            self.started[pod.key] = now
+            self._changes += 1
+            if self.on_pod_bound:
+                self.on_pod_bound(pod, chosen)
+
+    def _free(self, node: KubeNode) -> Resources:
+        used = Resources()
+        for pod in self.pods.values():
+            if pod.node_name == node.name and not pod.terminal:
+                used += pod.requests
+        return node.allocatable - used
+
+    def _ports(self, node_name: str) -> frozenset:
+        ports: set = set()
+        for pod in self.pods.values():
+            if pod.node_name == node_name and not pod.terminal:
+                ports |= pod.constraints.host_ports
+        return frozenset(ports)
+
+    @staticmethod
+    def _why_not(pod: Pod, node: KubeNode, free: Resources, ports: frozenset) -> str | None:
+        if not node.ready:
+            return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
+        if node.unschedulable:
+            return "node(s) were unschedulable"
+        if not pod.constraints.affinity.matches(node.labels):
+            return "node(s) didn't match Pod's node affinity/selector"
+        if not tolerates_all(pod.constraints.tolerations, node.taints):
+            first = next(t for t in node.taints if t.effect != "PreferNoSchedule" and not any(x.tolerates(t) for x in pod.constraints.tolerations))
+            return f"node(s) had untolerated taint {{{first.key}: {first.value}}}"
+        if pod.constraints.host_ports & ports:
+            return "node(s) didn't have free ports for the requested pod ports"
+        short = pod.requests.shortfall(free)
+        if short:
+            name = {"gpu": pod.constraints.gpu_resource or "nvidia.com/gpu", "pods": "pods"}.get(short[0], short[0])
+            return f"Insufficient {name}" if name != "pods" else "Too many pods"
+        return None
+
+    # ---- Cluster protocol
+
+    def view(self) -> ClusterView:
+        return ClusterView(
+            pods=tuple(self.pods.values()),
+            nodes=tuple(self.nodes.values()),
+            daemonsets=tuple(self.daemonsets),
+            pdbs=tuple(self._pdb_infos()),
+        )
+
+    def wait_for_change(self, timeout: float) -> bool:
+        return False  # simulated time moves in steps; nothing to wait for
+
+    def create_event(self, ref: ObjectRef, event_type: str, reason: str, message: str) -> None:
+        self.events.append(StoredEvent(ref, event_type, reason, message, self.clock.now()))
+
+    def has_event(self, ref: ObjectRef, reason: str) -> bool:
+        now = self.clock.now()
+        return any(
+            e.reason == reason and _same_object(e.ref, ref) and now - e.time < self.event_ttl for e in self.events
+        )
+
+    def patch_node(
+        self,
+        name: str,
+        labels: Mapping[str, str | None] | None = None,
+        taints: tuple[Taint, ...] | None = None,
+    ) -> None:
+        node = self.nodes.get(name)
+        if node is None:
+            raise ClusterError(f"patch node {name}: 404 Not Found")
+        if labels is not None:
+            merged = dict(node.labels)
+            for key, value in labels.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            node = replace(node, labels=merged)
+        if taints is not None:
+            node = replace(node, taints=tuple(taints))
+        self.nodes[name] = node
+        self._changes += 1
+
+    def evict_pod(self, namespace: str, name: str) -> str:
+        key = f"{namespace}/{name}"
+        pod = self.pods.get(key)
+        if pod is None:
+            return EvictionOutcome.GONE
+        for pdb in self._pdb_infos():
+            if pdb.selects(pod) and pdb.disruptions_allowed <= 0:
+                return EvictionOutcome.BLOCKED
+        self.evictions.append(key)
+        self._drop_pod(key)
+        return EvictionOutcome.EVICTED
+
+    def delete_node(self, name: str) -> None:
+        if self.nodes.pop(name, None) is None:
+            return
+        self.deleted_nodes.append(name)
+        for key in [k for k, p in self.pods.items() if p.node_name == name]:
+            self._drop_pod(key)
+        self._changes += 1
+
+    # ---- helpers
+
+    def _drop_pod(self, key: str) -> None:
+        pod = self.pods.pop(key, None)
+        self.started.pop(key, None)
+        run_for = self.run_for.pop(key, None)
+        self._changes += 1
+        if pod is None or pod.terminal:
+            return
+        workload = self._workloads.get(pod.owner)
+        if workload is None or pod.owner_kind == "DaemonSet":
+            return
+        template = workload.template
+        new_name = f"{pod.name.rsplit('-', 1)[0] if '-' in pod.name else pod.name}-r{next(workload.counter)}"
+        replacement = replace(
+            template,
+            name=new_name,
+            uid=f"{template.uid}-r{new_name}",
+            node_name="",
+            phase="Pending",
+            unschedulable=False,
+            unschedulable_message="",
+            created=self.clock.now(),
+        )
+        self.pods[replacement.key] = replacement
+        if run_for is not None:
+            self.run_for[replacement.key] = run_for
+
+    def _pdb_infos(self) -> list[PdbInfo]:
+        infos = []
+        for spec in self.pdbs.values():
+            info = PdbInfo(spec.namespace, spec.name, dict(spec.match_labels))
+            covered = [p for p in self.pods.values() if info.selects(p) and not p.terminal]
+            healthy = sum(1 for p in covered if p.node_name and p.phase == "Running")
+            if spec.max_unavailable is not None:
+                allowed = spec.max_unavailable - (len(covered) - healthy)
+            elif spec.min_available is not None:
+                allowed = healthy - spec.min_available
+            else:
+                allowed = 0
+            infos.append(replace(info, disruptions_allowed=max(0, allowed)))
+        return infos
+
+    def events_for(self, pod_key: str, reason: str | None = None) -> list[StoredEvent]:
+        namespace, _, name = pod_key.partition("/")
+        return [
+            e
+            for e in self.events
+            if e.ref.namespace == namespace and e.ref.name == name and (reason is None or e.reason == reason)
+        ]
+
+
+def _same_object(a: ObjectRef, b: ObjectRef) -> bool:
+    if a.uid and b.uid:
+        return a.uid == b.uid
+    return (a.kind, a.namespace, a.name) == (b.kind, b.namespace, b.name)
+
+
+def _scheduler_message(node_count: int, reasons: dict[str, int]) -> str:
+    """Like kube-scheduler: '0/3 nodes are available: 2 Insufficient cpu, 1 node(s) were unschedulable.'"""
+    if node_count == 0:
+        return "no nodes available to schedule pods"
+    parts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    return f"0/{node_count} nodes are available: {parts}."

@@ -1,0 +1,163 @@
+"""Which managed nodes to remove (SPEC §5, first bullet) — pure decisions.
+
+A bin-select node with no managed pods, or a bin-pack node whose request utilization stays
+below `scaleDown.binPackNodeUtilizationThreshold` (0.0 = only empty nodes), for
+`scaleDown.nodeUnneededDuration`, is drained and removed. A node is kept while it holds a
+`do-not-evict` pod, a bare pod (no controller would recreate it), a pod whose
+PodDisruptionBudget allows no disruption now, or pods that would find no room elsewhere.
+At most `scaleDown.maxParallel` nodes drain at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from autoscaler.config import Config
+from autoscaler.cluster import KubeNode, PdbInfo
+from autoscaler.model import BIN_PACK, BIN_SELECT, Pod, tolerates_all
+from autoscaler.nodelabels import ROLE
+from autoscaler.planner.needs import is_managed
+from autoscaler.resources import Resources
+from autoscaler.snapshot import is_managed_node
+
+# Kinds whose pods come back by themselves when evicted.
+_CONTROLLED_KINDS = {"ReplicaSet", "StatefulSet", "Job", "ReplicationController", "RayCluster", "DaemonSet"}
+
+
+@dataclass(frozen=True)
+class DrainCandidate:
+    node: str
+    reason: str
+
+
+@dataclass
+class ScaleDownDecision:
+    unneeded_since: dict[str, float] = field(default_factory=dict)
+    to_drain: list[DrainCandidate] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)  # unneeded node -> why it stays
+
+
+def evictable(pod: Pod) -> bool:
+    return not pod.daemonset and not pod.terminal
+
+
+def eviction_blocker(pod: Pod, pdbs: Iterable[PdbInfo]) -> str | None:
+    """Why this pod must not be evicted now, or None."""
+    if pod.do_not_evict:
+        return f"pod {pod.key} is marked do-not-evict"
+    if not pod.owner or pod.owner_kind == "Node":
+        return f"pod {pod.key} has no controller to recreate it"
+    for pdb in pdbs:
+        if pdb.selects(pod) and pdb.disruptions_allowed <= 0:
+            return f"PodDisruptionBudget {pdb.namespace}/{pdb.name} allows no disruption of pod {pod.key}"
+    return None
+
+
+def utilization(node: KubeNode, pods: Iterable[Pod]) -> float:
+    used = Resources()
+    for pod in pods:
+        if evictable(pod):
+            used += pod.requests
+    shares = []
+    if node.allocatable.cpu:
+        shares.append(used.cpu / node.allocatable.cpu)
+    if node.allocatable.memory:
+        shares.append(used.memory / node.allocatable.memory)
+    if node.allocatable.gpu:
+        shares.append(used.gpu / node.allocatable.gpu)
+    return max(shares, default=0.0)
+
+
+def _unneeded(node: KubeNode, pods: list[Pod], config: Config) -> str | None:
+    role = node.labels.get(ROLE, "")
+    workload = [pod for pod in pods if evictable(pod)]
+    if role == BIN_SELECT:
+        if any(is_managed(pod, config) for pod in workload):
+            return None
+        return "bin-select node has no managed pods"
+    if role == BIN_PACK:
+        threshold = config.scale_down.bin_pack_node_utilization_threshold
+        share = utilization(node, pods)
+        if not workload:
+            return "bin-pack node is empty"
+        if threshold > 0 and share < threshold:
+            return f"bin-pack node utilization {share:.0%} is below {threshold:.0%}"
+    return None
+
+
+def _fits_elsewhere(
+    pods: list[Pod], others: list[KubeNode], free: dict[str, Resources]
+) -> bool:
+    """Greedy first fit of the node's pods into room on the other nodes (room is taken)."""
+    for pod in sorted(pods, key=lambda p: (p.requests.cpu, p.requests.memory), reverse=True):
+        for node in others:
+            room = free[node.name]
+            if (
+                pod.requests.fits_in(room)
+                and pod.constraints.affinity.matches(node.labels)
+                and tolerates_all(pod.constraints.tolerations, node.taints)
+            ):
+                free[node.name] = room - pod.requests
+                break
+        else:
+            return False
+    return True
+
+
+def decide_scale_down(
+    nodes: Iterable[KubeNode],
+    bound: Mapping[str, list[Pod]],
+    pdbs: Iterable[PdbInfo],
+    config: Config,
+    now: float,
+    unneeded_since: Mapping[str, float],
+    draining: Iterable[str],
+) -> ScaleDownDecision:
+    settings = config.scale_down
+    decision = ScaleDownDecision()
+    if not settings.enabled:
+        return decision
+    pdbs = list(pdbs)
+    draining = set(draining)
+    nodes = list(nodes)
+    usable = [
+        n for n in nodes if n.ready and not n.unschedulable and n.name not in draining
+    ]
+    free = {}
+    for node in usable:
+        used = Resources()
+        for pod in bound.get(node.name, ()):
+            used += pod.requests
+        free[node.name] = (node.allocatable - used).clamp_zero()
+    slots = max(0, settings.max_parallel - len(draining))
+    chosen: set[str] = set()
+    for node in sorted(nodes, key=lambda n: n.name):
+        if node.name in draining or not is_managed_node(node) or not node.ready:
+            continue
+        pods = bound.get(node.name, [])
+        reason = _unneeded(node, pods, config)
+        if reason is None:
+            continue
+        since = unneeded_since.get(node.name, now)
+        decision.unneeded_since[node.name] = since
+        if now - since < settings.node_unneeded_duration:
+            continue
+        workload = [pod for pod in pods if evictable(pod)]
+        blocker = next((b for b in (eviction_blocker(pod, pdbs) for pod in workload) if b), None)
+        if blocker:
+            decision.kept[node.name] = blocker
+            continue
+        others = [n for n in usable if n.name != node.name and n.name not in chosen]
+        if workload and not _fits_elsewhere(workload, others, dict(free)):
+            decision.kept[node.name] = "its pods would not fit on the other nodes"
+            continue
+        if slots <= 0:
+            decision.kept[node.name] = f"scaleDown.maxParallel={settings.max_parallel} nodes are draining"
+            continue
+        if workload:
+            _fits_elsewhere(workload, others, free)  # take the room for real
+        decision.to_drain.append(DrainCandidate(node.name, reason))
+        chosen.add(node.name)
+        slots -= 1
+    return decision

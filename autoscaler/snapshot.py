@@ -1,0 +1,150 @@
+"""ClusterView + in-flight launches -> the planner's nodes (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from autoscaler.cluster import ClusterView, KubeNode
+from autoscaler.model import Node, Pod
+from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, INSTANCE_TYPE, ROLE, ZONE
+from autoscaler.planner.options import DaemonSetOverhead
+from autoscaler.resources import Resources
+from pricing.types import Offering, RegionCatalog, Taint
+
+IN_FLIGHT_PREFIX = "in-flight/"
+
+
+@dataclass(frozen=True)
+class PriceIndex:
+    """(instance type, capacity type) -> (lowest price, physical GPUs), from the catalog."""
+
+    entries: Mapping[tuple[str, str], tuple[float, int]]
+
+    @classmethod
+    def of(cls, catalog: RegionCatalog) -> PriceIndex:
+        return cls(_index(catalog.offerings))
+
+    def price(self, instance_type: str, capacity_type: str) -> float:
+        return self.entries.get((instance_type, capacity_type), (0.0, 0))[0]
+
+    def gpus(self, instance_type: str, capacity_type: str) -> int:
+        return self.entries.get((instance_type, capacity_type), (0.0, 0))[1]
+
+
+def _index(offerings: Iterable[Offering]) -> dict[tuple[str, str], tuple[float, int]]:
+    index: dict[tuple[str, str], tuple[float, int]] = {}
+    for offering in offerings:
+        key = (offering.instance_type.name, offering.capacity_type)
+        known = index.get(key)
+        if known is None or offering.price < known[0]:
+            index[key] = (offering.price, offering.instance_type.gpu_count)
+    return index
+
+
+@dataclass(frozen=True)
+class InFlightNode:
+    """A launched instance that has no Node yet: room the planner may count on."""
+
+    instance_id: str
+    instance_type: str
+    capacity_type: str
+    zone: str
+    role: str
+    allocatable: Resources
+    price: float
+    gpus: int
+    launched_at: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    reserved_for: tuple[str, ...] = ()
+
+
+@dataclass
+class _Load:
+    used: Resources = Resources()
+    workload_pods: int = 0
+    ports: frozenset = frozenset()
+
+
+def is_managed_node(node: KubeNode) -> bool:
+    return node.labels.get(CREATED_BY) == CREATED_BY_VALUE
+
+
+def pods_by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:
+    bound: dict[str, list[Pod]] = {}
+    for pod in pods:
+        if pod.node_name and not pod.terminal:
+            bound.setdefault(pod.node_name, []).append(pod)
+    return bound
+
+
+def planner_nodes(
+    view: ClusterView,
+    in_flight: Iterable[InFlightNode],
+    prices: PriceIndex,
+    bound: Mapping[str, list[Pod]] | None = None,
+) -> list[Node]:
+    bound = pods_by_node(view.pods) if bound is None else bound
+    nodes = []
+    for kube_node in view.nodes:
+        load = _Load()
+        for pod in bound.get(kube_node.name, ()):
+            load.used += pod.requests
+            if not pod.daemonset:
+                load.workload_pods += 1
+            if pod.constraints.host_ports:
+                load.ports = load.ports | pod.constraints.host_ports
+        labels = kube_node.labels
+        itype = labels.get(INSTANCE_TYPE, "")
+        capacity = labels.get(CAPACITY_TYPE, labels.get("karpenter.sh/capacity-type", "on-demand"))
+        nodes.append(
+            Node(
+                name=kube_node.name,
+                instance_type=itype,
+                capacity_type=capacity,
+                zone=labels.get(ZONE, ""),
+                allocatable=kube_node.allocatable,
+                labels=labels,
+                taints=kube_node.taints,
+                managed=is_managed_node(kube_node),
+                role=labels.get(ROLE, ""),
+                price=prices.price(itype, capacity),
+                gpus=prices.gpus(itype, capacity),
+                ready=kube_node.ready,
+                unschedulable=kube_node.unschedulable,
+                created=kube_node.created,
+                provider_id=kube_node.provider_id,
+                used=load.used,
+                workload_pods=load.workload_pods,
+                host_ports=load.ports,
+            )
+        )
+    for flight in in_flight:
+        nodes.append(
+            Node(
+                name=IN_FLIGHT_PREFIX + flight.instance_id,
+                instance_type=flight.instance_type,
+                capacity_type=flight.capacity_type,
+                zone=flight.zone,
+                allocatable=flight.allocatable,
+                labels=flight.labels,
+                taints=flight.taints,
+                managed=True,
+                role=flight.role,
+                price=flight.price,
+                gpus=flight.gpus,
+                in_flight=True,
+                ready=False,
+                created=flight.launched_at,
+                reserved_for=flight.reserved_for,
+            )
+        )
+    return nodes
+
+
+def daemonset_overheads(view: ClusterView) -> list[DaemonSetOverhead]:
+    return [
+        DaemonSetOverhead(f"{ds.namespace}/{ds.name}", ds.requests, ds.affinity, ds.tolerations)
+        for ds in view.daemonsets
+    ]

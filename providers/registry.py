@@ -1,0 +1,60 @@
+"""Providers by name: the simulated cloud, the four built-in clouds, and plug-ins.
+
+A built-in cloud lives in `providers/<name>.py` and is imported only when asked for (its SDK
+is an optional dependency); the module exposes `create_provider(**kwargs) -> Provider`.
+Third-party providers register a factory (a class or function taking keyword arguments) in
+the entry-point group "smart_autoscaler.providers", e.g. in their pyproject.toml:
+
+    [project.entry-points."smart_autoscaler.providers"]
+    mycloud = "mycloud_autoscaler:MyCloudProvider"
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from providers.base import Provider
+
+ENTRY_POINT_GROUP = "smart_autoscaler.providers"
+BUILTIN_CLOUDS = ("aws", "gcp", "azure", "oci")
+SIMULATED = "simulated"
+
+
+def _plugins() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def available_providers() -> list[str]:
+    """Every name create_provider knows (built-in clouds whose module is missing included)."""
+    return [SIMULATED, *BUILTIN_CLOUDS, *sorted(set(_plugins()) - {SIMULATED, *BUILTIN_CLOUDS})]
+
+
+def create_provider(name: str, **kwargs: Any) -> Provider:
+    if name == SIMULATED:
+        from providers.simulated import SimulatedProvider
+
+        return SimulatedProvider(**kwargs)
+    if name in BUILTIN_CLOUDS:
+        return _builtin(name, **kwargs)
+    plugin = _plugins().get(name)
+    if plugin is None:
+        raise ValueError(f"unknown provider {name!r}; known providers: {', '.join(available_providers())}")
+    try:
+        factory = plugin.load()
+    except Exception as err:
+        raise ValueError(f"provider {name!r} is not available: cannot load {plugin.value}: {err}") from err
+    return factory(**kwargs)
+
+
+def _builtin(name: str, **kwargs: Any) -> Provider:
+    try:
+        module = importlib.import_module(f"providers.{name}")
+    except ImportError as err:  # the module, or its cloud SDK (an optional dependency), is missing
+        extra = f"; install smart-autoscaler[{name}]" if err.name != f"providers.{name}" else ""
+        raise ValueError(f"provider {name!r} is not available: {err}{extra}") from err
+    factory = getattr(module, "create_provider", None)
+    if factory is None:
+        raise ValueError(f"provider {name!r} is not available: providers.{name} defines no create_provider()")
+    return factory(**kwargs)

@@ -1,0 +1,134 @@
+"""Back-off of offerings the cloud could not deliver (SPEC §4): durations, doubling, expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoscaler.config import BackoffConfig
+from providers.backoff import BackoffState, BackoffTracker
+from providers.base import FailureKind
+
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20Z
+G5 = ("g5.xlarge", "on-demand", "us-east-1a")
+G5_ALL_ZONES = ("g5.xlarge", "on-demand", "")
+
+
+@pytest.fixture
+def tracker() -> BackoffTracker:
+    return BackoffTracker(BackoffConfig())  # 300 / 900 / 600 / 120 s, capped at 3600 s
+
+
+@pytest.mark.parametrize(
+    ("kind", "seconds"),
+    [
+        (FailureKind.INSUFFICIENT_CAPACITY, 300),
+        (FailureKind.QUOTA_EXCEEDED, 900),
+        (FailureKind.LAUNCH_TIMEOUT, 600),
+        (FailureKind.THROTTLED, 120),
+        (FailureKind.OTHER, 120),
+    ],
+)
+def test_first_failure_backs_off_for_the_configured_duration_of_its_kind(tracker, kind, seconds):
+    assert tracker.record_failure(G5, kind, T0) == seconds
+
+
+def test_durations_come_from_the_configuration():
+    tracker = BackoffTracker(BackoffConfig(insufficient_capacity=45))
+    assert tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0) == 45
+
+
+def test_each_consecutive_failure_doubles_the_duration_up_to_the_cap(tracker):
+    # given a stock-out that repeats each time the back-off ends
+    now, durations = T0, []
+    for _ in range(6):
+        duration = tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, now)
+        durations.append(duration)
+        now += duration  # retried the moment it expires
+    # then 300 -> 600 -> 1200 -> 2400, and 3600 (max_duration) from then on
+    assert durations == [300, 600, 1200, 2400, 3600, 3600]
+
+
+def test_a_failure_while_already_backed_off_does_not_compound(tracker):
+    # given two launches of one batch failing one second apart
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    # when the second failure is recorded
+    remaining = tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 1)
+    # then the back-off still ends at T0+300, and the next streak step is 600, not 1200
+    assert remaining == 299
+    assert tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300) == 600
+
+
+def test_back_off_ends_at_the_exact_second(tracker):
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    assert G5 in tracker.active(T0 + 299)
+    assert G5 in tracker.active(T0 + 299.999)
+    assert tracker.active(T0 + 300) == {}
+
+
+def test_streak_is_forgotten_two_durations_after_expiry(tracker):
+    # given a 300 s back-off that ended at T0+300
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    # when the offering fails again 600 s after it ended (streak remembered until then)
+    # then the streak starts afresh
+    assert tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300 + 600) == 300
+
+
+def test_streak_still_doubles_shortly_after_expiry(tracker):
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    assert tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 899) == 600
+
+
+def test_success_resets_the_streak(tracker):
+    # given two failures in a row (300 then 600)
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300)
+    # when a node of that offering comes up
+    tracker.record_success(G5)
+    # then nothing is backed off and the next failure counts as the first
+    assert tracker.active(T0 + 900) == {}
+    assert tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 1000) == 300
+
+
+def test_success_in_one_offering_leaves_others_backed_off(tracker):
+    other = ("m5.large", "spot", "us-east-1b")
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    tracker.record_failure(other, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    tracker.record_success(G5)
+    assert list(tracker.active(T0 + 1)) == [other]
+
+
+def test_quota_backs_off_the_type_in_every_zone(tracker):
+    # when a launch in zone a hits the vCPU quota
+    tracker.record_failure(G5, FailureKind.QUOTA_EXCEEDED, T0, "VcpuLimitExceeded: vCPU limit reached")
+    # then the back-off has zone "" (every zone), which the planner applies to zones a, b, c
+    assert list(tracker.active(T0 + 1)) == [G5_ALL_ZONES]
+
+
+def test_stockout_backs_off_only_its_zone(tracker):
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    assert list(tracker.active(T0 + 1)) == [G5]
+
+
+def test_reason_says_why_until_when_and_which_failure(tracker):
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0, "InsufficientInstanceCapacity: none left")
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300, "InsufficientInstanceCapacity: none left")
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 900, "InsufficientInstanceCapacity: none left")
+    # the third failure at 22:28:20Z backs off for 1200 s, until 22:48:20Z
+    assert tracker.active(T0 + 901)[G5] == (
+        "insufficient capacity (InsufficientInstanceCapacity: none left) until 22:48:20Z, 3rd failure"
+    )
+
+
+def test_first_failure_reason_has_no_count(tracker):
+    tracker.record_failure(G5, FailureKind.LAUNCH_TIMEOUT, T0)
+    assert tracker.active(T0)[G5] == "node did not register in time until 22:23:20Z"
+
+
+def test_snapshot_lists_kind_and_end_for_metrics(tracker):
+    tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    tracker.record_failure(G5, FailureKind.QUOTA_EXCEEDED, T0)
+    assert tracker.snapshot() == [
+        BackoffState(G5_ALL_ZONES, FailureKind.QUOTA_EXCEEDED, T0 + 900),
+        BackoffState(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300),
+    ]
+    assert tracker.snapshot(now=T0 + 300) == [BackoffState(G5_ALL_ZONES, FailureKind.QUOTA_EXCEEDED, T0 + 900)]
