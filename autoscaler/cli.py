@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Sequence
 
 from autoscaler.config import Config, ConfigError, load_config_file
 from autoscaler.manifests import ManifestError, load_manifest_files
 from autoscaler.preview import TargetError, format_table, parse_target, run_preview
+from autoscaler.daemon import DaemonError
+from autoscaler.simulate import ScenarioError
 
 EXIT_USAGE = 2
 
@@ -32,6 +35,32 @@ def _parser() -> argparse.ArgumentParser:
                               "(default: the region of --config, else aws:us-east-1)")
     preview.add_argument("--config", metavar="CONFIG.yaml", help="autoscaler options (SPEC names, camelCase)")
     preview.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="run the real reconcile loop against a simulated cluster and cloud, following a scenario",
+        description="Workloads arrive and leave, the cloud stocks out, an hour runs in seconds; prints a "
+        "timeline and a summary. Uses named simulators (InMemoryCluster, SimulatedProvider): no cluster, no cloud.",
+    )
+    simulate.add_argument("scenario", metavar="SCENARIO.yaml", help="e.g. examples/scenarios/gpu-burst.yaml")
+
+    run = commands.add_parser(
+        "run",
+        help="the daemon: watch a cluster and add and remove nodes",
+        description="Watches pods and nodes through the Kubernetes API and scales the cluster's nodes.",
+    )
+    run.add_argument("--config", metavar="CONFIG.yaml", help="options (SPEC names); validated at start")
+    run.add_argument("--dry-run", action="store_true", help="decide and report (logs, Normal events DryRun*) but change nothing")
+    run.add_argument("--provider", default="simulated", help="simulated, aws, gcp, azure, oci, or an entry-point plugin")
+    run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster config, else ~/.kube/config)")
+    run.add_argument("--context", help="kubeconfig context")
+    run.add_argument("--metrics-address", default="0.0.0.0:8080", help="where /metrics and /healthz listen (host:port)")
+    run.add_argument("--no-leader-elect", action="store_true", help="act without taking the Lease (one replica only)")
+    run.add_argument("--lease-namespace", default=None, help="namespace of the leader-election Lease")
+    run.add_argument("--lease-name", default="smart-autoscaler", help="name of the leader-election Lease")
+    run.add_argument("--simulated-state", metavar="FILE", help="simulated provider: keep its instances in this file")
+    run.add_argument("--simulated-launch-delay", default="30s", help="simulated provider: boot time of an instance")
+    run.add_argument("--once", action="store_true", help="run one reconcile loop and exit (for debugging)")
     return parser
 
 
@@ -53,12 +82,35 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from autoscaler.simulate import run_scenario
+
+    _, text = run_scenario(args.scenario)
+    print(text)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from autoscaler.daemon import DaemonOptions, run_daemon
+
+    config = load_config_file(args.config) if args.config else Config()
+    return run_daemon(config, DaemonOptions.from_args(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "preview":
+        logging.getLogger().setLevel(logging.WARNING)
     try:
         if args.command == "preview":
             return _preview(args)
-    except (ConfigError, ManifestError, TargetError) as err:
+        if args.command == "simulate":
+            logging.getLogger().setLevel(logging.WARNING)
+            return _simulate(args)
+        if args.command == "run":
+            return _run(args)
+    except (ConfigError, ManifestError, TargetError, ScenarioError, DaemonError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

@@ -429,6 +429,9 @@ class Reconciler:
         nodes = {node.name: node for node in view.nodes}
         for name in [n for n in self.draining if n not in nodes]:
             del self.draining[name]
+        for node in view.nodes:  # a drain a previous leader or process started: carry it on
+            if node.name not in self.draining and DRAIN_TAINT in node.taints and not self.dry_run:
+                self.draining[node.name] = DrainState(now, "drain resumed after a restart")
         decision = decide_scale_down(
             view.nodes, bound, view.pdbs, self.config, now, self.unneeded_since, self.draining.keys()
         )

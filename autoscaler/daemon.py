@@ -1,0 +1,210 @@
+"""`smart-autoscaler run`: the daemon around the reconcile loop.
+
+Connects to the API server (in-cluster or kubeconfig), fills the watch caches, serves
+/metrics and /healthz, takes the leader Lease (so two replicas never act at once) and, while
+leading, reconciles every `loopPeriod` or sooner when a watched object changes. A new
+leader starts from what the cluster and the cloud say (instances tagged for the cluster are
+adopted), never from what a previous leader remembered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from autoscaler.config import Config, parse_duration
+
+log = logging.getLogger("smart_autoscaler.daemon")
+NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+MIN_LOOP_INTERVAL = 1.0  # watch events wake the loop early, but not more often than this
+
+
+class DaemonError(RuntimeError):
+    """The daemon cannot start (bad provider, no cluster access): the message says why."""
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    provider: str = "simulated"
+    dry_run: bool = False
+    kubeconfig: str | None = None
+    context: str | None = None
+    metrics_address: str = "0.0.0.0:8080"
+    leader_elect: bool = True
+    lease_namespace: str | None = None
+    lease_name: str = "smart-autoscaler"
+    simulated_state: str | None = None
+    simulated_launch_delay: float = 30.0
+    once: bool = False
+
+    @classmethod
+    def from_args(cls, args: Any) -> DaemonOptions:
+        try:
+            delay = parse_duration(args.simulated_launch_delay)
+        except ValueError as err:
+            raise DaemonError(f"--simulated-launch-delay {args.simulated_launch_delay!r}: {err}") from None
+        return cls(
+            provider=args.provider,
+            dry_run=args.dry_run,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            metrics_address=args.metrics_address,
+            leader_elect=not args.no_leader_elect,
+            lease_namespace=args.lease_namespace,
+            lease_name=args.lease_name,
+            simulated_state=args.simulated_state,
+            simulated_launch_delay=delay,
+            once=args.once,
+        )
+
+
+def _lease_namespace(options: DaemonOptions) -> str:
+    if options.lease_namespace:
+        return options.lease_namespace
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        with open(NAMESPACE_FILE, encoding="utf-8") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "0.0.0.0", int(port)
+    except ValueError:
+        raise DaemonError(f"--metrics-address {text!r}: expected HOST:PORT, e.g. 0.0.0.0:8080") from None
+
+
+def _simulated_registrar(cluster: Any) -> tuple[Any, Any]:
+    """on_boot / on_terminate for the simulated cloud against a real API server: register the
+    Node a kubelet would (kwok keeps it Ready), and delete it on termination."""
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+
+    from providers.simulated import node_manifest, node_name_for
+
+    core = CoreV1Api(cluster.api_client)
+
+    def on_boot(instance: Any, request: Any) -> None:
+        try:
+            core.create_node(body=node_manifest(instance, request, node_name_for(instance)))
+        except ApiException as err:
+            if err.status != 409:  # already registered
+                raise
+
+    def on_terminate(instance: Any) -> None:
+        try:
+            core.delete_node(node_name_for(instance))
+        except ApiException as err:
+            if err.status != 404:
+                log.error("deleting node of terminated instance %s failed: %s", instance.instance_id, err.reason)
+
+    return on_boot, on_terminate
+
+
+def _provider(config: Config, options: DaemonOptions, cluster: Any, clock: Any) -> Any:
+    from providers.registry import create_provider
+
+    try:
+        if options.provider == "simulated":
+            on_boot, on_terminate = _simulated_registrar(cluster)
+            return create_provider(
+                "simulated",
+                clock=clock,
+                cluster_id=config.cluster_name,
+                region=config.region,
+                launch_delay=options.simulated_launch_delay,
+                on_boot=on_boot,
+                on_terminate=on_terminate,
+                state_file=options.simulated_state,
+            )
+        return create_provider(options.provider, config=config, clock=clock)
+    except (ValueError, TypeError) as err:
+        raise DaemonError(f"--provider {options.provider}: {err}") from None
+
+
+def run_daemon(config: Config, options: DaemonOptions) -> int:
+    from autoscaler.clock import SystemClock
+    from autoscaler.cluster import ClusterError
+    from autoscaler.kube.client import KubeCluster
+    from autoscaler.kube.leader import LeaderElector
+    from autoscaler.metrics import Metrics, serve
+    from autoscaler.reconcile import Reconciler
+    from pricing.catalog import CatalogError, CatalogSettings, region_catalog
+
+    clock = SystemClock()
+    host, port = _address(options.metrics_address)
+    try:
+        catalog = region_catalog(
+            config.cloud,
+            config.region,
+            CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node),
+        )
+    except CatalogError as err:
+        raise DaemonError(f"configuration cloud/region: {err}") from None
+    try:
+        cluster = KubeCluster.connect(options.kubeconfig, options.context, config.annotation_prefixes)
+    except ClusterError as err:
+        raise DaemonError(f"cannot reach the Kubernetes API: {err}") from None
+    metrics = Metrics()
+    state: dict[str, Any] = {"reconciler": None, "last_loop": time.monotonic()}
+    leading = threading.Event()
+    stop = threading.Event()
+
+    def start_leading() -> None:
+        # a fresh memory each term: the cluster and the cloud are the truth
+        state["reconciler"] = Reconciler(
+            cluster, _provider(config, options, cluster, clock), catalog, config, clock, metrics, dry_run=options.dry_run
+        )
+        metrics.is_leader.set(1)
+        leading.set()
+
+    def stop_leading() -> None:
+        leading.clear()
+        metrics.is_leader.set(0)
+
+    def healthy() -> bool:
+        return not cluster.unsynced() and time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)
+
+    server = serve(metrics, host, port, healthy)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    elector = None
+    if options.leader_elect and not options.once:
+        identity = f"{socket.gethostname()}-{os.getpid()}"
+        elector = LeaderElector(cluster.api_client, _lease_namespace(options), options.lease_name, identity)
+        elector.run_in_background(start_leading, stop_leading)
+    else:
+        start_leading()
+    log.info(
+        "running: cloud=%s region=%s provider=%s dry-run=%s leader-election=%s metrics=%s:%d",
+        config.cloud, config.region, options.provider, options.dry_run, elector is not None, host, port,
+    )
+    try:
+        while not stop.is_set():
+            state["last_loop"] = time.monotonic()
+            if leading.is_set() and state["reconciler"] is not None:
+                try:
+                    state["reconciler"].reconcile_once()
+                except Exception:  # one bad loop must not kill the daemon
+                    metrics.reconcile_errors.inc()
+                    log.exception("reconcile loop failed; trying again next loop")
+            if options.once:
+                break
+            stop.wait(MIN_LOOP_INTERVAL)
+            cluster.wait_for_change(max(0.0, config.loop_period - MIN_LOOP_INTERVAL))
+    finally:
+        if elector is not None:
+            elector.stop()
+        cluster.stop()
+        server.shutdown()
+    return 0
