@@ -21,10 +21,6 @@ from autoscaler.planner.needs import is_managed
 from autoscaler.resources import Resources
 from autoscaler.snapshot import is_managed_node
 
-# Kinds whose pods come back by themselves when evicted.
-_CONTROLLED_KINDS = {"ReplicaSet", "StatefulSet", "Job", "ReplicationController", "RayCluster", "DaemonSet"}
-
-
 @dataclass(frozen=True)
 class DrainCandidate:
     node: str
@@ -39,14 +35,16 @@ class ScaleDownDecision:
 
 
 def evictable(pod: Pod) -> bool:
-    return not pod.daemonset and not pod.terminal
+    """Pods a drain must move: not DaemonSet pods, not mirror pods of static pods (owned by
+    the Node itself), not finished ones."""
+    return not pod.daemonset and not pod.terminal and pod.owner_kind != "Node"
 
 
 def eviction_blocker(pod: Pod, pdbs: Iterable[PdbInfo]) -> str | None:
     """Why this pod must not be evicted now, or None."""
     if pod.do_not_evict:
         return f"pod {pod.key} is marked do-not-evict"
-    if not pod.owner or pod.owner_kind == "Node":
+    if not pod.owner:
         return f"pod {pod.key} has no controller to recreate it"
     for pdb in pdbs:
         if pdb.selects(pod) and pdb.disruptions_allowed <= 0:
