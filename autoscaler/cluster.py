@@ -121,9 +121,11 @@ class Cluster(Protocol):
         self,
         name: str,
         labels: Mapping[str, str | None] | None = None,
-        taints: tuple[Taint, ...] | None = None,
+        add_taints: tuple[Taint, ...] = (),
+        remove_taint_keys: tuple[str, ...] = (),
     ) -> None:
-        """Merge-patch labels (None deletes a key) and/or replace the taints; retried on 409."""
+        """Merge-patch labels (None deletes a key); add taints and remove taints by key against the
+        node as it is now (taints other writers set meanwhile are kept); retried on 409."""
         ...
 
     def evict_pod(self, namespace: str, name: str) -> str:

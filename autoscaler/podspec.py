@@ -289,7 +289,7 @@ def _owner(metadata: Mapping[str, Any], namespace: str) -> tuple[str, str]:
     return "", ""
 
 
-def _timestamp(value: Any) -> float:
+def parse_timestamp(value: Any) -> float:
     if not value:
         return 0.0
     if isinstance(value, datetime):
@@ -349,7 +349,7 @@ def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_
         unschedulable_message=message,
         do_not_evict=do_not_evict,
         annotation_problems=problems,
-        created=_timestamp(metadata.get("creationTimestamp")),
+        created=parse_timestamp(metadata.get("creationTimestamp")),
         priority=int(spec.get("priority") or 0),
         daemonset=owner_kind == "DaemonSet",
     )

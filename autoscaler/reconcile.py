@@ -444,7 +444,7 @@ class Reconciler:
                 self.unneeded_since.pop(node.name, None)
                 continue
             try:
-                self.cluster.patch_node(node.name, taints=tuple(t for t in node.taints if t.key != DRAIN_TAINT.key) + (DRAIN_TAINT,))
+                self.cluster.patch_node(node.name, add_taints=(DRAIN_TAINT,))
             except ClusterError as err:
                 self.metrics.kube_api_errors.labels("patch_node").inc()
                 log.error("tainting node %s for removal failed: %s", node.name, err)
@@ -461,7 +461,7 @@ class Reconciler:
         self.draining.pop(node.name, None)
         self.unneeded_since[node.name] = now
         try:
-            self.cluster.patch_node(node.name, taints=tuple(t for t in node.taints if t.key != DRAIN_TAINT.key))
+            self.cluster.patch_node(node.name, remove_taint_keys=(DRAIN_TAINT.key,))
         except ClusterError as err:
             self.metrics.kube_api_errors.labels("patch_node").inc()
             log.error("removing the drain taint from %s failed: %s", node.name, err)

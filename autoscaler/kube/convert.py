@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Mapping
 from autoscaler.cluster import DaemonSetInfo, KubeNode, PdbInfo
 from autoscaler.model import AMD_GPU, NVIDIA_GPU
 from autoscaler.podspec import DEFAULT_PREFIXES, node_affinity, pod_requests, tolerations_of
-from autoscaler.podspec import _timestamp as parse_timestamp
+from autoscaler.podspec import parse_timestamp
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.resources import Resources
 from pricing.types import Taint
@@ -50,7 +50,9 @@ def resources_from_api(values: Mapping[str, Any] | None, where: str) -> Resource
 
 
 def taints_from_api(items: Iterable[Mapping[str, Any]] | None) -> tuple[Taint, ...]:
-    return tuple(Taint(str(t.get("key") or ""), str(t.get("value") or ""), str(t.get("effect") or "")) for t in items or ())
+    return tuple(
+        Taint(str(t.get("key") or ""), str(t.get("value") or ""), str(t.get("effect") or "")) for t in items or ()
+    )
 
 
 def taint_to_api(taint: Taint) -> dict[str, str]:

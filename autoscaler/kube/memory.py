@@ -215,12 +215,13 @@ class InMemoryCluster:
         self,
         name: str,
         labels: Mapping[str, str | None] | None = None,
-        taints: tuple[Taint, ...] | None = None,
+        add_taints: tuple[Taint, ...] = (),
+        remove_taint_keys: tuple[str, ...] = (),
     ) -> None:
         node = self.nodes.get(name)
         if node is None:
             raise ClusterError(f"patch node {name}: 404 Not Found")
-        if labels is not None:
+        if labels:
             merged = dict(node.labels)
             for key, value in labels.items():
                 if value is None:
@@ -228,8 +229,9 @@ class InMemoryCluster:
                 else:
                     merged[key] = value
             node = replace(node, labels=merged)
-        if taints is not None:
-            node = replace(node, taints=tuple(taints))
+        if add_taints or remove_taint_keys:
+            replaced = {t.key for t in add_taints} | set(remove_taint_keys)
+            node = replace(node, taints=tuple(t for t in node.taints if t.key not in replaced) + tuple(add_taints))
         self.nodes[name] = node
         self._changes += 1
 

@@ -1,0 +1,275 @@
+"""`KubeCluster`: the Cluster of autoscaler/cluster.py on a real API server, via the official client."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import replace
+from functools import partial
+from typing import Any, Iterable, Mapping
+
+from kubernetes import config
+from kubernetes.client import (
+    ApiClient,
+    AppsV1Api,
+    Configuration,
+    CoreV1Api,
+    PolicyV1Api,
+    V1Eviction,
+    V1ObjectMeta,
+)
+
+from autoscaler.clock import Clock, SystemClock
+from autoscaler.cluster import ClusterError, ClusterView, EvictionOutcome, KubeNode, ObjectRef
+from autoscaler.kube.api import ApiCallError, api_time, call_json, micro_time
+from autoscaler.kube.cache import CacheOptions, Changes, WatchCache
+from autoscaler.kube.convert import daemonset_from_api, node_from_api, pdb_from_api, taint_to_api, taints_from_api
+from autoscaler.podspec import DEFAULT_PREFIXES, pod_from_manifest
+from pricing.types import Taint
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "smart-autoscaler"
+# Finished pods hold no resources; leaving them out keeps the cache small (Jobs leave many).
+LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
+PATCH_ATTEMPTS = 5
+
+
+def _without_version(node: KubeNode) -> KubeNode:
+    return replace(node, resource_version="")
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` bytes, as the API server counts them."""
+    data = text.encode()
+    return text if len(data) <= limit else data[: limit - 3].decode(errors="ignore") + "..."
+
+
+def _selector_value(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+
+
+def _describe(ref: ObjectRef) -> str:
+    return f"{ref.kind.lower()} {ref.namespace + '/' if ref.namespace else ''}{ref.name}"
+
+
+class KubeCluster:
+    """List+watch caches for pods, nodes, DaemonSets and PDBs, and the actions the daemon takes."""
+
+    def __init__(
+        self,
+        api_client: ApiClient,
+        annotation_prefixes: Iterable[str] = DEFAULT_PREFIXES,
+        *,
+        cache_options: CacheOptions = CacheOptions(),
+        clock: Clock | None = None,
+        instance: str | None = None,
+    ) -> None:
+        self.api_client = api_client
+        self._core = CoreV1Api(api_client)
+        self._clock = clock or SystemClock()
+        self._instance = _clip(instance or socket.gethostname() or COMPONENT, 128)
+        self._changes = Changes()
+        self._seen = 0
+        prefixes = tuple(annotation_prefixes)
+        apps, policy = AppsV1Api(api_client), PolicyV1Api(api_client)
+        cache = partial(WatchCache, changes=self._changes, options=cache_options)
+        self.pods = cache(
+            "pods",
+            partial(self._core.list_pod_for_all_namespaces, field_selector=LIVE_PODS),
+            partial(pod_from_manifest, prefixes=prefixes),
+        )
+        self.nodes = cache(
+            "nodes", self._core.list_node, partial(node_from_api, prefixes=prefixes), signature=_without_version
+        )
+        self.daemonsets = cache("daemonsets", apps.list_daemon_set_for_all_namespaces, daemonset_from_api)
+        self.pdbs = cache(
+            "poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces, pdb_from_api
+        )
+        self._caches: tuple[WatchCache[Any], ...] = (self.pods, self.nodes, self.daemonsets, self.pdbs)
+
+    @classmethod
+    def connect(
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        annotation_prefixes: Iterable[str] = DEFAULT_PREFIXES,
+        sync_timeout: float = 120.0,
+    ) -> KubeCluster:
+        """In-cluster config inside a pod (unless a kubeconfig or context is given), else the kubeconfig;
+        starts the caches and waits for their first list."""
+        configuration = Configuration()
+        try:
+            if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                config.load_incluster_config(client_configuration=configuration)
+            else:
+                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        except (config.ConfigException, OSError) as err:
+            raise ClusterError(f"load Kubernetes client configuration: {err}") from None
+        cluster = cls(ApiClient(configuration), annotation_prefixes)
+        cluster.start()
+        if not cluster.wait_synced(sync_timeout):
+            unsynced = cluster.unsynced()
+            cluster.stop()
+            raise ClusterError(f"caches not filled after {sync_timeout:.0f}s: {unsynced}")
+        return cluster
+
+    # ---- caches
+
+    def start(self) -> None:
+        for cache in self._caches:
+            cache.start()
+
+    def stop(self) -> None:
+        for cache in self._caches:
+            cache.stop()
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(cache.synced.wait(max(0.0, deadline - time.monotonic())) for cache in self._caches)
+
+    def unsynced(self) -> str:
+        """The caches not listed yet, with their last error ('' when all are)."""
+        missing = [c for c in self._caches if not c.synced.is_set()]
+        return ", ".join(f"{c.resource} ({c.last_error})" if c.last_error else c.resource for c in missing)
+
+    def view(self) -> ClusterView:
+        missing = self.unsynced()
+        if missing:
+            raise ClusterError(f"cluster view: caches not filled yet: {missing}")
+        self._seen = self._changes.count
+        return ClusterView(
+            pods=self.pods.items(), nodes=self.nodes.items(), daemonsets=self.daemonsets.items(), pdbs=self.pdbs.items()
+        )
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """True as soon as anything changed since the last view() (or the last wait)."""
+        changed = self._changes.wait(self._seen, timeout)
+        self._seen = self._changes.count
+        return changed
+
+    # ---- events
+
+    def create_event(self, ref: ObjectRef, event_type: str, reason: str, message: str) -> None:
+        namespace = ref.namespace or "default"  # cluster-scoped objects (Nodes) report in default
+        now = self._clock.now()
+        involved = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
+        if ref.namespace:
+            involved["namespace"] = ref.namespace
+        if ref.uid:
+            involved["uid"] = ref.uid
+        reason = _clip(reason, 128)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{ref.name}.", "namespace": namespace},
+            "involvedObject": involved,
+            "type": event_type,
+            "reason": reason,
+            "message": _clip(message, 1024),
+            "count": 1,
+            "firstTimestamp": api_time(now),
+            "lastTimestamp": api_time(now),
+            # With eventTime set, validation also wants action, reportingComponent and reportingInstance.
+            "eventTime": micro_time(now),
+            "action": reason,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self._instance,
+        }
+        call_json(f"create event {reason} for {_describe(ref)}", self._core.create_namespaced_event, namespace, body)
+
+    def has_event(self, ref: ObjectRef, reason: str) -> bool:
+        if ref.uid:
+            fields = {"involvedObject.uid": ref.uid}
+        else:
+            fields = {"involvedObject.kind": ref.kind, "involvedObject.name": ref.name}
+        fields["reason"] = _clip(reason, 128)
+        found = call_json(
+            f"list events {reason} of {_describe(ref)}",
+            self._core.list_namespaced_event,
+            ref.namespace or "default",
+            field_selector=",".join(f"{key}={_selector_value(value)}" for key, value in fields.items()),
+        )
+        return bool(found.get("items"))
+
+    # ---- nodes and pods
+
+    def patch_node(
+        self,
+        name: str,
+        labels: Mapping[str, str | None] | None = None,
+        add_taints: tuple[Taint, ...] = (),
+        remove_taint_keys: tuple[str, ...] = (),
+    ) -> None:
+        """A JSON merge patch. Taint changes are applied to the node as read just before, and the
+        patch carries that resourceVersion, so a taint another writer set meanwhile is never lost."""
+        if not labels and not add_taints and not remove_taint_keys:
+            return
+        what = f"patch node {name}"
+        for attempt in range(1, PATCH_ATTEMPTS + 1):
+            body = self._node_patch(what, name, labels, add_taints, remove_taint_keys)
+            try:
+                call_json(what, self._core.patch_node, name, body, _content_type="application/merge-patch+json")
+                return
+            except ApiCallError as err:
+                if err.status != 409 or attempt == PATCH_ATTEMPTS:
+                    raise
+                log.info("%s: conflict (attempt %d of %d); reading it again", what, attempt, PATCH_ATTEMPTS)
+
+    def _node_patch(
+        self,
+        what: str,
+        name: str,
+        labels: Mapping[str, str | None] | None,
+        add_taints: tuple[Taint, ...],
+        remove_taint_keys: tuple[str, ...],
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {}
+        patch: dict[str, Any] = {"metadata": metadata}
+        if labels:
+            metadata["labels"] = dict(labels)  # None becomes null: the key is removed
+        if add_taints or remove_taint_keys:
+            live = call_json(what, self._core.read_node, name)
+            metadata["resourceVersion"] = (live.get("metadata") or {}).get("resourceVersion")
+            current = taints_from_api((live.get("spec") or {}).get("taints"))
+            replaced = {t.key for t in add_taints} | set(remove_taint_keys)
+            wanted = tuple(t for t in current if t.key not in replaced) + tuple(add_taints)
+            patch["spec"] = {"taints": _taints_body(wanted, (live.get("spec") or {}).get("taints") or ())}
+        return patch
+
+    def evict_pod(self, namespace: str, name: str) -> str:
+        meta = V1ObjectMeta(name=name, namespace=namespace)
+        body = V1Eviction(api_version="policy/v1", kind="Eviction", metadata=meta)
+        try:
+            call_json(f"evict pod {namespace}/{name}", self._core.create_namespaced_pod_eviction, name, namespace, body)
+        except ApiCallError as err:
+            if err.status == 429:
+                log.info("%s", err)
+                return EvictionOutcome.BLOCKED
+            if err.status == 404:
+                return EvictionOutcome.GONE
+            raise
+        return EvictionOutcome.EVICTED
+
+    def delete_node(self, name: str) -> None:
+        try:
+            call_json(f"delete node {name}", self._core.delete_node, name)
+        except ApiCallError as err:
+            if err.status != 404:
+                raise
+
+
+def _taints_body(taints: tuple[Taint, ...], live: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The taints as the API writes them, keeping timeAdded of those already there (NoExecute timing)."""
+    added = {(t.get("key"), t.get("value") or "", t.get("effect")): t.get("timeAdded") for t in live}
+    body = []
+    for taint in taints:
+        item = taint_to_api(taint)
+        stamp = added.get((taint.key, taint.value, taint.effect))
+        if stamp:
+            item["timeAdded"] = stamp
+        body.append(item)
+    return body
