@@ -50,6 +50,14 @@ class Metrics:
         self.reconcile_errors = Counter(f"{PREFIX}_reconcile_errors", "Reconcile loops that failed", registry=r)
         self.is_leader = Gauge(f"{PREFIX}_leader", "1 while this replica leads", registry=r)
 
+    def forget_leader_state(self) -> None:
+        """A replica that stops leading drops the gauges it set while leading: only the leader's
+        figures mean anything."""
+        for gauge in (self.backoffs, self.managed_nodes):
+            gauge.clear()
+        for gauge in (self.pending_pods, self.unplaceable_pods, self.in_flight, self.hourly_cost):
+            gauge.set(0)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -10,8 +10,8 @@ modules; this file only carries them out, and one failed call never stops the re
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -299,7 +299,7 @@ class Reconciler:
                 self._warn_once(pods[key], "DryRunScaleUp", message, now, event_type="Normal")
             self._note("dry-run", message)
             return True
-        request_id = uuid.uuid4().hex
+        request_id = self._request_id(new, now)
         labels = self._labels_for(itype, option.capacity_type, new.mode)
         request = LaunchRequest(
             request_id=request_id,
@@ -354,6 +354,17 @@ class Reconciler:
             f"({new.mode}, ${option.price:g}/h) for {len(new.pods)} pod(s)",
         )
         return True
+
+    def _request_id(self, new: NewNode, now: float) -> str:
+        """The idempotency key of a launch, derived from the need it serves: a process that dies
+        right after the cloud accepted a launch, and plans the same need again on restart, sends
+        the same key, and the cloud answers with the instance it already started. The time
+        bucket makes a retry after a scale-up timeout a new request."""
+        bucket = int(now // max(self.config.scale_up_timeout, 1.0))
+        need = "|".join(
+            (self.config.cluster_name, new.option.name, new.option.capacity_type, ",".join(sorted(new.pods)), str(bucket))
+        )
+        return hashlib.sha256(need.encode()).hexdigest()[:32]
 
     def _report_problems(self, decided: Plan, pods: dict[str, Pod], now: float) -> None:
         for message in decided.problems:

@@ -396,3 +396,19 @@ def test_instance_that_never_became_a_node_is_terminated_after_a_restart(tmp_pat
     sim.reconciler = Reconciler(sim.cluster, sim.provider, sim.catalog, sim.scenario.config, sim.clock)
     sim.run_for(620)
     assert sim.provider.instance(leaked.instance_id).state == "terminated"
+
+
+def test_same_need_planned_again_after_a_crash_reuses_the_launch_by_its_idempotency_key():
+    """A new process whose first list of instances does not show the launch yet (the cloud's
+    lists are eventually consistent) sends the same request id, and gets the same instance."""
+    sim = world(launch_delay=120)
+    add(sim, *replicas("web", 3, "1", "1Gi"))
+    sim.step()
+    (first,) = sim.provider.launched
+    sim.reconciler = Reconciler(sim.cluster, sim.provider, sim.catalog, sim.scenario.config, sim.clock)
+    listing = sim.provider.list_instances
+    sim.provider.list_instances = lambda: []
+    sim.reconciler.reconcile_once()
+    sim.provider.list_instances = listing
+    assert [i.instance_id for i in sim.provider.launched] == [first.instance_id]
+    assert sim.provider.launch_calls == 2
