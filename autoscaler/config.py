@@ -374,6 +374,22 @@ def _check_consistency(config: Config) -> None:
         raise ConfigError("configuration key managedPodLabels: at least one label is needed")
 
 
+def not_acted_on(config: Config) -> list[str]:
+    """Options that are set but that this version does not act on yet, one message each, so
+    the daemon can say so at start instead of ignoring them silently."""
+    notes = []
+    if config.node_ttl is not None:
+        notes.append("nodeTTL is set but node TTL cycling is not implemented in this version: nodes are not cycled")
+    if config.manage_high_utilization.enabled:
+        notes.append("manageHighUtilization.enabled is set but hot-node mitigation is not implemented in this version")
+    if config.aws.use_spot_advisor:
+        notes.append(
+            "aws.useSpotAdvisor is set but the Spot Instance Advisor data are not shipped: spot prices stay "
+            "on-demand x spotPriceRatioEstimate and aws.maxSpotInterruptBucket / aws.maxSpotPriceRatio are not applied"
+        )
+    return notes
+
+
 def load_config_file(path: str, base: Config | None = None) -> Config:
     """Read a YAML config file; a ConfigMap manifest's `data` (values as YAML) is accepted too."""
     try:

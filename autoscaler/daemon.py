@@ -141,6 +141,10 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.reconcile import Reconciler
     from pricing.catalog import CatalogError, CatalogSettings, region_catalog
 
+    from autoscaler.config import not_acted_on
+
+    for note in not_acted_on(config):
+        log.warning("%s", note)
     clock = SystemClock()
     host, port = _address(options.metrics_address)
     try:
@@ -171,6 +175,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     def stop_leading() -> None:
         leading.clear()
         metrics.is_leader.set(0)
+        metrics.forget_leader_state()
 
     def healthy() -> bool:
         return not cluster.unsynced() and time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)

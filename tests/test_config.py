@@ -348,3 +348,11 @@ def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config_file(path)
     assert path in str(err.value)
+
+
+def test_options_not_acted_on_yet_are_named_at_start():
+    from autoscaler.config import not_acted_on
+
+    assert not_acted_on(config_from_mapping({})) == []
+    notes = not_acted_on(config_from_mapping({"nodeTTL": "7d", "manageHighUtilization.enabled": True, "aws.useSpotAdvisor": True}))
+    assert [n.split(" ")[0] for n in notes] == ["nodeTTL", "manageHighUtilization.enabled", "aws.useSpotAdvisor"]
