@@ -444,3 +444,11 @@ def test_plan_is_deterministic():
 
 def test_types_count_helper_counts_nodes():
     assert types_count(plan_for(replicas("web", 4, "1", "1Gi"))) == {"t3a.xlarge": 2}
+
+
+def test_zone_selector_is_honoured_where_the_catalog_knows_only_the_region():
+    pod = make_pod("p", "2", "4Gi", spec={"nodeSelector": {"topology.kubernetes.io/zone": "us-central1-b"}})
+    (new,) = plan_for([pod], "gcp", "us-central1").new_nodes
+    assert new.option.zones == ("us-central1-b",)
+    elsewhere = make_pod("q", "2", "4Gi", spec={"nodeSelector": {"topology.kubernetes.io/zone": "europe-west4-a"}})
+    assert plan_for([elsewhere], "gcp", "us-central1").new_nodes == ()

@@ -188,6 +188,28 @@ class OptionBook:
                 total += ds.requests
         return total
 
+    def _zone_offers(self, offers: _TypeOffers, constraints: PodConstraints) -> tuple[_ZoneOffer, ...]:
+        """The zones to consider. Where the catalog knows only the region (GCP, Azure, OCI), a
+        pod that names zones of that region (e.g. us-central1-a) gets those zones, at the
+        region's price: the cloud offers the type region-wide as far as we know."""
+        region = self.catalog.region
+        if len(offers.zones) != 1 or offers.zones[0].zone != region:
+            return offers.zones
+        asked = sorted(
+            {
+                value
+                for term in constraints.affinity.terms
+                for req in term
+                if req.key == ZONE and req.operator == "In"
+                for value in req.values
+                if value.startswith(f"{region}-")
+            }
+        )
+        if not asked:
+            return offers.zones
+        regional = offers.zones[0]
+        return tuple(_ZoneOffer(zone, regional.price, regional.estimated, regional.note) for zone in asked)
+
     def _backed_off(self, itype: str, capacity_type: str, zone: str) -> str | None:
         return self.backoffs.get((itype, capacity_type, zone)) or self.backoffs.get((itype, capacity_type, ""))
 
@@ -232,7 +254,7 @@ class OptionBook:
             )
             zones = []
             over_cost = False
-            for zone_offer in offers.zones:
+            for zone_offer in self._zone_offers(offers, constraints):
                 if needs_labels:
                     base_labels[ZONE] = zone_offer.zone
                     if not constraints.affinity.matches(base_labels):
