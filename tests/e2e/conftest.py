@@ -8,6 +8,7 @@ those cases fail instead of skipping.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import uuid
@@ -29,6 +30,8 @@ from tests.controlplane import (  # noqa: E402
 _E2E_DIR = Path(__file__).resolve().parent
 _REQUIRED = os.environ.get("SMART_AUTOSCALER_E2E", "").lower() == "required"
 _active: ControlPlane | None = None
+_autoscaler_envs: list = []  # AutoscalerEnv of the running test (their daemon logs go in failure reports)
+_instance_blocks = itertools.count(1)
 
 
 def _unavailable(reason: str):
@@ -56,6 +59,10 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed and _active is not None and _active.workdir is not None:
         report.sections.append(("control plane log tails", _active.log_tail(lines=60)))
+    if report.failed:
+        for env in _autoscaler_envs:
+            for name, tail in env.logs():
+                report.sections.append((f"smart-autoscaler daemon {name} log", tail))
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +159,24 @@ def _ready_node(core_v1, name):
         if cond.type == "Ready" and cond.status == "True":
             return node
     return None
+
+
+@pytest.fixture
+def autoscaler(control_plane, k8s_client, namespace, tmp_path):
+    """An ``AutoscalerEnv`` (tests/e2e/daemon_helpers.py) for one test: ``start(config, ...)``
+    runs ``python -m autoscaler run --provider simulated`` under a ServiceAccount holding the
+    chart's least-privilege rules (ClusterRole from helm/smart-autoscaler/files, Lease Role from
+    templates/role.yaml), with a TokenRequest token, a state file of its own (instance ids
+    unique in the session) and its log in a file (shown when the test fails). At teardown the
+    daemons are stopped, the namespace's pods removed, then the Nodes the simulated cloud
+    created deleted, the state file removed and the RBAC objects deleted."""
+    from tests.e2e.daemon_helpers import AutoscalerEnv
+
+    env = AutoscalerEnv(control_plane, k8s_client, namespace, tmp_path,
+                        first_instance=100 * next(_instance_blocks) + 1)
+    _autoscaler_envs.append(env)
+    try:
+        yield env
+    finally:
+        _autoscaler_envs.remove(env)
+        env.cleanup()
