@@ -224,6 +224,7 @@ class Node:
     price: float = 0.0
     gpus: int = 0
     in_flight: bool = False
+    starting: bool = False  # registered recently and not in use yet: still the launch's room
     ready: bool = True
     unschedulable: bool = False  # cordoned
     created: float = 0.0

@@ -256,7 +256,7 @@ class Reconciler:
         return labels
 
     def _plan(self, view: ClusterView, pending: list[Pod], bound: dict, now: float) -> Plan:
-        nodes = planner_nodes(view, self._in_flight(), self.prices, bound)
+        nodes = planner_nodes(view, self._in_flight(), self.prices, bound, now, self.config.scale_up_timeout)
         return plan(
             pending,
             self.catalog,

@@ -12,7 +12,7 @@ refuses:
     duration: 90m            # simulated time
     step: 10s                # one reconcile per step
     config: {...}            # autoscaler options, SPEC names
-    cloudSimulator: {launchDelay: 90s}
+    cloudSimulator: {launchDelay: 90s, readyDelay: 20s}   # boot time; NotReady time after registration
     events:
       - at: 0s
         stockout: {instanceType: g6.8xlarge, capacityType: on-demand, until: 30m}
@@ -77,6 +77,7 @@ class Scenario:
     launch_delay: float
     events: list[ScenarioEvent]
     base_dir: Path
+    ready_delay: float = 0.0  # from a Node's registration to its kubelet reporting Ready
 
 
 _ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults")
@@ -142,6 +143,7 @@ def load_scenario(path: str) -> Scenario:
         step=_duration(raw.get("step", "10s"), f"scenario {path}: step"),
         config=config,
         launch_delay=_duration(simulator.get("launchDelay", "60s"), f"scenario {path}: cloudSimulator.launchDelay"),
+        ready_delay=_duration(simulator.get("readyDelay", "0s"), f"scenario {path}: cloudSimulator.readyDelay"),
         events=events,
         base_dir=Path(path).parent,
     )
@@ -199,7 +201,7 @@ class Simulation:
         slices = self.scenario.config.nvidia_gpu_time_slices
         if slices > 1 and request.instance_type.gpu_resource == "nvidia.com/gpu":
             node = replace(node, allocatable=replace(node.allocatable, gpu=node.allocatable.gpu * slices))
-        self.cluster.add_node(replace(node, ready=True, created=self.clock.now()))
+        self.cluster.add_node(replace(node, ready=True, created=self.clock.now()), ready_after=self.scenario.ready_delay)
 
     def _terminated(self, instance: Instance) -> None:
         name = node_name_for(instance)

@@ -13,6 +13,15 @@ from autoscaler.resources import Resources
 from pricing.types import Offering, RegionCatalog, Taint
 
 IN_FLIGHT_PREFIX = "in-flight/"
+# Taints a new node carries until its kubelet, network and cloud controller are ready; they
+# go away by themselves, so a young managed node is room despite them.
+STARTUP_TAINT_KEYS = frozenset(
+    {
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/network-unavailable",
+        "node.cloudprovider.kubernetes.io/uninitialized",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,13 @@ def planner_nodes(
     in_flight: Iterable[InFlightNode],
     prices: PriceIndex,
     bound: Mapping[str, list[Pod]] | None = None,
+    now: float = 0.0,
+    startup_grace: float = 0.0,
 ) -> list[Node]:
+    """Planner nodes for every Node and in-flight launch. A managed node younger than
+    `startup_grace` (the scale-up timeout) that is not Ready yet, or not used yet, is still
+    the room its launch was made for: its start-up taints are ignored and, as a bin-select
+    node, it may take its pods even when idle nodes are not reused."""
     bound = pods_by_node(view.pods) if bound is None else bound
     nodes = []
     for kube_node in view.nodes:
@@ -96,6 +111,12 @@ def planner_nodes(
             if pod.constraints.host_ports:
                 load.ports = load.ports | pod.constraints.host_ports
         labels = kube_node.labels
+        managed = is_managed_node(kube_node)
+        young = managed and now - kube_node.created < startup_grace
+        starting = young and (not kube_node.ready or load.workload_pods == 0)
+        taints = kube_node.taints
+        if young and not kube_node.ready:
+            taints = tuple(t for t in taints if t.key not in STARTUP_TAINT_KEYS)
         itype = labels.get(INSTANCE_TYPE, "")
         capacity = labels.get(CAPACITY_TYPE, labels.get("karpenter.sh/capacity-type", "on-demand"))
         nodes.append(
@@ -106,8 +127,9 @@ def planner_nodes(
                 zone=labels.get(ZONE, ""),
                 allocatable=kube_node.allocatable,
                 labels=labels,
-                taints=kube_node.taints,
-                managed=is_managed_node(kube_node),
+                taints=taints,
+                managed=managed,
+                starting=starting,
                 role=labels.get(ROLE, ""),
                 price=prices.price(itype, capacity),
                 gpus=prices.gpus(itype, capacity),

@@ -412,3 +412,27 @@ def test_same_need_planned_again_after_a_crash_reuses_the_launch_by_its_idempote
     sim.provider.list_instances = listing
     assert [i.instance_id for i in sim.provider.launched] == [first.instance_id]
     assert sim.provider.launch_calls == 2
+
+
+def test_registered_node_not_ready_yet_counts_as_room_so_nothing_is_launched_twice():
+    """A kubelet's node carries node.kubernetes.io/not-ready:NoSchedule for its first seconds.
+    Given a node that registered but reports Ready only 60 s later, when loops run meanwhile,
+    then the pods wait for it and no second node is launched."""
+    sim = world(launch_delay=30)
+    sim.scenario.ready_delay = 60
+    add(sim, *replicas("web", 3, "1", "1Gi"))
+    sim.run_for(60)
+    (node,) = sim.cluster.nodes.values()
+    assert not node.ready
+    sim.run_for(60)
+    assert sim.provider.launch_calls == 1
+    assert len(running(sim)) == 3
+
+
+def test_registered_bin_select_node_is_used_for_its_pod_even_without_node_reuse():
+    sim = world(launch_delay=30, reuseBinSelectNodes=False)
+    sim.scenario.ready_delay = 60
+    add(sim, make_pod("w", "16", "16Gi", 1, owner="ReplicaSet/w", annotations=L4))
+    sim.run_for(150)
+    assert sim.provider.launch_calls == 1
+    assert running(sim) == ["default/w"]

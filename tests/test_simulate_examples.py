@@ -18,7 +18,7 @@ def test_gpu_burst_falls_back_from_the_stocked_out_type_and_cleans_up():
     assert any(e.kind == "launch-failed" and "g6.8xlarge" in e.message for e in result.timeline)
     assert result.nodes_at_end == 1
     assert result.never_scheduled == []
-    assert max(result.pod_waits) == 90  # the simulated boot time: no loop was lost
+    assert max(result.pod_waits) == 90 + 20  # boot plus NotReady time: no loop was lost
     assert "spent: $" in text and "cheapest possible" in text
 
 
@@ -35,7 +35,7 @@ def test_bin_pack_wave_launches_once_and_drains_away():
     assert result.launched == {"t3a.xlarge on-demand": 6}
     assert len({e.time for e in result.timeline if e.kind == "launch"}) == 1
     assert result.nodes_at_end == 0
-    assert sorted(result.pod_waits) == [60.0] * 40
+    assert sorted(result.pod_waits) == [60.0 + 20.0] * 40
 
 
 def test_simulate_command_prints_timeline_and_summary(capsys):

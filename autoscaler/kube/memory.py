@@ -27,6 +27,9 @@ from autoscaler.resources import Resources
 from pricing.types import Taint
 
 
+NOT_READY_TAINT = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
+
+
 @dataclass
 class StoredEvent:
     ref: ObjectRef
@@ -67,6 +70,7 @@ class InMemoryCluster:
         self.run_for: dict[str, float] = {}  # pod key -> seconds it runs before it succeeds
         self._workloads: dict[str, _Workload] = {}
         self._changes = 0
+        self._ready_at: dict[str, float] = {}  # node -> when its kubelet reports Ready
         self.held: dict[str, str] = {}  # pod key -> message of a queueing scheduler holding it
         self.evictions: list[str] = []
         self.deleted_nodes: list[str] = []
@@ -96,7 +100,13 @@ class InMemoryCluster:
             self._drop_pod(key)
         self._changes += 1
 
-    def add_node(self, node: KubeNode) -> None:
+    def add_node(self, node: KubeNode, ready_after: float = 0.0) -> None:
+        """Register a node. With `ready_after`, it starts NotReady with the
+        `node.kubernetes.io/not-ready:NoSchedule` taint, as a kubelet's node does until it
+        reports Ready, and turns Ready that many seconds later."""
+        if ready_after > 0:
+            node = replace(node, ready=False, taints=tuple(node.taints) + (NOT_READY_TAINT,))
+            self._ready_at[node.name] = self.clock.now() + ready_after
         self.nodes[node.name] = node
         self._changes += 1
 
@@ -113,6 +123,14 @@ class InMemoryCluster:
     def schedule(self) -> None:
         """One pass of the minimal scheduler plus pod completion; call once per simulated step."""
         now = self.clock.now()
+        for name, at in list(self._ready_at.items()):
+            node = self.nodes.get(name)
+            if node is None or at <= now:
+                del self._ready_at[name]
+            if node is not None and at <= now:
+                taints = tuple(t for t in node.taints if t.key != NOT_READY_TAINT.key)
+                self.nodes[name] = replace(node, ready=True, taints=taints)
+                self._changes += 1
         for key, seconds in list(self.run_for.items()):
             started = self.started.get(key)
             pod = self.pods.get(key)

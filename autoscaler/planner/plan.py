@@ -29,7 +29,7 @@ def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]
     for node in nodes:
         if not node.managed or node.role != BIN_SELECT or node.unschedulable:
             continue
-        if node.in_flight or (config.reuse_bin_select_nodes and node.workload_pods == 0):
+        if node.in_flight or node.starting or (config.reuse_bin_select_nodes and node.workload_pods == 0):
             reusable.append(
                 ReusableNode(
                     node.name,
