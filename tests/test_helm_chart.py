@@ -265,11 +265,10 @@ def test_cluster_role_rules_are_the_shared_file(default: list[dict[str, Any]]) -
 
 def test_cluster_role_is_least_privilege() -> None:
     allowed = {
-        ("", "pods"): {"get", "list", "watch"},
+        ("", "pods"): {"list", "watch"},
         ("", "pods/eviction"): {"create"},
-        ("", "nodes"): {"get", "list", "watch", "patch", "update", "delete"},
-        ("", "events"): {"create", "list", "patch"},
-        ("events.k8s.io", "events"): {"create", "list"},
+        ("", "nodes"): {"get", "list", "watch", "patch", "delete"},
+        ("", "events"): {"create", "list"},
         ("apps", "daemonsets"): {"list", "watch"},
         ("policy", "poddisruptionbudgets"): {"list", "watch"},
     }
