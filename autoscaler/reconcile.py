@@ -318,16 +318,10 @@ class Reconciler:
         try:
             instance = self.provider.launch(request)
         except ProviderError as err:
-            # Quota is regional: every zone. A capacity failure names its zone, or else covers
-            # every zone the request offered (not zones the planner did not try).
-            if err.kind == FailureKind.QUOTA_EXCEEDED:
-                zones: tuple[str, ...] = ("",)
-            else:
-                zones = (err.zone,) if err.zone else option.zones
             detail = f"{err.code}: {err}" if err.code else str(err)
             duration = 0.0
-            for zone in zones:
-                duration = self.backoff.record_failure((itype.name, option.capacity_type, zone), err.kind, now, detail)
+            for key in self._failed_offerings(itype, option.capacity_type, option.zones, err):
+                duration = self.backoff.record_failure(key, err.kind, now, detail)
             self.metrics.launch_failures.labels(err.kind).inc()
             self.metrics.cloud_api_errors.labels("launch", err.kind).inc()
             self._note(
@@ -354,6 +348,17 @@ class Reconciler:
             f"({new.mode}, ${option.price:g}/h) for {len(new.pods)} pod(s)",
         )
         return True
+
+    def _failed_offerings(
+        self, itype: InstanceType, capacity_type: str, zones: tuple[str, ...], err: ProviderError
+    ) -> list[tuple[str, str, str]]:
+        """What a failed launch backs off. A quota is counted per family and region (vCPU quotas
+        cover a family), so every type of the family in every zone; a capacity failure names
+        its zone, or else covers every zone the request offered (not zones it did not try)."""
+        if err.kind == FailureKind.QUOTA_EXCEEDED:
+            family = [name for name, other in self.types.items() if other.family == itype.family]
+            return [(name, capacity_type, "") for name in family or [itype.name]]
+        return [(itype.name, capacity_type, zone) for zone in ((err.zone,) if err.zone else zones)]
 
     def _request_id(self, new: NewNode, now: float) -> str:
         """The idempotency key of a launch, derived from the need it serves: a process that dies

@@ -128,13 +128,16 @@ def test_back_off_expiry_lets_the_cheaper_offering_be_used_again():
     assert launched_types(sim) == ["gr6.8xlarge", "g6.8xlarge"]
 
 
-def test_quota_error_backs_off_every_zone_and_tries_the_next_type():
+def test_quota_error_backs_off_the_family_in_every_zone_and_tries_the_next_family():
+    """A vCPU quota covers a family: after g6.8xlarge hits it, no other g6 size is tried."""
     sim = world()
-    sim.provider.inject_quota("g6.8xlarge", "on-demand")
+    sim.provider.inject_quota("g6", "on-demand")
     add(sim, make_pod("w", "16", "16Gi", 1, owner="ReplicaSet/w", annotations=L4))
     sim.step()
+    assert sim.provider.launch_calls == 2
     assert launched_types(sim) == ["gr6.8xlarge"]
-    assert ("g6.8xlarge", "on-demand", "") in sim.reconciler.backoff.active(sim.clock.now())
+    active = sim.reconciler.backoff.active(sim.clock.now())
+    assert ("g6.8xlarge", "on-demand", "") in active and ("g6.12xlarge", "on-demand", "") in active
 
 
 def test_node_that_never_registers_is_terminated_after_scale_up_timeout_and_backed_off():
