@@ -159,16 +159,27 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         cluster = KubeCluster.connect(options.kubeconfig, options.context, config.annotation_prefixes)
     except ClusterError as err:
         raise DaemonError(f"cannot reach the Kubernetes API: {err}") from None
+    try:
+        first_provider = _provider(config, options, cluster, clock)  # a bad provider stops start-up
+    except DaemonError:
+        cluster.stop()
+        raise
     metrics = Metrics()
-    state: dict[str, Any] = {"reconciler": None, "last_loop": time.monotonic()}
+    state: dict[str, Any] = {"reconciler": None, "last_loop": time.monotonic(), "provider": first_provider}
     leading = threading.Event()
     stop = threading.Event()
 
     def start_leading() -> None:
-        # a fresh memory each term: the cluster and the cloud are the truth
-        state["reconciler"] = Reconciler(
-            cluster, _provider(config, options, cluster, clock), catalog, config, clock, metrics, dry_run=options.dry_run
-        )
+        # A fresh memory each term: the cluster and the cloud are the truth. A new provider too,
+        # so a simulated cloud re-reads its state file written by the previous leader.
+        provider = state.pop("provider", None)
+        if provider is None:
+            try:
+                provider = _provider(config, options, cluster, clock)
+            except DaemonError as err:
+                log.error("cannot lead: %s", err)
+                return
+        state["reconciler"] = Reconciler(cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run)
         metrics.is_leader.set(1)
         leading.set()
 

@@ -297,7 +297,7 @@ class Reconciler:
             )
             for key in new.pods:
                 self._warn_once(pods[key], "DryRunScaleUp", message, now, event_type="Normal")
-            self._note("dry-run", message)
+            self._note("dry-run", message.removeprefix("dry-run: "))
             return True
         request_id = self._request_id(new, now)
         labels = self._labels_for(itype, option.capacity_type, new.mode)
@@ -455,7 +455,7 @@ class Reconciler:
         for candidate in decision.to_drain:
             node = nodes[candidate.node]
             if self.dry_run:
-                self._note("dry-run", f"dry-run: would drain and remove node {node.name}: {candidate.reason}")
+                self._note("dry-run", f"would drain and remove node {node.name}: {candidate.reason}")
                 self._event(node_ref(node), "Normal", "DryRunScaleDown", f"would remove: {candidate.reason}")
                 self.unneeded_since.pop(node.name, None)
                 continue
