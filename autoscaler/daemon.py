@@ -160,25 +160,23 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     except ClusterError as err:
         raise DaemonError(f"cannot reach the Kubernetes API: {err}") from None
     try:
-        first_provider = _provider(config, options, cluster, clock)  # a bad provider stops start-up
+        _provider(config, options, cluster, clock)  # a provider that cannot be built stops start-up
     except DaemonError:
         cluster.stop()
         raise
     metrics = Metrics()
-    state: dict[str, Any] = {"reconciler": None, "last_loop": time.monotonic(), "provider": first_provider}
+    state: dict[str, Any] = {"reconciler": None, "last_loop": time.monotonic()}
     leading = threading.Event()
     stop = threading.Event()
 
     def start_leading() -> None:
         # A fresh memory each term: the cluster and the cloud are the truth. A new provider too,
-        # so a simulated cloud re-reads its state file written by the previous leader.
-        provider = state.pop("provider", None)
-        if provider is None:
-            try:
-                provider = _provider(config, options, cluster, clock)
-            except DaemonError as err:
-                log.error("cannot lead: %s", err)
-                return
+        # so a simulated cloud re-reads the state file the previous leader wrote.
+        try:
+            provider = _provider(config, options, cluster, clock)
+        except DaemonError as err:
+            log.error("cannot lead: %s", err)
+            return
         state["reconciler"] = Reconciler(cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run)
         metrics.is_leader.set(1)
         leading.set()
