@@ -6,10 +6,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from autoscaler.config import Config
+from autoscaler.kube.convert import daemonset_from_api
 from autoscaler.manifests import LoadedManifests
 from autoscaler.model import Pod
 from autoscaler.planner import DaemonSetOverhead, plan
-from autoscaler.podspec import PodSpecError, node_affinity, pod_from_manifest, pod_requests, tolerations_of
+from autoscaler.podspec import PodSpecError, pod_from_manifest
+from autoscaler.snapshot import daemonset_overheads
 from pricing.catalog import CatalogError, CatalogSettings, region_catalog
 
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
@@ -107,14 +109,15 @@ class PreviewResult:
         return {"targets": [t.as_json() for t in self.targets], "problems": self.problems}
 
 
-def daemonset_overheads(daemonsets: Sequence[dict[str, Any]]) -> list[DaemonSetOverhead]:
-    overheads = []
+def manifest_overheads(daemonsets: Sequence[dict[str, Any]]) -> tuple[list[DaemonSetOverhead], list[str]]:
+    """Per-node overhead of the DaemonSets in the files; an unreadable one is a problem, not a crash."""
+    infos, problems = [], []
     for ds in daemonsets:
-        spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
-        name = f"{(ds.get('metadata') or {}).get('namespace', 'default')}/{(ds.get('metadata') or {}).get('name', '')}"
-        requests, gpu = pod_requests(spec, name)
-        overheads.append(DaemonSetOverhead(name, requests, node_affinity(spec), tolerations_of(spec, gpu)))
-    return overheads
+        try:
+            infos.append(daemonset_from_api(ds))
+        except PodSpecError as err:
+            problems.append(f"DaemonSet ignored: {err}")
+    return daemonset_overheads(infos), problems
 
 
 def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list[tuple[str, str]]]:
@@ -159,8 +162,8 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
 
 def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: Config) -> PreviewResult:
     pods, broken = pods_of(manifests, config)
-    overheads = daemonset_overheads(manifests.daemonsets)
-    problems = [f"{pod}: {reason}" for pod, reason in broken]
+    overheads, problems = manifest_overheads(manifests.daemonsets)
+    problems += [f"{pod}: {reason}" for pod, reason in broken]
     results = []
     for target in targets:
         settings = CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)

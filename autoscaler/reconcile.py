@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 from autoscaler.clock import Clock
@@ -21,12 +21,19 @@ from autoscaler.config import Config
 from autoscaler.estimates import REASON as COST_ESTIMATE, estimate_messages
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
-from autoscaler.nodelabels import ZONE, node_labels
+from autoscaler.nodelabels import CAPACITY_TYPE, INSTANCE_TYPE, ROLE, ZONE, node_labels
 from autoscaler.planner import NewNode, Plan, plan
 from autoscaler.planner.needs import needs_capacity, wants_cost_estimate
 from autoscaler.resources import Resources
 from autoscaler.scaledown import decide_scale_down, eviction_blocker, evictable
-from autoscaler.snapshot import InFlightNode, PriceIndex, daemonset_overheads, planner_nodes, pods_by_node
+from autoscaler.snapshot import (
+    InFlightNode,
+    PriceIndex,
+    daemonset_overheads,
+    is_managed_node,
+    planner_nodes,
+    pods_by_node,
+)
 from providers.backoff import BackoffTracker
 from providers.base import (
     TAG_CAPACITY,
@@ -262,7 +269,7 @@ class Reconciler:
             self.catalog,
             self.config,
             nodes=nodes,
-            daemonsets=daemonset_overheads(view),
+            daemonsets=daemonset_overheads(view.daemonsets),
             backoffs=self.backoff.active(now),
         )
 
@@ -372,10 +379,9 @@ class Reconciler:
         return hashlib.sha256(need.encode()).hexdigest()[:32]
 
     def _report_problems(self, decided: Plan, pods: dict[str, Pod], now: float) -> None:
-        for message in decided.problems:
-            key = message.split(":", 1)[0].removeprefix("pod ")
-            if key in pods:
-                self._warn_once(pods[key], INVALID_ANNOTATION, message, now)
+        for pod in pods.values():
+            for problem in pod.annotation_problems:
+                self._warn_once(pod, INVALID_ANNOTATION, problem.message(pod.key), now)
         for blocked in decided.unplaceable:
             pod = pods.get(blocked.pod)
             if pod is None:
@@ -425,9 +431,10 @@ class Reconciler:
             return
         # The set of a due pod includes its gated siblings that already have an estimate.
         owners = {pod.owner for pod in due if pod.owner}
-        members = [pod for pod in gated if pod in due or (pod.owner and pod.owner in owners)]
+        due_keys = {pod.key for pod in due}
+        members = [pod for pod in gated if pod.key in due_keys or (pod.owner and pod.owner in owners)]
         messages = estimate_messages(
-            members, self.catalog, self.config, self.backoff.active(now), daemonset_overheads(view)
+            members, self.catalog, self.config, self.backoff.active(now), daemonset_overheads(view.daemonsets)
         )
         for pod in due:
             message = messages.get(pod.key)
@@ -542,10 +549,14 @@ class Reconciler:
     def _record_gauges(self, view: ClusterView, now: float) -> None:
         by_role: dict[str, int] = {"bin-pack": 0, "bin-select": 0}
         cost = 0.0
-        for node in planner_nodes(replace(view, pods=()), self._in_flight(), self.prices, {}):
-            if node.managed:
-                by_role[node.role or "unknown"] = by_role.get(node.role or "unknown", 0) + 1
-                cost += node.price
+        for node in view.nodes:
+            if is_managed_node(node):
+                role = node.labels.get(ROLE) or "unknown"
+                by_role[role] = by_role.get(role, 0) + 1
+                cost += self.prices.price(node.labels.get(INSTANCE_TYPE, ""), node.labels.get(CAPACITY_TYPE, "on-demand"))
+        for record in self.launches.values():
+            by_role[record.role or "unknown"] = by_role.get(record.role or "unknown", 0) + 1
+            cost += record.price
         for role, count in by_role.items():
             self.metrics.managed_nodes.labels(role).set(count)
         self.metrics.hourly_cost.set(round(cost, 6))

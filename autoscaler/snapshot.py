@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from autoscaler.cluster import ClusterView, KubeNode
+from autoscaler.cluster import ClusterView, DaemonSetInfo, KubeNode
 from autoscaler.model import Node, Pod
 from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, INSTANCE_TYPE, ROLE, ZONE
 from autoscaler.planner.options import DaemonSetOverhead
@@ -165,8 +165,8 @@ def planner_nodes(
     return nodes
 
 
-def daemonset_overheads(view: ClusterView) -> list[DaemonSetOverhead]:
+def daemonset_overheads(daemonsets: Iterable[DaemonSetInfo]) -> list[DaemonSetOverhead]:
     return [
         DaemonSetOverhead(f"{ds.namespace}/{ds.name}", ds.requests, ds.affinity, ds.tolerations)
-        for ds in view.daemonsets
+        for ds in daemonsets
     ]

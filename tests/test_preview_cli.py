@@ -128,3 +128,28 @@ def test_module_entry_point_runs(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     assert "g6.8xlarge" in completed.stdout
+
+
+def test_daemonsets_in_the_files_count_as_overhead_and_a_bad_one_is_reported(tmp_path, capsys):
+    pods = "".join(
+        f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{containers: [{{name: c, resources: {{requests: {{cpu: 900m}}}}}}]}}\n"
+        for i in range(4)
+    )
+    agent = (
+        "---\napiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent, namespace: kube-system}\n"
+        "spec: {selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, "
+        "spec: {containers: [{name: c, resources: {requests: {cpu: %s}}}]}}}\n"
+    )
+    without = tmp_path / "without.yaml"
+    without.write_text(pods)
+    with_agent = tmp_path / "with.yaml"
+    with_agent.write_text(pods + agent % "500m")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(pods + agent % "lots")
+    counts = []
+    for path in (without, with_agent, broken):
+        code, out, err = run(capsys, "preview", "-f", str(path), "-o", "json")
+        assert code == 0
+        counts.append(json.loads(out)["targets"][0]["node_count"])
+    assert counts == [1, 2, 1]
+    assert "kube-system/agent" in err and "lots" in err
