@@ -80,7 +80,7 @@ def explain_no_option(
 ) -> str:
     """Why no offering can be had for a pod of these requests and constraints."""
     region = f"{book.catalog.cloud} {book.catalog.region}"
-    capacity_types = book._capacity_types(constraints, default_capacity_types)
+    capacity_types = book.capacity_types(constraints, default_capacity_types)
     need = describe_need(requests, constraints) + describe_selection(constraints, capacity_types)
     max_cost = constraints.selection.max_cost
     relaxed = OptionBook(book.catalog, book.config, None, book.daemonsets)

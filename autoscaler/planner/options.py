@@ -136,7 +136,7 @@ class OptionBook:
 
     # ---- filters
 
-    def _capacity_types(self, constraints: PodConstraints, default: tuple[str, ...]) -> tuple[str, ...]:
+    def capacity_types(self, constraints: PodConstraints, default: tuple[str, ...]) -> tuple[str, ...]:
         if constraints.selection.capacity_types is not None:
             return constraints.selection.capacity_types
         if constraints.affinity.keys() & CAPACITY_LABEL_KEYS:
@@ -226,7 +226,7 @@ class OptionBook:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        capacity_types = self._capacity_types(constraints, default_capacity_types)
+        capacity_types = self.capacity_types(constraints, default_capacity_types)
         config, catalog = self.config, self.catalog
         rejections = Rejections(total=len(self._types), backed_off=[])
         max_cost = constraints.selection.max_cost
