@@ -12,7 +12,7 @@ from autoscaler.config import Config, ConfigError, load_config_file
 from autoscaler.manifests import ManifestError, load_manifest_files
 from autoscaler.preview import TargetError, format_table, parse_target, run_preview
 from autoscaler.daemon import DaemonError
-from autoscaler.simulate import ScenarioError
+from autoscaler.sim.scenario import ScenarioError
 
 EXIT_USAGE = 2
 
@@ -83,7 +83,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from autoscaler.simulate import run_scenario
+    from autoscaler.sim.scenario import run_scenario
 
     _, text = run_scenario(args.scenario)
     print(text)

@@ -2,7 +2,7 @@
 
 Two implementations: `autoscaler.kube.client.KubeCluster` (the official `kubernetes` client
 against a real API server: list+watch caches, Events, patches, the Eviction subresource)
-and `autoscaler.kube.memory.InMemoryCluster` (a named simulator for `simulate` and the loop
+and `autoscaler.sim.cluster.InMemoryCluster` (a named simulator for `simulate` and the loop
 tests). The reconcile loop only sees this interface.
 """
 

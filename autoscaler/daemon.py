@@ -90,7 +90,7 @@ def _simulated_registrar(cluster: Any) -> tuple[Any, Any]:
     from kubernetes.client import CoreV1Api
     from kubernetes.client.exceptions import ApiException
 
-    from providers.simulated import node_manifest, node_name_for
+    from autoscaler.sim.cloud import node_manifest, node_name_for
 
     core = CoreV1Api(cluster.api_client)
 
@@ -138,7 +138,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.kube.client import KubeCluster
     from autoscaler.kube.leader import LeaderElector
     from autoscaler.metrics import Metrics, serve
-    from autoscaler.reconcile import Reconciler
+    from autoscaler.loop.reconcile import Reconciler
     from pricing.catalog import CatalogError, CatalogSettings, region_catalog
 
     from autoscaler.config import not_acted_on

@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from autoscaler.clock import SimClock  # noqa: E402
 from autoscaler.config import Config  # noqa: E402
 from autoscaler.kube.convert import node_from_api  # noqa: E402
-from autoscaler.kube.memory import InMemoryCluster  # noqa: E402
+from autoscaler.sim.cluster import InMemoryCluster  # noqa: E402
 from autoscaler.podspec import pod_from_manifest  # noqa: E402
-from autoscaler.reconcile import Reconciler  # noqa: E402
+from autoscaler.loop.reconcile import Reconciler  # noqa: E402
 from pricing.catalog import region_catalog  # noqa: E402
-from providers.simulated import SimulatedProvider  # noqa: E402
+from autoscaler.sim.cloud import SimulatedProvider  # noqa: E402
 
 NODES, PODS, PENDING = 5_000, 50_000, 1_000
 

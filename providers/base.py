@@ -27,15 +27,52 @@ class FailureKind:
     OTHER = "other"
 
 
+@dataclass(frozen=True, slots=True)
+class FailureScope:
+    """Which offerings a failure covers, as the provider that knows its cloud says.
+
+    A field left None covers every value: `FailureScope(instance_types=None,
+    capacity_type="spot", zone=None)` is "all spot in the region" (e.g. AWS
+    MaxSpotInstanceCountExceeded); `instance_types=frozenset({...every type of the
+    quota group...})` with zone None is an AWS vCPU quota group. `label` names the scope for
+    people ("offering m5.large/spot/us-east-1a", "vCPU quota group Standard", "spot in
+    us-east-1"). The back-off tracker keeps scopes; the core never works them out itself.
+    """
+
+    instance_types: frozenset[str] | None = None
+    capacity_type: str | None = None
+    zone: str | None = None
+    label: str = ""
+
+    @classmethod
+    def offering(cls, instance_type: str, capacity_type: str, zone: str | None) -> FailureScope:
+        where = zone or "every zone"
+        return cls(frozenset({instance_type}), capacity_type, zone or None, f"{instance_type}/{capacity_type}/{where}")
+
+    def covers(self, instance_type: str, capacity_type: str, zone: str) -> bool:
+        return (
+            (self.instance_types is None or instance_type in self.instance_types)
+            and (self.capacity_type is None or self.capacity_type == capacity_type)
+            and (self.zone is None or self.zone == zone)
+        )
+
+
 class ProviderError(Exception):
-    """A failed cloud call. `kind` is one of FailureKind; `code` is the cloud's own error code."""
+    """A failed cloud call. `kind` is one of FailureKind; `code` is the cloud's own error code.
+
+    `scopes` say what the failure covers (see FailureScope); empty means the provider could
+    not tell, and the loop backs off the offering it asked for in the zones it offered.
+    """
 
     kind = FailureKind.OTHER
 
-    def __init__(self, message: str, code: str = "", zone: str = "") -> None:
+    def __init__(
+        self, message: str, code: str = "", zone: str = "", scopes: tuple[FailureScope, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.zone = zone  # the zone the failure is about, when the cloud says
+        self.scopes = tuple(scopes)
 
 
 class InsufficientCapacity(ProviderError):
@@ -55,9 +92,22 @@ class Throttled(ProviderError):
 
 
 @dataclass(frozen=True)
+class LaunchAlternative:
+    """An equivalent offering for the same need (the same pods fit, every constraint holds),
+    next cheapest after the request's own: a provider that can ask its cloud for several at
+    once (AWS CreateFleet overrides) may use them to ride out a stock-out in one call."""
+
+    instance_type: InstanceType
+    capacity_type: str
+    zones: tuple[str, ...]
+    price: float
+
+
+@dataclass(frozen=True)
 class LaunchRequest:
-    """One node to launch. `request_id` is the idempotency key: launching twice with the same
-    id yields one instance (AWS ClientToken, GCP requestId, ...)."""
+    """One node to launch. `request_id` is the idempotency key of one launch attempt:
+    launching twice with the same id yields one instance (AWS ClientToken, GCP requestId, ...).
+    The returned Instance says which type, capacity type and zone the cloud delivered."""
 
     request_id: str
     instance_type: InstanceType
@@ -66,6 +116,8 @@ class LaunchRequest:
     labels: Mapping[str, str] = field(default_factory=dict)  # for the kubelet's --node-labels
     taints: tuple[Taint, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    price: float = 0.0
+    alternatives: tuple[LaunchAlternative, ...] = ()
 
 
 @dataclass(frozen=True)

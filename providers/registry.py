@@ -33,7 +33,7 @@ def available_providers() -> list[str]:
 
 def create_provider(name: str, **kwargs: Any) -> Provider:
     if name == SIMULATED:
-        from providers.simulated import SimulatedProvider
+        from autoscaler.sim.cloud import SimulatedProvider
 
         return SimulatedProvider(**kwargs)
     if name in BUILTIN_CLOUDS:

@@ -9,10 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from autoscaler.config import config_from_mapping
-from autoscaler.kube.memory import PdbSpec
-from autoscaler.reconcile import Reconciler
-from autoscaler.simulate import Scenario, Simulation
-from providers.simulated import SimulatedProvider
+from autoscaler.sim.cluster import PdbSpec
+from autoscaler.loop.reconcile import Reconciler
+from autoscaler.sim.scenario import Scenario, Simulation
+from autoscaler.sim.cloud import SimulatedProvider
 from tests.helpers import make_pod, replicas
 
 ANN = "smart-autoscaler.io/"

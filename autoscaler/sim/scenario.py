@@ -39,18 +39,18 @@ import yaml
 from autoscaler.clock import SimClock
 from autoscaler.config import Config, ConfigError, config_from_mapping, parse_duration
 from autoscaler.kube.convert import node_from_api
-from autoscaler.kube.memory import InMemoryCluster
+from autoscaler.sim.cluster import InMemoryCluster
 from autoscaler.manifests import ManifestError, load_manifest_text
 from autoscaler.model import Pod
 from autoscaler.planner import plan
 from autoscaler.planner.needs import is_managed
 from autoscaler.podspec import PodSpecError, pod_from_manifest
-from autoscaler.reconcile import Reconciler, TimelineEntry
+from autoscaler.loop.reconcile import Reconciler, TimelineEntry
 from pricing.catalog import CatalogError, CatalogSettings, region_catalog
 from providers.base import Instance, LaunchRequest
-from providers.simulated import SimulatedProvider, node_manifest, node_name_for
+from autoscaler.sim.cloud import SimulatedProvider, node_manifest, node_name_for
 
-log = logging.getLogger("smart_autoscaler.simulate")
+log = logging.getLogger("smart_autoscaler.sim.scenario")
 
 
 class ScenarioError(ValueError):

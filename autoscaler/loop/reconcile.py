@@ -34,7 +34,7 @@ from autoscaler.snapshot import (
     planner_nodes,
     pods_by_node,
 )
-from providers.backoff import BackoffTracker
+from autoscaler.loop.backoff import BackoffTracker
 from providers.base import (
     TAG_CAPACITY,
     TAG_CLUSTER,
@@ -48,7 +48,7 @@ from providers.base import (
 )
 from pricing.types import InstanceType, RegionCatalog, Taint
 
-log = logging.getLogger("smart_autoscaler.reconcile")
+log = logging.getLogger("smart_autoscaler.loop.reconcile")
 
 DRAIN_TAINT = Taint("smart-autoscaler.io/draining", "true", "NoSchedule")
 NODE_ADD_WARNING = "NodeAddRequestWarning"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from autoscaler.cli import main
-from autoscaler.simulate import ScenarioError, run_scenario
+from autoscaler.sim.scenario import ScenarioError, run_scenario
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "examples" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
 
 
 def test_gpu_burst_falls_back_from_the_stocked_out_type_and_cleans_up():

@@ -1,4 +1,4 @@
-"""The simulated cloud (providers.simulated) and the provider registry."""
+"""The simulated cloud (autoscaler.sim.cloud) and the provider registry."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from providers.base import (
     QuotaExceeded,
 )
 from providers.registry import create_provider
-from providers.simulated import SimulatedProvider, node_manifest, node_name_for
+from autoscaler.sim.cloud import SimulatedProvider, node_manifest, node_name_for
 
 GI = 2**30
 M5 = InstanceType(
@@ -346,7 +346,7 @@ def test_registry_loads_third_party_providers_from_entry_points(monkeypatch, clo
 
     import providers.registry as registry
 
-    plugin = EntryPoint("nimbus", "providers.simulated:SimulatedProvider", registry.ENTRY_POINT_GROUP)
+    plugin = EntryPoint("nimbus", "autoscaler.sim.cloud:SimulatedProvider", registry.ENTRY_POINT_GROUP)
     monkeypatch.setattr(registry, "entry_points", lambda group: [plugin] if group == registry.ENTRY_POINT_GROUP else [])
     assert "nimbus" in registry.available_providers()
     assert isinstance(create_provider("nimbus", clock=clock, cluster_id="c"), SimulatedProvider)

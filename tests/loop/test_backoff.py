@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.config import BackoffConfig
-from providers.backoff import BackoffState, BackoffTracker
+from autoscaler.loop.backoff import BackoffState, BackoffTracker
 from providers.base import FailureKind
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20Z

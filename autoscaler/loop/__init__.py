@@ -1,0 +1,1 @@
+"""The controller's parts, each small; `reconcile` only orchestrates them."""
