@@ -14,6 +14,9 @@ class NewNode:
     option: NodeOption
     mode: str  # bin-pack or bin-select
     pods: tuple[str, ...]
+    # Equivalent offerings for the same pods (every one fits them and honours their
+    # constraints), next cheapest first: a provider may fall back to them in one call.
+    alternatives: tuple[NodeOption, ...] = ()
 
     @property
     def instance_type(self) -> str:
