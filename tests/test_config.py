@@ -354,5 +354,14 @@ def test_options_not_acted_on_yet_are_named_at_start():
     from autoscaler.config import not_acted_on
 
     assert not_acted_on(config_from_mapping({})) == []
+    # Hot-node mitigation and TTL cycling act now; only the Spot Advisor is still named.
     notes = not_acted_on(config_from_mapping({"nodeTTL": "7d", "manageHighUtilization.enabled": True, "aws.useSpotAdvisor": True}))
-    assert [n.split(" ")[0] for n in notes] == ["nodeTTL", "manageHighUtilization.enabled", "aws.useSpotAdvisor"]
+    assert [n.split(" ")[0] for n in notes] == ["aws.useSpotAdvisor"]
+
+
+def test_hot_node_and_ttl_options_of_their_own():
+    config = config_from_mapping({"nodeTTL": "7d", "nodeTTLJitter": "6h", "manageHighUtilization": {"maxMetricsAge": "90s"}})
+    assert (config.node_ttl, config.node_ttl_jitter, config.manage_high_utilization.max_metrics_age) == (604800.0, 21600.0, 90.0)
+    assert config_from_mapping({}).manage_high_utilization.max_metrics_age == 150.0
+    with pytest.raises(ConfigError, match="nodeTTLJitter must be below nodeTTL"):
+        config_from_mapping({"nodeTTL": "1h", "nodeTTLJitter": "2h"})

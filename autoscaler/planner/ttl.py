@@ -1,0 +1,144 @@
+"""Node TTL cycling (SPEC §5, `nodeTTL`): pure decisions.
+
+A managed node expires at `created + nodeTTL - jitter`, where the jitter is a fixed share of
+`nodeTTLJitter` (default a tenth of the TTL) hashed from the node's name: a fleet launched
+together expires spread over the jitter window, the same way after every restart, and no
+node outlives its TTL. At most `nodeTTLMaxParallel` nodes cycle at once, oldest expiry first.
+
+A cycling node carries the NoSchedule taint `smart-autoscaler.io/expired` (nothing new lands
+on it). Its pods are then planned as if pending against the cluster without it
+(`replacement_step`): when they need new nodes those are launched first; the drain starts
+only when every pod has a place on a node that exists and is Ready. `do-not-evict` pods and
+bare pods hold the node until they end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Collection, Iterable, Mapping
+
+from autoscaler.cluster import KubeNode
+from autoscaler.config import Config
+from autoscaler.model import Pod
+from autoscaler.planner.types import NewNode, Plan
+from autoscaler.scaledown import evictable
+from autoscaler.snapshot import is_managed_node
+from pricing.types import Taint
+
+EXPIRED_TAINT = Taint("smart-autoscaler.io/expired", "true", "NoSchedule")
+
+DRAIN, LAUNCH, WAIT, HOLD = "drain", "launch", "wait", "hold"
+
+
+def jitter_share(node_name: str) -> float:
+    """A fixed number in [0, 1) for this node name."""
+    digest = hashlib.sha256(node_name.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def expires_at(node: KubeNode, config: Config) -> float | None:
+    if config.node_ttl is None:
+        return None
+    jitter = config.node_ttl_jitter if config.node_ttl_jitter is not None else config.node_ttl / 10
+    return node.created + config.node_ttl - jitter * jitter_share(node.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    node: str
+    reason: str
+
+
+@dataclass
+class TtlDecision:
+    start: list[Expired] = field(default_factory=list)  # nodes to begin cycling now
+    waiting: dict[str, str] = field(default_factory=dict)  # expired, not started yet -> why
+
+
+def decide_ttl(
+    nodes: Iterable[KubeNode],
+    config: Config,
+    now: float,
+    cycling: Collection[str],
+    busy: Collection[str] = (),
+) -> TtlDecision:
+    """Which expired managed nodes start cycling now. `cycling`: nodes already cycling
+    (they count against nodeTTLMaxParallel); `busy`: nodes another job is draining."""
+    decision = TtlDecision()
+    if config.node_ttl is None:
+        return decision
+    due = []
+    for node in nodes:
+        if not is_managed_node(node) or node.name in cycling or node.name in busy:
+            continue
+        expiry = expires_at(node, config)
+        if expiry is not None and now >= expiry:
+            due.append((expiry, node.name, now - node.created))
+    slots = max(0, config.node_ttl_max_parallel - len(cycling))
+    for expiry, name, age in sorted(due):
+        if slots > 0:
+            decision.start.append(Expired(name, f"node is {_days(age)} old, past nodeTTL={_days(config.node_ttl)}"))
+            slots -= 1
+        else:
+            decision.waiting[name] = f"nodeTTLMaxParallel={config.node_ttl_max_parallel} nodes are cycling"
+    return decision
+
+
+def _days(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds:.0f}s"
+
+
+def pods_to_move(pods: Iterable[Pod]) -> list[Pod]:
+    """The node's pods as pending pods (what a drain would put back to the scheduler)."""
+    return [
+        replace(pod, node_name="", phase="Pending", unschedulable=True, unschedulable_message="node expired")
+        for pod in pods
+        if evictable(pod)
+    ]
+
+
+@dataclass(frozen=True)
+class ReplacementStep:
+    kind: str  # drain, launch, wait, hold
+    reason: str
+    new_nodes: tuple[NewNode, ...] = ()
+
+
+def replacement_step(pods: Iterable[Pod], placement: Plan, on_the_way: Collection[str]) -> ReplacementStep:
+    """What an expired node waits for. `placement`: the plan of its pods (`pods_to_move`)
+    against the cluster without it; `on_the_way`: names of nodes launched but not Ready yet."""
+    pods = list(pods)
+    holders = [pod.key for pod in pods if evictable(pod) and (pod.do_not_evict or not pod.owner)]
+    if holders:
+        what = "do-not-evict" if any(p.do_not_evict for p in pods if p.key in holders) else "bare (no controller)"
+        return ReplacementStep(HOLD, f"held until pod(s) {', '.join(sorted(holders))} end ({what})")
+    if placement.new_nodes:
+        return ReplacementStep(
+            LAUNCH,
+            f"launching {len(placement.new_nodes)} replacement node(s) first for its pods",
+            placement.new_nodes,
+        )
+    limited = [u for u in placement.unplaceable if u.limit]
+    if limited and len(limited) == len(placement.unplaceable):
+        # Only a cluster limit stands in the way: removing this node is what frees it.
+        return ReplacementStep(DRAIN, f"no replacement under {limited[0].limit}; draining frees room for it")
+    if placement.unplaceable:
+        return ReplacementStep(WAIT, f"no replacement for pod {placement.unplaceable[0].pod}: {placement.unplaceable[0].reason}")
+    arriving = sorted({p.node for p in placement.placements if p.node in on_the_way})
+    if arriving:
+        return ReplacementStep(WAIT, f"waiting for replacement node(s) {', '.join(arriving)} to be Ready")
+    return ReplacementStep(DRAIN, "its pods fit on the other nodes")
+
+
+def cycling_nodes(nodes: Iterable[KubeNode]) -> list[str]:
+    """Nodes carrying the expired taint (a cycle a previous process started)."""
+    return [node.name for node in nodes if any(t.key == EXPIRED_TAINT.key for t in node.taints)]
+
+
+def expiries(nodes: Iterable[KubeNode], config: Config) -> Mapping[str, float]:
+    return {node.name: at for node in nodes if is_managed_node(node) and (at := expires_at(node, config)) is not None}
