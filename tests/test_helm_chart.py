@@ -271,6 +271,8 @@ def test_cluster_role_is_least_privilege() -> None:
         ("", "events"): {"create", "list"},
         ("apps", "daemonsets"): {"list", "watch"},
         ("policy", "poddisruptionbudgets"): {"list", "watch"},
+        ("metrics.k8s.io", "nodes"): {"list"},
+        ("metrics.k8s.io", "pods"): {"list"},
     }
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in rules_file("clusterrole-rules.yaml"):

@@ -21,6 +21,7 @@ from autoscaler.model import Pod
 from autoscaler.planner.ttl import (
     DRAIN,
     EXPIRED_TAINT,
+    HOLD,
     LAUNCH,
     cycling_nodes,
     decide_ttl,
@@ -46,6 +47,7 @@ IsDraining = Callable[[str], bool]
 class Cycle:
     started: float
     draining: bool = False
+    held: bool = False  # do-not-evict or bare pods hold it: it does not count against the limit
 
 
 @dataclass
@@ -74,7 +76,9 @@ class TtlController:
             self.note("ttl", f"node {name} cycled out")
         for name in cycling_nodes(view.nodes):
             self.cycles.setdefault(name, Cycle(now, draining=self.is_draining(name)))
-        decision = decide_ttl(view.nodes, self.config, now, self.cycles.keys(), busy)
+        active = [name for name, cycle in self.cycles.items() if not cycle.held]
+        held = [name for name, cycle in self.cycles.items() if cycle.held]
+        decision = decide_ttl(view.nodes, self.config, now, active, set(busy) | set(held))
         for name, why in decision.waiting.items():
             self.report(_node_ref(nodes[name]), "NodeExpiryWaiting", "Normal", f"node expired; waiting: {why}")
         for expired in decision.start:
@@ -84,7 +88,7 @@ class TtlController:
                 cycle.draining = False  # the drain gave up (a PDB, a timeout): plan it again
             if not cycle.draining and name in nodes:
                 self._advance(nodes[name], cycle, bound.get(name, []))
-        self.metrics.ttl_cycling.set(len(self.cycles))
+        self.metrics.ttl_cycling.set(sum(1 for cycle in self.cycles.values() if not cycle.held))
 
     def _start(self, node, reason: str, now: float) -> None:
         if self.dry_run:
@@ -104,6 +108,7 @@ class TtlController:
         moving = pods_to_move(pods)
         placement, on_the_way = self.plan_without(node.name, moving) if moving else (Plan(), ())
         step = replacement_step(pods, placement, set(on_the_way))
+        cycle.held = step.kind == HOLD
         ref = _node_ref(node)
         if step.kind == LAUNCH:
             launched = sum(1 for new in step.new_nodes if self.launch(new))
