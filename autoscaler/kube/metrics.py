@@ -95,19 +95,20 @@ def pod_samples(body: Mapping[str, Any]) -> dict[str, UsageSample]:
 class MetricsApi:
     """The MetricsSource on a real API server."""
 
-    def __init__(self, api_client: ApiClient, clock: Clock | None = None) -> None:
+    def __init__(self, api_client: ApiClient, clock: Clock | None = None, group: str = GROUP) -> None:
         self._api = CustomObjectsApi(api_client)
+        self._group = group
         self._clock = clock or SystemClock()
 
     def usage(self) -> UsageReport:
         now = self._clock.now()
         try:
             nodes = call_json(
-                "list nodes.metrics.k8s.io", self._api.list_cluster_custom_object, GROUP, VERSION, "nodes",
+                "list nodes.metrics.k8s.io", self._api.list_cluster_custom_object, self._group, VERSION, "nodes",
                 _request_timeout=REQUEST_TIMEOUT,
             )
             pods = call_json(
-                "list pods.metrics.k8s.io", self._api.list_cluster_custom_object, GROUP, VERSION, "pods",
+                "list pods.metrics.k8s.io", self._api.list_cluster_custom_object, self._group, VERSION, "pods",
                 _request_timeout=REQUEST_TIMEOUT,
             )
         except ApiCallError as err:
