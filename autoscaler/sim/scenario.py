@@ -24,6 +24,10 @@ refuses:
         release: Job/default/train           # the queue lets them go
       - at: 40m
         delete: Deployment/default/web       # the workload goes away
+      - at: 50m
+        usage: {workload: Deployment/default/web, cpu: 900m, memory: 1Gi}   # per pod, as
+                                             # the simulated metrics-server reports it
+    metricsServer: {resolution: 15s}         # optional: how often the simulated metrics-server scrapes
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from autoscaler.clock import SimClock
 from autoscaler.config import Config, ConfigError, config_from_mapping, parse_duration
 from autoscaler.kube.convert import node_from_api
 from autoscaler.sim.cluster import InMemoryCluster
+from autoscaler.sim.metrics import SimulatedMetricsServer
+from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.manifests import ManifestError, load_manifest_text
 from autoscaler.model import Pod
 from autoscaler.planner import plan
@@ -78,9 +84,10 @@ class Scenario:
     events: list[ScenarioEvent]
     base_dir: Path
     ready_delay: float = 0.0  # from a Node's registration to its kubelet reporting Ready
+    metrics_resolution: float = 15.0  # the simulated metrics-server's scrape interval
 
 
-_ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults")
+_ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults", "usage")
 
 
 def _duration(value: Any, where: str) -> float:
@@ -99,7 +106,7 @@ def load_scenario(path: str) -> Scenario:
         raise ScenarioError(f"scenario {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"scenario {path}: expected a mapping with name, duration and events")
-    unknown = set(raw) - {"name", "description", "cloud", "region", "duration", "step", "config", "cloudSimulator", "events"}
+    unknown = set(raw) - {"name", "description", "cloud", "region", "duration", "step", "config", "cloudSimulator", "events", "metricsServer"}
     if unknown:
         raise ScenarioError(f"scenario {path}: unknown keys {', '.join(sorted(unknown))}")
     cloud = str(raw.get("cloud", "aws"))
@@ -146,6 +153,7 @@ def load_scenario(path: str) -> Scenario:
         ready_delay=_duration(simulator.get("readyDelay", "0s"), f"scenario {path}: cloudSimulator.readyDelay"),
         events=events,
         base_dir=Path(path).parent,
+        metrics_resolution=_duration((raw.get("metricsServer") or {}).get("resolution", "15s"), f"scenario {path}: metricsServer.resolution"),
     )
 
 
@@ -183,6 +191,7 @@ class Simulation:
             on_boot=self._boot,
             on_terminate=self._terminated,
         )
+        self.metrics_server = SimulatedMetricsServer(self.cluster, self.clock, scenario.metrics_resolution)
         self.reconciler = Reconciler(self.cluster, self.provider, self.catalog, config, self.clock)
         self.workloads: dict[str, set[str]] = {}  # workload -> owners of its pods
         self.created: dict[str, float] = {}
@@ -263,7 +272,19 @@ class Simulation:
             self.provider.inject_never_boots(spec["instanceType"])
         elif event.action == "clearFaults":
             self.provider.clear_faults()
+        elif event.action == "usage":
+            self._usage(spec)
         self.reconciler._note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
+
+    def _usage(self, spec: dict) -> None:
+        if "workload" not in spec:
+            raise ScenarioError(f"{self.scenario.name}: usage needs workload (e.g. Deployment/default/web), cpu and memory")
+        try:
+            cpu, memory = parse_cpu_millis(spec.get("cpu", 0)), parse_count(spec.get("memory", 0))
+        except QuantityError as err:
+            raise ScenarioError(f"{self.scenario.name}: usage of {spec['workload']}: {err}") from None
+        for owner in self._owners(str(spec["workload"])):
+            self.metrics_server.set_usage(owner, cpu, memory)
 
     # ---- accounting
 
