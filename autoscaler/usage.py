@@ -40,3 +40,13 @@ class MetricsSource(Protocol):
     def usage(self) -> UsageReport:
         """Current NodeMetrics and PodMetrics; never raises (errors go in `UsageReport.error`)."""
         ...
+
+
+class _NoMetrics:
+    """The source of a loop built without one: every read says so (hot-node mitigation then acts on nothing)."""
+
+    def usage(self) -> UsageReport:
+        return UsageReport(error="no metrics source: the loop was built without the metrics API")
+
+
+NO_METRICS: MetricsSource = _NoMetrics()

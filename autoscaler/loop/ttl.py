@@ -21,7 +21,9 @@ from autoscaler.config import Config
 from autoscaler.loop.hotnodes import Context, Reporter
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
-from autoscaler.planner.ttl import DRAIN, EXPIRED_TAINT, HOLD, LAUNCH, cycling_nodes, decide_ttl, pods_to_move, replacement_step
+from autoscaler.planner.ttl import (
+    DRAIN, EXPIRED_TAINT, HOLD, LAUNCH, cycling_nodes, decide_ttl, held_by, pods_to_move, replacement_step,
+)
 from autoscaler.planner.types import NewNode, Plan
 
 log = logging.getLogger("smart_autoscaler.loop.ttl")
@@ -106,7 +108,7 @@ class TtlCycling:
     def _advance(self, view: ClusterView, node: KubeNode, cycle: Cycle, pods: list[Pod], now: float) -> None:
         moving = pods_to_move(pods)
         placement, on_the_way = Plan(), ()
-        if moving:
+        if moving and held_by(pods) is None:
             others = ClusterView(
                 pods=tuple(p for p in view.pods if p.node_name != node.name),
                 nodes=tuple(n for n in view.nodes if n.name != node.name),
@@ -120,7 +122,6 @@ class TtlCycling:
             by_key = {pod.key: pod for pod in moving}
             started = sum(1 for new in step.new_nodes if self.launch(new, by_key, now))
             self._say(node, "NodeExpiryReplacing", f"node expired; {step.reason} ({started} submitted)")
-            self.reporter.note("ttl", f"node {node.name}: {step.reason}")
         elif step.kind == DRAIN:
             if self.dry_run:
                 self.reporter.note("dry-run", f"ttl: would drain expired node {node.name}: {step.reason}")
@@ -131,7 +132,9 @@ class TtlCycling:
             self._say(node, "NodeExpiryWaiting", f"node expired; {step.reason}")
 
     def _say(self, node: KubeNode, reason: str, message: str) -> None:
+        """A node event and a timeline line when the message changes (not every loop)."""
         if self._said.get(node.name) == message:
             return
         self._said[node.name] = message
         self.reporter.node(node, reason, message, event_type="Normal")
+        self.reporter.note("ttl", f"node {node.name}: {message}")

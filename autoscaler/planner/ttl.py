@@ -74,11 +74,12 @@ def decide_ttl(
             continue
         expiry = expires_at(node, config)
         if expiry is not None and now >= expiry:
-            due.append((expiry, node.name, now - node.created))
+            due.append((expiry, node.name, now - node.created, node.created + config.node_ttl - expiry))
     slots = max(0, config.node_ttl_max_parallel - len(cycling))
-    for expiry, name, age in sorted(due):
+    for expiry, name, age, jitter in sorted(due):
         if slots > 0:
-            decision.start.append(Expired(name, f"node is {_days(age)} old, past nodeTTL={_days(config.node_ttl)}"))
+            reason = f"node is {_days(age)} old: past nodeTTL={_days(config.node_ttl)} less its jitter of {_days(jitter)}"
+            decision.start.append(Expired(name, reason))
             slots -= 1
         else:
             decision.waiting[name] = f"nodeTTLMaxParallel={config.node_ttl_max_parallel} nodes are cycling"
@@ -109,14 +110,25 @@ class ReplacementStep:
     new_nodes: tuple[NewNode, ...] = ()
 
 
+def held_by(pods: Iterable[Pod]) -> ReplacementStep | None:
+    """HOLD when pods that must not be evicted (do-not-evict, bare) are on the node."""
+    pods = list(pods)
+    holders = [pod.key for pod in pods if evictable(pod) and (pod.do_not_evict or not pod.owner)]
+    if not holders:
+        return None
+    what = "do-not-evict" if any(p.do_not_evict for p in pods if p.key in holders) else "bare (no controller)"
+    return ReplacementStep(HOLD, f"held until pod(s) {', '.join(sorted(holders))} end ({what})")
+
+
 def replacement_step(pods: Iterable[Pod], placement: Plan, on_the_way: Collection[str]) -> ReplacementStep:
     """What an expired node waits for. `placement`: the plan of its pods (`pods_to_move`)
     against the cluster without it; `on_the_way`: names of nodes launched but not Ready yet."""
     pods = list(pods)
-    holders = [pod.key for pod in pods if evictable(pod) and (pod.do_not_evict or not pod.owner)]
-    if holders:
-        what = "do-not-evict" if any(p.do_not_evict for p in pods if p.key in holders) else "bare (no controller)"
-        return ReplacementStep(HOLD, f"held until pod(s) {', '.join(sorted(holders))} end ({what})")
+    held = held_by(pods)
+    if held is not None:
+        return held
+    if not any(evictable(pod) for pod in pods):
+        return ReplacementStep(DRAIN, "it has no pods to move")
     if placement.new_nodes:
         return ReplacementStep(
             LAUNCH,
