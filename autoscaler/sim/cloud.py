@@ -6,7 +6,12 @@ It is a simulator, not a cloud. What it models:
   tagged with the request's tags, the request id and the cluster id;
 * zones tried in the request's order, skipping stocked-out ones; typed failures
   (InsufficientCapacity "InsufficientInstanceCapacity", QuotaExceeded "VcpuLimitExceeded")
-  from injected faults, which may end at a given time;
+  from injected faults, which may end at a given time, each with the scope it covers, as a
+  real provider gives it: a stock-out covers the type in the zones it names, a quota fault
+  the type or the whole family it was injected for (every zone), and a node that never
+  registers backs off its type in every zone (`registration_timeout_scope`);
+* call latency: `call_time` seconds of simulated time for a launch or terminate call to
+  answer (`call_latency(kind)`; the loop's SimulatedCalls executor honours it);
 * boot: an instance is "pending" for `launch_delay` seconds (or an injected slow-launch
   delay), then "running", and `on_boot(instance, request)` is called once -- that is where
   the caller registers the Node, as a kubelet would (in-memory cluster, or a real API server
@@ -38,10 +43,11 @@ from typing import Any, Callable
 
 from autoscaler.clock import Clock
 from autoscaler.resources import Resources
-from pricing.types import ON_DEMAND, Accelerator, InstanceType, Taint
+from pricing.types import ON_DEMAND, Accelerator, InstanceType, RegionCatalog, Taint
 from providers.base import (
     TAG_CLUSTER,
     TAG_REQUEST,
+    FailureScope,
     Instance,
     InsufficientCapacity,
     LaunchRequest,
@@ -109,8 +115,15 @@ class SimulatedProvider:
         on_boot: Callable[[Instance, LaunchRequest], None] | None = None,
         on_terminate: Callable[[Instance], None] | None = None,
         state_file: str | None = None,
+        call_time: float = 0.0,
+        catalog: RegionCatalog | None = None,
     ) -> None:
         self.clock = clock
+        self.call_time = call_time
+        # The types of each family, for the scope of a family quota fault (the catalog's).
+        self.family_members: dict[str, set[str]] = {}
+        for offering in catalog.offerings if catalog else ():
+            self.family_members.setdefault(offering.instance_type.family, set()).add(offering.instance_type.name)
         self.cluster_id = cluster_id
         self.region = region
         self.launch_delay = launch_delay
@@ -141,10 +154,12 @@ class SimulatedProvider:
                 return self._launches[known].instance
             now = self.clock.now()
             itype, capacity_type = request.instance_type, request.capacity_type
-            if any(quota.blocks(itype, capacity_type, now) for quota in self._quotas):
+            quota = next((q for q in self._quotas if q.blocks(itype, capacity_type, now)), None)
+            if quota is not None:
                 raise QuotaExceeded(
                     f"vCPU limit reached for {capacity_type} {itype.family} instances in {self.region}",
                     code="VcpuLimitExceeded",
+                    scopes=(self._quota_scope(quota, itype),),
                 )
             zone = self._first_zone_in_stock(request, now)
             instance = self._new_instance(request, zone, now)
@@ -168,6 +183,19 @@ class SimulatedProvider:
                     self.on_terminate(launch.instance)
                 except Exception:
                     log.exception("on_terminate failed for simulated instance %s", instance_id)
+
+    def call_latency(self, kind: str) -> float:
+        """Seconds of simulated time a call takes to answer: `call_time` for launch and
+        terminate calls, none for listing."""
+        return self.call_time if kind != "list" else 0.0
+
+    def registration_timeout_scope(self, instance: Instance) -> FailureScope:
+        """A node that never registers here is the type's fault (`inject_never_boots` is per
+        type): back off the type in every zone."""
+        return FailureScope(
+            frozenset({instance.instance_type}), instance.capacity_type, None,
+            f"{instance.instance_type}/{instance.capacity_type}/every zone",
+        )
 
     def list_instances(self) -> list[Instance]:
         with self._lock:
@@ -261,6 +289,15 @@ class SimulatedProvider:
 
     # ---- helpers
 
+    def _quota_scope(self, quota: Quota, itype: InstanceType) -> FailureScope:
+        if quota.instance_type_or_family == itype.name:
+            types = frozenset({itype.name})
+            label = f"{itype.name}/{quota.capacity_type} quota in {self.region}"
+        else:
+            types = frozenset(self.family_members.get(itype.family, ())) | {itype.name}
+            label = f"{quota.capacity_type} vCPU quota of family {itype.family} in {self.region}"
+        return FailureScope(types, quota.capacity_type, None, label)
+
     def _first_zone_in_stock(self, request: LaunchRequest, now: float) -> str:
         zones = request.zones or (f"{self.region}a",)
         name, capacity_type = request.instance_type.name, request.capacity_type
@@ -271,6 +308,7 @@ class SimulatedProvider:
             f"no {capacity_type} capacity for {name} in {', '.join(zones)}",
             code="InsufficientInstanceCapacity",
             zone=zones[0] if len(zones) == 1 else "",
+            scopes=tuple(FailureScope.offering(name, capacity_type, zone) for zone in zones),
         )
 
     def _new_instance(self, request: LaunchRequest, zone: str, now: float) -> Instance:

@@ -1,0 +1,205 @@
+"""Launch attempts: idempotency keys, and what became of the nodes launched for pods.
+
+A launch's request id names one attempt at one need (these pods, this offering): a retry of
+the attempt — the same need planned again after a crash, or after a call that timed out —
+sends the same id, and the cloud answers with the instance it already started. Once an
+attempt's instance has become a Node (or the cloud refused it, or answered with an instance
+that is gone), the attempt is spent: the next launch for the same need is a new attempt with
+a new id. A restarted process starts counting at 0 again; a spent attempt answered by the
+cloud is recognised (the instance is gone, or already a Node) and the count moves on.
+
+No flapping (SPEC §4): a node launched for a pod set is watched until its pods are placed.
+If other pods took it while ours still wait, the pods get a `LaunchedNodeTaken` Warning and
+the next plan launches again with a new id (a second time for the same set and offering,
+that pair is backed off). If it stands Ready with nothing else on it and the scheduler still
+does not place them, the (pod set, offering) pair is backed off — doubling, like any
+back-off — and the pods get a `LaunchedNodeNotUsed` Warning saying what to check, so the
+next plan takes another offering or reports them unplaceable, instead of cycling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Mapping
+
+from autoscaler.cluster import ClusterView, KubeNode
+from autoscaler.config import Config
+from autoscaler.loop.backoff import BackoffTracker
+from autoscaler.loop.events import LAUNCHED_NODE_NOT_USED, LAUNCHED_NODE_TAKEN, EventReporter
+from autoscaler.loop.lifecycle import Registration
+from autoscaler.model import Pod, PodConstraints
+from autoscaler.planner.backoffs import Backoffs
+from autoscaler.planner.needs import needs_capacity
+from autoscaler.planner.types import NewNode
+from autoscaler.resources import Resources
+from autoscaler.scaledown import evictable
+from providers.base import FailureScope
+
+PodSetKey = tuple[str, Resources, PodConstraints]
+NOT_PLACED = "pods not placed on the node launched for them"
+ATTEMPT_MEMORY = 86_400.0  # forget attempt counts of needs not planned for a day
+
+
+def pod_set(pod: Pod) -> PodSetKey:
+    return (pod.owner or pod.key, pod.requests, pod.constraints)
+
+
+@dataclass
+class _Watch:
+    node: str
+    instance_type: str
+    capacity_type: str
+    zone: str
+    pods: tuple[str, ...]
+    registered: float
+    ready_since: float | None = None
+
+
+@dataclass(frozen=True)
+class PairBackoffs:
+    """The loop's back-offs plus those of one pod set's (set, offering) pairs."""
+
+    base: Backoffs
+    pairs: BackoffTracker
+    now: float
+
+    def reason(self, instance_type: str, capacity_type: str, zone: str) -> str | None:
+        return self.pairs.reason(instance_type, capacity_type, zone, self.now) or self.base.reason(
+            instance_type, capacity_type, zone
+        )
+
+
+@dataclass
+class LaunchAttempts:
+    config: Config
+    reporter: EventReporter
+    _attempt: dict[str, tuple[int, float]] = field(default_factory=dict)  # need -> (attempt, last used)
+    _watches: dict[str, _Watch] = field(default_factory=dict)
+    _pairs: dict[PodSetKey, BackoffTracker] = field(default_factory=dict)
+    _taken: dict[tuple[PodSetKey, str, str], float] = field(default_factory=dict)
+
+    # ---- keys
+
+    def need(self, new: NewNode, pods: Mapping[str, Pod]) -> str:
+        ids = sorted(pods[key].uid or key if key in pods else key for key in new.pods)
+        text = "|".join((self.config.cluster_name, new.option.name, new.option.capacity_type, ",".join(ids)))
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def request_id(self, need: str, now: float) -> str:
+        attempt = self._attempt.get(need, (0, now))[0]
+        self._attempt[need] = (attempt, now)
+        for old in [n for n, (_, used) in self._attempt.items() if now - used > ATTEMPT_MEMORY]:
+            del self._attempt[old]
+        return hashlib.sha256(f"{need}#{attempt}".encode()).hexdigest()[:32]
+
+    def spent(self, need: str, now: float) -> None:
+        """The current attempt at this need is over: the next launch for it is a new one."""
+        if need:
+            self._attempt[need] = (self._attempt.get(need, (0, now))[0] + 1, now)
+
+    # ---- watching launched nodes
+
+    def watch(self, registrations: Iterable[Registration], now: float) -> None:
+        for registration in registrations:
+            intent = registration.record.intent
+            self.spent(intent.need, now)
+            if intent.pods:
+                instance = registration.record.instance
+                self._watches[registration.node.name] = _Watch(
+                    registration.node.name, instance.instance_type, instance.capacity_type, instance.zone,
+                    intent.pods, now,
+                )
+
+    def check(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
+        pods = {pod.key: pod for pod in view.pods}
+        nodes = {node.name: node for node in view.nodes}
+        grace = max(30.0, 3 * self.config.loop_period)
+        for name, watch in list(self._watches.items()):
+            waiting = [pods[k] for k in watch.pods if k in pods and needs_capacity(pods[k], self.config)]
+            node = nodes.get(name)
+            if not waiting or node is None or now - watch.registered > self.config.scale_up_timeout:
+                del self._watches[name]
+                continue
+            if not node.ready or node.unschedulable:
+                continue
+            others = [p for p in bound.get(name, ()) if evictable(p) and p.key not in watch.pods]
+            if others:
+                del self._watches[name]
+                self._taken_by(watch, node, waiting, others, now)
+                continue
+            if watch.ready_since is None:
+                watch.ready_since = now
+            elif now - watch.ready_since >= grace:
+                del self._watches[name]
+                self._not_placed(watch, node, waiting, now - watch.ready_since, now)
+
+    def _offering(self, watch: _Watch) -> str:
+        return f"{watch.instance_type} {watch.capacity_type} in {watch.zone or 'its zone'}"
+
+    def _taken_by(self, watch: _Watch, node: KubeNode, waiting: list[Pod], others: list[Pod], now: float) -> None:
+        takers = ", ".join(p.key for p in others[:3]) + (", ..." if len(others) > 3 else "")
+        for pod in waiting:
+            key = (pod_set(pod), watch.instance_type, watch.capacity_type)
+            again = now - self._taken.get(key, float("-inf")) < self.config.backoff.max_duration
+            self._taken[key] = now
+            message = (
+                f"node {node.name} ({self._offering(watch)}) launched for pod {pod.key} was taken by other pods "
+                f"({takers}) before the scheduler placed this one; "
+            )
+            if again:
+                duration = self._back_off(pod, watch, "taken by other pods twice", now)
+                message += (
+                    f"this happened before, so {watch.instance_type}/{watch.capacity_type} is backed off for this "
+                    f"pod set for {duration:g}s. Check the priorities and node selectors of the other pods."
+                )
+            else:
+                message += "a new node is launched for it."
+            self.reporter.pod(pod, LAUNCHED_NODE_TAKEN, message)
+        self.reporter.note("taken", f"node {node.name} was taken by {takers}; {len(waiting)} pod(s) it was for still wait")
+        for key in [k for k, at in self._taken.items() if now - at > self.config.backoff.max_duration]:
+            del self._taken[key]
+
+    def _not_placed(self, watch: _Watch, node: KubeNode, waiting: list[Pod], ready_for: float, now: float) -> None:
+        for pod in waiting:
+            why = pod.unschedulable_message or "no reason given"
+            duration = self._back_off(pod, watch, why, now)
+            self.reporter.pod(
+                pod,
+                LAUNCHED_NODE_NOT_USED,
+                f"node {node.name} ({self._offering(watch)}) was launched for pod {pod.key} and has been Ready for "
+                f"{ready_for:g}s with nothing else on it, but the scheduler does not place the pod there "
+                f"(scheduler: {why}). {watch.instance_type}/{watch.capacity_type} is backed off for this pod set for "
+                f"{duration:g}s. Check that the node advertises what the pod needs: allocatable resources, the labels "
+                f"its node selector and affinity ask for, and tolerations for the node's taints.",
+            )
+        self.reporter.note(
+            "not-placed",
+            f"{len(waiting)} pod(s) not placed on node {node.name} launched for them ({self._offering(watch)}): "
+            f"backed off for their pod set",
+        )
+
+    def _back_off(self, pod: Pod, watch: _Watch, why: str, now: float) -> float:
+        key = pod_set(pod)
+        tracker = self._pairs.get(key)
+        if tracker is None:
+            backoff = self.config.backoff
+            tracker = self._pairs[key] = BackoffTracker(replace(backoff, other=backoff.launch_timeout))
+        scope = FailureScope(
+            frozenset({watch.instance_type}), watch.capacity_type, None,
+            f"{watch.instance_type}/{watch.capacity_type} for pod set {key[0]}",
+        )
+        return tracker.record_failure(scope, NOT_PLACED, now, why)
+
+    # ---- the planner's view of pair back-offs
+
+    def backoffs_for(self, pod: Pod, base: Backoffs, now: float) -> Backoffs | None:
+        """The back-offs to plan this pod with, when its set has a pair in force; else None."""
+        tracker = self._pairs.get(pod_set(pod))
+        if tracker is None:
+            return None
+        if not tracker.active(now):
+            if not tracker.snapshot():  # its streak is forgotten too
+                del self._pairs[pod_set(pod)]
+            return None
+        return PairBackoffs(base, tracker, now)
