@@ -12,20 +12,22 @@ No flapping (SPEC §4): a node launched for a pod set is watched until its pods 
 If other pods took it while ours still wait, the pods get a `LaunchedNodeTaken` Warning and
 the next plan launches again with a new id (a second time for the same set and offering,
 that pair is backed off). If it stands Ready with nothing else on it and the scheduler still
-does not place them, the (pod set, offering) pair is backed off — doubling, like any
-back-off — and the pods get a `LaunchedNodeNotUsed` Warning saying what to check, so the
-next plan takes another offering or reports them unplaceable, instead of cycling.
+does not place them, the (pod set, offering) pair is backed off and the pods get a
+`LaunchedNodeNotUsed` Warning saying what to check, so the next plan takes another offering
+or reports them unplaceable, instead of cycling. Such a node fits by the catalog but not in
+fact (it advertises less, or other labels, than the offering promises): waiting does not
+change that, so the pair stays backed off for as long as the pod set exists — pods made from
+a changed template form a new set and may try the offering again.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from autoscaler.cluster import ClusterView, KubeNode
 from autoscaler.config import Config
-from autoscaler.loop.backoff import BackoffTracker
 from autoscaler.loop.events import LAUNCHED_NODE_NOT_USED, LAUNCHED_NODE_TAKEN, EventReporter
 from autoscaler.loop.lifecycle import Registration
 from autoscaler.model import Pod, PodConstraints
@@ -34,10 +36,8 @@ from autoscaler.planner.needs import needs_capacity
 from autoscaler.planner.types import NewNode
 from autoscaler.resources import Resources
 from autoscaler.scaledown import evictable
-from providers.base import FailureScope
 
 PodSetKey = tuple[str, Resources, PodConstraints]
-NOT_PLACED = "pods not placed on the node launched for them"
 ATTEMPT_MEMORY = 86_400.0  # forget attempt counts of needs not planned for a day
 
 
@@ -58,16 +58,13 @@ class _Watch:
 
 @dataclass(frozen=True)
 class PairBackoffs:
-    """The loop's back-offs plus those of one pod set's (set, offering) pairs."""
+    """The loop's back-offs plus one pod set's backed-off offerings ((type, capacity type) -> why)."""
 
     base: Backoffs
-    pairs: BackoffTracker
-    now: float
+    pairs: Mapping[tuple[str, str], str]
 
     def reason(self, instance_type: str, capacity_type: str, zone: str) -> str | None:
-        return self.pairs.reason(instance_type, capacity_type, zone, self.now) or self.base.reason(
-            instance_type, capacity_type, zone
-        )
+        return self.pairs.get((instance_type, capacity_type)) or self.base.reason(instance_type, capacity_type, zone)
 
 
 @dataclass
@@ -76,7 +73,7 @@ class LaunchAttempts:
     reporter: EventReporter
     _attempt: dict[str, tuple[int, float]] = field(default_factory=dict)  # need -> (attempt, last used)
     _watches: dict[str, _Watch] = field(default_factory=dict)
-    _pairs: dict[PodSetKey, BackoffTracker] = field(default_factory=dict)
+    _pairs: dict[PodSetKey, dict[tuple[str, str], str]] = field(default_factory=dict)
     _taken: dict[tuple[PodSetKey, str, str], float] = field(default_factory=dict)
 
     # ---- keys
@@ -114,6 +111,9 @@ class LaunchAttempts:
     def check(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
         pods = {pod.key: pod for pod in view.pods}
         nodes = {node.name: node for node in view.nodes}
+        live_sets = {pod_set(pod) for pod in view.pods if not pod.terminal}
+        for key in [k for k in self._pairs if k not in live_sets]:
+            del self._pairs[key]  # the set is gone: so are its pair back-offs
         grace = max(30.0, 3 * self.config.loop_period)
         for name, watch in list(self._watches.items()):
             waiting = [pods[k] for k in watch.pods if k in pods and needs_capacity(pods[k], self.config)]
@@ -123,7 +123,12 @@ class LaunchAttempts:
                 continue
             if not node.ready or node.unschedulable:
                 continue
-            others = [p for p in bound.get(name, ()) if evictable(p) and p.key not in watch.pods]
+            # Pods of the same set are interchangeable (the planner gives a set-mate's launch to
+            # whichever of them is left): only other pods can take the node from ours.
+            sets = {pod_set(p) for p in waiting}
+            others = [
+                p for p in bound.get(name, ()) if evictable(p) and p.key not in watch.pods and pod_set(p) not in sets
+            ]
             if others:
                 del self._watches[name]
                 self._taken_by(watch, node, waiting, others, now)
@@ -148,10 +153,10 @@ class LaunchAttempts:
                 f"({takers}) before the scheduler placed this one; "
             )
             if again:
-                duration = self._back_off(pod, watch, "taken by other pods twice", now)
+                self._back_off(pod, watch, f"nodes launched for this pod set were taken by other pods twice")
                 message += (
-                    f"this happened before, so {watch.instance_type}/{watch.capacity_type} is backed off for this "
-                    f"pod set for {duration:g}s. Check the priorities and node selectors of the other pods."
+                    f"this happened before, so {watch.instance_type}/{watch.capacity_type} is no longer used for this "
+                    f"pod set. Check the priorities and node selectors of the other pods."
                 )
             else:
                 message += "a new node is launched for it."
@@ -163,14 +168,14 @@ class LaunchAttempts:
     def _not_placed(self, watch: _Watch, node: KubeNode, waiting: list[Pod], ready_for: float, now: float) -> None:
         for pod in waiting:
             why = pod.unschedulable_message or "no reason given"
-            duration = self._back_off(pod, watch, why, now)
+            self._back_off(pod, watch, f"the scheduler did not place the pod on node {node.name} launched for it ({why})")
             self.reporter.pod(
                 pod,
                 LAUNCHED_NODE_NOT_USED,
                 f"node {node.name} ({self._offering(watch)}) was launched for pod {pod.key} and has been Ready for "
                 f"{ready_for:g}s with nothing else on it, but the scheduler does not place the pod there "
-                f"(scheduler: {why}). {watch.instance_type}/{watch.capacity_type} is backed off for this pod set for "
-                f"{duration:g}s. Check that the node advertises what the pod needs: allocatable resources, the labels "
+                f"(scheduler: {why}). {watch.instance_type}/{watch.capacity_type} is backed off for this pod set while "
+                f"it exists. Check that the node advertises what the pod needs: allocatable resources, the labels "
                 f"its node selector and affinity ask for, and tolerations for the node's taints.",
             )
         self.reporter.note(
@@ -179,27 +184,12 @@ class LaunchAttempts:
             f"backed off for their pod set",
         )
 
-    def _back_off(self, pod: Pod, watch: _Watch, why: str, now: float) -> float:
-        key = pod_set(pod)
-        tracker = self._pairs.get(key)
-        if tracker is None:
-            backoff = self.config.backoff
-            tracker = self._pairs[key] = BackoffTracker(replace(backoff, other=backoff.launch_timeout))
-        scope = FailureScope(
-            frozenset({watch.instance_type}), watch.capacity_type, None,
-            f"{watch.instance_type}/{watch.capacity_type} for pod set {key[0]}",
-        )
-        return tracker.record_failure(scope, NOT_PLACED, now, why)
+    def _back_off(self, pod: Pod, watch: _Watch, why: str) -> None:
+        self._pairs.setdefault(pod_set(pod), {})[(watch.instance_type, watch.capacity_type)] = why
 
     # ---- the planner's view of pair back-offs
 
-    def backoffs_for(self, pod: Pod, base: Backoffs, now: float) -> Backoffs | None:
-        """The back-offs to plan this pod with, when its set has a pair in force; else None."""
-        tracker = self._pairs.get(pod_set(pod))
-        if tracker is None:
-            return None
-        if not tracker.active(now):
-            if not tracker.snapshot():  # its streak is forgotten too
-                del self._pairs[pod_set(pod)]
-            return None
-        return PairBackoffs(base, tracker, now)
+    def backoffs_for(self, pod: Pod, base: Backoffs) -> PairBackoffs | None:
+        """The back-offs to plan this pod with, when its set has backed-off pairs; else None."""
+        pairs = self._pairs.get(pod_set(pod))
+        return PairBackoffs(base, pairs) if pairs else None

@@ -3,7 +3,7 @@
 The loop submits a call (launch, terminate, list) under a key (the request id, the instance
 id) and goes on; `collect()` hands back the outcomes that have arrived since — an answer,
 a typed ProviderError, or a timeout — and the loop acts on them. At most `max_concurrent`
-calls run at once; more wait in a queue (a queued call has not reached the cloud). A key
+calls of a kind run at once; more wait in a queue (a queued call has not reached the cloud). A key
 already submitted and not yet collected is not submitted twice.
 
 Two executors keep that contract:
@@ -132,8 +132,16 @@ class _Base:
             return found + [(o.key, o.context) for o in self._done.values() if o.kind == kind]
 
     def _pump(self) -> None:
-        while self._queue and len(self._running) < self.max_concurrent:
-            call = self._queue.popleft()
+        """Start queued calls in order while their kind has a free slot (each kind has
+        `max_concurrent`: a burst of launches never holds up a listing or a termination)."""
+        busy: dict[str, int] = {}
+        for kind, _ in self._running:
+            busy[kind] = busy.get(kind, 0) + 1
+        for call in list(self._queue):
+            if busy.get(call.kind, 0) >= self.max_concurrent:
+                continue
+            self._queue.remove(call)
+            busy[call.kind] = busy.get(call.kind, 0) + 1
             call.started = self.clock.now()
             self._running[(call.kind, call.key)] = call
             self._start(call)
@@ -182,7 +190,7 @@ class ThreadedCalls(_Base):
     def wait(self, kind: str, key: str, timeout: float) -> CallOutcome | None:
         ident = (kind, key)
         with self._lock:
-            self._lock.wait_for(lambda: ident in self._done or ident not in self._running, timeout)
+            self._lock.wait_for(lambda: ident in self._done or not self._known(*ident), timeout)
             self._expire()
             return self._take(ident)
 

@@ -96,7 +96,7 @@ class InstanceLifecycle:
 
     def submitted(self) -> list[LaunchIntent]:
         """Launches on their way to the cloud or back (no answer consumed yet)."""
-        return [context for _, context in self.calls.pending(LAUNCH) if isinstance(context, LaunchIntent)]
+        return [context[0] for _, context in self.calls.pending(LAUNCH)]  # (intent, request)
 
     # ---- one loop
 
@@ -174,21 +174,25 @@ class InstanceLifecycle:
 
     # ---- room on its way
 
-    def in_flight(self, now: float) -> list[InFlightNode]:
+    def in_flight(self, now: float, waiting: set[str] | None = None) -> list[InFlightNode]:
+        """Launched-but-unregistered instances and unanswered launches. With `waiting` (the pods
+        that need capacity now), a launch is reserved only for those of its pods still
+        waiting: when the scheduler put them elsewhere, its room is free for any pod."""
         # A timed-out instance being terminated stays room until the answer backs its offering
         # off; else the next plan would ask for the same offering again at once.
         flights = [
-            _flight(record.instance.instance_id, record.intent, record.instance.zone, record.instance.launched_at)
+            _flight(record.instance.instance_id, record.intent, record.instance.zone, record.instance.launched_at, waiting)
             for record in self.records.values()
         ]
         known = {record.instance.request_id for record in self.records.values()}
         for intent in self.submitted():
             if intent.request_id not in known:
-                flights.append(_flight(f"request-{intent.request_id[:12]}", intent, "", now))
+                flights.append(_flight(f"request-{intent.request_id[:12]}", intent, "", now, waiting))
         return flights
 
 
-def _flight(name: str, intent: LaunchIntent, zone: str, launched_at: float) -> InFlightNode:
+def _flight(name: str, intent: LaunchIntent, zone: str, launched_at: float, waiting: set[str] | None) -> InFlightNode:
+    pods = intent.pods if waiting is None else tuple(pod for pod in intent.pods if pod in waiting)
     return InFlightNode(
         instance_id=name,
         instance_type=intent.instance_type,
@@ -201,7 +205,7 @@ def _flight(name: str, intent: LaunchIntent, zone: str, launched_at: float) -> I
         launched_at=launched_at,
         labels=intent.labels,
         taints=intent.taints,
-        reserved_for=intent.pods,
+        reserved_for=pods,
     )
 
 

@@ -95,11 +95,12 @@ class ScaleUp:
         base = self.backoff.view(now)
         groups: dict[int, tuple[Backoffs, list[Pod]]] = {0: (base, [])}
         for pod in pending:  # pods whose set has (set, offering) back-offs are planned with them
-            pairs = self.attempts.backoffs_for(pod, base, now)
+            pairs = self.attempts.backoffs_for(pod, base)
             group = groups.setdefault(id(pairs.pairs) if pairs else 0, (pairs or base, []))
             group[1].append(pod)
+        waiting = {pod.key for pod in pending}
         nodes = planner_nodes(
-            view, self.lifecycle.in_flight(now), self.prices, bound, now, self.config.scale_up_timeout
+            view, self.lifecycle.in_flight(now, waiting), self.prices, bound, now, self.config.scale_up_timeout
         )
         daemonsets = daemonset_overheads(view.daemonsets)
         plans: list[Plan] = []

@@ -16,7 +16,8 @@ It is a simulator, not a cloud. What it models:
   delay), then "running", and `on_boot(instance, request)` is called once -- that is where
   the caller registers the Node, as a kubelet would (in-memory cluster, or a real API server
   with kwok playing the kubelet, see `node_manifest`). An injected "never boots" type stays
-  pending for ever, as a machine whose kubelet cannot join;
+  pending for ever, as a machine whose kubelet cannot join; an injected "short allocatable"
+  type registers with less allocatable than the catalog says;
 * terminate, with `on_terminate(instance)` called once (the cloud-node-lifecycle
   controller's job of deleting the Node);
 * optionally, persistence of instances, request ids and faults in a JSON file, so a daemon
@@ -139,6 +140,7 @@ class SimulatedProvider:
         self._quotas: list[Quota] = []
         self._slow: dict[str, float] = {}
         self._never_boots: set[str] = set()
+        self._short: dict[str, Resources] = {}  # type -> what its kubelet reserves beyond the catalog
         self._lock = threading.RLock()
         self._ticking = False
         if state_file and os.path.exists(state_file):
@@ -229,8 +231,13 @@ class SimulatedProvider:
     def _boot(self, launch: _Launch) -> None:
         running = replace(launch.instance, state="running")
         if self.on_boot is not None and launch.request is not None:
+            request = launch.request
+            short = self._short.get(request.instance_type.name)
+            if short is not None:  # the node registers with less than the catalog promised
+                itype = request.instance_type
+                request = replace(request, instance_type=replace(itype, allocatable=(itype.allocatable - short).clamp_zero()))
             try:
-                self.on_boot(running, launch.request)
+                self.on_boot(running, request)
             except Exception:
                 log.exception("on_boot failed for simulated instance %s; retrying next tick", running.instance_id)
                 return
@@ -273,12 +280,19 @@ class SimulatedProvider:
         """Instances of this type launch but never become running (no node registers)."""
         self._change(lambda: self._never_boots.add(instance_type))
 
+    def inject_short_allocatable(self, instance_type: str, cpu: int = 0, memory: int = 0) -> None:
+        """Nodes of this type register with `cpu` millicores and `memory` bytes less allocatable
+        than the catalog says (a kubelet or image that reserves more than the cloud's formula):
+        a pod planned to fill the type then never fits on it."""
+        self._change(lambda: self._short.__setitem__(instance_type, Resources(cpu, memory)))
+
     def clear_faults(self) -> None:
         def clear() -> None:
             self._stockouts.clear()
             self._quotas.clear()
             self._slow.clear()
             self._never_boots.clear()
+            self._short.clear()
 
         self._change(clear)
 
@@ -348,6 +362,7 @@ class SimulatedProvider:
                 "quotas": [asdict(q) for q in self._quotas],
                 "slow": self._slow,
                 "never_boots": sorted(self._never_boots),
+                "short": {name: [r.cpu, r.memory] for name, r in self._short.items()},
             },
         }
         directory = os.path.dirname(os.path.abspath(self.state_file))
@@ -379,6 +394,7 @@ class SimulatedProvider:
         self._quotas = [Quota(**q) for q in faults.get("quotas", [])]
         self._slow = {k: float(v) for k, v in faults.get("slow", {}).items()}
         self._never_boots = set(faults.get("never_boots", []))
+        self._short = {name: Resources(int(cpu), int(memory)) for name, (cpu, memory) in faults.get("short", {}).items()}
 
 
 def _request_to_json(request: LaunchRequest | None) -> dict[str, Any] | None:
