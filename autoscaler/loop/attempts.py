@@ -121,6 +121,17 @@ class LaunchAttempts:
             if not waiting or node is None or now - watch.registered > self.config.scale_up_timeout:
                 del self._watches[name]
                 continue
+            used = sum((p.requests for p in bound.get(name, ())), Resources())
+            free = node.allocatable - used
+            too_small = [pod for pod in waiting if not pod.requests.fits_in(free)]
+            if too_small and not [p for p in bound.get(name, ()) if evictable(p)]:
+                # It registered with less than the catalog promised: waiting will not help.
+                del self._watches[name]
+                self._not_placed(
+                    watch, node, too_small,
+                    f"registered with allocatable {node.allocatable.describe()}, too little for the pod",
+                )
+                continue
             if not node.ready or node.unschedulable:
                 continue
             # Pods of the same set are interchangeable (the planner gives a set-mate's launch to
@@ -137,7 +148,11 @@ class LaunchAttempts:
                 watch.ready_since = now
             elif now - watch.ready_since >= grace:
                 del self._watches[name]
-                self._not_placed(watch, node, waiting, now - watch.ready_since, now)
+                self._not_placed(
+                    watch, node, waiting,
+                    f"has been Ready for {now - watch.ready_since:g}s with nothing else on it, "
+                    f"but the scheduler does not place the pod there",
+                )
 
     def _offering(self, watch: _Watch) -> str:
         return f"{watch.instance_type} {watch.capacity_type} in {watch.zone or 'its zone'}"
@@ -165,16 +180,15 @@ class LaunchAttempts:
         for key in [k for k, at in self._taken.items() if now - at > self.config.backoff.max_duration]:
             del self._taken[key]
 
-    def _not_placed(self, watch: _Watch, node: KubeNode, waiting: list[Pod], ready_for: float, now: float) -> None:
+    def _not_placed(self, watch: _Watch, node: KubeNode, waiting: list[Pod], state: str) -> None:
         for pod in waiting:
             why = pod.unschedulable_message or "no reason given"
-            self._back_off(pod, watch, f"the scheduler did not place the pod on node {node.name} launched for it ({why})")
+            self._back_off(pod, watch, f"pods of this set were not placed on node {node.name} launched for them")
             self.reporter.pod(
                 pod,
                 LAUNCHED_NODE_NOT_USED,
-                f"node {node.name} ({self._offering(watch)}) was launched for pod {pod.key} and has been Ready for "
-                f"{ready_for:g}s with nothing else on it, but the scheduler does not place the pod there "
-                f"(scheduler: {why}). {watch.instance_type}/{watch.capacity_type} is backed off for this pod set while "
+                f"node {node.name} ({self._offering(watch)}) was launched for pod {pod.key} "
+                f"(requests {pod.requests.describe()}) and {state} (scheduler: {why}). {watch.instance_type}/{watch.capacity_type} is backed off for this pod set while "
                 f"it exists. Check that the node advertises what the pod needs: allocatable resources, the labels "
                 f"its node selector and affinity ask for, and tolerations for the node's taints.",
             )
