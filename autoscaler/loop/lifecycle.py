@@ -148,6 +148,9 @@ class InstanceLifecycle:
     def _time_out(self, record: LaunchRecord) -> None:
         record.terminating = True
         instance_id = record.instance.instance_id
+        if self.dry_run:
+            self.reporter.note("dry-run", f"would terminate instance {instance_id}: it did not register in time")
+            return
         self.calls.submit(TERMINATE, instance_id, lambda: self.provider.terminate(instance_id), record)
 
     def terminated(self, outcome: CallOutcome, now: float) -> None:

@@ -1,0 +1,98 @@
+"""Faults injected into the simulated cloud, and the scopes it gives for them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from autoscaler.resources import Resources
+from pricing.types import InstanceType
+from providers.base import FailureScope, LaunchRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Stockout:
+    instance_type: str
+    capacity_type: str
+    zone: str  # "" = every zone
+    until: float | None = None
+
+    def blocks(self, instance_type: str, capacity_type: str, zone: str, now: float) -> bool:
+        return (
+            self.instance_type == instance_type
+            and self.capacity_type == capacity_type
+            and self.zone in ("", zone)
+            and (self.until is None or now < self.until)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    instance_type_or_family: str
+    capacity_type: str
+    until: float | None = None
+
+    def blocks(self, itype: InstanceType, capacity_type: str, now: float) -> bool:
+        return (
+            self.instance_type_or_family in (itype.name, itype.family)
+            and self.capacity_type == capacity_type
+            and (self.until is None or now < self.until)
+        )
+
+    def scope(self, itype: InstanceType, family: set[str], region: str) -> FailureScope:
+        """A quota on a type covers that type; one on a family every type of it, in every zone."""
+        if self.instance_type_or_family == itype.name:
+            return FailureScope(frozenset({itype.name}), self.capacity_type, None, f"{itype.name}/{self.capacity_type} quota in {region}")
+        return FailureScope(
+            frozenset(family) | {itype.name}, self.capacity_type, None,
+            f"{self.capacity_type} vCPU quota of family {itype.family} in {region}",
+        )
+
+
+@dataclass
+class CloudFaults:
+    stockouts: list[Stockout] = field(default_factory=list)
+    quotas: list[Quota] = field(default_factory=list)
+    slow: dict[str, float] = field(default_factory=dict)  # type -> boot delay
+    never_boots: set[str] = field(default_factory=set)
+    short: dict[str, Resources] = field(default_factory=dict)  # type -> what its kubelet reserves beyond the catalog
+
+    def clear(self) -> None:
+        self.stockouts.clear()
+        self.quotas.clear()
+        self.slow.clear()
+        self.never_boots.clear()
+        self.short.clear()
+
+    def quota(self, itype: InstanceType, capacity_type: str, now: float) -> Quota | None:
+        return next((q for q in self.quotas if q.blocks(itype, capacity_type, now)), None)
+
+    def stocked_out(self, instance_type: str, capacity_type: str, zone: str, now: float) -> bool:
+        return any(out.blocks(instance_type, capacity_type, zone, now) for out in self.stockouts)
+
+    def as_registered(self, request: LaunchRequest) -> LaunchRequest:
+        """The request as the node registers it: with less allocatable for a "short" type."""
+        short = self.short.get(request.instance_type.name)
+        if short is None:
+            return request
+        itype = request.instance_type
+        return replace(request, instance_type=replace(itype, allocatable=(itype.allocatable - short).clamp_zero()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stockouts": [asdict(s) for s in self.stockouts],
+            "quotas": [asdict(q) for q in self.quotas],
+            "slow": self.slow,
+            "never_boots": sorted(self.never_boots),
+            "short": {name: [r.cpu, r.memory] for name, r in self.short.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CloudFaults:
+        return cls(
+            stockouts=[Stockout(**s) for s in data.get("stockouts", [])],
+            quotas=[Quota(**q) for q in data.get("quotas", [])],
+            slow={k: float(v) for k, v in data.get("slow", {}).items()},
+            never_boots=set(data.get("never_boots", [])),
+            short={name: Resources(int(cpu), int(memory)) for name, (cpu, memory) in data.get("short", {}).items()},
+        )
