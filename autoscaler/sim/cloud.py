@@ -10,6 +10,8 @@ It is a simulator, not a cloud. What it models:
   real provider gives it: a stock-out covers the type in the zones it names, a quota fault
   the type or the whole family it was injected for (every zone), and a node that never
   registers backs off its type in every zone (`registration_timeout_scope`);
+* with `use_alternatives`, a request whose type is stocked out gets its first alternative in
+  stock instead (as one AWS CreateFleet call with overrides would);
 * call latency: `call_time` seconds of simulated time for a launch or terminate call to
   answer (`call_latency(kind)`; the loop's SimulatedCalls executor honours it);
 * boot: an instance is "pending" for `launch_delay` seconds (or an injected slow-launch
@@ -83,9 +85,11 @@ class SimulatedProvider:
         state_file: str | None = None,
         call_time: float = 0.0,
         catalog: RegionCatalog | None = None,
+        use_alternatives: bool = False,
     ) -> None:
         self.clock = clock
         self.call_time = call_time
+        self.use_alternatives = use_alternatives
         # The types of each family, for the scope of a family quota fault (the catalog's).
         self.family_members: dict[str, set[str]] = {}
         for offering in catalog.offerings if catalog else ():
@@ -124,7 +128,14 @@ class SimulatedProvider:
                     code="VcpuLimitExceeded",
                     scopes=(quota.scope(itype, self.family_members.get(itype.family, set()), self.region),),
                 )
-            zone = self._first_zone_in_stock(request, now)
+            try:
+                zone = self._first_zone_in_stock(request, now)
+            except InsufficientCapacity:
+                fallback = self._alternative_in_stock(request, now) if self.use_alternatives else None
+                if fallback is None:
+                    raise
+                request, zone = fallback
+                itype = request.instance_type
             instance = self._new_instance(request, zone, now)
             delay = self.faults.slow.get(itype.name, self.launch_delay)
             boot_at = None if itype.name in self.faults.never_boots else now + delay
@@ -264,6 +275,22 @@ class SimulatedProvider:
             zone=zones[0] if len(zones) == 1 else "",
             scopes=tuple(FailureScope.offering(name, capacity_type, zone) for zone in zones),
         )
+
+    def _alternative_in_stock(self, request: LaunchRequest, now: float) -> tuple[LaunchRequest, str] | None:
+        """The first of the request's alternatives with capacity, as one call with overrides
+        (AWS CreateFleet) would deliver it: the request as delivered, and its zone."""
+        for alt in request.alternatives:
+            if self.faults.quota(alt.instance_type, alt.capacity_type, now) is not None:
+                continue
+            delivered = replace(
+                request, instance_type=alt.instance_type, capacity_type=alt.capacity_type, zones=alt.zones,
+                price=alt.price, alternatives=(),
+            )
+            try:
+                return delivered, self._first_zone_in_stock(delivered, now)
+            except InsufficientCapacity:
+                continue
+        return None
 
     def _new_instance(self, request: LaunchRequest, zone: str, now: float) -> Instance:
         instance_id = f"i-{self._next_id:08d}"

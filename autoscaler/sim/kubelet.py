@@ -7,6 +7,7 @@ real API server) and the scenario runner's (the in-memory cluster).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pricing.types import InstanceType
 from autoscaler.resources import Resources
