@@ -138,6 +138,11 @@ class Instance:
 
 
 class Provider(Protocol):
+    """The loop calls these off its own thread, several at once (up to `maxConcurrentLaunches`
+    launches, as many terminations, one listing), and gives up on a call after
+    `cloudCallTimeout`: implementations must be thread-safe and should set their SDK's own
+    timeouts below that. A launch given up on is retried with the same request id."""
+
     name: str
 
     def launch(self, request: LaunchRequest) -> Instance:

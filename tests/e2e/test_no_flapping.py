@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import calendar
 import re
-import time
 
 import pytest
 
@@ -72,7 +71,11 @@ def test_node_taken_by_another_pod_gets_the_pod_a_new_node_with_a_new_key(autosc
             assert len(re.findall(r"launch: launched i-", daemon.log_text())) == 2
 
         env.hold(3 * LOOP + 1, two_nodes_two_launches)
+        daemon.stop()  # SIGTERM: stops its cloud calls, says so, exits 0
+        env.killed(daemon)
+        assert daemon.proc.returncode == 0
+        assert re.search(r"stopped: \d+ cloud call\(s\) in flight finished, \d+ abandoned", daemon.log_text())
+        assert "smart-autoscaler stopped" in daemon.log_text()
         assert "Traceback" not in daemon.log_text()
     finally:
         scheduling.delete_priority_class(priority)
-        time.sleep(0)
