@@ -176,6 +176,7 @@ class Reconciler:
             for component in self.components:
                 component.run(context)
             self._absorb(view, now, report)
+            self.reporter.forget_pods({pod.uid or pod.key for pod in view.pods})
             record_gauges(self.metrics, view, self.lifecycle.in_flight(now), self.prices, self.backoff, now)
         return report
 
