@@ -227,18 +227,21 @@ class ScaleUp:
         scopes = err.scopes or tuple(
             FailureScope.offering(intent.instance_type, intent.capacity_type, zone) for zone in zones
         )
+        # Launches of one batch run together: the second and later failures of an offering
+        # already backed off by the first are counted, not told again.
+        known = all(self.backoff.reason(intent.instance_type, intent.capacity_type, z, now) for z in zones)
         duration = 0.0
         for scope in scopes:
             duration = max(duration, self.backoff.record_failure(scope, err.kind, now, detail))
         self.attempts.spent(intent.need, now)
         self.metrics.launch_failures.labels(err.kind).inc()
         self.metrics.cloud_api_errors.labels("launch", err.kind).inc()
-        covered = "; ".join(scope.label for scope in scopes if scope.label)
-        self.reporter.note(
-            "launch-failed",
-            f"launch of {intent.instance_type} {intent.capacity_type} in {','.join(intent.zones)} failed ({err.kind}"
-            f"{': ' + err.code if err.code else ''}): backed off {covered or 'the offering'} for {duration:g}s",
-        )
+        if not known:
+            self.reporter.note(
+                "launch-failed",
+                f"launch of {intent.instance_type} {intent.capacity_type} in {','.join(intent.zones)} failed "
+                f"({err.kind}{': ' + err.code if err.code else ''}): backed off {describe_scopes(scopes)} for {duration:g}s",
+            )
         return True
 
     # ---- reporting
@@ -270,3 +273,13 @@ def _counted_only(new: NewNode) -> Node:
         in_flight=True,
         unschedulable=True,
     )
+
+
+def describe_scopes(scopes: tuple[FailureScope, ...]) -> str:
+    """'g6.8xlarge/on-demand in us-east-1a, us-east-1b' for offerings of one type; else the labels."""
+    types = {scope.instance_types for scope in scopes}
+    capacity = {scope.capacity_type for scope in scopes}
+    if len(types) == 1 and len(capacity) == 1 and all(s.zone and s.instance_types and len(s.instance_types) == 1 for s in scopes):
+        (name,) = next(iter(types))
+        return f"{name}/{next(iter(capacity))} in {', '.join(sorted(s.zone for s in scopes))}"
+    return "; ".join(scope.label or "an unnamed scope" for scope in scopes)
