@@ -42,11 +42,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from autoscaler.clock import Clock
-from autoscaler.resources import Resources
 from autoscaler.sim.cloud_state import read_state, request_from_json, request_to_json, write_state
-from autoscaler.sim.faults import CloudFaults, Quota, Stockout
+from autoscaler.sim.faults import CloudFaults, FaultInjection, Quota, Stockout
 from autoscaler.sim.kubelet import KWOK_ANNOTATION, node_manifest, node_name_for
-from pricing.types import ON_DEMAND, RegionCatalog
+from pricing.types import RegionCatalog
 from providers.base import (
     TAG_CLUSTER,
     TAG_REQUEST,
@@ -71,7 +70,7 @@ class _Launch:
     boot_at: float | None
 
 
-class SimulatedProvider:
+class SimulatedProvider(FaultInjection):
     name = "simulated"
 
     def __init__(
@@ -129,9 +128,9 @@ class SimulatedProvider:
                     scopes=(quota.scope(itype, self.family_members.get(itype.family, set()), self.region),),
                 )
             try:
-                zone = self._first_zone_in_stock(request, now)
+                zone = self.faults.zone_in_stock(request, self.region, now)
             except InsufficientCapacity:
-                fallback = self._alternative_in_stock(request, now) if self.use_alternatives else None
+                fallback = self.faults.alternative_in_stock(request, self.region, now) if self.use_alternatives else None
                 if fallback is None:
                     raise
                 request, zone = fallback
@@ -226,71 +225,12 @@ class SimulatedProvider:
                 self._by_request[instance.request_id] = instance.instance_id
             self._save()
 
-    # ---- fault injection
-
-    def inject_stockout(
-        self, instance_type: str, capacity_type: str = ON_DEMAND, zone: str = "", until: float | None = None
-    ) -> None:
-        """No capacity for this type in `zone` ("" = every zone) until `until` (None = for ever)."""
-        self._change(lambda: self.faults.stockouts.append(Stockout(instance_type, capacity_type, zone, until)))
-
-    def inject_quota(
-        self, instance_type_or_family: str, capacity_type: str = ON_DEMAND, until: float | None = None
-    ) -> None:
-        """Launches of this type or family fail with QuotaExceeded in every zone."""
-        self._change(lambda: self.faults.quotas.append(Quota(instance_type_or_family, capacity_type, until)))
-
-    def inject_slow_launch(self, instance_type: str, delay: float) -> None:
-        self._change(lambda: self.faults.slow.__setitem__(instance_type, delay))
-
-    def inject_never_boots(self, instance_type: str) -> None:
-        """Instances of this type launch but never become running (no node registers)."""
-        self._change(lambda: self.faults.never_boots.add(instance_type))
-
-    def inject_short_allocatable(self, instance_type: str, cpu: int = 0, memory: int = 0) -> None:
-        """Nodes of this type register with `cpu` millicores and `memory` bytes less allocatable
-        than the catalog says (a kubelet or image that reserves more than the cloud's formula):
-        a pod planned to fill the type then never fits on it."""
-        self._change(lambda: self.faults.short.__setitem__(instance_type, Resources(cpu, memory)))
-
-    def clear_faults(self) -> None:
-        self._change(self.faults.clear)
-
     def _change(self, change: Callable[[], None]) -> None:
         with self._lock:
             change()
             self._save()
 
     # ---- helpers
-
-    def _first_zone_in_stock(self, request: LaunchRequest, now: float) -> str:
-        zones = request.zones or (f"{self.region}a",)
-        name, capacity_type = request.instance_type.name, request.capacity_type
-        for zone in zones:
-            if not self.faults.stocked_out(name, capacity_type, zone, now):
-                return zone
-        raise InsufficientCapacity(
-            f"no {capacity_type} capacity for {name} in {', '.join(zones)}",
-            code="InsufficientInstanceCapacity",
-            zone=zones[0] if len(zones) == 1 else "",
-            scopes=tuple(FailureScope.offering(name, capacity_type, zone) for zone in zones),
-        )
-
-    def _alternative_in_stock(self, request: LaunchRequest, now: float) -> tuple[LaunchRequest, str] | None:
-        """The first of the request's alternatives with capacity, as one call with overrides
-        (AWS CreateFleet) would deliver it: the request as delivered, and its zone."""
-        for alt in request.alternatives:
-            if self.faults.quota(alt.instance_type, alt.capacity_type, now) is not None:
-                continue
-            delivered = replace(
-                request, instance_type=alt.instance_type, capacity_type=alt.capacity_type, zones=alt.zones,
-                price=alt.price, alternatives=(),
-            )
-            try:
-                return delivered, self._first_zone_in_stock(delivered, now)
-            except InsufficientCapacity:
-                continue
-        return None
 
     def _new_instance(self, request: LaunchRequest, zone: str, now: float) -> Instance:
         instance_id = f"i-{self._next_id:08d}"

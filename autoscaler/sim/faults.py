@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from autoscaler.resources import Resources
-from pricing.types import InstanceType
-from providers.base import FailureScope, LaunchRequest
+from pricing.types import ON_DEMAND, InstanceType
+from providers.base import FailureScope, InsufficientCapacity, LaunchRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,35 @@ class CloudFaults:
     def stocked_out(self, instance_type: str, capacity_type: str, zone: str, now: float) -> bool:
         return any(out.blocks(instance_type, capacity_type, zone, now) for out in self.stockouts)
 
+    def zone_in_stock(self, request: LaunchRequest, region: str, now: float) -> str:
+        zones = request.zones or (f"{region}a",)
+        name, capacity_type = request.instance_type.name, request.capacity_type
+        for zone in zones:
+            if not self.stocked_out(name, capacity_type, zone, now):
+                return zone
+        raise InsufficientCapacity(
+            f"no {capacity_type} capacity for {name} in {', '.join(zones)}",
+            code="InsufficientInstanceCapacity",
+            zone=zones[0] if len(zones) == 1 else "",
+            scopes=tuple(FailureScope.offering(name, capacity_type, zone) for zone in zones),
+        )
+
+    def alternative_in_stock(self, request: LaunchRequest, region: str, now: float) -> tuple[LaunchRequest, str] | None:
+        """The first of the request's alternatives with capacity, as one call with overrides
+        (AWS CreateFleet) would deliver it: the request as delivered, and its zone."""
+        for alt in request.alternatives:
+            if self.quota(alt.instance_type, alt.capacity_type, now) is not None:
+                continue
+            delivered = replace(
+                request, instance_type=alt.instance_type, capacity_type=alt.capacity_type, zones=alt.zones,
+                price=alt.price, alternatives=(),
+            )
+            try:
+                return delivered, self.zone_in_stock(delivered, region, now)
+            except InsufficientCapacity:
+                continue
+        return None
+
     def as_registered(self, request: LaunchRequest) -> LaunchRequest:
         """The request as the node registers it: with less allocatable for a "short" type."""
         short = self.short.get(request.instance_type.name)
@@ -96,3 +125,40 @@ class CloudFaults:
             never_boots=set(data.get("never_boots", [])),
             short={name: Resources(int(cpu), int(memory)) for name, (cpu, memory) in data.get("short", {}).items()},
         )
+
+
+class FaultInjection:
+    """The fault-injection methods of the simulated cloud (it holds `faults`, `_change`)."""
+
+    faults: CloudFaults
+
+    def _change(self, change: Callable[[], None]) -> None:
+        raise NotImplementedError
+
+    def inject_stockout(
+        self, instance_type: str, capacity_type: str = ON_DEMAND, zone: str = "", until: float | None = None
+    ) -> None:
+        """No capacity for this type in `zone` ("" = every zone) until `until` (None = for ever)."""
+        self._change(lambda: self.faults.stockouts.append(Stockout(instance_type, capacity_type, zone, until)))
+
+    def inject_quota(
+        self, instance_type_or_family: str, capacity_type: str = ON_DEMAND, until: float | None = None
+    ) -> None:
+        """Launches of this type or family fail with QuotaExceeded in every zone."""
+        self._change(lambda: self.faults.quotas.append(Quota(instance_type_or_family, capacity_type, until)))
+
+    def inject_slow_launch(self, instance_type: str, delay: float) -> None:
+        self._change(lambda: self.faults.slow.__setitem__(instance_type, delay))
+
+    def inject_never_boots(self, instance_type: str) -> None:
+        """Instances of this type launch but never become running (no node registers)."""
+        self._change(lambda: self.faults.never_boots.add(instance_type))
+
+    def inject_short_allocatable(self, instance_type: str, cpu: int = 0, memory: int = 0) -> None:
+        """Nodes of this type register with `cpu` millicores and `memory` bytes less allocatable
+        than the catalog says (a kubelet or image that reserves more than the cloud's formula):
+        a pod planned to fill the type then never fits on it."""
+        self._change(lambda: self.faults.short.__setitem__(instance_type, Resources(cpu, memory)))
+
+    def clear_faults(self) -> None:
+        self._change(self.faults.clear)
