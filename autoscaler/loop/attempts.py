@@ -168,7 +168,7 @@ class LaunchAttempts:
                 f"({takers}) before the scheduler placed this one; "
             )
             if again:
-                self._back_off(pod, watch, f"nodes launched for this pod set were taken by other pods twice")
+                self._back_off(pod, watch, "nodes launched for this pod set were taken by other pods twice")
                 message += (
                     f"this happened before, so {watch.instance_type}/{watch.capacity_type} is no longer used for this "
                     f"pod set. Check the priorities and node selectors of the other pods."

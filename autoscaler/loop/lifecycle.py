@@ -29,6 +29,7 @@ from providers.base import TAG_ROLE, FailureKind, Instance, Provider, registrati
 log = logging.getLogger("smart_autoscaler.loop.lifecycle")
 
 TERMINATE = "terminate"
+LIST_LAG = 60.0  # seconds a launched instance may be missing from the cloud's list
 LAUNCH = "launch"
 
 
@@ -104,8 +105,11 @@ class InstanceLifecycle:
         by_provider_id = {node.provider_id: node for node in view.nodes if node.provider_id}
         alive = {instance.instance_id: instance for instance in instances if instance.alive}
         asked = {intent.request_id for intent in self.submitted()}
-        for instance_id in [i for i in self.records if i not in alive]:
-            del self.records[instance_id]  # gone from the cloud before it registered
+        for instance_id, record in list(self.records.items()):
+            # Gone from the cloud before it registered -- or not listed yet: a cloud's list may
+            # lag its launch call (eventual consistency), so a young launch stays room a while.
+            if instance_id not in alive and now - record.instance.launched_at > LIST_LAG:
+                del self.records[instance_id]
         registered = []
         for instance in alive.values():
             record = self.records.get(instance.instance_id)

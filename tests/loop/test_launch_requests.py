@@ -51,7 +51,7 @@ def test_request_carries_price_and_alternatives_and_the_loop_records_the_type_de
     registry = sim.reconciler.metrics.registry
     assert registry.get_sample_value("smart_autoscaler_managed_nodes_hourly_cost_dollars") == delivered_price
     (line,) = [e.message for e in sim.reconciler.timeline if e.kind == "launch"]
-    assert f"gr6.8xlarge on-demand" in line and f"${delivered_price:g}/h" in line
+    assert "gr6.8xlarge on-demand" in line and f"${delivered_price:g}/h" in line
     sim.run_for(70)
     (node,) = sim.cluster.nodes.values()
     assert node.labels["node.kubernetes.io/instance-type"] == "gr6.8xlarge"
