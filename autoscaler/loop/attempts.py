@@ -9,10 +9,12 @@ a new id. A restarted process starts counting at 0 again; a spent attempt answer
 cloud is recognised (the instance is gone, or already a Node) and the count moves on.
 
 No flapping (SPEC §4): a node launched for a pod set is watched until its pods are placed.
-If other pods took it while ours still wait, the pods get a `LaunchedNodeTaken` Warning and
-the next plan launches again with a new id (a second time for the same set and offering,
-that pair is backed off). If it stands Ready with nothing else on it and the scheduler still
-does not place them, the (pod set, offering) pair is backed off and the pods get a
+If other pods took its room while ours still wait, the pods get a `LaunchedNodeTaken`
+Warning and the next plan launches again with a new id (a second time for the same set and
+offering, that pair is backed off). If it registers with less allocatable than the launch
+counted on, or stands Ready with room for them for a while (30 s, at least three loops) and
+the scheduler still does not place them, the (pod set, offering) pair is backed off and the
+pods get a
 `LaunchedNodeNotUsed` Warning saying what to check, so the next plan takes another offering
 or reports them unplaceable, instead of cycling. Such a node fits by the catalog but not in
 fact (it advertises less, or other labels, than the offering promises): waiting does not
@@ -52,6 +54,7 @@ class _Watch:
     capacity_type: str
     zone: str
     pods: tuple[str, ...]
+    promised: Resources  # the allocatable the launch counted on
     registered: float
     ready_since: float | None = None
 
@@ -105,7 +108,7 @@ class LaunchAttempts:
                 instance = registration.record.instance
                 self._watches[registration.node.name] = _Watch(
                     registration.node.name, instance.instance_type, instance.capacity_type, instance.zone,
-                    intent.pods, now,
+                    intent.pods, intent.allocatable, now,
                 )
 
     def check(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
@@ -121,28 +124,25 @@ class LaunchAttempts:
             if not waiting or node is None or now - watch.registered > self.config.scale_up_timeout:
                 del self._watches[name]
                 continue
-            used = sum((p.requests for p in bound.get(name, ())), Resources())
-            free = node.allocatable - used
+            on_node = [p for p in bound.get(name, ()) if evictable(p)]
+            free = node.allocatable - sum((p.requests for p in bound.get(name, ())), Resources())
             too_small = [pod for pod in waiting if not pod.requests.fits_in(free)]
-            if too_small and not [p for p in bound.get(name, ()) if evictable(p)]:
-                # It registered with less than the catalog promised: waiting will not help.
+            if too_small:
                 del self._watches[name]
-                self._not_placed(
-                    watch, node, too_small,
-                    f"registered with allocatable {node.allocatable.describe()}, too little for the pod",
-                )
+                # Pods of the same set are interchangeable (the planner gives a set-mate's launch
+                # to whichever of them is left): only other pods can take the node from ours.
+                sets = {pod_set(p) for p in too_small}
+                others = [p for p in on_node if p.key not in watch.pods and pod_set(p) not in sets]
+                if others:
+                    self._taken_by(watch, node, too_small, others, now)
+                elif not watch.promised.fits_in(node.allocatable):
+                    self._not_placed(
+                        watch, node, too_small,
+                        f"registered with allocatable {node.allocatable.describe()}, less than the "
+                        f"{watch.promised.describe()} it was launched for",
+                    )
                 continue
             if not node.ready or node.unschedulable:
-                continue
-            # Pods of the same set are interchangeable (the planner gives a set-mate's launch to
-            # whichever of them is left): only other pods can take the node from ours.
-            sets = {pod_set(p) for p in waiting}
-            others = [
-                p for p in bound.get(name, ()) if evictable(p) and p.key not in watch.pods and pod_set(p) not in sets
-            ]
-            if others:
-                del self._watches[name]
-                self._taken_by(watch, node, waiting, others, now)
                 continue
             if watch.ready_since is None:
                 watch.ready_since = now
@@ -150,7 +150,7 @@ class LaunchAttempts:
                 del self._watches[name]
                 self._not_placed(
                     watch, node, waiting,
-                    f"has been Ready for {now - watch.ready_since:g}s with nothing else on it, "
+                    f"has been Ready for {now - watch.ready_since:g}s with room for the pod, "
                     f"but the scheduler does not place the pod there",
                 )
 
