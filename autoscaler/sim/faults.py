@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from autoscaler.resources import Resources
-from pricing.types import ON_DEMAND, InstanceType
+from pricing.types import ON_DEMAND, InstanceType, Taint
 from providers.base import FailureScope, InsufficientCapacity, LaunchRequest
 
 
@@ -56,6 +56,7 @@ class CloudFaults:
     slow: dict[str, float] = field(default_factory=dict)  # type -> boot delay
     never_boots: set[str] = field(default_factory=set)
     short: dict[str, Resources] = field(default_factory=dict)  # type -> what its kubelet reserves beyond the catalog
+    taints: dict[str, tuple[Taint, ...]] = field(default_factory=dict)  # type -> taints its image adds
 
     def clear(self) -> None:
         self.stockouts.clear()
@@ -63,6 +64,7 @@ class CloudFaults:
         self.slow.clear()
         self.never_boots.clear()
         self.short.clear()
+        self.taints.clear()
 
     def quota(self, itype: InstanceType, capacity_type: str, now: float) -> Quota | None:
         return next((q for q in self.quotas if q.blocks(itype, capacity_type, now)), None)
@@ -100,12 +102,13 @@ class CloudFaults:
         return None
 
     def as_registered(self, request: LaunchRequest) -> LaunchRequest:
-        """The request as the node registers it: with less allocatable for a "short" type."""
-        short = self.short.get(request.instance_type.name)
-        if short is None:
-            return request
+        """The request as the node registers it: with less allocatable for a "short" type, with
+        the taints its image adds."""
         itype = request.instance_type
-        return replace(request, instance_type=replace(itype, allocatable=(itype.allocatable - short).clamp_zero()))
+        short = self.short.get(itype.name)
+        if short is not None:
+            itype = replace(itype, allocatable=(itype.allocatable - short).clamp_zero())
+        return replace(request, instance_type=itype, taints=request.taints + self.taints.get(itype.name, ()))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +117,7 @@ class CloudFaults:
             "slow": self.slow,
             "never_boots": sorted(self.never_boots),
             "short": {name: [r.cpu, r.memory] for name, r in self.short.items()},
+            "taints": {name: [[t.key, t.value, t.effect] for t in taints] for name, taints in self.taints.items()},
         }
 
     @classmethod
@@ -124,6 +128,7 @@ class CloudFaults:
             slow={k: float(v) for k, v in data.get("slow", {}).items()},
             never_boots=set(data.get("never_boots", [])),
             short={name: Resources(int(cpu), int(memory)) for name, (cpu, memory) in data.get("short", {}).items()},
+            taints={name: tuple(Taint(*t) for t in taints) for name, taints in data.get("taints", {}).items()},
         )
 
 
@@ -159,6 +164,11 @@ class FaultInjection:
         than the catalog says (a kubelet or image that reserves more than the cloud's formula):
         a pod planned to fill the type then never fits on it."""
         self._change(lambda: self.faults.short.__setitem__(instance_type, Resources(cpu, memory)))
+
+    def inject_registration_taint(self, instance_type: str, taint: Taint) -> None:
+        """Nodes of this type register with a taint the catalog does not know of (an image that
+        taints its nodes): pods that do not tolerate it are never placed there."""
+        self._change(lambda: self.faults.taints.__setitem__(instance_type, self.faults.taints.get(instance_type, ()) + (taint,)))
 
     def clear_faults(self) -> None:
         self._change(self.faults.clear)
