@@ -153,32 +153,44 @@ class Reconciler:
     def reconcile_once(self) -> LoopReport:
         report = LoopReport()
         with self.metrics.reconcile_duration.time():
-            now = self.clock.now()
-            view = self.cluster.view()
-            self._absorb(view, now, report)  # answers to calls of earlier loops
-            instances = self._list_instances()
-            if instances is not None:
-                self.attempts.watch(self.lifecycle.sync(view, instances, now), now)
-                self._absorb(view, now, report)
+            now, view = self.clock.now(), self.cluster.view()
+
+            def absorb() -> int:
+                return self._absorb(view, now, report)
+
+            absorb()  # answers to calls of earlier loops
+            instances = self._sync_instances(view, now, absorb)
             bound = pods_by_node(view.pods)
             self.attempts.check(view, bound, now)
             if instances is not None:
-                decided = self.scale_up.run(view, bound, now, lambda: self._absorb(view, now, report))
-                report.pending = len(decided.modes)
-                report.unplaceable = len(decided.unplaceable)
+                decided = self.scale_up.run(view, bound, now, absorb)
+                report.pending, report.unplaceable = len(decided.modes), len(decided.unplaceable)
             self.costs.run(view, self.backoff.view(now), now)
-            by_provider_id = {i.provider_id: i for i in instances or []}
-            if not self.dry_run:
-                self.drainer.resume(view, now)
-            started = self.scale_down.run(view, bound, now)
-            self._drains_ended(self.drainer.step(view, bound, by_provider_id, now, skip=started), now, report)
-            context = LoopContext(view, bound, by_provider_id, now)
+            context = LoopContext(view, bound, {i.provider_id: i for i in instances or []}, now)
+            self._scale_down(context, report)
             for component in self.components:
                 component.run(context)
-            self._absorb(view, now, report)
-            self.reporter.forget_pods({pod.uid or pod.key for pod in view.pods})
-            record_gauges(self.metrics, view, self.lifecycle.in_flight(now), self.prices, self.backoff, now)
+            absorb()
+            self._record(view, now)
         return report
+
+    def _sync_instances(self, view: ClusterView, now: float, absorb: Callable[[], int]) -> list[Instance] | None:
+        instances = self._list_instances()
+        if instances is not None:
+            self.attempts.watch(self.lifecycle.sync(view, instances, now), now)
+            absorb()  # e.g. a timed-out instance's termination, answered at once
+        return instances
+
+    def _scale_down(self, context: LoopContext, report: LoopReport) -> None:
+        if not self.dry_run:
+            self.drainer.resume(context.view, context.now)
+        started = self.scale_down.run(context.view, context.bound, context.now)
+        step = self.drainer.step(context.view, context.bound, context.instances, context.now, skip=started)
+        self._drains_ended(step, context.now, report)
+
+    def _record(self, view: ClusterView, now: float) -> None:
+        self.reporter.forget_pods({pod.uid or pod.key for pod in view.pods})
+        record_gauges(self.metrics, view, self.lifecycle.in_flight(now), self.prices, self.backoff, now)
 
     def _list_instances(self) -> list[Instance] | None:
         self.calls.submit(LIST, LIST, self.provider.list_instances)
