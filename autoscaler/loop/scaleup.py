@@ -87,7 +87,7 @@ class ScaleUp:
             submitted = sum(self._submit(new, by_key, now) for new in decided.new_nodes)
             if not submitted or not absorb():
                 break
-        self._report_problems(decided, by_key)
+        report_problems(self.reporter, decided, by_key)
         self.metrics.unplaceable_pods.set(len(decided.unplaceable))
         return decided
 
@@ -244,16 +244,16 @@ class ScaleUp:
             )
         return True
 
-    # ---- reporting
 
-    def _report_problems(self, decided: Plan, pods: Mapping[str, Pod]) -> None:
-        for pod in pods.values():
-            for problem in pod.annotation_problems:
-                self.reporter.pod(pod, INVALID_ANNOTATION, problem.message(pod.key))
-        for blocked in decided.unplaceable:
-            pod = pods.get(blocked.pod)
-            if pod is not None:
-                self.reporter.pod(pod, LIMIT_WARNING if blocked.limit else NODE_ADD_WARNING, blocked.reason)
+def report_problems(reporter: EventReporter, decided: Plan, pods: Mapping[str, Pod]) -> None:
+    """Warnings on pending pods: malformed annotations, and why a pod gets no node."""
+    for pod in pods.values():
+        for problem in pod.annotation_problems:
+            reporter.pod(pod, INVALID_ANNOTATION, problem.message(pod.key))
+    for blocked in decided.unplaceable:
+        pod = pods.get(blocked.pod)
+        if pod is not None:
+            reporter.pod(pod, LIMIT_WARNING if blocked.limit else NODE_ADD_WARNING, blocked.reason)
 
 
 def _counted_only(new: NewNode) -> Node:
