@@ -147,6 +147,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.kube.client import KubeCluster
     from autoscaler.kube.leader import LeaderElector
     from autoscaler.metrics import Metrics, serve
+    from autoscaler.loop.calls import ThreadedCalls
     from autoscaler.loop.reconcile import Reconciler
     from pricing.catalog import CatalogError, CatalogSettings, region_catalog
 
@@ -188,7 +189,10 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
             return
         if state["reconciler"] is not None:
             state["reconciler"].shutdown(0.0)
-        state["reconciler"] = Reconciler(cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run)
+        calls = ThreadedCalls(clock, config.max_concurrent_launches, config.cloud_call_timeout, on_answer=cluster.wake)
+        state["reconciler"] = Reconciler(
+            cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run, calls=calls
+        )
         metrics.is_leader.set(1)
         leading.set()
 

@@ -154,7 +154,15 @@ class _Base:
 
 
 class ThreadedCalls(_Base):
-    """Each call on a daemon thread of its own; a call past its timeout is abandoned."""
+    """Each call on a daemon thread of its own; a call past its timeout is abandoned.
+    `on_answer` is called (on the call's thread) when an answer arrives, e.g. to wake the loop
+    so that a failed launch's next cheapest offering is asked for at once."""
+
+    def __init__(
+        self, clock: Clock, max_concurrent: int, timeout: float, on_answer: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(clock, max_concurrent, timeout)
+        self.on_answer = on_answer
 
     def _start(self, call: _Call) -> None:
         threading.Thread(target=self._run, args=(call,), name=f"cloud-{call.kind}", daemon=True).start()
@@ -163,11 +171,14 @@ class ThreadedCalls(_Base):
         value, error = _invoke(call)
         with self._lock:
             ident = (call.kind, call.key)
-            if self._running.get(ident) is call:  # not abandoned meanwhile
+            answered = self._running.get(ident) is call  # not abandoned meanwhile
+            if answered:
                 del self._running[ident]
                 self._done[ident] = _outcome(call, self.clock.now(), value, error)
                 self._pump()
             self._lock.notify_all()
+        if answered and self.on_answer is not None and call.kind != "list":  # the loop waits for lists itself
+            self.on_answer()
 
     def _expire(self) -> None:
         now = self.clock.now()

@@ -75,6 +75,21 @@ def test_a_hung_call_is_given_up_after_its_timeout_and_frees_its_slot():
     assert calls.collect() == []
 
 
+def test_an_answer_wakes_the_loop():
+    """The daemon passes its cluster's wake(): a launch answered (here, refused) ends the loop's
+    wait at once, so the next cheapest offering is asked for without waiting out loopPeriod."""
+    woken = threading.Event()
+    calls = ThreadedCalls(SimClock(), max_concurrent=1, timeout=60, on_answer=woken.set)
+
+    def refused():
+        raise InsufficientCapacity("no capacity")
+
+    calls.submit("launch", "a", refused)
+    assert woken.wait(10)
+    (outcome,) = calls.collect()
+    assert outcome.error.kind == "insufficient-capacity"
+
+
 def test_a_listing_is_not_held_up_by_launches_filling_their_slots():
     clock, cloud = SimClock(), HangingCloud()
     calls = ThreadedCalls(clock, max_concurrent=1, timeout=60)
