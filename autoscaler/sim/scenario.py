@@ -85,6 +85,7 @@ class Scenario:
     base_dir: Path
     ready_delay: float = 0.0  # from a Node's registration to its kubelet reporting Ready
     metrics_resolution: float = 15.0  # the simulated metrics-server's scrape interval
+    call_time: float = 0.0  # simulated seconds a launch or terminate call takes to answer
 
 
 _ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults", "usage")
@@ -190,6 +191,8 @@ class Simulation:
             launch_delay=scenario.launch_delay,
             on_boot=self._boot,
             on_terminate=self._terminated,
+            call_time=scenario.call_time,
+            catalog=self.catalog,
         )
         self.metrics_server = SimulatedMetricsServer(self.cluster, self.clock, scenario.metrics_resolution)
         self.reconciler = Reconciler(self.cluster, self.provider, self.catalog, config, self.clock)
@@ -274,7 +277,7 @@ class Simulation:
             self.provider.clear_faults()
         elif event.action == "usage":
             self._usage(spec)
-        self.reconciler._note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
+        self.reconciler.note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
 
     def _usage(self, spec: dict) -> None:
         if "workload" not in spec:
