@@ -154,6 +154,7 @@ class Drainer:
                 )
                 return
             if outcome == EvictionOutcome.EVICTED:
+                self.metrics.evictions.labels(drain.kind).inc()
                 self.reporter.note("evict", f"evicted {pod.key} from {node.name}")
         if workload:
             return  # the pods go away; remove the node on a later loop

@@ -195,7 +195,7 @@ class Simulation:
             catalog=self.catalog,
         )
         self.metrics_server = SimulatedMetricsServer(self.cluster, self.clock, scenario.metrics_resolution)
-        self.reconciler = Reconciler(self.cluster, self.provider, self.catalog, config, self.clock)
+        self.reconciler = Reconciler(self.cluster, self.provider, self.catalog, config, self.clock, usage=self.metrics_server)
         self.workloads: dict[str, set[str]] = {}  # workload -> owners of its pods
         self.created: dict[str, float] = {}
         self.waits: dict[str, float] = {}
