@@ -128,6 +128,14 @@ def decide_scale_down(
         for pod in bound.get(node.name, ()):
             used += pod.requests
         free[node.name] = (node.allocatable - used).clamp_zero()
+    # Pods on nodes being drained (by any job) are evicted from the next loop on: their room
+    # on the other nodes is taken before this pass hands that room to anyone else.
+    before = dict(free)
+    for name in sorted(draining):
+        leaving = [pod for pod in bound.get(name, ()) if evictable(pod)]
+        if leaving:
+            _fits_elsewhere(leaving, usable, free)
+    receiving = {name for name, room in free.items() if room != before[name]}
     slots = max(0, settings.max_parallel - len(draining))
     chosen: set[str] = set()
     for node in sorted(nodes, key=lambda n: n.name):
@@ -140,6 +148,9 @@ def decide_scale_down(
         since = unneeded_since.get(node.name, now)
         decision.unneeded_since[node.name] = since
         if now - since < settings.node_unneeded_duration:
+            continue
+        if node.name in receiving:
+            decision.kept[node.name] = "it is the room for the pods of a node being drained"
             continue
         workload = [pod for pod in pods if evictable(pod)]
         blocker = next((b for b in (eviction_blocker(pod, pdbs) for pod in workload) if b), None)

@@ -21,14 +21,13 @@ from autoscaler.config import Config
 from autoscaler.loop.hotnodes import Context, Reporter
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
-from autoscaler.planner.ttl import (
-    DRAIN, EXPIRED_TAINT, HOLD, LAUNCH, cycling_nodes, decide_ttl, held_by, pods_to_move, replacement_step,
-)
+from autoscaler.planner.ttl import DRAIN, EXPIRED_TAINT, LAUNCH, cycling_nodes, decide_ttl, held_by, pods_to_move, replacement_step, wants_room
 from autoscaler.planner.types import NewNode, Plan
 
 log = logging.getLogger("smart_autoscaler.loop.ttl")
 
 DRAIN_KIND = "ttl"
+DRAIN_RETRY = 60.0  # seconds before an expired node whose drain gave up is drained again
 # (view without the expiring node, its pods as pending, now) -> (their plan, names of the
 # planner's nodes that are not Ready yet: in-flight launches and starting nodes)
 PlanWithout = Callable[[ClusterView, list[Pod], float], tuple[Plan, Collection[str]]]
@@ -45,6 +44,7 @@ class Cycle:
     started: float
     draining: bool = False
     held: bool = False
+    retry_at: float = 0.0  # after a drain gave up, the next one waits a little
 
 
 class TtlCycling:
@@ -86,9 +86,9 @@ class TtlCycling:
             self._start(nodes[expired.node], expired.reason, now)
         for name, cycle in self.cycles.items():
             if cycle.draining and name not in draining:
-                cycle.draining = False  # the drain gave up (a PDB said no, a timeout): plan again
-            if not cycle.draining and name in nodes:
-                self._advance(view, nodes[name], cycle, context.bound.get(name, []), now)
+                # The drain gave up (a PDB said no, a timeout): plan again after a pause.
+                cycle.draining, cycle.retry_at = False, now + DRAIN_RETRY
+        self._advance(view, context.bound, now)
         self.metrics.ttl_cycling.set(sum(1 for cycle in self.cycles.values() if not cycle.held))
 
     def _start(self, node: KubeNode, reason: str, now: float) -> None:
@@ -105,31 +105,53 @@ class TtlCycling:
         self.reporter.node(node, "NodeExpired", f"{reason}: tainted {EXPIRED_TAINT.key}:NoSchedule, replacing it", event_type="Normal")
         self.reporter.note("ttl", f"node {node.name} expired: {reason}")
 
-    def _advance(self, view: ClusterView, node: KubeNode, cycle: Cycle, pods: list[Pod], now: float) -> None:
-        moving = pods_to_move(pods)
+    def _advance(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
+        """Plan the pods of every expired node not yet draining together (with the pods of nodes
+        being drained and those pending now: all of them need room), against the cluster
+        without those nodes; launch what the plan needs, drain the nodes whose pods fit."""
+        nodes = {n.name: n for n in view.nodes}
+        draining = self.drains.draining()
+        moving: dict[str, list[Pod]] = {}
+        for name, cycle in self.cycles.items():
+            if cycle.draining or name not in nodes:
+                continue
+            held = held_by(bound.get(name, []))
+            cycle.held = held is not None
+            if held is not None:
+                self._say(nodes[name], "NodeExpiryWaiting", f"node expired; {held.reason}")
+            else:
+                moving[name] = bound.get(name, [])
+        if not moving:
+            return
+        gone = set(moving) | draining
+        demand = pods_to_move(p for name in gone for p in bound.get(name, []))
+        demand += [p for p in view.pods if wants_room(p, self.config)]
         placement, on_the_way = Plan(), ()
-        if moving and held_by(pods) is None:
+        if demand:
             others = ClusterView(
-                pods=tuple(p for p in view.pods if p.node_name != node.name),
-                nodes=tuple(n for n in view.nodes if n.name != node.name),
+                pods=tuple(p for p in view.pods if p.node_name not in gone),
+                nodes=tuple(n for n in view.nodes if n.name not in gone),
                 daemonsets=view.daemonsets,
                 pdbs=view.pdbs,
             )
-            placement, on_the_way = self.plan_without(others, moving, now)
-        step = replacement_step(pods, placement, set(on_the_way))
-        cycle.held = step.kind == HOLD
-        if step.kind == LAUNCH:
-            by_key = {pod.key: pod for pod in moving}
-            started = sum(1 for new in step.new_nodes if self.launch(new, by_key, now))
-            self._say(node, "NodeExpiryReplacing", f"node expired; {step.reason} ({started} submitted)")
-        elif step.kind == DRAIN:
-            if self.dry_run:
-                self.reporter.note("dry-run", f"ttl: would drain expired node {node.name}: {step.reason}")
+            placement, on_the_way = self.plan_without(others, demand, now)
+        steps = {name: replacement_step(pods, placement, set(on_the_way)) for name, pods in moving.items()}
+        launches = {id(new): new for step in steps.values() if step.kind == LAUNCH for new in step.new_nodes}
+        if launches:  # once per node to launch, whichever expired nodes share it
+            by_key = {pod.key: pod for pod in demand}
+            started = sum(1 for new in launches.values() if self.launch(new, by_key, now))
+            self.reporter.note("ttl", f"launching {len(launches)} replacement node(s) for expired nodes ({started} submitted)")
+        for name, step in steps.items():
+            node = nodes[name]
+            if step.kind != DRAIN:
+                self._say(node, "NodeExpiryReplacing" if step.kind == LAUNCH else "NodeExpiryWaiting", f"node expired; {step.reason}")
+            elif now < self.cycles[name].retry_at:
+                continue
+            elif self.dry_run:
+                self.reporter.note("dry-run", f"ttl: would drain expired node {name}: {step.reason}")
             elif self.drains.request(node, f"node expired (nodeTTL): {step.reason}", DRAIN_KIND, now):
-                cycle.draining = True
+                self.cycles[name].draining = True
                 self._say(node, "NodeExpiryDraining", f"node expired; draining: {step.reason}")
-        else:
-            self._say(node, "NodeExpiryWaiting", f"node expired; {step.reason}")
 
     def _say(self, node: KubeNode, reason: str, message: str) -> None:
         """A node event and a timeline line when the message changes (not every loop)."""

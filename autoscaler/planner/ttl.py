@@ -21,6 +21,7 @@ from typing import Collection, Iterable, Mapping
 from autoscaler.cluster import KubeNode
 from autoscaler.config import Config
 from autoscaler.model import Pod
+from autoscaler.planner.needs import is_managed
 from autoscaler.planner.types import NewNode, Plan
 from autoscaler.scaledown import evictable
 from autoscaler.snapshot import is_managed_node
@@ -103,6 +104,12 @@ def pods_to_move(pods: Iterable[Pod]) -> list[Pod]:
     ]
 
 
+def wants_room(pod: Pod, config: Config) -> bool:
+    """A managed pod waiting for a node now (whether or not the scheduler has said so yet):
+    it competes with an expiring node's pods for the room on the other nodes."""
+    return not pod.node_name and pod.phase == "Pending" and not pod.scheduling_gates and is_managed(pod, config)
+
+
 @dataclass(frozen=True)
 class ReplacementStep:
     kind: str  # drain, launch, wait, hold
@@ -121,27 +128,31 @@ def held_by(pods: Iterable[Pod]) -> ReplacementStep | None:
 
 
 def replacement_step(pods: Iterable[Pod], placement: Plan, on_the_way: Collection[str]) -> ReplacementStep:
-    """What an expired node waits for. `placement`: the plan of its pods (`pods_to_move`)
-    against the cluster without it; `on_the_way`: names of nodes launched but not Ready yet."""
+    """What an expired node waits for. `placement`: a plan of its pods (`pods_to_move`) against
+    the cluster without it (with any other pods that need room now); `on_the_way`: names of
+    the planner's nodes that are not Ready yet (in-flight launches, starting nodes)."""
     pods = list(pods)
     held = held_by(pods)
     if held is not None:
         return held
-    if not any(evictable(pod) for pod in pods):
+    mine = {pod.key for pod in pods if evictable(pod)}
+    if not mine:
         return ReplacementStep(DRAIN, "it has no pods to move")
+    needed = tuple(new for new in placement.new_nodes if mine & set(new.pods))
+    if needed:
+        return ReplacementStep(LAUNCH, f"launching {len(needed)} replacement node(s) first for its pods", needed)
     if placement.new_nodes:
-        return ReplacementStep(
-            LAUNCH,
-            f"launching {len(placement.new_nodes)} replacement node(s) first for its pods",
-            placement.new_nodes,
-        )
-    limited = [u for u in placement.unplaceable if u.limit]
-    if limited and len(limited) == len(placement.unplaceable):
+        # Planned together with the other pods that need room now: they need new nodes, so the
+        # room its pods would take is wanted too; scale-up launches for them, then it fits.
+        return ReplacementStep(WAIT, "pending pods need the room its pods would take; waiting for their nodes")
+    stuck = [u for u in placement.unplaceable if u.pod in mine]
+    if stuck and all(u.limit for u in stuck):
         # Only a cluster limit stands in the way: removing this node is what frees it.
-        return ReplacementStep(DRAIN, f"no replacement under {limited[0].limit}; draining frees room for it")
-    if placement.unplaceable:
-        return ReplacementStep(WAIT, f"no replacement for pod {placement.unplaceable[0].pod}: {placement.unplaceable[0].reason}")
-    arriving = sorted({p.node for p in placement.placements if p.node in on_the_way})
+        return ReplacementStep(DRAIN, f"no replacement under {stuck[0].limit}; draining frees room for it")
+    if stuck:
+        first = next(u for u in stuck if not u.limit)
+        return ReplacementStep(WAIT, f"no replacement for pod {first.pod}: {first.reason}")
+    arriving = sorted({p.node for p in placement.placements if p.pod in mine and p.node in on_the_way})
     if arriving:
         return ReplacementStep(WAIT, f"waiting for replacement node(s) {', '.join(arriving)} to be Ready")
     return ReplacementStep(DRAIN, "its pods fit on the other nodes")
