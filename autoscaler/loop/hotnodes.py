@@ -17,6 +17,7 @@ from autoscaler.config import Config
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
 from autoscaler.planner.hotnodes import COLOURS, HOT_TAINT, RED, UNKNOWN, HotNodeAction, decide_hot_nodes
+from autoscaler.scaledown import evictable
 from autoscaler.usage import MetricsSource, UsageReport
 
 log = logging.getLogger("smart_autoscaler.loop.hotnodes")
@@ -59,6 +60,8 @@ class HotNodes:
         self.last_pass: float | None = None
         self.last_eviction: dict[str, float] = {}  # node -> when a pod was last evicted from it
         self.evicted: list[str] = []  # pod keys, in order
+        self.evicted_now: list[Pod] = []  # this pass: their replacements need room (TTL plans them)
+        self._postponed = ""
         self._said: dict[tuple[str, str], str] = {}  # (node, reason) -> last message: no repeats
 
     def due(self, now: float) -> bool:
@@ -66,6 +69,7 @@ class HotNodes:
 
     def run(self, context: Context) -> None:
         view, now = context.view, context.now
+        self.evicted_now = []
         if not self.due(now):
             return
         enabled = self.config.manage_high_utilization.enabled
@@ -86,6 +90,10 @@ class HotNodes:
             self.metrics.hot_nodes.labels(colour).set(count)
         nodes = {n.name: n for n in view.nodes}
         pods = {p.key: p for p in view.pods}
+        self.evicted_now = []
+        # A drain's pods get the room first: an eviction now could take what they were promised.
+        draining = sorted(n for n in self.drains.draining() if any(evictable(p) for p in context.bound.get(n, ())))
+        self._postponed = f"eviction postponed while node {draining[0]} is drained" if draining else ""
         for name, why in decision.skipped.items():
             if decision.colours.get(name) == UNKNOWN:
                 self._say(nodes[name], "HotNodeMetricsUnavailable", why)
@@ -118,7 +126,9 @@ class HotNodes:
             reason = "HotNodeTainted" if action.add_taint else "HotNodeUntainted"
             self.reporter.node(node, reason, action.message, event_type="Warning" if action.add_taint else "Normal")
             self.reporter.note("hot-node", f"node {node.name}: {action.message}")
-        if action.evict:
+        if action.evict and self._postponed:
+            self._say(node, "HotNodeRed", f"{action.message.split(': evicting')[0]}: {self._postponed}")
+        elif action.evict:
             self._evict(node, pods[action.evict], action, now)
         elif action.colour == RED:
             self._say(node, "HotNodeRed", action.message)
@@ -139,6 +149,7 @@ class HotNodes:
         elif outcome == EvictionOutcome.EVICTED:
             self.last_eviction[node.name] = now
             self.evicted.append(pod.key)
+            self.evicted_now.append(pod)
             self.metrics.evictions.labels(EVICTION_REASON).inc()
             self.reporter.node(node, "HotNodeEviction", action.message)
             self.reporter.pod(pod, "EvictedFromHotNode", f"evicted from hot node {node.name}: it used the most {action.resource} there")

@@ -124,11 +124,12 @@ class Reconciler:
         self.drainer = Drainer(cluster, provider, self.calls, self.reporter, self.metrics, config.scale_down.drain_timeout)
         self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run)
         self.costs = CostEstimates(catalog, config, self.reporter)
-        self.ttl = TtlCycling(
-            cluster, config, self.metrics, self.reporter, self.drainer, self._plan_without, self.scale_up.submit, dry_run
-        )
         self.hot_nodes = HotNodes(cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run)
-        self.components: list[Component] = [self.ttl, self.hot_nodes]
+        self.ttl = TtlCycling(
+            cluster, config, self.metrics, self.reporter, self.drainer, self._plan_without, self.scale_up.submit, dry_run,
+            also_moving=lambda: self.hot_nodes.evicted_now,
+        )
+        self.components: list[Component] = [self.hot_nodes, self.ttl]
         self._dry_run = dry_run
         self.prices = self.scale_up.prices
 

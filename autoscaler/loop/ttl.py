@@ -53,6 +53,7 @@ class TtlCycling:
     def __init__(
         self, cluster: Cluster, config: Config, metrics: Metrics, reporter: Reporter, drains: Drains,
         plan_without: PlanWithout, launch: Launch, dry_run: bool = False,
+        also_moving: Callable[[], list[Pod]] = list,
     ) -> None:
         self.cluster = cluster
         self.config = config
@@ -62,6 +63,7 @@ class TtlCycling:
         self.plan_without = plan_without
         self.launch = launch
         self.dry_run = dry_run
+        self.also_moving = also_moving  # pods evicted earlier in this loop (hot-node): they need room too
         self.cycles: dict[str, Cycle] = {}
         self.cycled: list[str] = []  # expired nodes removed, in order
         self._said: dict[str, str] = {}  # node -> last waiting message (no repeats each loop)
@@ -111,21 +113,37 @@ class TtlCycling:
         without those nodes; launch what the plan needs, drain the nodes whose pods fit."""
         nodes = {n.name: n for n in view.nodes}
         draining = self.drains.draining()
-        moving: dict[str, list[Pod]] = {}
         for name, cycle in self.cycles.items():
-            if cycle.draining or name not in nodes:
-                continue
-            held = held_by(bound.get(name, []))
-            cycle.held = held is not None
+            if name in draining:
+                cycle.draining = True  # scale-down may have taken it first: one drain is enough
+        # Held nodes do not count against nodeTTLMaxParallel; one that is let go (its
+        # do-not-evict pod ended) waits for a free slot like a newly expired node.
+        budget = self.config.node_ttl_max_parallel - sum(1 for c in self.cycles.values() if c.draining)
+        moving: dict[str, list[Pod]] = {}
+        waiting = sorted(
+            (name for name, c in self.cycles.items() if not c.draining and name in nodes),
+            key=lambda n: (self.cycles[n].held, self.cycles[n].started, n),
+        )
+        for name in waiting:
+            cycle, pods = self.cycles[name], bound.get(name, [])
+            held = held_by(pods)
             if held is not None:
+                cycle.held = True
                 self._say(nodes[name], "NodeExpiryWaiting", f"node expired; {held.reason}")
+            elif budget <= 0:
+                cycle.held = True
+                limit = self.config.node_ttl_max_parallel
+                self._say(nodes[name], "NodeExpiryWaiting", f"node expired; waiting: nodeTTLMaxParallel={limit} nodes are cycling")
             else:
-                moving[name] = bound.get(name, [])
+                cycle.held = False
+                budget -= 1
+                moving[name] = pods
         if not moving:
             return
         gone = set(moving) | draining
         demand = pods_to_move(p for name in gone for p in bound.get(name, []))
         demand += [p for p in view.pods if wants_room(p, self.config)]
+        demand += pods_to_move(self.also_moving())
         placement, on_the_way = Plan(), ()
         if demand:
             others = ClusterView(
