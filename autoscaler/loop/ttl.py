@@ -23,6 +23,7 @@ from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
 from autoscaler.planner.ttl import DRAIN, EXPIRED_TAINT, LAUNCH, cycling_nodes, decide_ttl, held_by, pods_to_move, replacement_step, wants_room
 from autoscaler.planner.types import NewNode, Plan
+from autoscaler.snapshot import pods_by_node
 
 log = logging.getLogger("smart_autoscaler.loop.ttl")
 
@@ -36,7 +37,10 @@ Launch = Callable[[NewNode, Mapping[str, Pod], float], bool]  # scale-up's launc
 
 class Drains(Protocol):
     def draining(self) -> set[str]: ...
-    def request(self, node: KubeNode, reason: str, kind: str, now: float) -> bool: ...
+    def request(
+        self, node: KubeNode, reason: str, kind: str, now: float,
+        recheck: Callable[[ClusterView, float], str] | None = None,
+    ) -> bool: ...
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Cycle:
     draining: bool = False
     held: bool = False
     retry_at: float = 0.0  # after a drain gave up, the next one waits a little
+    called_off: bool = False  # the drain stopped before evicting: the pods' room was taken
 
 
 class TtlCycling:
@@ -88,8 +93,11 @@ class TtlCycling:
             self._start(nodes[expired.node], expired.reason, now)
         for name, cycle in self.cycles.items():
             if cycle.draining and name not in draining:
-                # The drain gave up (a PDB said no, a timeout): plan again after a pause.
-                cycle.draining, cycle.retry_at = False, now + DRAIN_RETRY
+                # The drain gave up (a PDB said no, a timeout): plan again after a pause; or it
+                # was called off before evicting (room taken meanwhile): plan again now.
+                cycle.draining = False
+                cycle.retry_at = now if cycle.called_off else now + DRAIN_RETRY
+                cycle.called_off = False
         self._advance(view, context.bound, now)
         self.metrics.ttl_cycling.set(sum(1 for cycle in self.cycles.values() if not cycle.held))
 
@@ -140,19 +148,7 @@ class TtlCycling:
                 moving[name] = pods
         if not moving:
             return
-        gone = set(moving) | draining
-        demand = pods_to_move(p for name in gone for p in bound.get(name, []))
-        demand += [p for p in view.pods if wants_room(p, self.config)]
-        demand += pods_to_move(self.also_moving())
-        placement, on_the_way = Plan(), ()
-        if demand:
-            others = ClusterView(
-                pods=tuple(p for p in view.pods if p.node_name not in gone),
-                nodes=tuple(n for n in view.nodes if n.name not in gone),
-                daemonsets=view.daemonsets,
-                pdbs=view.pdbs,
-            )
-            placement, on_the_way = self.plan_without(others, demand, now)
+        placement, on_the_way, demand = self._placement(view, bound, set(moving) | draining, now)
         steps = {name: replacement_step(pods, placement, set(on_the_way)) for name, pods in moving.items()}
         launches = {id(new): new for step in steps.values() if step.kind == LAUNCH for new in step.new_nodes}
         if launches:  # once per node to launch, whichever expired nodes share it
@@ -167,9 +163,43 @@ class TtlCycling:
                 continue
             elif self.dry_run:
                 self.reporter.note("dry-run", f"ttl: would drain expired node {name}: {step.reason}")
-            elif self.drains.request(node, f"node expired (nodeTTL): {step.reason}", DRAIN_KIND, now):
+            elif self.drains.request(node, f"node expired (nodeTTL): {step.reason}", DRAIN_KIND, now, self._recheck(name)):
                 self.cycles[name].draining = True
                 self._say(node, "NodeExpiryDraining", f"node expired; draining: {step.reason}")
+
+    def _placement(
+        self, view: ClusterView, bound: Mapping[str, list[Pod]], gone: set[str], now: float
+    ) -> tuple[Plan, Collection[str], list[Pod]]:
+        """The pods of the `gone` nodes, those pending now and those hot-node mitigation just
+        evicted, planned together against the cluster without the `gone` nodes."""
+        demand = pods_to_move(p for name in sorted(gone) for p in bound.get(name, []))
+        demand += [p for p in view.pods if wants_room(p, self.config)]
+        demand += pods_to_move(self.also_moving())
+        if not demand:
+            return Plan(), (), demand
+        others = ClusterView(
+            pods=tuple(p for p in view.pods if p.node_name not in gone),
+            nodes=tuple(n for n in view.nodes if n.name not in gone),
+            daemonsets=view.daemonsets,
+            pdbs=view.pdbs,
+        )
+        placement, on_the_way = self.plan_without(others, demand, now)
+        return placement, on_the_way, demand
+
+    def _recheck(self, name: str) -> Callable[[ClusterView, float], str]:
+        """For the drain machine, right before it evicts: do the pods still have their room?"""
+
+        def recheck(view: ClusterView, now: float) -> str:
+            bound = pods_by_node(view.pods)
+            placement, on_the_way, _ = self._placement(view, bound, {name} | self.drains.draining(), now)
+            step = replacement_step(bound.get(name, []), placement, set(on_the_way))
+            if step.kind == DRAIN:
+                return ""
+            if name in self.cycles:
+                self.cycles[name].called_off = True
+            return step.reason
+
+        return recheck
 
     def _say(self, node: KubeNode, reason: str, message: str) -> None:
         """A node event and a timeline line when the message changes (not every loop)."""

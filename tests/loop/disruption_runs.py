@@ -172,11 +172,11 @@ class DisruptionRun:
                 self.counts.nowhere_to_go += 1
             return outcome
 
-        def checked_request(node, reason: str, kind: str, now: float) -> bool:
+        def checked_request(node, reason: str, kind: str, now: float, recheck=None) -> bool:
             current = drainer.drains.get(node.name)
             if current is not None and current.kind != kind:
                 self.counts.double_drains += 1
-            return request(node, reason, kind, now)
+            return request(node, reason, kind, now, recheck)
 
         cluster.evict_pod = checked_evict
         drainer.request = checked_request
