@@ -103,6 +103,29 @@ def _fits_elsewhere(
     return True
 
 
+def room_for_drain(
+    node_name: str, nodes: Iterable[KubeNode], bound: Mapping[str, list[Pod]], draining: Iterable[str]
+) -> bool:
+    """Right before a drain evicts: whether the node's pods still fit on the other nodes, after
+    the pods of the other nodes being drained have taken their room (the cluster may have
+    changed since the drain was decided: new pods, a taint)."""
+    draining = set(draining) - {node_name}
+    nodes = list(nodes)
+    usable = [n for n in nodes if n.ready and not n.unschedulable and n.name not in draining and n.name != node_name]
+    free = {}
+    for node in usable:
+        used = Resources()
+        for pod in bound.get(node.name, ()):
+            used += pod.requests
+        free[node.name] = (node.allocatable - used).clamp_zero()
+    for name in sorted(draining):
+        leaving = [pod for pod in bound.get(name, ()) if evictable(pod)]
+        if leaving:
+            _fits_elsewhere(leaving, usable, free)
+    workload = [pod for pod in bound.get(node_name, ()) if evictable(pod)]
+    return not workload or _fits_elsewhere(workload, usable, free)
+
+
 def decide_scale_down(
     nodes: Iterable[KubeNode],
     bound: Mapping[str, list[Pod]],
@@ -165,7 +188,9 @@ def decide_scale_down(
             decision.kept[node.name] = f"scaleDown.maxParallel={settings.max_parallel} nodes are draining"
             continue
         if workload:
+            taken = dict(free)
             _fits_elsewhere(workload, others, free)  # take the room for real
+            receiving |= {name for name, room in free.items() if room != taken[name]}
         decision.to_drain.append(DrainCandidate(node.name, reason))
         chosen.add(node.name)
         slots -= 1
