@@ -177,6 +177,9 @@ class TtlCycling:
         demand += pods_to_move(self.also_moving())
         if not demand:
             return Plan(), (), demand
+        # Expired nodes waiting their turn are no room either (their taint says so, but the
+        # planner's reuse of idle bin-select nodes does not look at taints).
+        gone = gone | set(cycling_nodes(view.nodes)) | set(self.cycles)
         others = ClusterView(
             pods=tuple(p for p in view.pods if p.node_name not in gone),
             nodes=tuple(n for n in view.nodes if n.name not in gone),
