@@ -91,12 +91,12 @@ def test_expired_node_is_replaced_first_its_pods_moved_and_removed_while_do_not_
 ):
     env = autoscaler
     daemon = env.start({"nodeTTL": "25s", "nodeTTLJitter": "1s", "nodeTTLMaxParallel": 1, "scaleDown.enabled": False})
-    # given three 1-CPU web pods on a bin-pack node, and a do-not-evict batch pod (2.5 CPU) on a node of its own
-    apps_v1.create_namespaced_deployment(namespace, managed_deployment("web", 3, "1"))
+    # given three 1-CPU web pods on a bin-pack node, and a do-not-evict batch pod (3 CPU) on a node of its own
     apps_v1.create_namespaced_deployment(
-        namespace, managed_deployment("batch", 1, "2500m", annotations={DO_NOT_EVICT: "true"}))
-    env.wait(lambda: len(running(pods_of(core_v1, namespace, "web") + pods_of(core_v1, namespace, "batch"))) == 4,
-             40, "4 pods running")
+        namespace, managed_deployment("batch", 1, "3", annotations={DO_NOT_EVICT: "true"}))
+    env.wait(lambda: running(pods_of(core_v1, namespace, "batch")), 40, "the batch pod running")
+    apps_v1.create_namespaced_deployment(namespace, managed_deployment("web", 3, "1"))
+    env.wait(lambda: len(running(pods_of(core_v1, namespace, "web"))) == 3, 40, "3 web pods running")
     [old] = {p.spec.node_name for p in running(pods_of(core_v1, namespace, "web"))}
     [held] = {p.spec.node_name for p in running(pods_of(core_v1, namespace, "batch"))}
     first_uids = {p.metadata.uid for p in running(pods_of(core_v1, namespace, "web"))}
@@ -110,7 +110,8 @@ def test_expired_node_is_replaced_first_its_pods_moved_and_removed_while_do_not_
                     and not first_uids & {x.metadata.uid for x in p} and p, 60, "web pods moved")
     assert {p.spec.node_name for p in pods} <= set(replacement)
     env.wait(lambda: old not in {n.metadata.name for n in env.managed_nodes()}, 30, f"{old} deleted")
-    assert daemon.metric("smart_autoscaler_scale_downs_total", reason="ttl") >= 1
+    env.wait(lambda: daemon.metric("smart_autoscaler_scale_downs_total", reason="ttl") == 1, 10, "a ttl removal counted")
+    assert daemon.metric("smart_autoscaler_evictions_total", reason="ttl") == 3
 
     # and the batch node, expired too, is held by its do-not-evict pod: tainted, kept, pod untouched
     env.wait(lambda: EXPIRED_TAINT in _taints(core_v1, held), 30, f"{held} expired")
