@@ -160,14 +160,14 @@ class DisruptionRun:
             drain = drainer.drains.get(pod.node_name)
             reason = drain.kind if drain is not None else "hot-node"
             allowed = min((p.disruptions_allowed for p in cluster._pdb_infos() if p.selects(pod)), default=None)
+            self._new_loop()
             claimed, verdicts = dict(self._claimed), dict(self._verdicts)
             room = self._room_elsewhere(pod)
             outcome = evict(namespace, name)
             if outcome == EvictionOutcome.BLOCKED:
                 self.counts.refused += 1
             if outcome != EvictionOutcome.EVICTED:
-                if self._claimed_at == self.sim.clock.now():  # a refused pod takes no room
-                    self._claimed, self._verdicts = claimed, verdicts
+                self._claimed, self._verdicts = claimed, verdicts  # a refused pod takes no room
                 return outcome
             self.counts.evictions[reason] = self.counts.evictions.get(reason, 0) + 1
             if allowed is not None and allowed <= 0:
@@ -201,14 +201,17 @@ class DisruptionRun:
         loop, so all of them are placed together, largest first, on the other nodes as the
         scheduler sees them now (room given to pods of other drains this loop counts as used)."""
         cluster = self.sim.cluster
-        now = self.sim.clock.now()
-        if self._claimed_at != now:
-            self._claimed_at, self._claimed, self._verdicts = now, {}, {}
+        self._new_loop()
         if pod.key not in self._verdicts:
             group = [p for p in cluster.pods.values() if p.node_name == pod.node_name and evictable(p)]
             for member in sorted(group, key=lambda p: (p.requests.cpu, p.requests.memory, p.key), reverse=True):
                 self._verdicts[member.key] = self._place(member)
         return self._verdicts.get(pod.key, False)
+
+    def _new_loop(self) -> None:
+        now = self.sim.clock.now()
+        if self._claimed_at != now:
+            self._claimed_at, self._claimed, self._verdicts = now, {}, {}
 
     def _place(self, pod) -> bool:
         cluster = self.sim.cluster
