@@ -95,7 +95,8 @@ def test_stale_or_missing_metrics_mean_no_action_and_say_so():
     report = usage({"stale": (4000, 15 * GIB)}, {"default/a": (3000, 0)}, at=NOW - 600)  # 10 min old, limit 150 s
     result = decide([stale, missing], bound, report)
     assert result.actions == []
-    assert "600s old" in result.skipped["stale"] and "no metrics" in result.skipped["missing"]
+    assert "its metrics are from 2027-01-15T07:50:00Z, older than manageHighUtilization.maxMetricsAge=150s" in result.skipped["stale"]
+    assert "no metrics" in result.skipped["missing"]
     assert result.colours == {"stale": "unknown", "missing": "unknown"}
 
 

@@ -19,6 +19,7 @@ the same (pre-eviction) data. A node that still carries the taint but no longer 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Iterable, Mapping
 
 from autoscaler.cluster import KubeNode, PdbInfo
@@ -97,9 +98,10 @@ def _fresh(sample: UsageSample | None, now: float, max_age: float, after: float 
     """'' when the sample may be acted on, else why not."""
     if sample is None:
         return "no metrics"
-    age = sample.age(now)
-    if age > max_age:
-        return f"metrics are {age:.0f}s old (manageHighUtilization.maxMetricsAge={max_age:g}s)"
+    if sample.age(now) > max_age:
+        # The measuring time, not the age, so that the message (and its event) stays the same.
+        stamp = datetime.fromtimestamp(sample.timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"its metrics are from {stamp}, older than manageHighUtilization.maxMetricsAge={max_age:g}s"
     if after is not None and sample.timestamp <= after:
         return "metrics predate the last eviction from it"
     return ""
