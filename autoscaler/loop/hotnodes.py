@@ -110,7 +110,9 @@ class HotNodes:
 
     def _act(self, action: HotNodeAction, node: KubeNode, pods: Mapping[str, Pod], now: float) -> None:
         if self.dry_run:
-            self.reporter.note("dry-run", f"hot-node: would act on node {node.name}: {action.message}")
+            if self._said.get((node.name, "dry-run")) != action.message:  # once per change, not each pass
+                self._said[(node.name, "dry-run")] = action.message
+                self.reporter.note("dry-run", f"hot-node: would act on node {node.name}: {action.message}")
             return
         if action.add_taint or action.remove_taint:
             try:
