@@ -117,3 +117,15 @@ def test_at_most_node_ttl_max_parallel_nodes_cycle_at_once():
         sim.run_for(10)
         most = max(most, sum(1 for c in sim.reconciler.ttl.cycles.values() if not c.held))
     assert most == 1 and len(sim.reconciler.ttl.cycled) >= 3
+
+
+def test_dry_run_says_what_it_would_do_and_touches_nothing():
+    sim, node = one_hot_node(nodeTTL="10m", nodeTTLJitter="1s")
+    sim.reconciler.dry_run = True
+    sim.metrics_server.set_usage("ReplicaSet/default/web", 1200, GIB)
+    sim.run_for(15 * 60)
+    assert sim.cluster.nodes[node].taints == () and sim.cluster.evictions == []
+    said = [e.message for e in sim.reconciler.timeline if e.kind == "dry-run"]
+    assert any(m.startswith(f"hot-node: would act on node {node}: node is red") for m in said)
+    assert any(m.startswith(f"ttl: would cycle node {node}") for m in said)
+    assert len([m for m in said if m.startswith("hot-node")]) == 1  # not repeated every pass
