@@ -139,7 +139,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.kube.leader import LeaderElector
     from autoscaler.metrics import Metrics, serve
     from autoscaler.loop.reconcile import Reconciler
-    from pricing.catalog import CatalogError, CatalogSettings, region_catalog
+    from pricing.catalog import CatalogError, catalog_settings, region_catalog
 
     from autoscaler.config import not_acted_on
 
@@ -148,11 +148,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     clock = SystemClock()
     host, port = _address(options.metrics_address)
     try:
-        catalog = region_catalog(
-            config.cloud,
-            config.region,
-            CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node),
-        )
+        catalog = region_catalog(config.cloud, config.region, catalog_settings(config))
     except CatalogError as err:
         raise DaemonError(f"configuration cloud/region: {err}") from None
     try:
