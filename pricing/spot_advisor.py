@@ -111,7 +111,7 @@ def apply_spot_advisor(offerings: Iterable[Offering], region: str, policy: SpotA
         if entry is not None:
             if entry.bucket > policy.max_bucket:
                 continue
-            if base:
+            if base and offering.price_estimated:
                 note = f"Spot Instance Advisor: on-demand x (1 - {entry.savings_percent}%), interruptions {entry.bucket_label}"
                 offering = replace(offering, price=round(base * (1 - entry.savings_percent / 100), 6), price_estimated=True, price_note=note)
         if base and offering.price / base > policy.max_ratio + 1e-9:

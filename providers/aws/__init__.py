@@ -1,0 +1,38 @@
+"""The AWS provider: EC2 nodes for EKS and self-managed clusters (`pip install 'smart-autoscaler[aws]'`).
+
+One module per job -- the layout the other clouds copy:
+
+    clients.py    SDK clients: credential chain, retries, a timeout on every call
+    errors.py     the cloud's error codes -> typed failures with their scope (the table)
+    discovery.py  cluster, subnets, security groups, images (explicit or by tag), cached
+    userdata.py   how a machine joins the cluster with the node's labels, taints, max pods
+    launch.py     the launch request -> the cloud's launch call (CreateFleet + template)
+    prices.py     live prices and offerings, refreshed off the loop, embedded fallback
+    provider.py   AwsProvider: launch / terminate / list_instances (+ live_catalog)
+
+boto3 is imported here, so `providers.registry` loads it only for `--provider aws`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from providers.aws.provider import AwsInstance, AwsProvider
+
+
+def create_provider(config: Any = None, clock: Any = None, **kwargs: Any) -> AwsProvider:
+    if config is None:
+        raise ValueError("the aws provider needs the configuration (cloud, region, clusterName, aws.*)")
+    if config.cloud != "aws":
+        raise ValueError(f"--provider aws with configuration cloud {config.cloud!r}: set cloud: aws")
+    if config.aws.user_data_type == "Template":
+        from providers.aws.userdata import UserDataError, check_template
+
+        try:
+            check_template(config.aws.user_data)
+        except UserDataError as err:
+            raise ValueError(str(err)) from None
+    return AwsProvider(config, clock=clock, **kwargs)
+
+
+__all__ = ["AwsInstance", "AwsProvider", "create_provider"]

@@ -1,0 +1,239 @@
+"""AwsProvider: launch, terminate and list the cluster's EC2 instances (providers/base.py).
+
+Thread-safe: the launch executor calls it from several threads; boto3 clients are shared
+(they are thread-safe), caches take a lock. Every SDK failure becomes a typed ProviderError
+(errors.py); nothing is left behind by a launch that fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pricing.catalog import raw_catalog
+from pricing.types import SPOT, RegionCatalog
+from providers.aws.clients import AwsClients
+from providers.aws.discovery import Discovery, _paginate
+from providers.aws.errors import ErrorContext, combined_failure, provider_error
+from providers.aws.launch import NAME_TAG, LaunchTemplates, candidates, fleet_request, shared_labels
+from providers.aws.prices import LivePrices
+from providers.base import (
+    TAG_CAPACITY,
+    TAG_CLUSTER,
+    TAG_REQUEST,
+    TAG_ROLE,
+    Instance,
+    InsufficientCapacity,
+    LaunchRequest,
+    ProviderError,
+)
+
+log = logging.getLogger("smart_autoscaler.providers.aws")
+NOT_FOUND_CODES = frozenset({"InvalidInstanceID.NotFound"})
+_STATES = {"pending": "pending", "running": "running", "shutting-down": "terminating", "stopping": "terminating",
+           "stopped": "terminating", "terminated": "terminated"}
+
+
+class AwsInstance(Instance):
+    """An Instance plus the fleet errors of the overrides EC2 skipped before the one it
+    delivered (`skipped`: typed failures with scopes), so a caller can back them off too."""
+
+    skipped: tuple[ProviderError, ...] = ()
+
+
+class AwsProvider:
+    name = "aws"
+
+    def __init__(self, config: Any, clock: Any = None, clients: AwsClients | None = None, start_prices: bool = True) -> None:
+        self.config = config
+        self.settings = config.aws
+        self.region = config.region
+        self.cluster_name = config.cluster_name
+        self.clock = clock
+        self.clients = clients or AwsClients(config.region, config.aws.api_timeout)
+        self.discovery = Discovery(self.clients, self.settings, self.cluster_name)
+        self.templates = LaunchTemplates(self.clients, self.discovery, self.settings, self.cluster_name)
+        self.known_types = frozenset(spec["name"] for spec in raw_catalog("aws")["instance_types"])
+        self.prices = LivePrices(self.clients, config, clock)
+        if start_prices and self.settings.live_prices:
+            self.prices.start()
+
+    # ---- Provider
+
+    def launch(self, request: LaunchRequest) -> Instance:
+        existing = self._find_by_request(request.request_id)
+        if existing is not None:  # the same attempt already launched (a retry, a restart)
+            return existing
+        context = ErrorContext(request.instance_type.name, request.capacity_type, None, self.region, self.known_types)
+        try:
+            subnets = self.discovery.subnets_by_zone()
+            overrides = candidates(request, subnets, self.discovery.ami_for)
+            if not overrides:
+                zones = ", ".join(request.zones) or "any zone"
+                raise InsufficientCapacity(
+                    f"no subnet with free addresses in {zones} (aws.subnets or subnets tagged "
+                    f"kubernetes.io/cluster/{self.cluster_name} / karpenter.sh/discovery={self.cluster_name})",
+                    code="NoSubnet",
+                    zone=request.zones[0] if len(request.zones) == 1 else "",
+                )
+            tags = self._tags(request)
+            image = overrides[0].image_id
+            template = self.templates.specification(request, shared_labels(request), image, self._template_tags(request))
+            body = fleet_request(request, template, overrides, tags, None if self.settings.launch_template else image)
+            response = self.clients.ec2.create_fleet(**body)
+        except ClientError as err:
+            raise self._client_error(err, context) from None
+        except BotoCoreError as err:  # timeouts, connection errors: nothing was launched that we know of
+            raise ProviderError(f"EC2 call failed: {err}", code=type(err).__name__) from None
+        return self._fleet_result(request, response, {c.subnet.subnet_id: c.subnet.zone for c in overrides})
+
+    def terminate(self, instance_id: str) -> None:
+        try:
+            self.clients.ec2.terminate_instances(InstanceIds=[instance_id])
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code in NOT_FOUND_CODES:
+                return  # already gone
+            raise self._client_error(err, ErrorContext("", "", None, self.region)) from None
+        except BotoCoreError as err:
+            raise ProviderError(f"TerminateInstances {instance_id} failed: {err}", code=type(err).__name__) from None
+
+    def list_instances(self) -> list[Instance]:
+        try:
+            reservations = _paginate(
+                self.clients.ec2,
+                "describe_instances",
+                "Reservations",
+                Filters=[
+                    {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
+                ],
+            )
+        except ClientError as err:
+            raise self._client_error(err, ErrorContext("", "", None, self.region)) from None
+        except BotoCoreError as err:
+            raise ProviderError(f"DescribeInstances failed: {err}", code=type(err).__name__) from None
+        return [self._instance(item) for reservation in reservations for item in reservation.get("Instances", [])]
+
+    # ---- live prices (optional provider method, see LivePrices)
+
+    def live_catalog(self, base: RegionCatalog) -> RegionCatalog:
+        return self.prices.catalog(base)
+
+    def price_ages(self) -> dict[str, float]:
+        return self.prices.ages()
+
+    def close(self) -> None:
+        self.prices.stop()
+
+    # ---- helpers
+
+    def _tags(self, request: LaunchRequest) -> dict[str, str]:
+        return {
+            **dict(self.settings.tags),
+            **self._template_tags(request),
+            **request.tags,
+            TAG_REQUEST: request.request_id,
+        }
+
+    def _template_tags(self, request: LaunchRequest) -> dict[str, str]:
+        """Tags on instance, volumes and network interfaces (the launch template's): everything
+        but the request id, which is on the instance (a template is shared by requests)."""
+        role = request.tags.get(TAG_ROLE, "")
+        return {
+            **dict(self.settings.tags),
+            TAG_CLUSTER: self.cluster_name,
+            TAG_ROLE: role,
+            TAG_CAPACITY: request.capacity_type,
+            f"kubernetes.io/cluster/{self.cluster_name}": "owned",
+            NAME_TAG: f"{self.cluster_name}-{role or 'node'}",
+        }
+
+    def _find_by_request(self, request_id: str) -> Instance | None:
+        try:
+            reservations = _paginate(
+                self.clients.ec2,
+                "describe_instances",
+                "Reservations",
+                Filters=[
+                    {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]},
+                    {"Name": f"tag:{TAG_REQUEST}", "Values": [request_id]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
+                ],
+            )
+        except (ClientError, BotoCoreError) as err:
+            log.warning("looking up instances of request %s failed (launching; ClientToken keeps it single): %s", request_id, err)
+            return None
+        found = [self._instance(i) for r in reservations for i in r.get("Instances", [])]
+        return found[0] if found else None
+
+    def _fleet_result(self, request: LaunchRequest, response: dict, zone_of_subnet: dict[str, str]) -> Instance:
+        errors = []
+        for item in response.get("Errors", []):
+            override = (item.get("LaunchTemplateAndOverrides") or {}).get("Overrides") or {}
+            zone = override.get("AvailabilityZone") or zone_of_subnet.get(override.get("SubnetId", ""))
+            capacity = SPOT if item.get("Lifecycle") == "spot" else request.capacity_type
+            context = ErrorContext(override.get("InstanceType") or request.instance_type.name, capacity, zone, self.region, self.known_types)
+            errors.append(provider_error(item.get("ErrorCode", "Unknown"), item.get("ErrorMessage", ""), context))
+        delivered = [item for item in response.get("Instances", []) if item.get("InstanceIds")]
+        if not delivered:
+            if not errors:
+                raise ProviderError("CreateFleet returned neither an instance nor an error", code="EmptyFleet")
+            raise combined_failure(errors)
+        item = delivered[0]
+        instance_id = item["InstanceIds"][0]
+        override = (item.get("LaunchTemplateAndOverrides") or {}).get("Overrides") or {}
+        zone = override.get("AvailabilityZone") or zone_of_subnet.get(override.get("SubnetId", ""), "")
+        if not zone:
+            zone = self._describe_zone(instance_id)
+        capacity_type = SPOT if item.get("Lifecycle") == "spot" else "on-demand"
+        for err in errors:
+            log.info("CreateFleet skipped an override for request %s: %s", request.request_id, err)
+        instance = AwsInstance(
+            instance_id=instance_id,
+            provider_id=f"aws:///{zone}/{instance_id}",
+            instance_type=item.get("InstanceType") or request.instance_type.name,
+            capacity_type=capacity_type,
+            zone=zone,
+            state="pending",
+            launched_at=self.clock.now() if self.clock else datetime.now().timestamp(),
+            request_id=request.request_id,
+            tags=self._tags(request),
+        )
+        object.__setattr__(instance, "skipped", tuple(errors))
+        return instance
+
+    def _describe_zone(self, instance_id: str) -> str:
+        try:
+            reservations = self.clients.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+            return reservations[0]["Instances"][0]["Placement"]["AvailabilityZone"]
+        except (ClientError, BotoCoreError, LookupError):
+            return ""
+
+    def _instance(self, item: dict) -> Instance:
+        tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+        zone = (item.get("Placement") or {}).get("AvailabilityZone", "")
+        launched = item.get("LaunchTime")
+        return Instance(
+            instance_id=item["InstanceId"],
+            provider_id=f"aws:///{zone}/{item['InstanceId']}",
+            instance_type=item.get("InstanceType", ""),
+            capacity_type=SPOT if item.get("InstanceLifecycle") == "spot" else "on-demand",
+            zone=zone,
+            state=_STATES.get((item.get("State") or {}).get("Name", ""), "pending"),
+            launched_at=launched.timestamp() if hasattr(launched, "timestamp") else 0.0,
+            request_id=tags.get(TAG_REQUEST, ""),
+            tags=tags,
+        )
+
+    def _client_error(self, err: ClientError, context: ErrorContext) -> ProviderError:
+        error = err.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        if code == "InsufficientFreeAddressesInSubnet":
+            self.discovery.forget_subnets()
+        operation = getattr(err, "operation_name", "")
+        message = f"{operation}: {error.get('Message', '')}" if operation else error.get("Message", "")
+        return provider_error(code, message, context)
