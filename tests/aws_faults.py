@@ -14,6 +14,7 @@ moto_server's WSGI app for the daemon tests (a daemon is another process).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import urllib.parse
@@ -108,6 +109,9 @@ class FleetFaults:
         queue = self.failures.get(name)
         if queue:
             code, message, status = queue.pop(0)
+            if model.service_model.resolved_protocol == "json":
+                body = json.dumps({"__type": code, "message": message}).encode()
+                return _parsed(model, body, status)
             return _parsed(model, error_xml(code, message), status)
         if name in self.answers:
             return _parsed(model, self.answers[name], 200)

@@ -117,6 +117,7 @@ class Reconciler:
         self.cluster = cluster
         self.provider = provider
         self.catalog = catalog
+        self.embedded_catalog = catalog  # live prices (a provider's live_catalog) start from it
         self.config = config
         self.clock = clock
         self.metrics = metrics or Metrics()
@@ -138,6 +139,7 @@ class Reconciler:
         report = LoopReport()
         with self.metrics.reconcile_duration.time():
             now = self.clock.now()
+            self._live_prices()
             view = self.cluster.view()
             instances = self._list_instances()
             if instances is not None:
@@ -149,6 +151,24 @@ class Reconciler:
             self._scale_down(view, bound, instances or [], now, report)
             self._record_gauges(view, now)
         return report
+
+    def _live_prices(self) -> None:
+        """A provider with live prices (optional `live_catalog(base)`, fetched off the loop)
+        re-prices the embedded catalog; it returns its last answer, never blocks or raises."""
+        live_catalog = getattr(self.provider, "live_catalog", None)
+        if live_catalog is None:
+            return
+        try:
+            catalog = live_catalog(self.embedded_catalog)
+        except Exception:  # noqa: BLE001 - prices must never stop the loop
+            log.exception("live prices failed; the embedded catalog answers")
+            catalog = self.embedded_catalog
+        for source, age in getattr(self.provider, "price_ages", dict)().items():
+            self.metrics.price_age.labels(source).set(age)
+        if catalog is not self.catalog:
+            self.catalog = catalog
+            self.prices = PriceIndex.of(catalog)
+            self.types = {o.instance_type.name: o.instance_type for o in catalog.offerings}
 
     # ---- instances: adopt, match to nodes, time out
 
