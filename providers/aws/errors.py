@@ -129,6 +129,8 @@ def combined_failure(errors: Iterable[ProviderError]) -> ProviderError:
     scopes = tuple(dict.fromkeys(scope for err in errors for scope in err.scopes))
     codes = ", ".join(dict.fromkeys(err.code for err in errors if err.code))
     message = "; ".join(dict.fromkeys(str(err) for err in errors))
-    combined = type(first)(f"no instance from {len(errors)} fleet error(s) [{codes}]: {message}", code=first.code, zone=first.zone, scopes=scopes)
+    zones = {err.zone for err in errors}
+    zone = zones.pop() if len(zones) == 1 else ""  # several zones failed: the error is not one zone's
+    combined = type(first)(f"no instance from {len(errors)} fleet error(s) [{codes}]: {message}", code=first.code, zone=zone, scopes=scopes)
     combined.errors = tuple(errors)  # type: ignore[attr-defined]
     return combined

@@ -8,7 +8,8 @@
   https address or a file); a type's spot estimate is on-demand x (1 - s/100) where no live
   spot price is known, and the bucket/ratio filters apply.
 
-A background thread refreshes every `aws.priceRefreshPeriod`; each source fails on its own
+Zones without a subnet to launch into (discovered or `aws.subnets`) are not offered. A
+background thread refreshes every `aws.priceRefreshPeriod` (prices only with `aws.livePrices`); each source fails on its own
 (its last good answer, or the embedded figure, stays in use). Nothing here runs at start:
 until the first refresh the embedded catalog is the answer. `ages()` says how old each
 source's figures are, for the price-age metric.
@@ -33,7 +34,7 @@ from pricing.types import ON_DEMAND, SPOT, Offering, RegionCatalog
 from providers.aws.discovery import _paginate
 
 log = logging.getLogger("smart_autoscaler.providers.aws.prices")
-SOURCES = ("on-demand", "spot", "zones", "advisor")
+SOURCES = ("on-demand", "spot", "zones", "advisor", "subnets")
 ADVISOR_TIMEOUT = 20.0
 
 
@@ -66,13 +67,21 @@ def parse_price_list(items: list[str]) -> dict[str, float]:
 
 
 class LivePrices:
-    def __init__(self, clients: Any, config: Any, clock: Any = None, fetch_url: Callable[[str], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        clients: Any,
+        config: Any,
+        clock: Any = None,
+        fetch_url: Callable[[str], bytes] | None = None,
+        subnet_zones: Callable[[], frozenset[str]] | None = None,
+    ) -> None:
         self.clients = clients
         self.config = config
         self.region = config.region
         self.settings = config.aws
         self.period = max(1.0, config.aws.price_refresh_period)
         self.fetch_url = fetch_url or _fetch_url
+        self.subnet_zones = subnet_zones
         ttl = 4 * self.period  # figures older than this are dropped: the embedded ones answer
         self._figures: TTLCache = TTLCache(maxsize=len(SOURCES), ttl=ttl, timer=time.monotonic)
         self._updated: dict[str, float] = {}
@@ -99,13 +108,13 @@ class LivePrices:
 
     def refresh(self) -> None:
         """Fetch every source once; a failing source keeps its previous figures."""
-        loaders: dict[str, Callable[[], Any]] = {
-            "on-demand": self._on_demand,
-            "spot": self._spot,
-            "zones": self._zones,
-        }
+        loaders: dict[str, Callable[[], Any]] = {}
+        if self.settings.live_prices:
+            loaders.update({"on-demand": self._on_demand, "spot": self._spot, "zones": self._zones})
         if self.settings.use_spot_advisor:
             loaders["advisor"] = self._advisor
+        if self.subnet_zones is not None:
+            loaders["subnets"] = lambda: self.subnet_zones() or None
         for source, load in loaders.items():
             try:
                 value = load()
@@ -182,6 +191,7 @@ def live_catalog(base: RegionCatalog, figures: dict[str, Any], config: Any) -> R
     on_demand: dict[str, float] = figures.get("on-demand") or {}
     spot: dict[tuple[str, str], float] = figures.get("spot") or {}
     zones: dict[str, frozenset[str]] = figures.get("zones") or {}
+    reachable: frozenset[str] | None = figures.get("subnets")  # zones with a subnet to launch into
     ratio = config.spot_price_ratio_estimate
     by_type: dict[str, dict[str, Offering]] = {}
     base_zones: dict[str, set[str]] = {}
@@ -194,6 +204,8 @@ def live_catalog(base: RegionCatalog, figures: dict[str, Any], config: Any) -> R
             continue  # the region does not sell this type
         od_price = on_demand.get(name)
         for zone in sorted(zones.get(name) or base_zones[name]):
+            if reachable is not None and zone not in reachable:
+                continue
             od_template = templates.get(ON_DEMAND)
             if od_template is not None:
                 live = {"price": od_price, "price_estimated": False, "price_note": "AWS Price List"} if od_price else {}

@@ -57,9 +57,9 @@ class AwsProvider:
         self.discovery = Discovery(self.clients, self.settings, self.cluster_name)
         self.templates = LaunchTemplates(self.clients, self.discovery, self.settings, self.cluster_name)
         self.known_types = frozenset(spec["name"] for spec in raw_catalog("aws")["instance_types"])
-        self.prices = LivePrices(self.clients, config, clock)
-        if start_prices and self.settings.live_prices:
-            self.prices.start()
+        self.prices = LivePrices(self.clients, config, clock, subnet_zones=lambda: frozenset(self.discovery.subnets_by_zone()))
+        self._start_prices = start_prices  # the refresher starts with the first live_catalog call
+
 
     # ---- Provider
 
@@ -121,6 +121,11 @@ class AwsProvider:
     # ---- live prices (optional provider method, see LivePrices)
 
     def live_catalog(self, base: RegionCatalog) -> RegionCatalog:
+        """The loop's prices: `base` with the live figures fetched so far (never waits for them).
+        The first call starts the background refresher, so a provider built only to check the
+        configuration starts no thread."""
+        if self._start_prices:
+            self.prices.start()
         return self.prices.catalog(base)
 
     def price_ages(self) -> dict[str, float]:
