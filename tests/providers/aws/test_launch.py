@@ -165,3 +165,39 @@ def test_bottlerocket_nodes_get_toml_settings(aws):
     assert '[settings.kubernetes]' in text and 'cluster-name = "demo"' in text
     assert 'cluster-dns-ip = "10.100.0.10"' in text and "max-pods = 29" in text
     assert '"team" = "ml"' in text and '"dedicated" = ["ml:NoSchedule"]' in text
+
+
+def test_launches_from_ten_threads_at_once_each_get_their_own_instance(aws):
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider = aws.provider()
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        launched = list(pool.map(lambda i: provider.launch(request(request_id=f"parallel-{i}")), range(10)))
+    assert len({i.instance_id for i in launched}) == 10
+    assert sorted(i.request_id for i in provider.list_instances()) == sorted(f"parallel-{i}" for i in range(10))
+    # one generated launch template serves them all
+    templates = aws.ec2.describe_launch_templates()["LaunchTemplates"]
+    assert len(templates) == 1 and templates[0]["LaunchTemplateName"].startswith("smart-autoscaler-demo-")
+
+
+def test_block_device_mappings_and_the_instance_profile_go_into_the_launch_template(aws):
+    provider = aws.provider(
+        nodeInstanceProfile="eks-nodes",
+        blockDeviceMappings=[{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 200, "volumeType": "gp3"}}],
+    )
+    provider.launch(request("g5.xlarge"))
+    (template,) = aws.ec2.describe_launch_templates()["LaunchTemplates"]
+    data = aws.ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["IamInstanceProfile"] == {"Name": "eks-nodes"}
+    assert data["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 200, "VolumeType": "gp3"}}]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    kinds = {spec["ResourceType"] for spec in data["TagSpecifications"]}
+    assert {"instance", "volume", "network-interface"} <= kinds
+
+
+def test_gpu_nodes_get_a_bigger_root_volume_by_default(aws):
+    provider = aws.provider()
+    provider.launch(request("g5.xlarge"))
+    (template,) = aws.ec2.describe_launch_templates()["LaunchTemplates"]
+    data = aws.ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 100
