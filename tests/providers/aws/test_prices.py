@@ -69,8 +69,12 @@ def test_a_failing_price_source_keeps_the_embedded_figures(aws):
     aws.faults.fail("DescribeSpotPriceHistory", "RequestLimitExceeded", "Request limit exceeded.")
     aws.faults.fail("DescribeInstanceTypeOfferings", "RequestLimitExceeded", "Request limit exceeded.")
     provider.prices.refresh()
-    assert provider.live_catalog(base) is base
+    live = provider.live_catalog(base)
+    assert price(live, "m5.large", "on-demand") == price(base, "m5.large", "on-demand")
+    assert price(live, "m5.large", "spot") == price(base, "m5.large", "spot")
     assert provider.price_ages()["on-demand"] == -1.0
+    # only the zones with a subnet to launch into are offered (the fixture tags us-west-2a and b)
+    assert {o.zone for o in live.offerings} == {"us-west-2a", "us-west-2b"}
 
 
 def test_zones_per_type_come_from_instance_type_offerings(aws):
