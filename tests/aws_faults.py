@@ -91,6 +91,7 @@ class FleetFaults:
         self.failures: dict[str, list[tuple[str, str, int]]] = {}  # operation -> [(code, message, status)]
         self.calls: dict[str, int] = {}
         self.answers: dict[str, bytes] = {}  # operation -> response body (the service's own format)
+        self.client_tokens: list[str] = []  # CreateFleet ClientTokens, in call order
         self._pending_errors = threading.local()
 
     def install(self, client: Any) -> FleetFaults:
@@ -106,6 +107,8 @@ class FleetFaults:
     def _before_call(self, model: Any, params: dict, **_: Any) -> Any:
         name = model.name
         self.calls[name] = self.calls.get(name, 0) + 1
+        if name == "CreateFleet" and isinstance(params.get("body"), dict):
+            self.client_tokens.append(params["body"].get("ClientToken", ""))
         queue = self.failures.get(name)
         if queue:
             code, message, status = queue.pop(0)

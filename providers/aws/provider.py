@@ -8,6 +8,7 @@ Thread-safe: the launch executor calls it from several threads; boto3 clients ar
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,10 @@ class AwsProvider:
         self.known_types = frozenset(spec["name"] for spec in raw_catalog("aws")["instance_types"])
         self.prices = LivePrices(self.clients, config, clock, subnet_zones=lambda: frozenset(self.discovery.subnets_by_zone()))
         self._start_prices = start_prices  # the refresher starts with the first live_catalog call
+        # EC2 answers a repeated ClientToken with the first answer, a failure included: after a
+        # fleet that delivered nothing, the same launch attempt asks again under a new token.
+        self._failed_attempts: dict[str, int] = {}
+        self._attempts_lock = threading.Lock()
 
 
     # ---- Provider
@@ -83,12 +88,23 @@ class AwsProvider:
             image = overrides[0].image_id
             template = self.templates.specification(request, shared_labels(request), image, self._template_tags(request))
             body = fleet_request(request, template, overrides, tags, None if self.settings.launch_template else image)
+            body["ClientToken"] = self._client_token(request.request_id)
             response = self.clients.ec2.create_fleet(**body)
         except ClientError as err:
             raise self._client_error(err, context) from None
-        except BotoCoreError as err:  # timeouts, connection errors: nothing was launched that we know of
+        except BotoCoreError as err:  # timeouts, connection errors: a retry reuses the token
             raise ProviderError(f"EC2 call failed: {err}", code=type(err).__name__) from None
-        return self._fleet_result(request, response, {c.subnet.subnet_id: c.subnet.zone for c in overrides})
+        try:
+            return self._fleet_result(request, response, {c.subnet.subnet_id: c.subnet.zone for c in overrides})
+        except ProviderError:
+            with self._attempts_lock:
+                self._failed_attempts[request.request_id] = self._failed_attempts.get(request.request_id, 0) + 1
+            raise
+
+    def _client_token(self, request_id: str) -> str:
+        with self._attempts_lock:
+            failed = self._failed_attempts.get(request_id, 0)
+        return request_id[:60] if not failed else f"{request_id[:56]}-{failed}"
 
     def terminate(self, instance_id: str) -> None:
         try:

@@ -201,3 +201,16 @@ def test_gpu_nodes_get_a_bigger_root_volume_by_default(aws):
     (template,) = aws.ec2.describe_launch_templates()["LaunchTemplates"]
     data = aws.ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert data["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 100
+
+
+def test_a_launch_attempt_that_got_nothing_asks_again_under_a_new_client_token(aws):
+    # EC2 answers a repeated ClientToken with its first answer, even an empty fleet
+    provider = aws.provider()
+    aws.faults.stocked_out = {"m5.large"}
+    with pytest.raises(InsufficientCapacity):
+        provider.launch(request(request_id="need-1"))
+    aws.faults.stocked_out = set()  # capacity is back
+    instance = provider.launch(request(request_id="need-1"))
+    again = provider.launch(request(request_id="need-1"))  # a retry of the successful attempt
+    assert again.instance_id == instance.instance_id and len(aws.instances()) == 1
+    assert aws.faults.client_tokens == ["need-1", "need-1-1"]
