@@ -8,6 +8,7 @@ One module per job -- the layout the other clouds copy:
     userdata.py   how a machine joins the cluster with the node's labels, taints, max pods
     launch.py     the launch request -> the cloud's launch call (CreateFleet + template)
     prices.py     live prices and offerings, refreshed off the loop, embedded fallback
+    instances.py  the cloud's answers -> Instances (what a fleet delivered, or its typed failure)
     provider.py   AwsProvider: launch / terminate / list_instances (+ live_catalog)
 
 boto3 is imported here, so `providers.registry` loads it only for `--provider aws`.
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.aws.provider import AwsInstance, AwsProvider
+from providers.aws.instances import AwsInstance
+from providers.aws.provider import AwsProvider
 
 
 def create_provider(config: Any = None, clock: Any = None, **kwargs: Any) -> AwsProvider:

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+import time
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pricing.catalog import raw_catalog
-from pricing.types import SPOT, RegionCatalog
+from pricing.types import RegionCatalog
 from providers.aws.clients import AwsClients
 from providers.aws.discovery import Discovery, _paginate
-from providers.aws.errors import ErrorContext, combined_failure, provider_error
+from providers.aws.errors import ErrorContext, provider_error
+from providers.aws.instances import fleet_outcome, instance_from_ec2
 from providers.aws.launch import NAME_TAG, LaunchTemplates, candidates, fleet_request, shared_labels
 from providers.aws.prices import LivePrices
 from providers.base import (
@@ -34,15 +35,6 @@ from providers.base import (
 
 log = logging.getLogger("smart_autoscaler.providers.aws")
 NOT_FOUND_CODES = frozenset({"InvalidInstanceID.NotFound"})
-_STATES = {"pending": "pending", "running": "running", "shutting-down": "terminating", "stopping": "terminating",
-           "stopped": "terminating", "terminated": "terminated"}
-
-
-class AwsInstance(Instance):
-    """An Instance plus the fleet errors of the overrides EC2 skipped before the one it
-    delivered (`skipped`: typed failures with scopes), so a caller can back them off too."""
-
-    skipped: tuple[ProviderError, ...] = ()
 
 
 class AwsProvider:
@@ -95,7 +87,16 @@ class AwsProvider:
         except BotoCoreError as err:  # timeouts, connection errors: a retry reuses the token
             raise ProviderError(f"EC2 call failed: {err}", code=type(err).__name__) from None
         try:
-            return self._fleet_result(request, response, {c.subnet.subnet_id: c.subnet.zone for c in overrides})
+            return fleet_outcome(
+                request,
+                response,
+                {c.subnet.subnet_id: c.subnet.zone for c in overrides},
+                self.region,
+                self.known_types,
+                self._tags(request),
+                self.clock.now() if self.clock else time.time(),
+                self._describe_zone,
+            )
         except ProviderError:
             with self._attempts_lock:
                 self._failed_attempts[request.request_id] = self._failed_attempts.get(request.request_id, 0) + 1
@@ -132,7 +133,7 @@ class AwsProvider:
             raise self._client_error(err, ErrorContext("", "", None, self.region)) from None
         except BotoCoreError as err:
             raise ProviderError(f"DescribeInstances failed: {err}", code=type(err).__name__) from None
-        return [self._instance(item) for reservation in reservations for item in reservation.get("Instances", [])]
+        return [instance_from_ec2(item) for reservation in reservations for item in reservation.get("Instances", [])]
 
     # ---- live prices (optional provider method, see LivePrices)
 
@@ -188,44 +189,8 @@ class AwsProvider:
         except (ClientError, BotoCoreError) as err:
             log.warning("looking up instances of request %s failed (launching; ClientToken keeps it single): %s", request_id, err)
             return None
-        found = [self._instance(i) for r in reservations for i in r.get("Instances", [])]
+        found = [instance_from_ec2(i) for r in reservations for i in r.get("Instances", [])]
         return found[0] if found else None
-
-    def _fleet_result(self, request: LaunchRequest, response: dict, zone_of_subnet: dict[str, str]) -> Instance:
-        errors = []
-        for item in response.get("Errors", []):
-            override = (item.get("LaunchTemplateAndOverrides") or {}).get("Overrides") or {}
-            zone = override.get("AvailabilityZone") or zone_of_subnet.get(override.get("SubnetId", ""))
-            capacity = SPOT if item.get("Lifecycle") == "spot" else request.capacity_type
-            context = ErrorContext(override.get("InstanceType") or request.instance_type.name, capacity, zone, self.region, self.known_types)
-            errors.append(provider_error(item.get("ErrorCode", "Unknown"), item.get("ErrorMessage", ""), context))
-        delivered = [item for item in response.get("Instances", []) if item.get("InstanceIds")]
-        if not delivered:
-            if not errors:
-                raise ProviderError("CreateFleet returned neither an instance nor an error", code="EmptyFleet")
-            raise combined_failure(errors)
-        item = delivered[0]
-        instance_id = item["InstanceIds"][0]
-        override = (item.get("LaunchTemplateAndOverrides") or {}).get("Overrides") or {}
-        zone = override.get("AvailabilityZone") or zone_of_subnet.get(override.get("SubnetId", ""), "")
-        if not zone:
-            zone = self._describe_zone(instance_id)
-        capacity_type = SPOT if item.get("Lifecycle") == "spot" else "on-demand"
-        for err in errors:
-            log.info("CreateFleet skipped an override for request %s: %s", request.request_id, err)
-        instance = AwsInstance(
-            instance_id=instance_id,
-            provider_id=f"aws:///{zone}/{instance_id}",
-            instance_type=item.get("InstanceType") or request.instance_type.name,
-            capacity_type=capacity_type,
-            zone=zone,
-            state="pending",
-            launched_at=self.clock.now() if self.clock else datetime.now().timestamp(),
-            request_id=request.request_id,
-            tags=self._tags(request),
-        )
-        object.__setattr__(instance, "skipped", tuple(errors))
-        return instance
 
     def _describe_zone(self, instance_id: str) -> str:
         try:
@@ -233,22 +198,6 @@ class AwsProvider:
             return reservations[0]["Instances"][0]["Placement"]["AvailabilityZone"]
         except (ClientError, BotoCoreError, LookupError):
             return ""
-
-    def _instance(self, item: dict) -> Instance:
-        tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
-        zone = (item.get("Placement") or {}).get("AvailabilityZone", "")
-        launched = item.get("LaunchTime")
-        return Instance(
-            instance_id=item["InstanceId"],
-            provider_id=f"aws:///{zone}/{item['InstanceId']}",
-            instance_type=item.get("InstanceType", ""),
-            capacity_type=SPOT if item.get("InstanceLifecycle") == "spot" else "on-demand",
-            zone=zone,
-            state=_STATES.get((item.get("State") or {}).get("Name", ""), "pending"),
-            launched_at=launched.timestamp() if hasattr(launched, "timestamp") else 0.0,
-            request_id=tags.get(TAG_REQUEST, ""),
-            tags=tags,
-        )
 
     def _client_error(self, err: ClientError, context: ErrorContext) -> ProviderError:
         error = err.response.get("Error", {})
