@@ -120,19 +120,24 @@ class AwsProvider:
 
     def list_instances(self) -> list[Instance]:
         try:
-            reservations = _paginate(
-                self.clients.ec2,
-                "describe_instances",
-                "Reservations",
-                Filters=[
-                    {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]},
-                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
-                ],
-            )
+            return self._owned_instances()
         except ClientError as err:
             raise self._client_error(err, ErrorContext("", "", None, self.region)) from None
         except BotoCoreError as err:
             raise ProviderError(f"DescribeInstances failed: {err}", code=type(err).__name__) from None
+
+    def _owned_instances(self, *filters: dict) -> list[Instance]:
+        """Live instances tagged for this cluster (every page), narrowed by `filters`."""
+        reservations = _paginate(
+            self.clients.ec2,
+            "describe_instances",
+            "Reservations",
+            Filters=[
+                {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]},
+                {"Name": "instance-state-name", "Values": ["pending", "running"]},
+                *filters,
+            ],
+        )
         return [instance_from_ec2(item) for reservation in reservations for item in reservation.get("Instances", [])]
 
     # ---- live prices (optional provider method, see LivePrices)
@@ -176,20 +181,10 @@ class AwsProvider:
 
     def _find_by_request(self, request_id: str) -> Instance | None:
         try:
-            reservations = _paginate(
-                self.clients.ec2,
-                "describe_instances",
-                "Reservations",
-                Filters=[
-                    {"Name": f"tag:{TAG_CLUSTER}", "Values": [self.cluster_name]},
-                    {"Name": f"tag:{TAG_REQUEST}", "Values": [request_id]},
-                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
-                ],
-            )
+            found = self._owned_instances({"Name": f"tag:{TAG_REQUEST}", "Values": [request_id]})
         except (ClientError, BotoCoreError) as err:
             log.warning("looking up instances of request %s failed (launching; ClientToken keeps it single): %s", request_id, err)
             return None
-        found = [instance_from_ec2(i) for r in reservations for i in r.get("Instances", [])]
         return found[0] if found else None
 
     def _describe_zone(self, instance_id: str) -> str:
