@@ -246,7 +246,7 @@ def format_table(result: PreviewResult) -> str:
         cheapest = min(result.targets, key=lambda t: (len(t.unplaceable), t.total_hourly_cost))
         out.append(f"  cheapest: {cheapest.target} at ${cheapest.total_hourly_cost:.4f}/h")
     if any(line.price_estimated for target in result.targets for line in target.nodes):
-        out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate, or another region's list price)")
+        out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate or the Spot Instance Advisor's saving, or another region's list price)")
     for problem in result.problems:
         out.append(f"warning: {problem}")
     return "\n".join(out)
