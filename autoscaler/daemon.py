@@ -173,12 +173,19 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         except DaemonError as err:
             log.error("cannot lead: %s", err)
             return
+        previous = state.get("provider")
+        if previous is not None and hasattr(previous, "close"):
+            previous.close()  # e.g. the AWS provider's price refresher thread
+        state["provider"] = provider
         state["reconciler"] = Reconciler(cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run)
         metrics.is_leader.set(1)
         leading.set()
 
     def stop_leading() -> None:
         leading.clear()
+        provider = state.pop("provider", None)
+        if provider is not None and hasattr(provider, "close"):
+            provider.close()  # a follower fetches no prices; the next term builds a new provider
         metrics.is_leader.set(0)
         metrics.forget_leader_state()
 
