@@ -36,6 +36,7 @@ from providers.aws.discovery import _paginate
 log = logging.getLogger("smart_autoscaler.providers.aws.prices")
 SOURCES = ("on-demand", "spot", "zones", "advisor", "subnets")
 ADVISOR_TIMEOUT = 20.0
+ADVISOR_REFRESH = 3600.0  # the advisor's averages change slowly: fetch them at most hourly
 
 
 def on_demand_filters(region: str) -> list[dict[str, str]]:
@@ -82,7 +83,7 @@ class LivePrices:
         self.period = max(1.0, config.aws.price_refresh_period)
         self.fetch_url = fetch_url or _fetch_url
         self.subnet_zones = subnet_zones
-        ttl = 4 * self.period  # figures older than this are dropped: the embedded ones answer
+        ttl = max(4 * self.period, 2 * ADVISOR_REFRESH)  # older figures are dropped: the embedded ones answer
         self._figures: TTLCache = TTLCache(maxsize=len(SOURCES), ttl=ttl, timer=time.monotonic)
         self._updated: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -111,7 +112,7 @@ class LivePrices:
         loaders: dict[str, Callable[[], Any]] = {}
         if self.settings.live_prices:
             loaders.update({"on-demand": self._on_demand, "spot": self._spot, "zones": self._zones})
-        if self.settings.use_spot_advisor:
+        if self.settings.use_spot_advisor and not self._fresh("advisor", ADVISOR_REFRESH):
             loaders["advisor"] = self._advisor
         if self.subnet_zones is not None:
             loaders["subnets"] = lambda: self.subnet_zones() or None
@@ -160,6 +161,10 @@ class LivePrices:
         if source.startswith(("http://", "https://")):
             return parse_advisor(self.fetch_url(source), source)
         return advisor_file_data(source)
+
+    def _fresh(self, source: str, max_age: float) -> bool:
+        with self._lock:
+            return source in self._figures and time.monotonic() - self._updated[source] < max_age
 
     # ---- answers (the loop's thread)
 
