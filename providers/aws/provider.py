@@ -97,9 +97,11 @@ class AwsProvider:
                 self.clock.now() if self.clock else time.time(),
                 self._describe_zone,
             )
-        except ProviderError:
+        except ProviderError as err:
             with self._attempts_lock:
                 self._failed_attempts[request.request_id] = self._failed_attempts.get(request.request_id, 0) + 1
+            if any(e.code == "InsufficientFreeAddressesInSubnet" for e in getattr(err, "errors", (err,))):
+                self.discovery.forget_subnets()  # look for subnets with free addresses again
             raise
 
     def _client_token(self, request_id: str) -> str:
