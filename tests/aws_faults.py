@@ -88,6 +88,7 @@ class FleetFaults:
 
     def __init__(self) -> None:
         self.stocked_out: set[str] = set()
+        self.stockout_code = "InsufficientInstanceCapacity"  # the fleet error of a stocked-out override
         self.failures: dict[str, list[tuple[str, str, int]]] = {}  # operation -> [(code, message, status)]
         self.calls: dict[str, int] = {}
         self.answers: dict[str, bytes] = {}  # operation -> response body (the service's own format)
@@ -120,10 +121,11 @@ class FleetFaults:
             return _parsed(model, self.answers[name], 200)
         if name == "CreateFleet" and self.stocked_out and isinstance(params.get("body"), dict):
             form, removed = drop_overrides(params["body"], self.stocked_out)
-            self._pending_errors.value = errors_xml(removed, lifecycle_of(params["body"])) if removed else ""
+            errors = errors_xml(removed, lifecycle_of(params["body"]), self.stockout_code) if removed else ""
+            self._pending_errors.value = errors
             if removed and not any(_OVERRIDE.match(k) for k in form):
                 self._pending_errors.value = ""
-                return _parsed(model, empty_fleet_xml(errors_xml(removed, lifecycle_of(params["body"]))), 200)
+                return _parsed(model, empty_fleet_xml(errors), 200)
             params["body"] = form
         return None
 

@@ -30,15 +30,9 @@ def test_a_fleet_error_of_an_override_maps_to_kind_and_scope(aws, code):
     # given EC2 answers the only override (m5.large in us-west-2a) with this error code
     provider = aws.provider()
     aws.faults.stocked_out = {"m5.large"}
-    from tests import aws_faults
-
-    original = aws_faults.errors_xml
-    aws_faults.errors_xml = lambda removed, lifecycle, code_=code: original(removed, lifecycle, code_)
-    try:
-        with pytest.raises(Exception) as failure:
-            provider.launch(request(zones=("us-west-2a",)))
-    finally:
-        aws_faults.errors_xml = original
+    aws.faults.stockout_code = code
+    with pytest.raises(Exception) as failure:
+        provider.launch(request(zones=("us-west-2a",)))
     kind, types, capacity, zone = CASES[code]
     err = failure.value
     assert err.kind == kind and err.code == code and code in str(err)
@@ -103,3 +97,15 @@ def test_an_unknown_code_is_other_and_keeps_the_aws_code_in_the_message():
     err = provider_error("InvalidAMIID.NotFound", "The image id '[ami-1]' does not exist", ErrorContext("m5.large", "on-demand", "us-west-2a", "us-west-2"))
     assert err.kind == FailureKind.OTHER and str(err).startswith("InvalidAMIID.NotFound: ")
     assert err.scopes == (FailureScope.offering("m5.large", "on-demand", "us-west-2a"),)
+
+
+def test_a_full_subnet_makes_the_provider_look_for_subnets_again(aws):
+    provider = aws.provider()
+    provider.launch(request(request_id="first"))  # subnets discovered and cached
+    looked = aws.faults.calls["DescribeSubnets"]
+    aws.faults.stocked_out, aws.faults.stockout_code = {"m5.large"}, "InsufficientFreeAddressesInSubnet"
+    with pytest.raises(Exception):
+        provider.launch(request(request_id="second", zones=("us-west-2a",)))
+    aws.faults.stocked_out = set()
+    provider.launch(request(request_id="third"))
+    assert aws.faults.calls["DescribeSubnets"] > looked
