@@ -34,7 +34,25 @@ def create_provider(config: Any = None, clock: Any = None, **kwargs: Any) -> Aws
             check_template(config.aws.user_data)
         except UserDataError as err:
             raise ValueError(str(err)) from None
+    _check_block_devices(config)
     return AwsProvider(config, clock=clock, **kwargs)
+
+
+def _check_block_devices(config: Any) -> None:
+    """aws.blockDeviceMappings checked against EC2's own request shape at start, so a typo
+    stops start-up naming the field instead of failing every launch."""
+    if not config.aws.block_device_mappings:
+        return
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from providers.aws.launch import unfreeze
+
+    shape = botocore.session.get_session().get_service_model("ec2").shape_for("LaunchTemplateBlockDeviceMappingRequestList")
+    mappings = [unfreeze(m) for m in config.aws.block_device_mappings]
+    report = ParamValidator().validate(mappings, shape)
+    if report.has_errors():
+        raise ValueError(f"aws.blockDeviceMappings: {report.generate_report().replace(chr(10), '; ')}")
 
 
 __all__ = ["AwsInstance", "AwsProvider", "create_provider"]

@@ -214,3 +214,12 @@ def test_a_launch_attempt_that_got_nothing_asks_again_under_a_new_client_token(a
     again = provider.launch(request(request_id="need-1"))  # a retry of the successful attempt
     assert again.instance_id == instance.instance_id and len(aws.instances()) == 1
     assert aws.faults.client_tokens == ["need-1", "need-1-1"]
+
+
+def test_a_misspelt_block_device_mapping_stops_start_up_naming_the_field():
+    from autoscaler.config import config_from_mapping
+    from providers.aws import create_provider
+
+    config = config_from_mapping({"aws": {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumSize": 100}}]}})
+    with pytest.raises(ValueError, match=r'aws.blockDeviceMappings: Unknown parameter in \[0\].Ebs: "VolumSize"'):
+        create_provider(config=config, start_prices=False)
