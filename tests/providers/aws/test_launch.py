@@ -223,3 +223,21 @@ def test_a_misspelt_block_device_mapping_stops_start_up_naming_the_field():
     config = config_from_mapping({"aws": {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumSize": 100}}]}})
     with pytest.raises(ValueError, match=r'aws.blockDeviceMappings: Unknown parameter in \[0\].Ebs: "VolumSize"'):
         create_provider(config=config, start_prices=False)
+
+
+@pytest.mark.parametrize(
+    ("family", "type_name", "parameter"),
+    [
+        ("AL2023", "m5.large", "/aws/service/eks/optimized-ami/1.31/amazon-linux-2023/x86_64/standard/recommended/image_id"),
+        ("AL2023", "m7g.large", "/aws/service/eks/optimized-ami/1.31/amazon-linux-2023/arm64/standard/recommended/image_id"),
+        ("AL2023", "g6.xlarge", "/aws/service/eks/optimized-ami/1.31/amazon-linux-2023/x86_64/nvidia/recommended/image_id"),
+        ("AL2023", "inf2.xlarge", "/aws/service/eks/optimized-ami/1.31/amazon-linux-2023/x86_64/neuron/recommended/image_id"),
+        ("Bottlerocket", "m5.large", "/aws/service/bottlerocket/aws-k8s-1.31/x86_64/latest/image_id"),
+        ("Bottlerocket", "g6.xlarge", "/aws/service/bottlerocket/aws-k8s-1.31-nvidia/x86_64/latest/image_id"),
+    ],
+)
+def test_the_eks_optimized_ami_parameter_follows_version_architecture_and_gpu(family, type_name, parameter):
+    from providers.aws.discovery import ssm_ami_parameter
+
+    itype = TYPES[type_name]
+    assert ssm_ami_parameter(family, "1.31", itype.arch, itype.gpu_count > 0, itype) == parameter
