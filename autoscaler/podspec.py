@@ -25,11 +25,11 @@ from autoscaler.model import (
     Requirement,
     Toleration,
 )
+from autoscaler.podterms import HOSTNAME, affinity_terms, host_ports, spread_constraints
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
 
-HOSTNAME = "kubernetes.io/hostname"
 GKE_SHARING_STRATEGY = "cloud.google.com/gke-gpu-sharing-strategy"
 GKE_MAX_SHARED_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"
 DEFAULT_PREFIXES = ("smart-autoscaler.io/",)
@@ -48,25 +48,35 @@ def _quantities(resources: Mapping[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
-def _container_request(container: Mapping[str, Any], where: str) -> tuple[Resources, str | None]:
+_STANDARD = frozenset({"cpu", "memory", "ephemeral-storage", "pods", "storage"})
+
+
+def _is_device(name: str) -> bool:
+    """Extended resources (vendor-domain names: nvidia.com/gpu, aws.amazon.com/neuron,
+    example.com/fpga); hugepages and the standard resources are not devices."""
+    return name not in _STANDARD and not name.startswith(("hugepages-", "requests.", "attachable-volumes-")) and "/" in name
+
+
+def _container_request(container: Mapping[str, Any], where: str) -> tuple[Resources, dict[str, int]]:
     values = _quantities(container.get("resources"))
-    gpu_resource = None
-    gpus = 0
+    devices: dict[str, int] = {}
     try:
-        for name in _GPU_RESOURCES:
-            if name in values:
-                count = parse_count(values[name])
+        for name, raw in values.items():
+            if _is_device(str(name)):
+                if parse_cpu_millis(raw) % 1000:
+                    raise QuantityError(
+                        f"{name}: {raw!r} must be a whole number (Kubernetes rejects fractional extended resources)"
+                    )
+                count = parse_count(raw)
                 if count:
-                    gpus += count
-                    gpu_resource = name
+                    devices[str(name)] = count
         return (
             Resources(
                 cpu=parse_cpu_millis(values["cpu"]) if "cpu" in values else 0,
                 memory=parse_count(values["memory"]) if "memory" in values else 0,
-                gpu=gpus,
                 ephemeral=parse_count(values["ephemeral-storage"]) if "ephemeral-storage" in values else 0,
             ),
-            gpu_resource,
+            devices,
         )
     except QuantityError as err:
         raise PodSpecError(f"{where}: {err}") from None
@@ -78,30 +88,74 @@ def _elementwise_max(a: Resources, b: Resources) -> Resources:
     )
 
 
-def pod_requests(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, str | None]:
-    """Effective requests of a pod spec (with 1 pod slot) and the GPU resource it asks for."""
-    gpu_resource = None
-    app = Resources()
+def _max_devices(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {name: max(a.get(name, 0), b.get(name, 0)) for name in a.keys() | b.keys()}
+
+
+def _add_devices(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {name: a.get(name, 0) + b.get(name, 0) for name in a.keys() | b.keys()}
+
+
+def pod_devices(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, dict[str, int]]:
+    """Effective requests of a pod spec (with 1 pod slot, gpu left 0) and its device requests."""
+    app, app_devices = Resources(), {}
     for index, container in enumerate(spec.get("containers") or []):
-        request, kind = _container_request(container, f"pod {pod}: spec.containers[{index}].resources")
+        request, devices = _container_request(container, f"pod {pod}: spec.containers[{index}].resources")
         app += request
-        gpu_resource = gpu_resource or kind
-    sidecars = Resources()
-    init_peak = Resources()
+        app_devices = _add_devices(app_devices, devices)
+    sidecars, sidecar_devices = Resources(), {}
+    init_peak, init_devices = Resources(), {}
     for index, container in enumerate(spec.get("initContainers") or []):
-        request, kind = _container_request(container, f"pod {pod}: spec.initContainers[{index}].resources")
-        gpu_resource = gpu_resource or kind
+        request, devices = _container_request(container, f"pod {pod}: spec.initContainers[{index}].resources")
         if container.get("restartPolicy") == "Always":
             sidecars += request
+            sidecar_devices = _add_devices(sidecar_devices, devices)
             init_peak = _elementwise_max(init_peak, sidecars)
+            init_devices = _max_devices(init_devices, sidecar_devices)
         else:
             init_peak = _elementwise_max(init_peak, request + sidecars)
+            init_devices = _max_devices(init_devices, _add_devices(devices, sidecar_devices))
     total = _elementwise_max(app + sidecars, init_peak)
+    devices = _max_devices(_add_devices(app_devices, sidecar_devices), init_devices)
+    # Pod-level resources (Kubernetes 1.34, PodLevelResources): cpu and memory given at the pod
+    # level replace the containers' sum; a limit alone is the request, as for containers.
+    pod_level = _quantities(spec.get("resources"))
+    if pod_level.get("cpu") is not None or pod_level.get("memory") is not None:
+        level, _ = _container_request(
+            {"resources": {"requests": {k: v for k, v in pod_level.items() if k in ("cpu", "memory")}}},
+            f"pod {pod}: spec.resources",
+        )
+        total = Resources(
+            level.cpu if "cpu" in pod_level else total.cpu,
+            level.memory if "memory" in pod_level else total.memory,
+            total.gpu,
+            total.pods,
+            total.ephemeral,
+        )
     overhead = spec.get("overhead")
     if overhead:
         extra, _ = _container_request({"resources": {"requests": overhead}}, f"pod {pod}: spec.overhead")
         total += extra
-    return Resources(total.cpu, total.memory, total.gpu, 1, total.ephemeral), gpu_resource
+    return Resources(total.cpu, total.memory, 0, 1, total.ephemeral), {k: v for k, v in devices.items() if v}
+
+
+def pod_requests(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, str | None]:
+    """Effective requests of a pod spec (with 1 pod slot) and the device resource it asks for
+    (the `gpu` dimension counts that one; GPUs first when it asks for several kinds)."""
+    base, devices = pod_devices(spec, pod)
+    primary = _primary_device(devices)
+    if primary is None:
+        return base, None
+    return Resources(base.cpu, base.memory, devices[primary], 1, base.ephemeral), primary
+
+
+def _primary_device(devices: Mapping[str, int]) -> str | None:
+    if not devices:
+        return None
+    for name in _GPU_RESOURCES:
+        if name in devices:
+            return name
+    return sorted(devices)[0]
 
 
 def _requirement(expr: Mapping[str, Any]) -> Requirement:
@@ -142,46 +196,6 @@ def tolerations_of(spec: Mapping[str, Any], gpu_resource: str | None) -> tuple[T
         # The ExtendedResourceToleration admission plugin adds this for extended resources.
         tolerations.append(Toleration(gpu_resource, "Exists", "", "NoSchedule"))
     return tuple(sorted(set(tolerations), key=lambda t: (t.key, t.operator, t.value, t.effect)))
-
-
-def _selects_itself(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    if selector is None:
-        return False  # a missing selector matches no pod; an empty one matches every pod
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        if not _requirement(expr).matches(labels):
-            return False
-    return True
-
-
-def one_per_node(spec: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Required anti-affinity or a DoNotSchedule spread of maxSkew 1 on the hostname, against its own kind."""
-    anti = ((spec.get("affinity") or {}).get("podAntiAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution"
-    ) or []
-    for term in anti:
-        if term.get("topologyKey") == HOSTNAME and _selects_itself(term.get("labelSelector"), labels):
-            return True
-    for spread in spec.get("topologySpreadConstraints") or []:
-        if (
-            spread.get("topologyKey") == HOSTNAME
-            and spread.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"
-            and int(spread.get("maxSkew", 1)) <= 1
-            and _selects_itself(spread.get("labelSelector"), labels)
-        ):
-            return True
-    return False
-
-
-def _host_ports(spec: Mapping[str, Any]) -> frozenset[tuple[int, str]]:
-    ports = set()
-    for container in list(spec.get("containers") or []) + list(spec.get("initContainers") or []):
-        for port in container.get("ports") or []:
-            if port.get("hostPort"):
-                ports.add((int(port["hostPort"]), str(port.get("protocol") or "TCP")))
-    return frozenset(ports)
 
 
 # ---- annotations (SPEC §3)
@@ -316,7 +330,9 @@ def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_
     name = str(metadata.get("name") or "")
     labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
-    requests, gpu_resource = pod_requests(spec, f"{namespace}/{name}")
+    base, devices = pod_devices(spec, f"{namespace}/{name}")
+    gpu_resource = _primary_device(devices)
+    requests = base if gpu_resource is None else Resources(base.cpu, base.memory, devices[gpu_resource], 1, base.ephemeral)
     selection, do_not_evict, problems = read_annotations(annotations, prefixes)
     affinity = node_affinity(spec)
     selector = spec.get("nodeSelector") or {}
@@ -327,8 +343,11 @@ def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_
         affinity=affinity,
         tolerations=tolerations_of(spec, gpu_resource),
         gpu_resource=gpu_resource,
-        host_ports=_host_ports(spec),
-        one_per_node=one_per_node(spec, labels),
+        extra_devices=tuple(sorted((k, v) for k, v in devices.items() if k != gpu_resource)),
+        host_ports=host_ports(spec),
+        pod_affinity=affinity_terms(spec, "podAffinity", namespace, labels),
+        pod_anti_affinity=affinity_terms(spec, "podAntiAffinity", namespace, labels),
+        spread=spread_constraints(spec, namespace, labels),
         selection=selection,
         gpu_time_slices=time_slices,
     )

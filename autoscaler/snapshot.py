@@ -140,6 +140,7 @@ def planner_nodes(
                 used=load.used,
                 workload_pods=load.workload_pods,
                 host_ports=load.ports,
+                pods=tuple(bound.get(kube_node.name, ())),
             )
         )
     for flight in in_flight:

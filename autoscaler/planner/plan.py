@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodShape
-from autoscaler.planner.binpack import OpenNode, pack_nodes
+from autoscaler.planner.packer import pack
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
 from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
@@ -43,9 +43,9 @@ def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]
     return reusable
 
 
-def _open_bin_pack_nodes(nodes: Sequence[Node]) -> list[OpenNode]:
+def _open_bin_pack_nodes(nodes: Sequence[Node]) -> list[Node]:
     return [
-        OpenNode(node.name, node.free, dict(node.labels), node.taints, node.host_ports)
+        node
         for node in nodes
         if node.managed and node.role == BIN_PACK and not node.unschedulable and node.free.pods > 0
     ]
@@ -86,13 +86,13 @@ def plan(
             group.append(pod)
 
     modes: dict[str, str] = {}
-    pack: dict[PodShape, list[Pod]] = {}
+    pack_pods: dict[PodShape, list[Pod]] = {}
     sets: dict[tuple[str, PodShape], list[Pod]] = {}
     for shape, pods in by_shape.items():
         mode = classify(shape, config)
         modes.update(dict.fromkeys((pod.key for pod in pods), mode))
         if mode == BIN_PACK:
-            pack[shape] = pods
+            pack_pods[shape] = pods
         else:
             for pod in pods:
                 sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
@@ -100,9 +100,11 @@ def plan(
     selected = select_nodes(
         [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, _reusable_nodes(nodes, config)
     )
-    packed = pack_nodes(pack, book, config, _open_bin_pack_nodes(nodes))
+    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes))
 
     unplaceable: list[Unplaceable] = []
+    for pods, reason in packed.unplaceable:
+        unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
     for pod_set in selected.no_option:
         reason = explain_no_option(book, pod_set.shape.requests, pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pod_set.pods)

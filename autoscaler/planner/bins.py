@@ -1,0 +1,64 @@
+"""The bins of the bin-pack: open nodes and new nodes, one numpy column each.
+
+Per bin: free room per resource, the zone it is pinned to (or the zones it may still take),
+how many of its pods match each selector in play, and how many carry a hostname
+anti-affinity term of each selector (for symmetric anti-affinity). Host ports are kept per
+bin in Python sets: only pods that ask for ports look at them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autoscaler.model import HostPort
+from autoscaler.planner.fit import DIMENSIONS
+from autoscaler.planner.options import NodeOption
+
+UNPINNED = -1
+
+
+class Bins:
+    def __init__(self, capacity: int, selectors: int) -> None:
+        capacity = max(capacity, 8)
+        self.free = np.zeros((DIMENSIONS, capacity), dtype=np.int64)
+        self.zone = np.full(capacity, UNPINNED, dtype=np.int64)
+        self.zmask = np.zeros(capacity, dtype=np.int64)
+        self.selectors = selectors
+        self.counts = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
+        self.sym = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
+        self.count = 0
+        self.names: list[str | None] = []  # None for a new node
+        self.options: list[NodeOption | None] = []
+        self.pods: list[list[str]] = []
+        self.ports: list[set[HostPort]] = []
+        self.classes: list[set[int]] = []  # pod classes on the bin (for alternatives)
+
+    def _grow(self) -> None:
+        self.free = np.concatenate([self.free, np.zeros_like(self.free)], axis=1)
+        self.zone = np.concatenate([self.zone, np.full_like(self.zone, UNPINNED)])
+        self.zmask = np.concatenate([self.zmask, np.zeros_like(self.zmask)])
+        self.counts = np.concatenate([self.counts, np.zeros_like(self.counts)], axis=1)
+        self.sym = np.concatenate([self.sym, np.zeros_like(self.sym)], axis=1)
+
+    def add(
+        self,
+        room: np.ndarray,
+        name: str | None,
+        option: NodeOption | None,
+        zone: int,
+        zmask: int,
+        ports: set[HostPort] | None = None,
+    ) -> int:
+        if self.count == self.free.shape[1]:
+            self._grow()
+        index = self.count
+        self.free[:, index] = room
+        self.zone[index] = zone
+        self.zmask[index] = zmask
+        self.names.append(name)
+        self.options.append(option)
+        self.pods.append([])
+        self.ports.append(set(ports or ()))
+        self.classes.append(set())
+        self.count += 1
+        return index

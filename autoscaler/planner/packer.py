@@ -1,0 +1,468 @@
+"""First-fit decreasing over every resource, with the scheduling rules restricting which bin a
+pod may join (the one placement simulation's rules, `autoscaler.placement.rules`, over blocks
+of identical pods and numpy columns of bins).
+
+Pods of any constraint class share a bin when the bin's offering is one they may get and the
+rules allow it: different host ports share, a spread of maxSkew 2 on the hostname puts two per
+node, anti-affinity keeps matching pods apart, zone spread fills zones lowest first. "One per
+node" is what the rules produce, never a flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from autoscaler.config import Config
+from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape, ports_conflict, tolerates_all
+from autoscaler.nodelabels import INSTANCE_TYPE, ZONE
+from autoscaler.planner.bins import UNPINNED, Bins
+from autoscaler.planner.fit import as_row, copies_that_fit
+from autoscaler.planner.groups import HOSTNAME, PodGroup, SelectorRegistry, group_pods
+from autoscaler.planner.options import NodeOption, OptionBook
+from autoscaler.planner.pack_classes import PodClass, class_key, meets_shape
+from autoscaler.planner.types import NewNode, Placement
+from autoscaler.planner.zones import spread_allowed, spread_quota
+from autoscaler.placement.rules import spread_eligible
+from autoscaler.resources import Resources
+
+ALL_ZONES = -1  # every bit set
+
+
+@dataclass
+class BinPackResult:
+    new_nodes: list[NewNode] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    no_option: list[tuple[PodShape, list[Pod]]] = field(default_factory=list)
+    unplaceable: list[tuple[list[Pod], str]] = field(default_factory=list)  # rules that cannot be met
+
+
+@dataclass
+class _Rules:
+    """What the rules say about one group right now."""
+
+    per_bin: int
+    zones: int = ALL_ZONES  # bitmask of zones the group may use
+    quota: dict[int, int] | None = None  # zone -> pods it may still take
+    needs_zone: bool = False
+    seed: bool = False  # first pod of an affinity group: place one, then look again
+    reason: str = ""
+
+
+class Packer:
+    def __init__(
+        self, book: OptionBook, config: Config, open_nodes: list[Node], all_nodes: list[Node], registry: SelectorRegistry
+    ) -> None:
+        self.book, self.config, self.registry = book, config, registry
+        self.zone_ids: dict[str, int] = {}
+        self.zone_names: list[str] = []
+        self.bins = Bins(len(open_nodes) + 64, len(registry.selectors))
+        self.classes: dict[PodConstraints, PodClass] = {}
+        self.all_nodes = all_nodes
+        self.open_names = {node.name for node in open_nodes}
+        self.total = np.zeros(max(len(registry.selectors), 1), dtype=np.int64)  # matching pods anywhere
+        self.zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> placed matching pods
+        self.sym_zones: dict[int, set[int]] = {}  # selector -> zones with a zone anti-affinity term on it
+        self.largest: dict[PodConstraints, Resources] = {}
+        for node in all_nodes:
+            zone = self._zone(node.zone) if node.zone else UNPINNED
+            for pod in node.pods:
+                self._count_existing(pod, zone)
+        for node in open_nodes:
+            zone = self._zone(node.zone or "")
+            index = self.bins.add(as_row(node.free), node.name, None, zone, 1 << zone, set(node.host_ports))
+            for pod in node.pods:
+                for sid in registry.signature(pod):
+                    self.bins.counts[sid, index] += 1
+                for term in pod.constraints.pod_anti_affinity:
+                    if term.topology_key == HOSTNAME:
+                        self.bins.sym[registry.ids[term.pods], index] += 1
+        self.open_nodes = open_nodes
+        self.result = BinPackResult()
+
+    # ---- bookkeeping
+
+    def _zone(self, name: str) -> int:
+        index = self.zone_ids.get(name)
+        if index is None:
+            index = self.zone_ids[name] = len(self.zone_names)
+            self.zone_names.append(name)
+        return index
+
+    def _count_existing(self, pod: Pod, zone: int) -> None:
+        for sid in self.registry.signature(pod):
+            self.total[sid] += 1
+            if zone >= 0 and sid in self.registry.zone_keyed:
+                per_zone = self.zone_counts.setdefault(sid, {})
+                per_zone[zone] = per_zone.get(zone, 0) + 1
+        for term in pod.constraints.pod_anti_affinity:
+            if term.topology_key != HOSTNAME and zone >= 0:
+                self.sym_zones.setdefault(self.registry.ids[term.pods], set()).add(zone)
+
+    def pod_class(self, constraints: PodConstraints) -> PodClass:
+        key = class_key(constraints)
+        found = self.classes.get(key)
+        if found is None:
+            options, _ = self.book.candidates(key, BIN_PACK, self.config.bin_packing_node_pricing)
+            shaped = [o for o in options if meets_shape(o, self.config, key.gpu_resource is not None)]
+            found = self.classes[key] = PodClass(len(self.classes), key, shaped, options, self)
+        return found
+
+    # ---- the rules for one group
+
+    def _zone_counts_for(self, sid: int, group: PodGroup, constraint) -> tuple[dict[str, int], list[str]]:
+        """Matching pods per zone over eligible nodes (existing ones by the inclusion policies, plus
+        what this plan placed), and the zones that are domains."""
+        constraints = group.shape.constraints
+        counts: dict[str, int] = {}
+        domains: set[str] = set()
+        for node in self.all_nodes:
+            if node.zone and spread_eligible(constraint, constraints, node.labels, node.taints):
+                domains.add(node.zone)
+        placed = self.zone_counts.get(sid, {})
+        for zone_index, count in placed.items():
+            counts[self.zone_names[zone_index]] = count
+        return counts, sorted(domains)
+
+    def _rules(self, group: PodGroup, klass: PodClass, wanted: int) -> _Rules:
+        constraints = group.shape.constraints
+        ids = self.registry.ids
+        rules = _Rules(per_bin=wanted)
+        if constraints.host_ports:
+            rules.per_bin = 1
+        if any(sid in self.registry.zone_keyed for sid in group.sids):
+            rules.needs_zone = True
+        for sid in group.sids:
+            for zone in self.sym_zones.get(sid, ()):
+                rules.zones &= ~(1 << zone)
+        for term in constraints.pod_anti_affinity:
+            sid = ids[term.pods]
+            mine = sid in group.sids
+            if term.topology_key == HOSTNAME:
+                if mine:
+                    rules.per_bin = 1
+                continue
+            rules.needs_zone = True
+            for zone, count in self.zone_counts.get(sid, {}).items():
+                if count:
+                    rules.zones &= ~(1 << zone)
+            if mine:
+                rules.quota = self._merge_quota(rules.quota, {z: 1 for z in klass.zone_indices()})
+        for term in constraints.pod_affinity:
+            sid = ids[term.pods]
+            if self.total[sid] == 0:
+                if not group.self_start:
+                    rules.reason = f"no pod matches its required pod affinity ({term.pods.describe()})"
+                    return rules
+                rules.seed = True
+                rules.per_bin = 1
+                continue
+            if term.topology_key != HOSTNAME:
+                rules.needs_zone = True
+                allowed = 0
+                for zone, count in self.zone_counts.get(sid, {}).items():
+                    if count:
+                        allowed |= 1 << zone
+                rules.zones &= allowed
+        for constraint in constraints.spread:
+            sid = ids[constraint.pods]
+            if constraint.topology_key == HOSTNAME:
+                if sid in group.sids:
+                    rules.per_bin = min(rules.per_bin, constraint.max_skew)
+                continue
+            rules.needs_zone = True
+            counts, domains = self._zone_counts_for(sid, group, constraint)
+            placeable = [self.zone_names[z] for z in klass.zone_indices() if rules.zones & (1 << z)]
+            if sid in group.sids:
+                quota = spread_quota(constraint, wanted, counts, domains, placeable)
+                rules.quota = self._merge_quota(rules.quota, {self.zone_ids[z]: q for z, q in quota.items()})
+            else:
+                allowed = 0
+                for zone in spread_allowed(constraint, counts, domains, placeable):
+                    allowed |= 1 << self.zone_ids[zone]
+                rules.zones &= allowed
+        if rules.seed:
+            rules.quota = None if rules.quota is None else rules.quota
+        return rules
+
+    @staticmethod
+    def _merge_quota(old: dict[int, int] | None, new: dict[int, int]) -> dict[int, int]:
+        if old is None:
+            return new
+        return {zone: min(old.get(zone, 0), count) for zone, count in new.items()}
+
+    def _caps(self, group: PodGroup, klass: PodClass, request: np.ndarray, rules: _Rules) -> np.ndarray:
+        """How many of the group's pods each bin may take now."""
+        bins, count = self.bins, self.bins.count
+        caps = copies_that_fit(bins.free[:, :count].T, request)
+        caps[~klass.eligible(count)] = 0
+        if rules.zones != ALL_ZONES:
+            caps[(bins.zmask[:count] & rules.zones) == 0] = 0
+        constraints = group.shape.constraints
+        ids = self.registry.ids
+        for sid in group.sids:
+            caps[bins.sym[sid, :count] > 0] = 0
+        for term in constraints.pod_anti_affinity:
+            if term.topology_key == HOSTNAME:
+                caps[bins.counts[ids[term.pods], :count] > 0] = 0
+        for term in constraints.pod_affinity:
+            sid = ids[term.pods]
+            if term.topology_key == HOSTNAME and self.total[sid] > 0:
+                caps[bins.counts[sid, :count] == 0] = 0
+        for constraint in constraints.spread:
+            if constraint.topology_key != HOSTNAME:
+                continue
+            have = bins.counts[ids[constraint.pods], :count]
+            if ids[constraint.pods] in group.sids:
+                caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
+            else:
+                caps[have >= constraint.max_skew] = 0
+        np.minimum(caps, rules.per_bin, out=caps)
+        if constraints.host_ports:
+            for index in np.nonzero(caps)[0]:
+                if ports_conflict(constraints.host_ports, frozenset(bins.ports[index])):
+                    caps[index] = 0
+        return caps
+
+    # ---- placing
+
+    def _take(self, group: PodGroup, klass: PodClass, index: int, pods: list[Pod], zone: int) -> None:
+        bins = self.bins
+        take = len(pods)
+        shape = group.shape
+        bins.free[:, index] -= as_row(shape.requests) * take
+        bins.pods[index].extend(pod.key for pod in pods)
+        bins.classes[index].add(klass.index)
+        if shape.constraints.host_ports:
+            bins.ports[index] |= shape.constraints.host_ports
+        if zone >= 0 and bins.zone[index] == UNPINNED:
+            bins.zone[index] = zone
+            bins.zmask[index] = 1 << zone
+        elif bins.zone[index] == UNPINNED:
+            bins.zmask[index] &= klass.zone_ok(index)
+        pinned = int(bins.zone[index])
+        for sid in group.sids:
+            bins.counts[sid, index] += take
+            self.total[sid] += take
+            if pinned >= 0 and sid in self.registry.zone_keyed:
+                per_zone = self.zone_counts.setdefault(sid, {})
+                per_zone[pinned] = per_zone.get(pinned, 0) + take
+        for term in shape.constraints.pod_anti_affinity:
+            sid = self.registry.ids[term.pods]
+            if term.topology_key == HOSTNAME:
+                bins.sym[sid, index] += take
+            elif pinned >= 0:
+                self.sym_zones.setdefault(sid, set()).add(pinned)
+
+    def _zone_for(self, index: int, rules: _Rules, left: dict[int, int] | None) -> int:
+        """The zone a bin is (or gets pinned to) for this group, or None-like -2 when none fits."""
+        bins = self.bins
+        if bins.zone[index] != UNPINNED:
+            zone = int(bins.zone[index])
+            return zone if left is None or left.get(zone, 0) > 0 else -2
+        if not rules.needs_zone:
+            return UNPINNED
+        mask = int(bins.zmask[index]) & rules.zones
+        best, best_left = -2, -1
+        for zone in range(len(self.zone_names)):
+            if mask & (1 << zone):
+                room = left.get(zone, 0) if left is not None else 1
+                if room > best_left and room > 0:
+                    best, best_left = zone, room
+        return best
+
+    def place_group(self, group: PodGroup) -> list[Pod]:
+        """Place what the rules allow; the pods left over (none when all placed)."""
+        klass = self.pod_class(group.shape.constraints)
+        pods = group.pods
+        request = as_row(group.shape.requests)
+        while pods:
+            rules = self._rules(group, klass, len(pods))
+            if rules.reason:
+                return pods
+            batch = pods[:1] if rules.seed else pods
+            rest = self._join(group, klass, batch, request, rules)
+            if rest:
+                rest = self._open(group, klass, rest, request, rules)
+            placed = len(batch) - len(rest)
+            pods = rest + pods[len(batch):]
+            if not rules.seed or placed == 0:
+                return pods
+        return []
+
+    def _join(self, group, klass, pods, request, rules) -> list[Pod]:
+        caps = self._caps(group, klass, request, rules)
+        left = dict(rules.quota) if rules.quota is not None else None
+        start = 0
+        for index in np.nonzero(caps)[0]:
+            index = int(index)
+            zone = self._zone_for(index, rules, left)
+            if zone == -2:
+                continue
+            take = min(int(caps[index]), len(pods) - start)
+            if left is not None and zone >= 0:
+                take = min(take, left[zone])
+                left[zone] -= take
+            self._take(group, klass, index, pods[start : start + take], zone)
+            start += take
+            if start == len(pods):
+                break
+        if rules.quota is not None:
+            rules.quota = left
+        return pods[start:]
+
+    def _open(self, group, klass, pods, request, rules) -> list[Pod]:
+        constraints = group.shape.constraints
+        for term in constraints.pod_affinity:
+            if term.topology_key == HOSTNAME and self.total[self.registry.ids[term.pods]] > 0:
+                return pods  # must join a node that already holds a matching pod
+        zones = self._zones_to_open(klass, rules, len(pods))
+        start = 0
+        for zone, wanted in zones:
+            option = klass.option_for(group.shape.requests, zone)
+            if option is None:
+                continue
+            per_node = int(copies_that_fit(as_row(option.allocatable)[None, :], request)[0])
+            per_node = min(per_node, rules.per_bin)
+            for constraint in constraints.spread:
+                if constraint.topology_key == HOSTNAME and self.registry.ids[constraint.pods] in group.sids:
+                    per_node = min(per_node, constraint.max_skew)
+            if per_node <= 0:
+                continue
+            wanted = min(wanted, len(pods) - start)
+            while wanted > 0:
+                take = min(per_node, wanted)
+                zmask = (1 << zone) if zone >= 0 else klass.zone_mask(option)
+                index = self.bins.add(as_row(option.allocatable), None, option, zone, zmask)
+                self._take(group, klass, index, pods[start : start + take], zone)
+                start += take
+                wanted -= take
+            if start == len(pods):
+                break
+        if start < len(pods) and not any(klass.option_for(group.shape.requests, z) for z, _ in zones or [(UNPINNED, 0)]):
+            self.result.no_option.append((group.shape, pods[start:]))
+            return []
+        return pods[start:]
+
+    def _zones_to_open(self, klass: PodClass, rules: _Rules, wanted: int) -> list[tuple[int, int]]:
+        if rules.quota is not None:
+            return [(zone, left) for zone, left in sorted(rules.quota.items(), key=lambda i: -i[1]) if left > 0]
+        if not rules.needs_zone and rules.zones == ALL_ZONES:
+            return [(UNPINNED, wanted)]
+        # pinned to one allowed zone: the cheapest the class offers there
+        best = None
+        for zone in klass.zone_indices():
+            if rules.zones & (1 << zone):
+                option = klass.option_for(None, zone)
+                if option is not None and (best is None or option.order_key < best[1].order_key):
+                    best = (zone, option)
+        return [(best[0], wanted)] if best else []
+
+    # ---- results
+
+    def finish(self) -> BinPackResult:
+        bins, result = self.bins, self.result
+        for index in range(bins.count):
+            if not bins.pods[index]:
+                continue
+            name = bins.names[index]
+            if name is not None:
+                result.placements.extend(Placement(pod, name) for pod in bins.pods[index])
+                continue
+            option = bins.options[index]
+            zone = int(bins.zone[index])
+            if zone >= 0 and option.zones != (self.zone_names[zone],):
+                option = replace(option, zones=(self.zone_names[zone],))
+            used = as_row(option.allocatable) - bins.free[:, index]
+            alternatives = self._alternatives(index, option, used)
+            result.new_nodes.append(NewNode(option, BIN_PACK, tuple(bins.pods[index]), alternatives))
+        return result
+
+    def _alternatives(self, index: int, chosen: NodeOption, used: np.ndarray) -> tuple[NodeOption, ...]:
+        classes = [self._class_by_index(i) for i in self.bins.classes[index]]
+        zone = int(self.bins.zone[index])
+        zone_name = self.zone_names[zone] if zone >= 0 else None
+        return classes[0].alternatives(chosen, used, zone_name, classes[1:])
+
+    def why_left(self, group: PodGroup) -> str:
+        """Why the rules leave these pods without a node, in words a person understands."""
+        klass = self.pod_class(group.shape.constraints)
+        rules = self._rules(group, klass, len(group.pods))
+        if rules.reason:
+            return rules.reason
+        constraints = group.shape.constraints
+        zones = ", ".join(self.zone_names[z] for z in klass.zone_indices() if z < len(self.zone_names))
+        for constraint in constraints.spread:
+            if constraint.topology_key != HOSTNAME:
+                return (
+                    f"topology spread on {constraint.topology_key} (maxSkew {constraint.max_skew}, "
+                    f"{constraint.pods.describe()}) cannot be kept with more pods in the zones it may get ({zones})"
+                )
+        for term in constraints.pod_anti_affinity:
+            if term.topology_key != HOSTNAME:
+                return (
+                    f"required pod anti-affinity on {term.topology_key} ({term.pods.describe()}) leaves no zone "
+                    f"of those it may get ({zones})"
+                )
+        for term in constraints.pod_affinity:
+            return (
+                f"required pod affinity on {term.topology_key} ({term.pods.describe()}): the domains with "
+                "matching pods have no room or offering for it"
+            )
+        return "existing pods' anti-affinity rules leave no zone it may get"
+
+    def _class_by_index(self, index: int) -> PodClass:
+        for klass in self.classes.values():
+            if klass.index == index:
+                return klass
+        raise KeyError(index)
+
+
+def _order(groups: list[PodGroup], reference: Resources) -> list[PodGroup]:
+    def share(group: PodGroup) -> tuple[float, int, int]:
+        r = group.shape.requests
+        shares = [r.cpu / max(reference.cpu, 1), r.memory / max(reference.memory, 1)]
+        if reference.gpu:
+            shares.append(r.gpu / reference.gpu)
+        return (max(shares), r.cpu, r.memory)
+
+    return sorted(groups, key=share, reverse=True)
+
+
+def pack(
+    pods_by_shape: dict[PodShape, list[Pod]],
+    book: OptionBook,
+    config: Config,
+    open_nodes: list[Node],
+    all_nodes: list[Node],
+) -> BinPackResult:
+    existing = [pod for node in all_nodes for pod in node.pods]
+    groups, registry = group_pods(pods_by_shape, existing)
+    packer = Packer(book, config, open_nodes, all_nodes, registry)
+    for group in groups:
+        key = class_key(group.shape.constraints)
+        r = group.shape.requests
+        known = packer.largest.get(key)
+        packer.largest[key] = r if known is None else Resources(
+            max(known.cpu, r.cpu), max(known.memory, r.memory), max(known.gpu, r.gpu), 1, max(known.ephemeral, r.ephemeral)
+        )
+    reference = Resources(config.bin_packing_node_cpu, config.bin_packing_node_memory, config.bin_packing_node_gpu)
+    deferred = []
+    for group in _order(groups, reference):
+        left = packer.place_group(group)
+        if left:
+            deferred.append(PodGroup(group.shape, group.namespace, group.sids, left, group.self_start))
+    # Pods whose rules depend on pods placed later (affinity to another group) get a second look.
+    while deferred:
+        again = []
+        for group in deferred:
+            left = packer.place_group(group)
+            if left:
+                again.append(PodGroup(group.shape, group.namespace, group.sids, left, group.self_start))
+        if sum(len(g.pods) for g in again) == sum(len(g.pods) for g in deferred):
+            for group in again:
+                packer.result.unplaceable.append((group.pods, packer.why_left(group)))
+            break
+        deferred = again
+    return packer.finish()
