@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodShape
+from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
 from autoscaler.planner.classify import classify
@@ -22,6 +23,23 @@ from autoscaler.planner.options import DaemonSetOverhead, OfferingKey, OptionBoo
 from autoscaler.planner.types import NewNode, Plan, Unplaceable
 from autoscaler.quantity import format_bytes, format_cpu
 from pricing.types import ON_DEMAND, RegionCatalog
+
+
+def placement_state(nodes: Sequence[Node], reusable: list[ReusableNode]) -> PlacementState:
+    """Every node as the one placement simulation sees it; only the reusable ones take pods."""
+    open_names = {node.name for node in reusable}
+    return PlacementState(
+        NodeState(
+            node.name,
+            node.labels,
+            node.taints,
+            node.free,
+            list(node.pods),
+            schedulable=node.name in open_names,
+            blocked="not reusable",
+        )
+        for node in nodes
+    )
 
 
 def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]:
@@ -97,13 +115,15 @@ def plan(
             for pod in pods:
                 sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
 
+    reusable = _reusable_nodes(nodes, config)
+    state = placement_state(nodes, reusable) if sets and nodes else None
     selected = select_nodes(
-        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, _reusable_nodes(nodes, config)
+        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state
     )
     packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes))
 
     unplaceable: list[Unplaceable] = []
-    for pods, reason in packed.unplaceable:
+    for pods, reason in packed.unplaceable + selected.unplaceable:
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
     for pod_set in selected.no_option:
         reason = explain_no_option(book, pod_set.shape.requests, pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
