@@ -168,6 +168,6 @@ def planner_nodes(
 
 def daemonset_overheads(daemonsets: Iterable[DaemonSetInfo]) -> list[DaemonSetOverhead]:
     return [
-        DaemonSetOverhead(f"{ds.namespace}/{ds.name}", ds.requests, ds.affinity, ds.tolerations)
+        DaemonSetOverhead(f"{ds.namespace}/{ds.name}", ds.requests, ds.affinity, ds.tolerations, ds.host_ports)
         for ds in daemonsets
     ]

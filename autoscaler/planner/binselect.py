@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from autoscaler.model import BIN_SELECT, Pod, PodShape
+from autoscaler.model import BIN_SELECT, Pod, PodShape, ports_conflict
 from autoscaler.placement.check import PlacementState
 from autoscaler.planner.zonesets import zone_layout
 from autoscaler.podterms import HOSTNAME
@@ -193,6 +193,14 @@ def select_nodes(
         limit = _per_node_limit(pod_set)
         if limit is not None:
             fits = np.minimum(fits, limit)
+        ports = pod_set.shape.constraints.host_ports
+        if ports:
+            clash = np.array([ports_conflict(ports, option.host_ports) for option in options], dtype=bool)
+            if clash.any() and (fits[~clash] == 0).all():
+                taken = ", ".join(f"{p}/{proto}" for p, proto, _ in sorted(ports))
+                result.unplaceable.append((pods, f"host port {taken} is taken on every new node it may get by the DaemonSet pods that run there"))
+                continue
+            fits = np.where(clash, 0, fits)
         if not (fits > 0).any():
             result.no_option.append(PodSet(pod_set.shape, pods))
             continue

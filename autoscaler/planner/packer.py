@@ -182,8 +182,8 @@ class Packer:
                 for zone in spread_allowed(constraint, counts, domains, placeable):
                     allowed |= 1 << self.zone_ids[zone]
                 rules.zones &= allowed
-        if rules.seed:
-            rules.quota = None if rules.quota is None else rules.quota
+        if rules.quota is not None:
+            rules.quota = {z: q for z, q in rules.quota.items() if rules.zones & (1 << z)}
         return rules
 
     @staticmethod
@@ -325,6 +325,8 @@ class Packer:
                 continue
             per_node = int(copies_that_fit(as_row(option.allocatable)[None, :], request)[0])
             per_node = min(per_node, rules.per_bin)
+            if constraints.host_ports and ports_conflict(constraints.host_ports, option.host_ports):
+                per_node = 0  # the node's DaemonSet pods hold the port
             for constraint in constraints.spread:
                 if constraint.topology_key == HOSTNAME and self.registry.ids[constraint.pods] in group.sids:
                     per_node = min(per_node, constraint.max_skew)
@@ -334,7 +336,7 @@ class Packer:
             while wanted > 0:
                 take = min(per_node, wanted)
                 zmask = (1 << zone) if zone >= 0 else klass.zone_mask(option)
-                index = self.bins.add(as_row(option.allocatable), None, option, zone, zmask)
+                index = self.bins.add(as_row(option.allocatable), None, option, zone, zmask, set(option.host_ports))
                 self._take(group, klass, index, pods[start : start + take], zone)
                 start += take
                 wanted -= take
@@ -392,6 +394,9 @@ class Packer:
         if rules.reason:
             return rules.reason
         constraints = group.shape.constraints
+        option = klass.option_for(group.shape.requests, UNPINNED)
+        if constraints.host_ports and option is not None and ports_conflict(constraints.host_ports, option.host_ports):
+            return _port_reason(constraints.host_ports, option)
         zones = ", ".join(self.zone_names[z] for z in klass.zone_indices() if z < len(self.zone_names))
         for constraint in constraints.spread:
             if constraint.topology_key != HOSTNAME:
@@ -417,6 +422,11 @@ class Packer:
             if klass.index == index:
                 return klass
         raise KeyError(index)
+
+
+def _port_reason(ports, option: NodeOption) -> str:
+    taken = ", ".join(f"{port}/{protocol}" for port, protocol, _ in sorted(ports & option.host_ports) or sorted(ports))
+    return f"host port {taken} is taken on every new node by the DaemonSet pods that run there ({option.name})"
 
 
 def _order(groups: list[PodGroup], reference: Resources) -> list[PodGroup]:
