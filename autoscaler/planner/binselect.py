@@ -77,6 +77,7 @@ class _OptionMatrix:
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[list[NodeOption], list[NodeOption], np.ndarray, np.ndarray]] = {}
+        self._full: dict[int, tuple[list[NodeOption], np.ndarray, dict[int, int]]] = {}
 
     def get(self, options: list[NodeOption]) -> tuple[list[NodeOption], np.ndarray, np.ndarray]:
         entry = self._cache.get(id(options))
@@ -86,6 +87,14 @@ class _OptionMatrix:
             prices = np.array([option.price for option in useful], dtype=np.float64)
             entry = self._cache[id(options)] = (options, useful, matrix, prices)
         return entry[1], entry[2], entry[3]
+
+    def full(self, options: list[NodeOption]) -> tuple[np.ndarray, dict[int, int]]:
+        """Every option of the list as a matrix, and each option's position by identity."""
+        entry = self._full.get(id(options))
+        if entry is None or entry[0] is not options:
+            matrix = as_matrix([option.allocatable for option in options])
+            entry = self._full[id(options)] = (options, matrix, {id(o): i for i, o in enumerate(options)})
+        return entry[1], entry[2]
 
 
 def _per_node_limit(pod_set: PodSet) -> int | None:
@@ -206,42 +215,47 @@ def select_nodes(
             continue
         zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
         if zoned is None:
-            _lay_out(result, pods, options, fits, prices, None, all_options)
+            _lay_out(result, pods, options, fits, prices, None, all_options, matrices)
             continue
         start = 0
         for zone, count in zoned.quota:
             if count:
                 mask = np.array([zone in option.zones for option in options], dtype=bool)
-                _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options)
+                _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
                 start += count
         if start < len(pods):
             result.unplaceable.append((pods[start:], zoned.reason))
     return result
 
 
-def _lay_out(result, pods, options, fits, prices, zone, all_options) -> None:
+def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices) -> None:
     if not (fits > 0).any():
         result.no_option.append(PodSet(pods[0].shape, pods))
         return
     start = 0
+    known: dict[tuple[int, int], tuple[NodeOption, tuple[NodeOption, ...]]] = {}
     for option, per_node in _choose_layout(options, fits, prices, len(pods)):
         keys = tuple(pod.key for pod in pods[start : start + per_node])
-        if zone is not None:
-            option = replace(option, zones=(zone,))
-        result.new_nodes.append(NewNode(option, BIN_SELECT, keys, _alternatives(option, pods[start : start + per_node], all_options, zone)))
+        entry = known.get((id(option), per_node))
+        if entry is None:
+            chosen = replace(option, zones=(zone,)) if zone is not None else option
+            alternatives = _alternatives(option, pods[start].requests.times(per_node), all_options, zone, matrices)
+            entry = known[(id(option), per_node)] = (chosen, alternatives)
+        result.new_nodes.append(NewNode(entry[0], BIN_SELECT, keys, entry[1]))
         start += per_node
 
 
-def _alternatives(chosen: NodeOption, pods: list[Pod], options: list[NodeOption], zone: str | None) -> tuple[NodeOption, ...]:
+def _alternatives(
+    chosen: NodeOption, need: Resources, options: list[NodeOption], zone: str | None, matrices: _OptionMatrix
+) -> tuple[NodeOption, ...]:
     """The next cheapest offerings after `chosen` that hold the same pods (in the same zone)."""
-    need = Resources()
-    for pod in pods:
-        need += pod.requests
+    matrix, position = matrices.full(options)
+    after = position.get(id(chosen), -1) + 1
+    fits = np.nonzero((matrix[after:] >= as_row(need)).all(axis=1))[0]
     found = []
-    for option in options:
-        if option is chosen or (option.name == chosen.name and option.capacity_type == chosen.capacity_type):
-            continue
-        if option.order_key < chosen.order_key or not need.fits_in(option.allocatable):
+    for at in fits:
+        option = options[after + int(at)]
+        if option.name == chosen.name and option.capacity_type == chosen.capacity_type:
             continue
         if zone is not None:
             if zone not in option.zones:

@@ -59,6 +59,7 @@ class Packer:
         self.zone_names: list[str] = []
         self.bins = Bins(len(open_nodes) + 64, len(registry.selectors))
         self.classes: dict[PodConstraints, PodClass] = {}
+        self.class_list: list[PodClass] = []
         self.all_nodes = all_nodes
         self.open_names = {node.name for node in open_nodes}
         self.total = np.zeros(max(len(registry.selectors), 1), dtype=np.int64)  # matching pods anywhere
@@ -80,6 +81,9 @@ class Packer:
                         self.bins.sym[registry.ids[term.pods], index] += 1
         self.open_nodes = open_nodes
         self.result = BinPackResult()
+        self._alternatives_seen: dict[tuple, tuple[NodeOption, ...]] = {}
+        self.skip = 0
+        self.smallest = np.zeros(5, dtype=np.int64)
 
     # ---- bookkeeping
 
@@ -107,6 +111,7 @@ class Packer:
             options, _ = self.book.candidates(key, BIN_PACK, self.config.bin_packing_node_pricing)
             shaped = [o for o in options if meets_shape(o, self.config, key.gpu_resource is not None)]
             found = self.classes[key] = PodClass(len(self.classes), key, shaped, options, self)
+            self.class_list.append(found)
         return found
 
     # ---- the rules for one group
@@ -192,38 +197,39 @@ class Packer:
             return new
         return {zone: min(old.get(zone, 0), count) for zone, count in new.items()}
 
-    def _caps(self, group: PodGroup, klass: PodClass, request: np.ndarray, rules: _Rules) -> np.ndarray:
-        """How many of the group's pods each bin may take now."""
-        bins, count = self.bins, self.bins.count
-        caps = copies_that_fit(bins.free[:, :count].T, request)
-        caps[~klass.eligible(count)] = 0
+    def _caps(self, group: PodGroup, klass: PodClass, request: np.ndarray, rules: _Rules) -> tuple[np.ndarray, int]:
+        """How many of the group's pods each bin from `lo` on may take now, and `lo` (bins before
+        it have no room for even the smallest pod of the plan)."""
+        bins, count, lo = self.bins, self.bins.count, self.skip
+        caps = _room_for(bins.free[:, lo:count], request, rules.per_bin == 1)
+        caps[~klass.eligible(count)[lo:]] = 0
         if rules.zones != ALL_ZONES:
-            caps[(bins.zmask[:count] & rules.zones) == 0] = 0
+            caps[(bins.zmask[lo:count] & rules.zones) == 0] = 0
         constraints = group.shape.constraints
         ids = self.registry.ids
         for sid in group.sids:
-            caps[bins.sym[sid, :count] > 0] = 0
+            caps[bins.sym[sid, lo:count] > 0] = 0
         for term in constraints.pod_anti_affinity:
             if term.topology_key == HOSTNAME:
-                caps[bins.counts[ids[term.pods], :count] > 0] = 0
+                caps[bins.counts[ids[term.pods], lo:count] > 0] = 0
         for term in constraints.pod_affinity:
             sid = ids[term.pods]
             if term.topology_key == HOSTNAME and self.total[sid] > 0:
-                caps[bins.counts[sid, :count] == 0] = 0
+                caps[bins.counts[sid, lo:count] == 0] = 0
         for constraint in constraints.spread:
             if constraint.topology_key != HOSTNAME:
                 continue
-            have = bins.counts[ids[constraint.pods], :count]
+            have = bins.counts[ids[constraint.pods], lo:count]
             if ids[constraint.pods] in group.sids:
                 caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
             else:
                 caps[have >= constraint.max_skew] = 0
         np.minimum(caps, rules.per_bin, out=caps)
         if constraints.host_ports:
-            for index in np.nonzero(caps)[0]:
-                if ports_conflict(constraints.host_ports, frozenset(bins.ports[index])):
-                    caps[index] = 0
-        return caps
+            for at in np.nonzero(caps)[0]:
+                if ports_conflict(constraints.host_ports, frozenset(bins.ports[lo + at])):
+                    caps[at] = 0
+        return caps, lo
 
     # ---- placing
 
@@ -279,6 +285,8 @@ class Packer:
         request = as_row(group.shape.requests)
         while pods:
             rules = self._rules(group, klass, len(pods))
+            if len(pods) == 1:
+                rules.per_bin = 1
             if rules.reason:
                 return pods
             batch = pods[:1] if rules.seed else pods
@@ -292,15 +300,16 @@ class Packer:
         return []
 
     def _join(self, group, klass, pods, request, rules) -> list[Pod]:
-        caps = self._caps(group, klass, request, rules)
+        caps, lo = self._caps(group, klass, request, rules)
         left = dict(rules.quota) if rules.quota is not None else None
         start = 0
-        for index in np.nonzero(caps)[0]:
-            index = int(index)
+        for at in np.nonzero(caps)[0]:
+            index = lo + int(at)
+            at = int(at)
             zone = self._zone_for(index, rules, left)
             if zone == -2:
                 continue
-            take = min(int(caps[index]), len(pods) - start)
+            take = min(int(caps[at]), len(pods) - start)
             if left is not None and zone >= 0:
                 take = min(take, left[zone])
                 left[zone] -= take
@@ -310,6 +319,9 @@ class Packer:
                 break
         if rules.quota is not None:
             rules.quota = left
+        bins = self.bins
+        while self.skip < bins.count and (bins.free[:, self.skip] < self.smallest).any():
+            self.skip += 1
         return pods[start:]
 
     def _open(self, group, klass, pods, request, rules) -> list[Pod]:
@@ -382,10 +394,14 @@ class Packer:
         return result
 
     def _alternatives(self, index: int, chosen: NodeOption, used: np.ndarray) -> tuple[NodeOption, ...]:
-        classes = [self._class_by_index(i) for i in self.bins.classes[index]]
         zone = int(self.bins.zone[index])
-        zone_name = self.zone_names[zone] if zone >= 0 else None
-        return classes[0].alternatives(chosen, used, zone_name, classes[1:])
+        key = (tuple(sorted(self.bins.classes[index])), zone, id(chosen), used.tobytes())
+        found = self._alternatives_seen.get(key)
+        if found is None:
+            classes = [self._class_by_index(i) for i in key[0]]
+            zone_name = self.zone_names[zone] if zone >= 0 else None
+            found = self._alternatives_seen[key] = classes[0].alternatives(chosen, used, zone_name, classes[1:])
+        return found
 
     def why_left(self, group: PodGroup) -> str:
         """Why the rules leave these pods without a node, in words a person understands."""
@@ -418,10 +434,21 @@ class Packer:
         return "existing pods' anti-affinity rules leave no zone it may get"
 
     def _class_by_index(self, index: int) -> PodClass:
-        for klass in self.classes.values():
-            if klass.index == index:
-                return klass
-        raise KeyError(index)
+        return self.class_list[index]
+
+
+def _room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:
+    """Copies of `request` each column of `free` holds (0/1 when only one is wanted)."""
+    result = None
+    for dim in range(len(request)):
+        need = request[dim]
+        if need <= 0:
+            continue
+        column = free[dim] >= need if one else free[dim] // need
+        result = column if result is None else (result & column if one else np.minimum(result, column))
+    if result is None:
+        return np.full(free.shape[1], 1 << 40, dtype=np.int64)
+    return result.astype(np.int64) if one else result
 
 
 def _port_reason(ports, option: NodeOption) -> str:
@@ -457,6 +484,8 @@ def pack(
         packer.largest[key] = r if known is None else Resources(
             max(known.cpu, r.cpu), max(known.memory, r.memory), max(known.gpu, r.gpu), 1, max(known.ephemeral, r.ephemeral)
         )
+    if groups:
+        packer.smallest = np.min(np.array([as_row(g.shape.requests) for g in groups]), axis=0)
     reference = Resources(config.bin_packing_node_cpu, config.bin_packing_node_memory, config.bin_packing_node_gpu)
     deferred = []
     for group in _order(groups, reference):
