@@ -26,6 +26,7 @@ class Bins:
         self.selectors = selectors
         self.counts = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
         self.sym = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
+        self.hold = np.zeros((max(selectors, 1), capacity), dtype=np.int64)  # pods with a hostname spread on s
         self.count = 0
         self.names: list[str | None] = []  # None for a new node
         self.options: list[NodeOption | None] = []
@@ -39,6 +40,7 @@ class Bins:
         self.zmask = np.concatenate([self.zmask, np.zeros_like(self.zmask)])
         self.counts = np.concatenate([self.counts, np.zeros_like(self.counts)], axis=1)
         self.sym = np.concatenate([self.sym, np.zeros_like(self.sym)], axis=1)
+        self.hold = np.concatenate([self.hold, np.zeros_like(self.hold)], axis=1)
 
     def add(
         self,

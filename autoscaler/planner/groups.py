@@ -21,6 +21,10 @@ class SelectorRegistry:
         self.ids: dict[PodSelector, int] = {}
         self.selectors: list[PodSelector] = []
         self.zone_keyed: set[int] = set()  # selectors some term counts per zone
+        # Spread constraints in play per selector: pods matching one keep its skew too, so the
+        # plan holds whatever order the scheduler binds the pods in.
+        self.zone_spreads: dict[int, list] = {}
+        self.host_skew: dict[int, int] = {}  # selector -> smallest hostname maxSkew on it
         self._signatures: dict[tuple, tuple[int, ...]] = {}
 
     def add(self, selector: PodSelector, topology_key: str) -> int:
@@ -37,7 +41,13 @@ class SelectorRegistry:
         for term in constraints.pod_affinity + constraints.pod_anti_affinity:
             self.add(term.pods, term.topology_key)
         for spread in constraints.spread:
-            self.add(spread.pods, spread.topology_key)
+            sid = self.add(spread.pods, spread.topology_key)
+            if spread.topology_key == HOSTNAME:
+                self.host_skew[sid] = min(self.host_skew.get(sid, spread.max_skew), spread.max_skew)
+            else:
+                known = self.zone_spreads.setdefault(sid, [])
+                if spread not in known:
+                    known.append(spread)
 
     def signature(self, pod: Pod) -> tuple[int, ...]:
         """The ids of the selectors that match this pod."""

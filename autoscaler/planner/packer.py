@@ -170,7 +170,7 @@ class Packer:
                     if count:
                         allowed |= 1 << zone
                 rules.zones &= allowed
-        for constraint in constraints.spread:
+        for constraint in self._zone_spreads(group):
             sid = ids[constraint.pods]
             if constraint.topology_key == HOSTNAME:
                 if sid in group.sids:
@@ -190,6 +190,15 @@ class Packer:
         if rules.quota is not None:
             rules.quota = {z: q for z, q in rules.quota.items() if rules.zones & (1 << z)}
         return rules
+
+    def _zone_spreads(self, group: PodGroup) -> list:
+        """The group's own spread constraints, and the zone spreads of other pods it counts for."""
+        own = list(group.shape.constraints.spread)
+        for sid in group.sids:
+            for constraint in self.registry.zone_spreads.get(sid, ()):
+                if constraint not in own:
+                    own.append(constraint)
+        return own
 
     @staticmethod
     def _merge_quota(old: dict[int, int] | None, new: dict[int, int]) -> dict[int, int]:
@@ -224,6 +233,11 @@ class Packer:
                 caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
             else:
                 caps[have >= constraint.max_skew] = 0
+        for sid in group.sids:
+            skew = self.registry.host_skew.get(sid)
+            if skew is not None:
+                held = bins.hold[sid, lo:count] > 0
+                caps[held] = np.minimum(caps[held], np.maximum(skew - bins.counts[sid, lo:count][held], 0))
         np.minimum(caps, rules.per_bin, out=caps)
         if constraints.host_ports:
             for at in np.nonzero(caps)[0]:
@@ -254,6 +268,9 @@ class Packer:
             if pinned >= 0 and sid in self.registry.zone_keyed:
                 per_zone = self.zone_counts.setdefault(sid, {})
                 per_zone[pinned] = per_zone.get(pinned, 0) + take
+        for constraint in shape.constraints.spread:
+            if constraint.topology_key == HOSTNAME:
+                bins.hold[self.registry.ids[constraint.pods], index] += take
         for term in shape.constraints.pod_anti_affinity:
             sid = self.registry.ids[term.pods]
             if term.topology_key == HOSTNAME:
