@@ -256,10 +256,10 @@ class Pod:
     created: float = 0.0
     priority: int = 0
     daemonset: bool = False
+    key: str = field(init=False, repr=False, compare=False)  # namespace/name, computed once
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
 
     @property
     def requests(self) -> Resources:

@@ -34,13 +34,33 @@ class Bins:
         self.ports: list[set[HostPort]] = []
         self.classes: list[set[int]] = []  # pod classes on the bin (for alternatives)
 
-    def _grow(self) -> None:
-        self.free = np.concatenate([self.free, np.zeros_like(self.free)], axis=1)
-        self.zone = np.concatenate([self.zone, np.full_like(self.zone, UNPINNED)])
-        self.zmask = np.concatenate([self.zmask, np.zeros_like(self.zmask)])
-        self.counts = np.concatenate([self.counts, np.zeros_like(self.counts)], axis=1)
-        self.sym = np.concatenate([self.sym, np.zeros_like(self.sym)], axis=1)
-        self.hold = np.concatenate([self.hold, np.zeros_like(self.hold)], axis=1)
+    def _grow(self, at_least: int) -> None:
+        more = max(self.free.shape[1], at_least)
+        self.free = np.concatenate([self.free, np.zeros((DIMENSIONS, more), dtype=np.int64)], axis=1)
+        self.zone = np.concatenate([self.zone, np.full(more, UNPINNED, dtype=np.int64)])
+        self.zmask = np.concatenate([self.zmask, np.zeros(more, dtype=np.int64)])
+        rows = self.counts.shape[0]
+        self.counts = np.concatenate([self.counts, np.zeros((rows, more), dtype=np.int64)], axis=1)
+        self.sym = np.concatenate([self.sym, np.zeros((rows, more), dtype=np.int64)], axis=1)
+        self.hold = np.concatenate([self.hold, np.zeros((rows, more), dtype=np.int64)], axis=1)
+
+    def add_block(
+        self, room: np.ndarray, count: int, option: NodeOption, zone: int, zmask: int, ports: frozenset
+    ) -> int:
+        """`count` new, empty bins of one option; the index of the first."""
+        if self.count + count > self.free.shape[1]:
+            self._grow(self.count + count - self.free.shape[1])
+        first, end = self.count, self.count + count
+        self.free[:, first:end] = room[:, None]
+        self.zone[first:end] = zone
+        self.zmask[first:end] = zmask
+        self.names.extend([None] * count)
+        self.options.extend([option] * count)
+        self.pods.extend([] for _ in range(count))
+        self.ports.extend(set(ports) for _ in range(count))
+        self.classes.extend(set() for _ in range(count))
+        self.count = end
+        return first
 
     def add(
         self,
@@ -52,7 +72,7 @@ class Bins:
         ports: set[HostPort] | None = None,
     ) -> int:
         if self.count == self.free.shape[1]:
-            self._grow()
+            self._grow(1)
         index = self.count
         self.free[:, index] = room
         self.zone[index] = zone

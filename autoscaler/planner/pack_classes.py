@@ -65,6 +65,7 @@ class PodClass:
                 mask |= 1 << packer._zone(zone)
             self.allowed[(option.name, option.capacity_type)] = mask
         self._eligible = np.zeros(0, dtype=bool)
+        self._seen = 0
         self._zone_ok = np.zeros(0, dtype=np.int64)
         self._options: dict[tuple, NodeOption | None] = {}
         self._matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
@@ -83,32 +84,36 @@ class PodClass:
 
     def eligible(self, count: int) -> np.ndarray:
         """Which bins (of the first `count`) pods of this class may join, by offering or labels."""
-        done = len(self._eligible)
+        done = self._seen
         if done < count:
             bins = self.packer.bins
-            extra = np.zeros(count - done, dtype=bool)
-            zone_ok = np.zeros(count - done, dtype=np.int64)
-            for at, index in enumerate(range(done, count)):
+            if len(self._eligible) < count:
+                grow = max(count - len(self._eligible), len(self._eligible), 64)
+                self._eligible = np.concatenate([self._eligible, np.zeros(grow, dtype=bool)])
+                self._zone_ok = np.concatenate([self._zone_ok, np.zeros(grow, dtype=np.int64)])
+            block: dict[int, tuple[bool, int]] = {}
+            for index in range(done, count):
                 option = bins.options[index]
                 if option is None:
                     node = self.packer.open_nodes[index]
-                    extra[at] = (
+                    self._eligible[index] = (
                         self.key.affinity.matches(node.labels)
                         and tolerates_all(self.key.tolerations, node.taints)
                         and self._carries_devices(node.labels.get(INSTANCE_TYPE, ""), node.allocatable)
                     )
-                    zone_ok[at] = -1
+                    self._zone_ok[index] = -1
                 else:
-                    mask = self.allowed.get((option.name, option.capacity_type), 0)
-                    extra[at] = mask != 0
-                    zone_ok[at] = mask
-            self._eligible = np.concatenate([self._eligible, extra])
-            self._zone_ok = np.concatenate([self._zone_ok, zone_ok])
+                    known = block.get(id(option))
+                    if known is None:
+                        mask = self.allowed.get((option.name, option.capacity_type), 0)
+                        known = block[id(option)] = (mask != 0, mask)
+                    self._eligible[index], self._zone_ok[index] = known
+            self._seen = count
         bins = self.packer.bins
         return self._eligible[:count] & ((bins.zmask[:count] & self._zone_ok[:count]) != 0)
 
     def zone_ok(self, index: int) -> int:
-        if index >= len(self._zone_ok):
+        if index >= self._seen:
             self.eligible(self.packer.bins.count)
         return int(self._zone_ok[index])
 

@@ -247,34 +247,39 @@ class Packer:
 
     # ---- placing
 
-    def _take(self, group: PodGroup, klass: PodClass, index: int, pods: list[Pod], zone: int) -> None:
+    def _take(self, group: PodGroup, klass: PodClass, index: int, pods: list[Pod], zone: int, bins_count: int = 1) -> None:
+        """Put `pods` on bin `index`, or spread them evenly over `bins_count` bins from `index` on
+        (new bins of one option and zone, opened together)."""
         bins = self.bins
-        take = len(pods)
+        end = index + bins_count
+        take = len(pods) // bins_count
         shape = group.shape
-        bins.free[:, index] -= as_row(shape.requests) * take
-        bins.pods[index].extend(pod.key for pod in pods)
-        bins.classes[index].add(klass.index)
-        if shape.constraints.host_ports:
-            bins.ports[index] |= shape.constraints.host_ports
+        bins.free[:, index:end] -= (as_row(shape.requests) * take)[:, None]
+        keys = [pod.key for pod in pods]
+        for at in range(bins_count):
+            bins.pods[index + at].extend(keys[at * take : (at + 1) * take])
+            bins.classes[index + at].add(klass.index)
+            if shape.constraints.host_ports:
+                bins.ports[index + at] |= shape.constraints.host_ports
         if zone >= 0 and bins.zone[index] == UNPINNED:
-            bins.zone[index] = zone
-            bins.zmask[index] = 1 << zone
+            bins.zone[index:end] = zone
+            bins.zmask[index:end] = 1 << zone
         elif bins.zone[index] == UNPINNED:
-            bins.zmask[index] &= klass.zone_ok(index)
+            bins.zmask[index:end] &= klass.zone_ok(index)
         pinned = int(bins.zone[index])
         for sid in group.sids:
-            bins.counts[sid, index] += take
-            self.total[sid] += take
+            bins.counts[sid, index:end] += take
+            self.total[sid] += len(pods)
             if pinned >= 0 and sid in self.registry.zone_keyed:
                 per_zone = self.zone_counts.setdefault(sid, {})
-                per_zone[pinned] = per_zone.get(pinned, 0) + take
+                per_zone[pinned] = per_zone.get(pinned, 0) + len(pods)
         for constraint in shape.constraints.spread:
             if constraint.topology_key == HOSTNAME:
-                bins.hold[self.registry.ids[constraint.pods], index] += take
+                bins.hold[self.registry.ids[constraint.pods], index:end] += take
         for term in shape.constraints.pod_anti_affinity:
             sid = self.registry.ids[term.pods]
             if term.topology_key == HOSTNAME:
-                bins.sym[sid, index] += take
+                bins.sym[sid, index:end] += take
             elif pinned >= 0:
                 self.sym_zones.setdefault(sid, set()).add(pinned)
 
@@ -362,13 +367,14 @@ class Packer:
             if per_node <= 0:
                 continue
             wanted = min(wanted, len(pods) - start)
-            while wanted > 0:
-                take = min(per_node, wanted)
-                zmask = (1 << zone) if zone >= 0 else klass.zone_mask(option)
-                index = self.bins.add(as_row(option.allocatable), None, option, zone, zmask, set(option.host_ports))
-                self._take(group, klass, index, pods[start : start + take], zone)
-                start += take
-                wanted -= take
+            zmask = (1 << zone) if zone >= 0 else klass.zone_mask(option)
+            room = as_row(option.allocatable)
+            full, rest = divmod(wanted, per_node)
+            for bins_count, take in ((full, per_node), (1 if rest else 0, rest)):
+                if bins_count:
+                    index = self.bins.add_block(room, bins_count, option, zone, zmask, option.host_ports)
+                    self._take(group, klass, index, pods[start : start + bins_count * take], zone, bins_count)
+                    start += bins_count * take
             if start == len(pods):
                 break
         if start < len(pods) and not any(klass.option_for(group.shape.requests, z) for z, _ in zones or [(UNPINNED, 0)]):
