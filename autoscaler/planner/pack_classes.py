@@ -128,11 +128,20 @@ class PodClass:
         key = (requests, zone)
         if key in self._options:
             return self._options[key]
-        shaped = self.shaped
         zone_name = self.packer.zone_names[zone] if zone >= 0 else None
-        if zone_name is not None:
-            pinned = replace(self.key, affinity=_with_zone(self.key.affinity, zone_name))
-            shaped = self.packer.pod_class(pinned).shaped
+        chosen = self._cheapest(self.shaped, requests, None)
+        if zone_name is not None and chosen is not None:
+            if zone_name in chosen.zones:  # the cheapest anywhere, at its price in this zone too
+                chosen = replace(chosen, zones=(zone_name,))
+            else:
+                pinned = replace(self.key, affinity=_with_zone(self.key.affinity, zone_name))
+                chosen = self._cheapest(self.packer.pod_class(pinned).shaped, requests, zone_name)
+                if chosen is not None and chosen.zones != (zone_name,):
+                    chosen = replace(chosen, zones=(zone_name,))
+        self._options[key] = chosen
+        return chosen
+
+    def _cheapest(self, shaped: list[NodeOption], requests: Resources | None, zone_name: str | None) -> NodeOption | None:
         chosen = None
         largest = self.packer.largest.get(self.key)
         for option in shaped:
@@ -143,11 +152,7 @@ class PodClass:
             if chosen is None:
                 chosen = option
             if largest is None or largest.fits_in(option.allocatable):
-                chosen = option
-                break
-        if chosen is not None and zone_name is not None and chosen.zones != (zone_name,):
-            chosen = replace(chosen, zones=(zone_name,))
-        self._options[key] = chosen
+                return option
         return chosen
 
     def alternatives(
