@@ -37,12 +37,15 @@ def one_cpu_catalog() -> RegionCatalog:
 
 
 def _best(pods, catalog, config, repeat):
-    times, result = [], None
+    """(plan, best wall time, median wall time, best CPU time): CPU time is what to compare
+    when other work shares the machine."""
+    times, cpu, result = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = plan(pods, catalog, config)
         times.append(time.perf_counter() - start)
-    return result, min(times), statistics.median(times)
+        cpu.append(time.process_time() - start_cpu)
+    return result, min(times), statistics.median(times), min(cpu)
 
 
 def main() -> None:
@@ -53,11 +56,12 @@ def main() -> None:
     config = config_from_mapping({})
     for count in (1_000, 5_000):
         pods = [pod_from_manifest(m) for m in diverse_pods(count)]
-        result, best, median = _best(pods, catalog, config, args.repeat)
+        result, best, median, cpu = _best(pods, catalog, config, args.repeat)
         broken = violations(pods, result, {o.zone for o in catalog.offerings})
         rate = count / best
         print(
-            f"karpenter diverse {count:>5} pods: {rate:>8.0f} pods/s (best {best * 1000:.1f} ms, median {median * 1000:.1f} ms) "
+            f"karpenter diverse {count:>5} pods: {rate:>8.0f} pods/s (best {best * 1000:.1f} ms, median {median * 1000:.1f} ms, "
+            f"cpu {cpu * 1000:.1f} ms = {count / cpu:.0f} pods/s) "
             f"nodes={len(result.new_nodes)} unplaceable={len(result.unplaceable)} rules broken={len(broken)} "
             f"target>=20000 pods/s {'ok' if rate >= 20_000 and not broken else 'MISS'}"
         )
@@ -65,9 +69,10 @@ def main() -> None:
             print("   ", line)
     ca_config = config_from_mapping({"binPackingNodeCpu": "1", "binPackingNodeMemory": "1", "minNodeCpu": "1", "minNodeMemory": "1"})
     pods = [pod_from_manifest(m) for m in binpacking_estimate_pods()]
-    result, best, median = _best(pods, one_cpu_catalog(), ca_config, args.repeat)
+    result, best, median, cpu = _best(pods, one_cpu_catalog(), ca_config, args.repeat)
     print(
-        f"cluster-autoscaler binpacking estimate 51,000 pods: best {best * 1000:.1f} ms, median {median * 1000:.1f} ms "
+        f"cluster-autoscaler binpacking estimate 51,000 pods: best {best * 1000:.1f} ms, median {median * 1000:.1f} ms, "
+        f"cpu {cpu * 1000:.1f} ms "
         f"nodes={len(result.new_nodes)} ({result.new_nodes[0].instance_type if result.new_nodes else '-'}) "
         f"target<=25 ms {'ok' if best <= 0.025 else 'MISS'}"
     )

@@ -235,6 +235,19 @@ class OptionBook:
     def _backed_off(self, itype: str, capacity_type: str, zone: str) -> str | None:
         return self.backoffs.get((itype, capacity_type, zone)) or self.backoffs.get((itype, capacity_type, ""))
 
+    def zone_price(self, option: NodeOption, zone: str) -> float | None:
+        """The option's price in one zone, or None when it is not offered there or backed off."""
+        index = getattr(self, "_zone_prices", None)
+        if index is None:
+            index = self._zone_prices = {
+                (offers.instance_type.name, offers.capacity_type): {z.zone: z.price for z in offers.zones}
+                for offers in self._types
+            }
+        price = index.get((option.name, option.capacity_type), {}).get(zone)
+        if price is None or self._backed_off(option.name, option.capacity_type, zone):
+            return None
+        return price
+
     # ---- candidates
 
     def candidates(

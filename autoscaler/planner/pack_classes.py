@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autoscaler.config import Config
-from autoscaler.model import NodeAffinity, PodConstraints, Requirement, tolerates_all
-from autoscaler.nodelabels import INSTANCE_TYPE, ZONE
+from autoscaler.model import PodConstraints, tolerates_all
+from autoscaler.nodelabels import INSTANCE_TYPE
 from autoscaler.planner.fit import as_matrix
 from autoscaler.planner.options import NodeOption
 from autoscaler.regex import compile_user_regex
@@ -46,13 +46,6 @@ def meets_shape(option: NodeOption, config: Config, wants_gpu: bool) -> bool:
     return True
 
 
-def _with_zone(affinity: NodeAffinity, zone: str) -> NodeAffinity:
-    pin = Requirement(ZONE, "In", (zone,))
-    if not affinity.terms:
-        return NodeAffinity(((pin,),))
-    return NodeAffinity(tuple(term + (pin,) for term in affinity.terms))
-
-
 class PodClass:
     def __init__(
         self, index: int, key: PodConstraints, shaped: list[NodeOption], options: list[NodeOption], packer: Packer
@@ -70,6 +63,8 @@ class PodClass:
         self._options: dict[tuple, NodeOption | None] = {}
         self._matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
         self._zones: list[int] | None = None
+        self._alt_positions: dict[tuple, list[int]] = {}
+        self._pinned: dict[tuple[int, str | None], NodeOption] = {}
 
     def zone_indices(self) -> list[int]:
         if self._zones is None:
@@ -134,12 +129,20 @@ class PodClass:
             if zone_name in chosen.zones:  # the cheapest anywhere, at its price in this zone too
                 chosen = replace(chosen, zones=(zone_name,))
             else:
-                pinned = replace(self.key, affinity=_with_zone(self.key.affinity, zone_name))
-                chosen = self._cheapest(self.packer.pod_class(pinned).shaped, requests, zone_name)
-                if chosen is not None and chosen.zones != (zone_name,):
-                    chosen = replace(chosen, zones=(zone_name,))
+                chosen = self._cheapest(self._in_zone(zone_name), requests, zone_name)
         self._options[key] = chosen
         return chosen
+
+    def _in_zone(self, zone: str) -> list[NodeOption]:
+        """The shaped offerings at their price in `zone`, cheapest first."""
+        book = self.packer.book
+        priced = []
+        for option in self.shaped:
+            price = book.zone_price(option, zone)
+            if price is not None:
+                priced.append(replace(option, price=price, zones=(zone,)))
+        priced.sort(key=lambda option: option.order_key)
+        return priced
 
     def _cheapest(self, shaped: list[NodeOption], requests: Resources | None, zone_name: str | None) -> NodeOption | None:
         chosen = None
@@ -157,24 +160,44 @@ class PodClass:
 
     def alternatives(
         self, chosen: NodeOption, used: np.ndarray, zone: str | None, others: list[PodClass]
-    ) -> tuple[NodeOption, ...]:
-        """The next cheapest shaped offerings that hold the same pods in the same zone and that
-        every class on the bin may get."""
+    ) -> list[tuple[NodeOption, ...]]:
+        """For each row of `used` (the room a bin's pods take), the next cheapest shaped offerings
+        after `chosen` that hold the same pods in the same zone and every class on the bin may get."""
         if self._matrix is None:
-            return ()
-        fits = np.nonzero((self._matrix >= used).all(axis=1))[0]
-        found = []
-        for index in fits:
-            option = self.shaped[int(index)]
-            if option.name == chosen.name and option.capacity_type == chosen.capacity_type:
-                continue
-            if zone is not None:
-                if zone not in option.zones:
-                    continue
-                option = replace(option, zones=(zone,))
-            if any((option.name, option.capacity_type) not in other.allowed for other in others):
-                continue
-            found.append(option)
-            if len(found) == _ALTERNATIVES:
-                break
-        return tuple(found)
+            return [()] * len(used)
+        cache_key = (chosen.name, chosen.capacity_type, zone, tuple(other.index for other in others))
+        positions = self._alt_positions.get(cache_key)
+        if positions is None:
+            after = next(
+                (i + 1 for i, o in enumerate(self.shaped) if o.name == chosen.name and o.capacity_type == chosen.capacity_type),
+                0,
+            )
+            positions = self._alt_positions[cache_key] = [
+                position
+                for position in range(after, len(self.shaped))
+                if (zone is None or zone in self.shaped[position].zones)
+                and all((self.shaped[position].name, self.shaped[position].capacity_type) in other.allowed for other in others)
+            ]
+        if not positions:
+            return [()] * len(used)
+        fits = (self._matrix[positions][None, :, :] >= used[:, None, :]).all(axis=2)
+        pinned = self._pinned
+
+        def option_at(at: int) -> NodeOption:
+            found = pinned.get((positions[at], zone))
+            if found is None:
+                found = self.shaped[positions[at]]
+                if zone is not None and found.zones != (zone,):
+                    found = replace(found, zones=(zone,))
+                pinned[(positions[at], zone)] = found
+            return found
+
+        result = []
+        seen: dict[bytes, tuple[NodeOption, ...]] = {}
+        for row in range(len(used)):
+            key = fits[row].tobytes()
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = tuple(option_at(int(i)) for i in np.nonzero(fits[row])[0][:_ALTERNATIVES])
+            result.append(found)
+        return result

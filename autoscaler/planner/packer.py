@@ -400,6 +400,7 @@ class Packer:
 
     def finish(self) -> BinPackResult:
         bins, result = self.bins, self.result
+        new: dict[tuple, list[int]] = {}
         for index in range(bins.count):
             if not bins.pods[index]:
                 continue
@@ -408,23 +409,21 @@ class Packer:
                 result.placements.extend(Placement(pod, name) for pod in bins.pods[index])
                 continue
             option = bins.options[index]
-            zone = int(bins.zone[index])
-            if zone >= 0 and option.zones != (self.zone_names[zone],):
-                option = replace(option, zones=(self.zone_names[zone],))
-            used = as_row(option.allocatable) - bins.free[:, index]
-            alternatives = self._alternatives(index, option, used)
-            result.new_nodes.append(NewNode(option, BIN_PACK, tuple(bins.pods[index]), alternatives))
-        return result
-
-    def _alternatives(self, index: int, chosen: NodeOption, used: np.ndarray) -> tuple[NodeOption, ...]:
-        zone = int(self.bins.zone[index])
-        key = (tuple(sorted(self.bins.classes[index])), zone, id(chosen), used.tobytes())
-        found = self._alternatives_seen.get(key)
-        if found is None:
-            classes = [self._class_by_index(i) for i in key[0]]
+            key = (tuple(sorted(bins.classes[index])), int(bins.zone[index]), option.name, option.capacity_type)
+            new.setdefault(key, []).append(index)
+        chosen_nodes: dict[int, NewNode] = {}
+        for (classes, zone, _, _), indexes in new.items():
+            option = bins.options[indexes[0]]
             zone_name = self.zone_names[zone] if zone >= 0 else None
-            found = self._alternatives_seen[key] = classes[0].alternatives(chosen, used, zone_name, classes[1:])
-        return found
+            if zone_name is not None and option.zones != (zone_name,):
+                option = replace(option, zones=(zone_name,))
+            used = as_row(option.allocatable)[None, :] - bins.free[:, indexes].T
+            members = [self.class_list[i] for i in classes]
+            alternatives = members[0].alternatives(option, used, zone_name, members[1:])
+            for at, index in enumerate(indexes):
+                chosen_nodes[index] = NewNode(option, BIN_PACK, tuple(bins.pods[index]), alternatives[at])
+        result.new_nodes.extend(chosen_nodes[index] for index in sorted(chosen_nodes))
+        return result
 
     def why_left(self, group: PodGroup) -> str:
         """Why the rules leave these pods without a node, in words a person understands."""
@@ -456,8 +455,7 @@ class Packer:
             )
         return "existing pods' anti-affinity rules leave no zone it may get"
 
-    def _class_by_index(self, index: int) -> PodClass:
-        return self.class_list[index]
+
 
 
 def _room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:
