@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from typing import Sequence
 
 from autoscaler.config import Config, ConfigError, load_config_file
@@ -35,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
                               "(default: the region of --config, else aws:us-east-1)")
     preview.add_argument("--config", metavar="CONFIG.yaml", help="autoscaler options (SPEC names, camelCase)")
     preview.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    preview.add_argument("--timings", "-v", action="store_true", help="print the time of each phase (read, expand, plan, print) to stderr")
 
     simulate = commands.add_parser(
         "simulate",
@@ -67,18 +69,24 @@ def _parser() -> argparse.ArgumentParser:
 def _preview(args: argparse.Namespace) -> int:
     config = load_config_file(args.config) if args.config else Config()
     targets = [parse_target(t) for t in args.target] if args.target else [parse_target(f"{config.cloud}:{config.region}")]
-    manifests = load_manifest_files(args.filename)
+    timings: dict[str, float] = {}
+    manifests = load_manifest_files(args.filename, timings)
     if not manifests.pods:
         print(f"error: no pods in {', '.join(args.filename)} (kinds read: Pod, Deployment, StatefulSet, "
               "ReplicaSet, Job, CronJob, RayCluster, RayService, RayJob)", file=sys.stderr)
         return EXIT_USAGE
-    result = run_preview(manifests, targets, config)
+    result = run_preview(manifests, targets, config, timings)
+    started = time.perf_counter()
     if args.output == "json":
         print(json.dumps(result.as_json(), indent=2))
         for problem in result.problems:
             print(f"warning: {problem}", file=sys.stderr)
     else:
         print(format_table(result))
+    timings["print"] = time.perf_counter() - started
+    if args.timings:
+        phases = ", ".join(f"{phase} {timings.get(phase, 0.0) * 1000:.0f} ms" for phase in ("read", "expand", "plan", "print"))
+        print(f"timings: {phases}", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ ignored, so one bad pod never stops planning for the others.
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -321,8 +322,13 @@ def _scheduled_condition(status: Mapping[str, Any]) -> tuple[bool, str]:
     return False, ""
 
 
-def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> Pod:
-    """The planner's Pod for a core/v1 Pod object; PodSpecError when its resources are unreadable."""
+def pod_from_manifest(
+    obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES, memo: dict | None = None
+) -> Pod:
+    """The planner's Pod for a core/v1 Pod object; PodSpecError when its resources are unreadable.
+
+    With `memo` (a dict the caller keeps for one batch), pods whose spec, namespace, labels and
+    annotations equal an earlier pod's (the replicas of one template) reuse its parsed shape."""
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
@@ -330,6 +336,49 @@ def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_
     name = str(metadata.get("name") or "")
     labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+    key = None
+    if memo is not None:
+        try:
+            key = (pickle.dumps(spec, pickle.HIGHEST_PROTOCOL), namespace, tuple(labels.items()), tuple(annotations.items()))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            key = None
+    parsed = memo.get(key) if key is not None else None
+    if parsed is None:
+        parsed = _parse_shape(spec, namespace, name, labels, annotations, prefixes)
+        if key is not None:
+            memo[key] = parsed
+    shape, do_not_evict, problems = parsed
+    owner, owner_kind = _owner(metadata, namespace)
+    unschedulable, message = _scheduled_condition(status)
+    return Pod(
+        namespace=namespace,
+        name=name,
+        shape=shape,
+        uid=str(metadata.get("uid") or ""),
+        owner=owner,
+        owner_kind=owner_kind,
+        labels=labels,
+        phase=str(status.get("phase") or "Pending"),
+        node_name=str(spec.get("nodeName") or ""),
+        scheduling_gates=tuple(str(g.get("name")) for g in spec.get("schedulingGates") or []),
+        unschedulable=unschedulable,
+        unschedulable_message=message,
+        do_not_evict=do_not_evict,
+        annotation_problems=problems,
+        created=parse_timestamp(metadata.get("creationTimestamp")),
+        priority=int(spec.get("priority") or 0),
+        daemonset=owner_kind == "DaemonSet",
+    )
+
+
+def _parse_shape(
+    spec: Mapping[str, Any],
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    prefixes: Iterable[str],
+) -> tuple[PodShape, bool, tuple[AnnotationProblem, ...]]:
     base, devices = pod_devices(spec, f"{namespace}/{name}")
     gpu_resource = _primary_device(devices)
     requests = base if gpu_resource is None else Resources(base.cpu, base.memory, devices[gpu_resource], 1, base.ephemeral)
@@ -351,24 +400,4 @@ def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_
         selection=selection,
         gpu_time_slices=time_slices,
     )
-    owner, owner_kind = _owner(metadata, namespace)
-    unschedulable, message = _scheduled_condition(status)
-    return Pod(
-        namespace=namespace,
-        name=name,
-        shape=PodShape.of(requests, constraints),
-        uid=str(metadata.get("uid") or ""),
-        owner=owner,
-        owner_kind=owner_kind,
-        labels=labels,
-        phase=str(status.get("phase") or "Pending"),
-        node_name=str(spec.get("nodeName") or ""),
-        scheduling_gates=tuple(str(g.get("name")) for g in spec.get("schedulingGates") or []),
-        unschedulable=unschedulable,
-        unschedulable_message=message,
-        do_not_evict=do_not_evict,
-        annotation_problems=problems,
-        created=parse_timestamp(metadata.get("creationTimestamp")),
-        priority=int(spec.get("priority") or 0),
-        daemonset=owner_kind == "DaemonSet",
-    )
+    return PodShape.of(requests, constraints), do_not_evict, problems
