@@ -70,7 +70,7 @@ def _preview(args: argparse.Namespace) -> int:
     config = load_config_file(args.config) if args.config else Config()
     targets = [parse_target(t) for t in args.target] if args.target else [parse_target(f"{config.cloud}:{config.region}")]
     timings: dict[str, float] = {}
-    manifests = load_manifest_files(args.filename, timings)
+    manifests = load_manifest_files(args.filename, timings, read_only=True)
     if not manifests.pods:
         print(f"error: no pods in {', '.join(args.filename)} (kinds read: Pod, Deployment, StatefulSet, "
               "ReplicaSet, Job, CronJob, RayCluster, RayService, RayJob)", file=sys.stderr)

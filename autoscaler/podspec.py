@@ -339,7 +339,10 @@ def pod_from_manifest(
     key = None
     if memo is not None:
         try:
-            key = (pickle.dumps(spec, pickle.HIGHEST_PROTOCOL), namespace, tuple(labels.items()), tuple(annotations.items()))
+            blob = memo.get(id(spec)) if isinstance(spec, dict) else None
+            if blob is None or blob[0] is not spec:
+                blob = memo[id(spec)] = (spec, pickle.dumps(spec, pickle.HIGHEST_PROTOCOL))
+            key = (blob[1], namespace, tuple(labels.items()), tuple(annotations.items()))
         except (pickle.PicklingError, TypeError, AttributeError):
             key = None
     parsed = memo.get(key) if key is not None else None
