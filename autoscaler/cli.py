@@ -12,8 +12,18 @@ from typing import Sequence
 from autoscaler.config import Config, ConfigError, load_config_file
 from autoscaler.manifests import ManifestError, load_manifest_files
 from autoscaler.preview import TargetError, format_table, parse_target, run_preview
-from autoscaler.daemon import DaemonError
-from autoscaler.sim.scenario import ScenarioError
+
+# The daemon and the simulator are imported only by the commands that use them, so `preview`
+# starts fast; their errors are user errors once they are loaded.
+_LAZY_ERRORS = (("autoscaler.daemon", "DaemonError"), ("autoscaler.sim.scenario", "ScenarioError"))
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [ConfigError, ManifestError, TargetError]
+    for module, name in _LAZY_ERRORS:
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)
 
 EXIT_USAGE = 2
 
@@ -118,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "run":
             return _run(args)
-    except (ConfigError, ManifestError, TargetError, ScenarioError, DaemonError) as err:
+    except _user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
