@@ -63,7 +63,7 @@ def _container_request(container: Mapping[str, Any], where: str) -> tuple[Resour
     devices: dict[str, int] = {}
     try:
         for name, raw in values.items():
-            if _is_device(str(name)):
+            if name not in _STANDARD and _is_device(str(name)):
                 if parse_cpu_millis(raw) % 1000:
                     raise QuantityError(
                         f"{name}: {raw!r} must be a whole number (Kubernetes rejects fractional extended resources)"
@@ -90,10 +90,14 @@ def _elementwise_max(a: Resources, b: Resources) -> Resources:
 
 
 def _max_devices(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    if not a or not b:
+        return a or b
     return {name: max(a.get(name, 0), b.get(name, 0)) for name in a.keys() | b.keys()}
 
 
 def _add_devices(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    if not a or not b:
+        return a or b
     return {name: a.get(name, 0) + b.get(name, 0) for name in a.keys() | b.keys()}
 
 

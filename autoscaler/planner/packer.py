@@ -132,6 +132,8 @@ class Packer:
 
     def _rules(self, group: PodGroup, klass: PodClass, wanted: int) -> _Rules:
         constraints = group.shape.constraints
+        if not (group.sids or constraints.host_ports or constraints.inter_pod):
+            return _Rules(per_bin=wanted)
         ids = self.registry.ids
         rules = _Rules(per_bin=wanted)
         if constraints.host_ports:
