@@ -46,6 +46,22 @@ def meets_shape(option: NodeOption, config: Config, wants_gpu: bool) -> bool:
     return True
 
 
+class _Priced:
+    """A shaped offering with its price in one zone, made a NodeOption only when chosen."""
+
+    __slots__ = ("option", "price", "zone")
+
+    def __init__(self, option: NodeOption, price: float, zone: str) -> None:
+        self.option, self.price, self.zone = option, price, zone
+
+    @property
+    def allocatable(self) -> Resources:
+        return self.option.allocatable
+
+    def option_in_zone(self) -> NodeOption:
+        return replace(self.option, price=self.price, zones=(self.zone,))
+
+
 class PodClass:
     def __init__(
         self, index: int, key: PodConstraints, shaped: list[NodeOption], options: list[NodeOption], packer: Packer
@@ -64,6 +80,7 @@ class PodClass:
         self._matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
         self._zones: list[int] | None = None
         self._alt_positions: dict[tuple, list[int]] = {}
+        self._zone_lists: dict[str, list] = {}
         self._pinned: dict[tuple[int, str | None], NodeOption] = {}
 
     def zone_indices(self) -> list[int]:
@@ -129,20 +146,25 @@ class PodClass:
             if zone_name in chosen.zones:  # the cheapest anywhere, at its price in this zone too
                 chosen = replace(chosen, zones=(zone_name,))
             else:
-                chosen = self._cheapest(self._in_zone(zone_name), requests, zone_name)
+                chosen = self._cheapest(self._in_zone(zone_name), requests, None)
+                if chosen is not None:
+                    chosen = chosen.option_in_zone()
         self._options[key] = chosen
         return chosen
 
     def _in_zone(self, zone: str) -> list[NodeOption]:
-        """The shaped offerings at their price in `zone`, cheapest first."""
-        book = self.packer.book
-        priced = []
-        for option in self.shaped:
-            price = book.zone_price(option, zone)
-            if price is not None:
-                priced.append(replace(option, price=price, zones=(zone,)))
-        priced.sort(key=lambda option: option.order_key)
-        return priced
+        """The shaped offerings at their price in `zone`, cheapest first (built once per zone)."""
+        found = self._zone_lists.get(zone)
+        if found is None:
+            book = self.packer.book
+            priced = []
+            for option in self.shaped:
+                price = book.zone_price(option, zone)
+                if price is not None:
+                    priced.append((price, option.order_key[1:], option))
+            priced.sort(key=lambda item: (item[0], item[1]))
+            found = self._zone_lists[zone] = [_Priced(option, price, zone) for price, _, option in priced]
+        return found
 
     def _cheapest(self, shaped: list[NodeOption], requests: Resources | None, zone_name: str | None) -> NodeOption | None:
         chosen = None

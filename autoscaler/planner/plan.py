@@ -82,6 +82,33 @@ def _order_for_limits(new_nodes: list[NewNode], pods: Mapping[str, Pod]) -> list
     return sorted(new_nodes, key=key)
 
 
+_BOOKS: dict[tuple, tuple[RegionCatalog, OptionBook]] = {}
+
+
+def _option_book(
+    catalog: RegionCatalog,
+    config: Config,
+    backoffs: Mapping[OfferingKey, str] | None,
+    daemonsets: Sequence[DaemonSetOverhead],
+) -> OptionBook:
+    """The option book for these inputs; plans with the same catalog, config, back-offs and
+    DaemonSets (every loop, most of the time) reuse its candidate lists instead of filtering
+    the whole catalog again. A pure cache: the book is a function of its inputs."""
+    try:
+        key = (id(catalog), config, frozenset((backoffs or {}).items()), tuple(daemonsets))
+        hash(key)
+    except TypeError:
+        return OptionBook(catalog, config, backoffs, daemonsets)
+    found = _BOOKS.get(key)
+    if found is not None and found[0] is catalog:
+        return found[1]
+    if len(_BOOKS) > 16:
+        _BOOKS.clear()
+    book = OptionBook(catalog, config, backoffs, daemonsets)
+    _BOOKS[key] = (catalog, book)
+    return book
+
+
 def plan(
     pending: Sequence[Pod],
     catalog: RegionCatalog,
@@ -92,7 +119,7 @@ def plan(
     backoffs: Mapping[OfferingKey, str] | None = None,
     apply_cluster_limits: bool = True,
 ) -> Plan:
-    book = OptionBook(catalog, config, backoffs, daemonsets)
+    book = _option_book(catalog, config, backoffs, daemonsets)
     problems = [problem.message(pod.key) for pod in pending for problem in pod.annotation_problems]
 
     by_shape: dict[PodShape, list[Pod]] = {}
