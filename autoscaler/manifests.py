@@ -10,6 +10,7 @@ Resource quantities are not parsed here: pod specs are copied verbatim.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import json
 import pickle
@@ -140,11 +141,11 @@ class _Obj:
         group = self.api_version.rpartition("/")[0]
         return "apps" if group == "extensions" else group  # pre-1.16 Deployment/ReplicaSet/DaemonSet
 
-    @property
+    @functools.cached_property
     def source(self) -> str:
         return f"{self.where} {self.kind}/{self.name}"
 
-    @property
+    @functools.cached_property
     def workload(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
@@ -235,7 +236,8 @@ def _digest(seed: str) -> int:
 
 def _token(seed: str, length: int) -> str:
     """`length` characters of [a-z0-9] derived from `seed`."""
-    number, chars = _digest(seed), []
+    # Only the number modulo 36**length decides the characters: divide a small int, not 128 bits.
+    number, chars = _digest(seed) % (len(_ALPHABET) ** length), []
     for _ in range(length):
         number, rest = divmod(number, len(_ALPHABET))
         chars.append(_ALPHABET[rest])
