@@ -94,8 +94,8 @@ class PodClass:
     def zone_mask(self, option: NodeOption) -> int:
         return self.allowed.get((option.name, option.capacity_type), 0)
 
-    def eligible(self, count: int) -> np.ndarray:
-        """Which bins (of the first `count`) pods of this class may join, by offering or labels."""
+    def eligible(self, count: int, lo: int = 0) -> np.ndarray:
+        """Which bins (from `lo` to `count`) pods of this class may join, by offering or labels."""
         done = self._seen
         if done < count:
             bins = self.packer.bins
@@ -122,7 +122,7 @@ class PodClass:
                     self._eligible[index], self._zone_ok[index] = known
             self._seen = count
         bins = self.packer.bins
-        return self._eligible[:count] & ((bins.zmask[:count] & self._zone_ok[:count]) != 0)
+        return self._eligible[lo:count] & ((bins.zmask[lo:count] & self._zone_ok[lo:count]) != 0)
 
     def zone_ok(self, index: int) -> int:
         if index >= self._seen:

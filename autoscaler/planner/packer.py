@@ -82,6 +82,8 @@ class Packer:
         self.open_nodes = open_nodes
         self.result = BinPackResult()
         self._alternatives_seen: dict[tuple, tuple[NodeOption, ...]] = {}
+        self._rows: dict[int, np.ndarray] = {}
+        self._class_of: dict[int, tuple[PodConstraints, PodClass]] = {}
         self.skip = 0
         self.smallest = np.zeros(5, dtype=np.int64)
 
@@ -104,7 +106,21 @@ class Packer:
             if term.topology_key != HOSTNAME and zone >= 0:
                 self.sym_zones.setdefault(self.registry.ids[term.pods], set()).add(zone)
 
+    def _row(self, shape: PodShape) -> np.ndarray:
+        row = self._rows.get(id(shape))
+        if row is None:
+            row = self._rows[id(shape)] = as_row(shape.requests)
+        return row
+
     def pod_class(self, constraints: PodConstraints) -> PodClass:
+        known = self._class_of.get(id(constraints))
+        if known is not None and known[0] is constraints:
+            return known[1]
+        klass = self._pod_class(constraints)
+        self._class_of[id(constraints)] = (constraints, klass)
+        return klass
+
+    def _pod_class(self, constraints: PodConstraints) -> PodClass:
         key = class_key(constraints)
         found = self.classes.get(key)
         if found is None:
@@ -213,7 +229,7 @@ class Packer:
         it have no room for even the smallest pod of the plan)."""
         bins, count, lo = self.bins, self.bins.count, self.skip
         caps = _room_for(bins.free[:, lo:count], request, rules.per_bin == 1)
-        caps[~klass.eligible(count)[lo:]] = 0
+        caps[~klass.eligible(count, lo)] = 0
         if rules.zones != ALL_ZONES:
             caps[(bins.zmask[lo:count] & rules.zones) == 0] = 0
         constraints = group.shape.constraints
@@ -256,7 +272,7 @@ class Packer:
         end = index + bins_count
         take = len(pods) // bins_count
         shape = group.shape
-        bins.free[:, index:end] -= (as_row(shape.requests) * take)[:, None]
+        bins.free[:, index:end] -= (self._row(shape) * take)[:, None]
         keys = [pod.key for pod in pods]
         for at in range(bins_count):
             bins.pods[index + at].extend(keys[at * take : (at + 1) * take])
@@ -306,7 +322,11 @@ class Packer:
         """Place what the rules allow; the pods left over (none when all placed)."""
         klass = self.pod_class(group.shape.constraints)
         pods = group.pods
-        request = as_row(group.shape.requests)
+        request = self._row(group.shape)
+        constraints = group.shape.constraints
+        if len(pods) == 1 and not (group.sids or constraints.host_ports or constraints.inter_pod):
+            if self._first_fit(group, klass, request):
+                return []
         while pods:
             rules = self._rules(group, klass, len(pods))
             if len(pods) == 1:
@@ -322,6 +342,32 @@ class Packer:
             if not rules.seed or placed == 0:
                 return pods
         return []
+
+    def _first_fit(self, group: PodGroup, klass: PodClass, request: np.ndarray) -> bool:
+        """One pod without inter-pod rules: the first bin with room (comparisons only)."""
+        bins, count, lo = self.bins, self.bins.count, self.skip
+        if lo >= count:
+            return False
+        fits = None
+        for dim in range(len(request)):
+            need = request[dim]
+            if need > 0:
+                column = bins.free[dim, lo:count] >= need
+                fits = column if fits is None else fits & column
+        eligible = klass.eligible(count, lo)
+        fits = eligible if fits is None else fits & eligible
+        at = int(fits.argmax())
+        if not fits[at]:
+            return False
+        index = lo + at
+        bins.free[:, index] -= request
+        bins.pods[index].append(group.pods[0].key)
+        bins.classes[index].add(klass.index)
+        if bins.zone[index] == UNPINNED:
+            bins.zmask[index] &= klass.zone_ok(index)
+        while self.skip < bins.count and (bins.free[:, self.skip] < self.smallest).any():
+            self.skip += 1
+        return True
 
     def _join(self, group, klass, pods, request, rules) -> list[Pod]:
         caps, lo = self._caps(group, klass, request, rules)
