@@ -26,7 +26,7 @@ from autoscaler.model import (
     Requirement,
     Toleration,
 )
-from autoscaler.podterms import HOSTNAME, affinity_terms, host_ports, spread_constraints
+from autoscaler.podterms import affinity_terms, host_ports, spread_constraints
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources

@@ -84,3 +84,17 @@ class Bins:
         self.classes.append(set())
         self.count += 1
         return index
+
+
+def room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:
+    """Copies of `request` each column of `free` holds (0/1 when only one is wanted)."""
+    result = None
+    for dim in range(len(request)):
+        need = request[dim]
+        if need <= 0:
+            continue
+        column = free[dim] >= need if one else free[dim] // need
+        result = column if result is None else (result & column if one else np.minimum(result, column))
+    if result is None:
+        return np.full(free.shape[1], 1 << 40, dtype=np.int64)
+    return result.astype(np.int64) if one else result
