@@ -348,7 +348,8 @@ def _template(obj: _Obj, value: object, field_: str) -> _Template:
 
 def _expand_pod(obj: _Obj) -> list[ExpandedPod]:
     _check_pod_spec(obj, obj.raw.get("spec"), "spec")
-    pod = pickle.loads(pickle.dumps(obj.raw, pickle.HIGHEST_PROTOCOL))
+    # Read-only callers take the object as read (it is theirs alone); others get a deep copy.
+    pod = obj.raw if _SHARED_SPECS.get() else pickle.loads(pickle.dumps(obj.raw, pickle.HIGHEST_PROTOCOL))
     meta = pod["metadata"]
     meta["namespace"] = obj.namespace
     meta["labels"] = _labels(obj, meta, "labels", "metadata")

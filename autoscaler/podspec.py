@@ -9,7 +9,6 @@ ignored, so one bad pod never stops planning for the others.
 
 from __future__ import annotations
 
-import pickle
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -212,14 +211,10 @@ def pod_from_manifest(
     labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
     annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     key = None
-    if memo is not None:
-        try:
-            blob = memo.get(id(spec)) if isinstance(spec, dict) else None
-            if blob is None or blob[0] is not spec:
-                blob = memo[id(spec)] = (spec, pickle.dumps(spec, pickle.HIGHEST_PROTOCOL))
-            key = (blob[1], namespace, tuple(labels.items()), tuple(annotations.items()))
-        except (pickle.PicklingError, TypeError, AttributeError):
-            key = None
+    if memo is not None and isinstance(spec, dict):
+        # Replicas read with shared specs (manifests read_only) hold the very same spec object.
+        key = (id(spec), namespace, tuple(labels.items()), tuple(annotations.items()))
+        memo.setdefault(("spec", id(spec)), spec)  # keeps the object (and its id) alive
     parsed = memo.get(key) if key is not None else None
     if parsed is None:
         parsed = _parse_shape(spec, namespace, name, labels, annotations, prefixes)
