@@ -195,24 +195,6 @@ class PodConstraints:
         """Whether where other pods are matters to this pod."""
         return bool(self.pod_affinity or self.pod_anti_affinity or self.spread)
 
-    def __hash__(self) -> int:
-        # Shapes are interned by (requests, constraints): hash the nested terms once, not per pod.
-        try:
-            return _HASHES[id(self)][1]
-        except KeyError:
-            pass
-        value = hash(
-            (self.affinity, self.tolerations, self.gpu_resource, self.extra_devices, self.host_ports,
-             self.pod_affinity, self.pod_anti_affinity, self.spread, self.selection, self.gpu_time_slices)
-        )
-        if len(_HASHES) > 100_000:
-            _HASHES.clear()
-        _HASHES[id(self)] = (self, value)
-        return value
-
-
-_HASHES: dict[int, tuple[PodConstraints, int]] = {}
-
 
 NO_CONSTRAINTS = PodConstraints()
 

@@ -91,3 +91,14 @@ def test_pods_on_different_host_ports_share_one_node():
     running = [p for p in sim.cluster.pods.values() if p.node_name and p.phase == "Running"]
     assert len(running) == 3 and len({p.node_name for p in running}) == 1
     assert len(sim.provider.launched) == 1 and sim.cluster.evictions == []
+
+
+def test_seven_pods_on_two_host_ports_run_on_four_nodes():
+    """Cost check against the simulator's scheduler: four pods on port 80 and three on port 81
+    need four nodes (one port-80 pod per node); four are launched, and all seven run on them."""
+    sim = world(**UNDERUSED)
+    add(sim, replicas("a", 4, "200m", "128Mi", spec=host_port_spec(80)) + replicas("b", 3, "200m", "128Mi", spec=host_port_spec(81)))
+    sim.run_for(10 * 60)
+    running = [p for p in sim.cluster.pods.values() if p.node_name and p.phase == "Running"]
+    assert len(running) == 7 and len({p.node_name for p in running}) == 4
+    assert len(sim.provider.launched) == 4 and sim.cluster.evictions == []
