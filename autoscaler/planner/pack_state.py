@@ -63,6 +63,7 @@ class PackState:
         self._alternatives_seen: dict[tuple, tuple[NodeOption, ...]] = {}
         self._rows: dict[int, np.ndarray] = {}
         self._class_of: dict[int, tuple[PodConstraints, PodClass]] = {}
+        self._class_by_node_level: dict[tuple, PodClass] = {}
         self.skip = 0
         self.smallest = np.zeros(5, dtype=np.int64)
 
@@ -100,6 +101,11 @@ class PackState:
         return klass
 
     def _pod_class(self, constraints: PodConstraints) -> PodClass:
+        c = constraints
+        node_level = (c.affinity, c.tolerations, c.gpu_resource, c.extra_devices, c.selection, c.gpu_time_slices)
+        found = self._class_by_node_level.get(node_level)
+        if found is not None:
+            return found
         key = class_key(constraints)
         found = self.classes.get(key)
         if found is None:
@@ -107,6 +113,7 @@ class PackState:
             shaped = [o for o in options if meets_shape(o, self.config, key.gpu_resource is not None)]
             found = self.classes[key] = PodClass(len(self.classes), key, shaped, options, self)
             self.class_list.append(found)
+        self._class_by_node_level[node_level] = found
         return found
 
     # ---- the rules for one group
