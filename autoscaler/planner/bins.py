@@ -28,6 +28,7 @@ class Bins:
         self.sym = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
         self.hold = np.zeros((max(selectors, 1), capacity), dtype=np.int64)  # pods with a hostname spread on s
         self.count = 0
+        self.version = 0  # bumped whenever a bin is added or its zones change
         self.names: list[str | None] = []  # None for a new node
         self.options: list[NodeOption | None] = []
         self.pods: list[list[str]] = []
@@ -54,6 +55,7 @@ class Bins:
         self.free[:, first:end] = room[:, None]
         self.zone[first:end] = zone
         self.zmask[first:end] = zmask
+        self.version += 1
         self.names.extend([None] * count)
         self.options.extend([option] * count)
         self.pods.extend([] for _ in range(count))
@@ -77,6 +79,7 @@ class Bins:
         self.free[:, index] = room
         self.zone[index] = zone
         self.zmask[index] = zmask
+        self.version += 1
         self.names.append(name)
         self.options.append(option)
         self.pods.append([])

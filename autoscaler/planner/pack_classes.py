@@ -75,6 +75,9 @@ class PodClass:
             self.allowed[(option.name, option.capacity_type)] = mask
         self._eligible = np.zeros(0, dtype=bool)
         self._seen = 0
+        self._full_key: tuple[int, int] = (-1, -1)
+        self._full = np.zeros(0, dtype=bool)
+        self._all = False
         self._zone_ok = np.zeros(0, dtype=np.int64)
         self._options: dict[tuple, NodeOption | None] = {}
         self._matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
@@ -122,7 +125,16 @@ class PodClass:
                     self._eligible[index], self._zone_ok[index] = known
             self._seen = count
         bins = self.packer.bins
-        return self._eligible[lo:count] & ((bins.zmask[lo:count] & self._zone_ok[lo:count]) != 0)
+        if self._full_key != (bins.version, count):
+            self._full = self._eligible[:count] & ((bins.zmask[:count] & self._zone_ok[:count]) != 0)
+            self._full_key = (bins.version, count)
+            self._all = bool(self._full.all())
+        return self._full[lo:]
+
+    def all_eligible(self, count: int) -> bool:
+        """Whether pods of this class may join every bin (then no mask is needed)."""
+        self.eligible(count)
+        return self._all
 
     def zone_ok(self, index: int) -> int:
         if index >= self._seen:

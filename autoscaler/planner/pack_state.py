@@ -135,8 +135,10 @@ class PackState:
         if zone >= 0 and bins.zone[index] == UNPINNED:
             bins.zone[index:end] = zone
             bins.zmask[index:end] = 1 << zone
+            bins.version += 1
         elif bins.zone[index] == UNPINNED:
             bins.zmask[index:end] &= klass.zone_ok(index)
+            bins.version += 1
         pinned = int(bins.zone[index])
         for sid in group.sids:
             bins.counts[sid, index:end] += take

@@ -123,8 +123,11 @@ class Packer(PackState):
             if need > 0:
                 column = bins.free[dim, lo:count] >= need
                 fits = column if fits is None else fits & column
-        eligible = klass.eligible(count, lo)
-        fits = eligible if fits is None else fits & eligible
+        if not klass.all_eligible(count):
+            eligible = klass.eligible(count, lo)
+            fits = eligible if fits is None else fits & eligible
+        elif fits is None:
+            fits = np.ones(count - lo, dtype=bool)
         at = int(fits.argmax())
         if not fits[at]:
             return False
@@ -133,7 +136,10 @@ class Packer(PackState):
         bins.pods[index].append(group.pods[0].key)
         bins.classes[index].add(klass.index)
         if bins.zone[index] == UNPINNED:
-            bins.zmask[index] &= klass.zone_ok(index)
+            allowed = klass.zone_ok(index)
+            if int(bins.zmask[index]) & ~allowed:
+                bins.zmask[index] &= allowed
+                bins.version += 1
         while self.skip < bins.count and (bins.free[:, self.skip] < self.smallest).any():
             self.skip += 1
         return True
