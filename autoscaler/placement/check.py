@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from autoscaler.model import Pod, ports_conflict, tolerates_all
-from autoscaler.placement.rules import domain_of, self_matching, skew_allows, spread_eligible
+from autoscaler.placement.rules import HOSTNAME, domain_of, self_matching, skew_allows, spread_eligible
 from autoscaler.resources import Resources
 from pricing.types import Taint
 
@@ -99,6 +99,12 @@ class PlacementState:
         self._anti_terms = sum(
             1 for node in self.nodes.values() for p in node.pods if p.constraints.pod_anti_affinity
         )
+        self.has_zone_anti_terms = any(
+            term.topology_key != HOSTNAME
+            for node in self.nodes.values()
+            for p in node.pods
+            for term in p.constraints.pod_anti_affinity
+        )
 
     def _view(self, pod: Pod) -> _PodView | None:
         constraints = pod.constraints
@@ -154,6 +160,9 @@ class PlacementState:
         node.free = node.free - pod.requests
         if pod.constraints.pod_anti_affinity:
             self._anti_terms += 1
+            self.has_zone_anti_terms = self.has_zone_anti_terms or any(
+                term.topology_key != HOSTNAME for term in pod.constraints.pod_anti_affinity
+            )
         self._views.clear()
 
     def remove_node(self, name: str) -> None:

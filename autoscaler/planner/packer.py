@@ -96,6 +96,7 @@ class Packer(PackState):
         if len(pods) == 1 and not (group.sids or constraints.host_ports or constraints.inter_pod):
             if self._first_fit(group, klass, request):
                 return []
+            return self._open(group, klass, pods, request, Rules(per_bin=1))  # no open bin has room
         while pods:
             rules = rules_for(self, group, klass, len(pods))
             if len(pods) == 1:

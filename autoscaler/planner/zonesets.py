@@ -40,6 +40,8 @@ def _matching(state: PlacementState | None, selector, key: str, constraint=None,
 
 def zone_layout(pod_set, options: list[NodeOption], fits: np.ndarray, state: PlacementState | None) -> ZoneLayout | None:
     constraints = pod_set.shape.constraints
+    if not constraints.inter_pod and (state is None or not state.has_zone_anti_terms):
+        return None
     first = pod_set.pods[0]
     wanted = len(pod_set.pods)
     zoned = [t for t in constraints.pod_anti_affinity + constraints.pod_affinity if t.topology_key == ZONE]
