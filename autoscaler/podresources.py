@@ -84,6 +84,10 @@ def _add_devices(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
 
 def pod_devices(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, dict[str, int]]:
     """Effective requests of a pod spec (with 1 pod slot, gpu left 0) and its device requests."""
+    containers = spec.get("containers") or []
+    if len(containers) == 1 and not (spec.get("initContainers") or spec.get("overhead") or spec.get("resources")):
+        request, devices = _container_request(containers[0], f"pod {pod}: spec.containers[0].resources")
+        return Resources(request.cpu, request.memory, 0, 1, request.ephemeral), devices
     app, app_devices = Resources(), {}
     for index, container in enumerate(spec.get("containers") or []):
         request, devices = _container_request(container, f"pod {pod}: spec.containers[{index}].resources")
