@@ -97,7 +97,7 @@ def _option_book(
     try:
         key = (id(catalog), config, frozenset((backoffs or {}).items()), tuple(daemonsets))
         hash(key)
-    except TypeError:
+    except (TypeError, AttributeError):  # inputs that cannot key a cache: build the book afresh
         return OptionBook(catalog, config, backoffs, daemonsets)
     found = _BOOKS.get(key)
     if found is not None and found[0] is catalog:
