@@ -284,3 +284,15 @@ def test_new_nodes_carry_cheaper_first_equivalent_alternatives():
     assert 1 <= len(node.alternatives) <= 4
     assert all(alt.price >= node.price for alt in node.alternatives)
     assert all(alt.name != node.instance_type for alt in node.alternatives)
+
+
+def test_spread_on_the_region_puts_every_pod_in_one_domain():
+    result = plan_for(replicas("web", 6, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec("topology.kubernetes.io/region")))
+    assert [len(n.pods) for n in result.new_nodes] == [6]
+
+
+def test_spread_on_a_key_no_node_carries_is_unplaceable():
+    """kube-scheduler filters out nodes without the constraint's topology key."""
+    result = plan_for(replicas("web", 2, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec("example.com/rack")))
+    assert result.new_nodes == ()
+    assert all("example.com/rack is not a label" in u.reason for u in result.unplaceable)

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 from autoscaler.model import Pod, PodSelector, PodShape
 
 HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"  # the bin-pack plans hostname and zone terms; others are not planned
 
 
 class SelectorRegistry:
@@ -32,7 +33,7 @@ class SelectorRegistry:
         if sid is None:
             sid = self.ids[selector] = len(self.selectors)
             self.selectors.append(selector)
-        if topology_key != HOSTNAME:
+        if topology_key == ZONE:
             self.zone_keyed.add(sid)
         return sid
 
@@ -44,7 +45,7 @@ class SelectorRegistry:
             sid = self.add(spread.pods, spread.topology_key)
             if spread.topology_key == HOSTNAME:
                 self.host_skew[sid] = min(self.host_skew.get(sid, spread.max_skew), spread.max_skew)
-            else:
+            elif spread.topology_key == ZONE:
                 known = self.zone_spreads.setdefault(sid, [])
                 if spread not in known:
                     known.append(spread)

@@ -13,7 +13,7 @@ import numpy as np
 
 from autoscaler.config import Config
 from autoscaler.model import PodConstraints, tolerates_all
-from autoscaler.nodelabels import INSTANCE_TYPE
+from autoscaler.nodelabels import INSTANCE_TYPE, node_labels
 from autoscaler.planner.fit import as_matrix
 from autoscaler.planner.options import NodeOption
 from autoscaler.regex import compile_user_regex
@@ -82,9 +82,24 @@ class PodClass:
         self._options: dict[tuple, NodeOption | None] = {}
         self._matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
         self._zones: list[int] | None = None
+        self._label_keys: frozenset[str] | None = None
         self._alt_positions: dict[tuple, list[int]] = {}
         self._zone_lists: dict[str, list] = {}
         self._pinned: dict[tuple[int, str | None], NodeOption] = {}
+
+    def label_keys(self) -> frozenset[str]:
+        """The label keys a new node of this class carries (the hostname included)."""
+        if self._label_keys is None:
+            packer = self.packer
+            keys = {"kubernetes.io/hostname"} | {key for key, _ in packer.config.node_labels}
+            option = self.shaped[0] if self.shaped else (self.options[0] if self.options else None)
+            if option is not None:
+                catalog = packer.book.catalog
+                keys |= set(node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, "", "bin-pack"))
+            else:
+                keys |= {"topology.kubernetes.io/zone"}
+            self._label_keys = frozenset(keys)
+        return self._label_keys
 
     def zone_indices(self) -> list[int]:
         if self._zones is None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from autoscaler.model import ports_conflict
 from autoscaler.planner.bins import UNPINNED
-from autoscaler.planner.groups import HOSTNAME, PodGroup
+from autoscaler.planner.groups import HOSTNAME, ZONE, PodGroup
 from autoscaler.planner.options import NodeOption
 from autoscaler.planner.zones import spread_allowed, spread_quota
 from autoscaler.placement.rules import spread_eligible
@@ -62,12 +62,20 @@ def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> 
     for sid in group.sids:
         for zone in packer.sym_zones.get(sid, ()):
             rules.zones &= ~(1 << zone)
+    keys = klass.label_keys()
+    for key in [c.topology_key for c in constraints.spread] + [t.topology_key for t in constraints.pod_affinity]:
+        if key not in keys:
+            # kube-scheduler filters out nodes without the key: no new node would take the pod.
+            rules.reason = f"topology key {key} is not a label of the nodes it may get"
+            return rules
     for term in constraints.pod_anti_affinity:
         sid = ids[term.pods]
         mine = sid in group.sids
         if term.topology_key == HOSTNAME:
             if mine:
                 rules.per_bin = 1
+            continue
+        if term.topology_key != ZONE:
             continue
         rules.needs_zone = True
         for zone, count in packer.zone_counts.get(sid, {}).items():
@@ -84,7 +92,7 @@ def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> 
             rules.seed = True
             rules.per_bin = 1
             continue
-        if term.topology_key != HOSTNAME:
+        if term.topology_key == ZONE:
             rules.needs_zone = True
             allowed = 0
             for zone, count in packer.zone_counts.get(sid, {}).items():
@@ -96,6 +104,8 @@ def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> 
         if constraint.topology_key == HOSTNAME:
             if sid in group.sids:
                 rules.per_bin = min(rules.per_bin, constraint.max_skew)
+            continue
+        if constraint.topology_key != ZONE:
             continue
         rules.needs_zone = True
         counts, domains = zone_counts_for(packer, sid, group, constraint)
@@ -139,13 +149,13 @@ def why_left(packer: Packer, group: PodGroup) -> str:
         return port_reason(constraints.host_ports, option)
     zones = ", ".join(packer.zone_names[z] for z in klass.zone_indices() if z < len(packer.zone_names))
     for constraint in constraints.spread:
-        if constraint.topology_key != HOSTNAME:
+        if constraint.topology_key == ZONE:
             return (
                 f"topology spread on {constraint.topology_key} (maxSkew {constraint.max_skew}, "
                 f"{constraint.pods.describe()}) cannot be kept with more pods in the zones it may get ({zones})"
             )
     for term in constraints.pod_anti_affinity:
-        if term.topology_key != HOSTNAME:
+        if term.topology_key == ZONE:
             return (
                 f"required pod anti-affinity on {term.topology_key} ({term.pods.describe()}) leaves no zone "
                 f"of those it may get ({zones})"

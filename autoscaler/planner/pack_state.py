@@ -12,7 +12,7 @@ from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape
 from autoscaler.planner.bins import UNPINNED, Bins
 from autoscaler.planner.fit import as_row
-from autoscaler.planner.groups import HOSTNAME, PodGroup, SelectorRegistry
+from autoscaler.planner.groups import HOSTNAME, ZONE, PodGroup, SelectorRegistry
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
 from autoscaler.planner.pack_classes import PodClass, class_key, meets_shape
@@ -83,7 +83,7 @@ class PackState:
                 per_zone = self.zone_counts.setdefault(sid, {})
                 per_zone[zone] = per_zone.get(zone, 0) + 1
         for term in pod.constraints.pod_anti_affinity:
-            if term.topology_key != HOSTNAME and zone >= 0:
+            if term.topology_key == ZONE and zone >= 0:
                 self.sym_zones.setdefault(self.registry.ids[term.pods], set()).add(zone)
 
     def _row(self, shape: PodShape) -> np.ndarray:
@@ -153,5 +153,5 @@ class PackState:
             sid = self.registry.ids[term.pods]
             if term.topology_key == HOSTNAME:
                 bins.sym[sid, index:end] += take
-            elif pinned >= 0:
+            elif term.topology_key == ZONE and pinned >= 0:
                 self.sym_zones.setdefault(sid, set()).add(pinned)
