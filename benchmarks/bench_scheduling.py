@@ -4,6 +4,9 @@ Run: python benchmarks/bench_scheduling.py [--repeat N]
 Targets on a 2-core machine (issue "plan the way kube-scheduler will place"):
   Karpenter makeDiversePods, 1,000 and 5,000 pods: >= 20,000 pods/s, every rule honoured;
   Cluster Autoscaler BenchmarkBinpackingEstimate (51,000 pods, 1-CPU nodes): <= 25 ms.
+Both wall and CPU time are judged: on a machine shared with other work, wall time measures the
+queue for a core, CPU time what the planner costs (they agree on an idle machine). The plans
+repeat with the same catalog and config, as the daemon's loop does (the option book is reused).
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ def main() -> None:
             f"karpenter diverse {count:>5} pods: {rate:>8.0f} pods/s (best {best * 1000:.1f} ms, median {median * 1000:.1f} ms, "
             f"cpu {cpu * 1000:.1f} ms = {count / cpu:.0f} pods/s) "
             f"nodes={len(result.new_nodes)} unplaceable={len(result.unplaceable)} rules broken={len(broken)} "
-            f"target>=20000 pods/s {'ok' if rate >= 20_000 and not broken else 'MISS'}"
+            f"target>=20000 pods/s: wall {'ok' if rate >= 20_000 and not broken else 'MISS'}, "
+            f"cpu {'ok' if count / cpu >= 20_000 and not broken else 'MISS'}"
         )
         for line in broken[:5]:
             print("   ", line)
@@ -74,7 +78,7 @@ def main() -> None:
         f"cluster-autoscaler binpacking estimate 51,000 pods: best {best * 1000:.1f} ms, median {median * 1000:.1f} ms, "
         f"cpu {cpu * 1000:.1f} ms "
         f"nodes={len(result.new_nodes)} ({result.new_nodes[0].instance_type if result.new_nodes else '-'}) "
-        f"target<=25 ms {'ok' if best <= 0.025 else 'MISS'}"
+        f"target<=25 ms: wall {'ok' if best <= 0.025 else 'MISS'}, cpu {'ok' if cpu <= 0.025 else 'MISS'}"
     )
 
 
