@@ -296,9 +296,12 @@ class _Template:
     annotations: dict
     spec_blob: bytes  # pickled spec: unpickling is a much faster deep copy than copy.deepcopy
     template_hash: str  # 10 characters, like the pod-template-hash label
+    shared: dict = field(default_factory=dict, compare=False)  # read-only parts reused by replicas
 
     def pod(self, name: str, namespace: str, owner: dict, labels: dict | None = None) -> dict:
         """A Pending pod from this template; workload-level metadata is not copied (as in Kubernetes)."""
+        if _SHARED_SPECS.get():
+            return self._read_only_pod(name, namespace, owner, labels)
         meta = {
             "name": name,
             "namespace": namespace,
@@ -307,12 +310,26 @@ class _Template:
             "uid": _uid("Pod", namespace, name),
             "ownerReferences": [dict(owner)],
         }
-        if _SHARED_SPECS.get():
-            spec = _shared_spec(self.spec_blob)
-        else:
-            spec = pickle.loads(self.spec_blob)
+        spec = pickle.loads(self.spec_blob)
         status = {"phase": "Pending"}
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+    def _read_only_pod(self, name: str, namespace: str, owner: dict, labels: dict | None) -> dict:
+        """The same pod for read-only callers (planning only): replicas share their spec, labels,
+        annotations and owner reference, and get no uid."""
+        key = id(labels)
+        known = self.shared.get(key)
+        if known is None or known[0] is not labels:
+            known = self.shared[key] = (labels, {**self.labels, **(labels or {})})
+        meta = {
+            "name": name,
+            "namespace": namespace,
+            "labels": known[1],
+            "annotations": self.annotations,
+            "ownerReferences": [owner],
+        }
+        spec = _shared_spec(self.spec_blob)
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": {"phase": "Pending"}}
 
 
 # Read-only callers (preview) let the replicas of one template share one spec object: 51,000

@@ -208,13 +208,17 @@ def pod_from_manifest(
     status = obj.get("status") or {}
     namespace = str(metadata.get("namespace") or "default")
     name = str(metadata.get("name") or "")
-    labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
-    annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     key = None
     if memo is not None and isinstance(spec, dict):
-        # Replicas read with shared specs (manifests read_only) hold the very same spec object.
-        key = (id(spec), namespace, tuple(labels.items()), tuple(annotations.items()))
+        # Replicas read with shared specs (manifests read_only) hold the very same spec, labels
+        # and annotations objects: convert them once, key the parsed shape on their identity.
+        labels = _strings(memo, metadata.get("labels"))
+        annotations = _strings(memo, metadata.get("annotations"))
+        key = (id(spec), namespace, id(labels), id(annotations))
         memo.setdefault(("spec", id(spec)), spec)  # keeps the object (and its id) alive
+    else:
+        labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
+        annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     parsed = memo.get(key) if key is not None else None
     if parsed is None:
         parsed = _parse_shape(spec, namespace, name, labels, annotations, prefixes)
@@ -242,6 +246,19 @@ def pod_from_manifest(
         priority=int(spec.get("priority") or 0),
         daemonset=owner_kind == "DaemonSet",
     )
+
+
+_EMPTY: dict[str, str] = {}
+
+
+def _strings(memo: dict, raw: Any) -> dict[str, str]:
+    """A str -> str copy of a labels/annotations map, one per raw object of the batch."""
+    if not raw:
+        return _EMPTY
+    known = memo.get(("map", id(raw)))
+    if known is None or known[0] is not raw:
+        known = memo[("map", id(raw))] = (raw, {str(k): str(v) for k, v in raw.items()})
+    return known[1]
 
 
 def _parse_shape(
