@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from autoscaler.model import (
+    NO_CONSTRAINTS,
     NO_SELECTION,
     AnnotationProblem,
     InstanceSelection,
@@ -278,12 +279,17 @@ def _parse_shape(
     time_slices = None
     if selector.get(GKE_SHARING_STRATEGY) == "time-sharing" and str(selector.get(GKE_MAX_SHARED_CLIENTS, "")).isdigit():
         time_slices = int(selector[GKE_MAX_SHARED_CLIENTS])
+    tolerations = tolerations_of(spec, gpu_resource)
+    ports = host_ports(spec)
+    terms = spec.get("affinity") or spec.get("topologySpreadConstraints")
+    if not (affinity.terms or tolerations or gpu_resource or devices or ports or terms or selection.given or time_slices):
+        return PodShape.of(requests, NO_CONSTRAINTS), do_not_evict, problems
     constraints = PodConstraints(
         affinity=affinity,
-        tolerations=tolerations_of(spec, gpu_resource),
+        tolerations=tolerations,
         gpu_resource=gpu_resource,
         extra_devices=tuple(sorted((k, v) for k, v in devices.items() if k != gpu_resource)),
-        host_ports=host_ports(spec),
+        host_ports=ports,
         pod_affinity=affinity_terms(spec, "podAffinity", namespace, labels),
         pod_anti_affinity=affinity_terms(spec, "podAntiAffinity", namespace, labels),
         spread=spread_constraints(spec, namespace, labels),
