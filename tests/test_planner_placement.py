@@ -296,3 +296,18 @@ def test_spread_on_a_key_no_node_carries_is_unplaceable():
     result = plan_for(replicas("web", 2, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec("example.com/rack")))
     assert result.new_nodes == ()
     assert all("example.com/rack is not a label" in u.reason for u in result.unplaceable)
+
+
+def test_bin_select_pods_spread_over_zones_get_a_node_per_zone():
+    """Big (bin-select) pods with zone spread: three pods of 4 CPU over three zones."""
+    pods = replicas("big", 3, "4", "16Gi", labels={"app": "web"}, spec=spread_spec(ZONE, zones=THREE_ZONES))
+    result = plan_for(pods)
+    assert pods_per_zone(result) == {zone: 1 for zone in THREE_ZONES}
+    assert all(node.mode == "bin-select" for node in result.new_nodes)
+
+
+def test_bin_select_zone_anti_affinity_leaves_the_fourth_pod_unplaceable():
+    pods = replicas("big", 4, "4", "16Gi", labels={"app": "web"}, spec=anti_spec(ZONE, "web", THREE_ZONES))
+    result = plan_for(pods)
+    assert pods_per_zone(result) == {zone: 1 for zone in THREE_ZONES}
+    assert len(result.unplaceable) == 1 and "anti-affinity" in result.unplaceable[0].reason

@@ -102,3 +102,24 @@ def test_seven_pods_on_two_host_ports_run_on_four_nodes():
     running = [p for p in sim.cluster.pods.values() if p.node_name and p.phase == "Running"]
     assert len(running) == 7 and len({p.node_name for p in running}) == 4
     assert len(sim.provider.launched) == 4 and sim.cluster.evictions == []
+
+
+def test_six_zone_spread_pods_run_two_per_zone():
+    """Six pods spread over three allowed zones (maxSkew 1): the launches land in the zones the
+    plan chose, and the simulator's scheduler (the same rules) runs two pods in each zone."""
+    sim = world()
+    spec = {
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": {"app": "web"}}}
+        ],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
+                                   "values": ["us-east-1a", "us-east-1b", "us-east-1c"]}]}]}}},
+    }
+    add(sim, replicas("web", 6, "500m", "512Mi", labels={"app": "web"}, spec=spec))
+    sim.run_for(5 * 60)
+    running = [p for p in sim.cluster.pods.values() if p.node_name and p.phase == "Running"]
+    zones = [sim.cluster.nodes[p.node_name].labels["topology.kubernetes.io/zone"] for p in running]
+    assert sorted(zones) == ["us-east-1a"] * 2 + ["us-east-1b"] * 2 + ["us-east-1c"] * 2
+    assert len(sim.provider.launched) == 3
