@@ -249,6 +249,15 @@ def pod_from_manifest(
     )
 
 
+def _read(parse: Any, spec: Mapping[str, Any], namespace: str, name: str, where: str, *args: Any) -> Any:
+    """Run one term parser; malformed input (a maxSkew that is not a number, a selector that
+    is not a mapping) becomes a PodSpecError naming the pod and the field."""
+    try:
+        return parse(spec, *args)
+    except (AttributeError, TypeError, ValueError) as err:
+        raise PodSpecError(f"pod {namespace}/{name}: {where}: cannot be read ({err})") from None
+
+
 _EMPTY: dict[str, str] = {}
 
 
@@ -280,7 +289,7 @@ def _parse_shape(
     if selector.get(GKE_SHARING_STRATEGY) == "time-sharing" and str(selector.get(GKE_MAX_SHARED_CLIENTS, "")).isdigit():
         time_slices = int(selector[GKE_MAX_SHARED_CLIENTS])
     tolerations = tolerations_of(spec, gpu_resource)
-    ports = host_ports(spec)
+    ports = _read(host_ports, spec, namespace, name, "spec.containers[].ports")
     terms = spec.get("affinity") or spec.get("topologySpreadConstraints")
     if not (affinity.terms or tolerations or gpu_resource or devices or ports or terms or selection.given or time_slices):
         return PodShape.of(requests, NO_CONSTRAINTS), do_not_evict, problems
@@ -290,9 +299,11 @@ def _parse_shape(
         gpu_resource=gpu_resource,
         extra_devices=tuple(sorted((k, v) for k, v in devices.items() if k != gpu_resource)),
         host_ports=ports,
-        pod_affinity=affinity_terms(spec, "podAffinity", namespace, labels),
-        pod_anti_affinity=affinity_terms(spec, "podAntiAffinity", namespace, labels),
-        spread=spread_constraints(spec, namespace, labels),
+        pod_affinity=_read(affinity_terms, spec, namespace, name, "spec.affinity.podAffinity", "podAffinity", namespace, labels),
+        pod_anti_affinity=_read(
+            affinity_terms, spec, namespace, name, "spec.affinity.podAntiAffinity", "podAntiAffinity", namespace, labels
+        ),
+        spread=_read(spread_constraints, spec, namespace, name, "spec.topologySpreadConstraints", namespace, labels),
         selection=selection,
         gpu_time_slices=time_slices,
     )

@@ -560,3 +560,15 @@ def test_equal_pods_share_one_shape_object():
     assert a.shape is b.shape
     assert a.shape is not c.shape
     assert a.shape is not d.shape
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"topologySpreadConstraints": [{"maxSkew": "x", "topologyKey": "k", "labelSelector": {}}]}, "spec.topologySpreadConstraints"),
+        ({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": ["oops"]}}}, "spec.affinity.podAntiAffinity"),
+    ],
+)
+def test_malformed_scheduling_terms_name_the_pod_and_field(spec, field):
+    with pytest.raises(PodSpecError, match=f"pod default/p: {field}"):
+        pod_from_manifest(manifest(spec=spec) | {"metadata": {"name": "p", "namespace": "default"}})
