@@ -12,10 +12,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from autoscaler.cluster import DaemonSetInfo, KubeNode, PdbInfo
 from autoscaler.model import AMD_GPU, NVIDIA_GPU
-from autoscaler.podterms import host_ports
-from autoscaler.podspec import PodSpecError, DEFAULT_PREFIXES, node_affinity, pod_requests, tolerations_of
-from autoscaler.podterms import host_ports
+from autoscaler.podspec import DEFAULT_PREFIXES, PodSpecError, node_affinity, pod_requests, tolerations_of
 from autoscaler.podspec import parse_timestamp
+from autoscaler.podterms import host_ports
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.resources import Resources
 from pricing.types import Taint
