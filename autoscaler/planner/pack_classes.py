@@ -67,12 +67,20 @@ class PodClass:
         self, index: int, key: PodConstraints, shaped: list[NodeOption], options: list[NodeOption], packer: Packer
     ) -> None:
         self.index, self.key, self.shaped, self.options, self.packer = index, key, shaped, options, packer
-        self.allowed: dict[tuple[str, str], int] = {}
-        for option in options:
-            mask = 0
-            for zone in option.zones:
-                mask |= 1 << packer._zone(zone)
-            self.allowed[(option.name, option.capacity_type)] = mask
+        # What depends only on the option book (kept on it, so the next plan with the same book
+        # reuses it): zone masks per offering (catalog zones are numbered first, in one order),
+        # the allocatable matrix, the per-zone price lists.
+        statics = packer.book_statics.get(key)
+        if statics is None:
+            allowed: dict[tuple[str, str], int] = {}
+            for option in options:
+                mask = 0
+                for zone in option.zones:
+                    mask |= 1 << packer._zone(zone)
+                allowed[(option.name, option.capacity_type)] = mask
+            matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
+            statics = packer.book_statics[key] = (allowed, matrix, {})
+        self.allowed, self._matrix, self._zone_lists = statics
         self._eligible = np.zeros(0, dtype=bool)
         self._seen = 0
         self._full_key: tuple[int, int] = (-1, -1)
@@ -80,11 +88,9 @@ class PodClass:
         self._all = False
         self._zone_ok = np.zeros(0, dtype=np.int64)
         self._options: dict[tuple, NodeOption | None] = {}
-        self._matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
         self._zones: list[int] | None = None
         self._label_keys: frozenset[str] | None = None
         self._alt_positions: dict[tuple, list[int]] = {}
-        self._zone_lists: dict[str, list] = {}
         self._pinned: dict[tuple[int, str | None], NodeOption] = {}
 
     def label_keys(self) -> frozenset[str]:

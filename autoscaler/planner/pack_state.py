@@ -45,6 +45,19 @@ class PackState:
         self.zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> placed matching pods
         self.sym_zones: dict[int, set[int]] = {}  # selector -> zones with a zone anti-affinity term on it
         self.largest: dict[PodConstraints, Resources] = {}
+        # Catalog zones get the first ids, always in the same order, so that what pod classes
+        # keep on the option book (zone masks) holds for every plan made with that book.
+        statics = getattr(book, "_pack_statics", None)
+        if statics is None:
+            zones = sorted({offering.zone for offering in book.catalog.offerings})
+            statics = {"zones": zones, "classes": {}}
+            try:
+                book._pack_statics = statics
+            except AttributeError:
+                pass
+        for zone in statics["zones"]:
+            self._zone(zone)
+        self.book_statics: dict = statics["classes"]
         for node in all_nodes:
             zone = self._zone(node.zone) if node.zone else UNPINNED
             for pod in node.pods:
