@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -77,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _preview(args: argparse.Namespace) -> int:
+    # A short batch run that builds many small objects: the cyclic garbage collector would only
+    # re-scan them (a quarter of the CPU time for 20,000 pods). Back on when it is done.
+    gc.disable()
+    try:
+        return _run_preview(args)
+    finally:
+        gc.enable()
+
+
+def _run_preview(args: argparse.Namespace) -> int:
     config = load_config_file(args.config) if args.config else Config()
     targets = [parse_target(t) for t in args.target] if args.target else [parse_target(f"{config.cloud}:{config.region}")]
     timings: dict[str, float] = {}
