@@ -311,3 +311,8 @@ def test_bin_select_zone_anti_affinity_leaves_the_fourth_pod_unplaceable():
     result = plan_for(pods)
     assert pods_per_zone(result) == {zone: 1 for zone in THREE_ZONES}
     assert len(result.unplaceable) == 1 and "anti-affinity" in result.unplaceable[0].reason
+
+
+def test_bin_select_spread_on_a_key_no_node_carries_is_unplaceable():
+    result = plan_for(replicas("big", 1, "4", "16Gi", labels={"app": "web"}, spec=spread_spec("unknown")))
+    assert result.new_nodes == () and "topology key unknown" in result.unplaceable[0].reason

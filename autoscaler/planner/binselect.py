@@ -17,7 +17,7 @@ import numpy as np
 
 from autoscaler.model import BIN_SELECT, Pod, PodShape, ports_conflict
 from autoscaler.placement.check import PlacementState
-from autoscaler.planner.zonesets import zone_layout
+from autoscaler.planner.zonesets import missing_topology_key, zone_layout
 from autoscaler.podterms import HOSTNAME
 from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
 from autoscaler.planner.options import NodeOption, OptionBook
@@ -212,6 +212,10 @@ def select_nodes(
             fits = np.where(clash, 0, fits)
         if not (fits > 0).any():
             result.no_option.append(PodSet(pod_set.shape, pods))
+            continue
+        missing = missing_topology_key(pod_set.shape.constraints, options[0], book)
+        if missing:
+            result.unplaceable.append((pods, f"topology key {missing} is not a label of the nodes it may get"))
             continue
         zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
         if zoned is None:

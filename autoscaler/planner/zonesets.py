@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from autoscaler.placement.check import PlacementState
-from autoscaler.placement.rules import domain_of, spread_eligible
+from autoscaler.placement.rules import HOSTNAME, domain_of, spread_eligible
 from autoscaler.planner.options import NodeOption
 from autoscaler.planner.zones import spread_allowed, spread_quota
-from autoscaler.nodelabels import ZONE
+from autoscaler.nodelabels import ZONE, node_labels
 
 
 @dataclass
@@ -92,6 +92,19 @@ def zone_layout(pod_set, options: list[NodeOption], fits: np.ndarray, state: Pla
         return ZoneLayout([(allowed[0], wanted)])
     quota = {z: q for z, q in quota.items() if z in allowed}
     return ZoneLayout(sorted(quota.items(), key=lambda item: -item[1]), "; ".join(reasons))
+
+
+def missing_topology_key(constraints, option: NodeOption, book) -> str | None:
+    """A spread or affinity topology key a new node would not carry (kube-scheduler filters such
+    nodes out), or None."""
+    keys = [c.topology_key for c in constraints.spread] + [t.topology_key for t in constraints.pod_affinity]
+    if not keys:
+        return None
+    catalog = book.catalog
+    labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, "", "bin-select",
+                         dict(book.config.node_labels))
+    labels[HOSTNAME] = ""
+    return next((key for key in keys if key not in labels), None)
 
 
 def _merge(old: dict[str, int] | None, new: dict[str, int]) -> dict[str, int]:
