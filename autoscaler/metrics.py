@@ -49,6 +49,11 @@ class Metrics:
         )
         self.reconcile_errors = Counter(f"{PREFIX}_reconcile_errors", "Reconcile loops that failed", registry=r)
         self.is_leader = Gauge(f"{PREFIX}_leader", "1 while this replica leads", registry=r)
+        self.price_age = Gauge(
+            f"{PREFIX}_price_age_seconds",
+            "Age of the live prices in use, by source (-1: not fetched yet, the embedded catalog answers)",
+            ["source"], registry=r,
+        )
         # Hot-node mitigation and node TTL cycling (SPEC §5).
         self.hot_nodes = Gauge(
             f"{PREFIX}_hot_node_colour_nodes", "Bin-pack nodes judged by hot-node mitigation, by colour", ["colour"], registry=r

@@ -15,7 +15,8 @@ from typing import Iterable, Mapping
 
 from autoscaler.config import Config
 from autoscaler.cluster import KubeNode, PdbInfo
-from autoscaler.model import BIN_PACK, BIN_SELECT, Pod, tolerates_all
+from autoscaler.model import BIN_PACK, BIN_SELECT, Pod
+from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
 from autoscaler.resources import Resources
@@ -84,23 +85,42 @@ def _unneeded(node: KubeNode, pods: list[Pod], config: Config) -> str | None:
     return None
 
 
-def _fits_elsewhere(
-    pods: list[Pod], others: list[KubeNode], free: dict[str, Resources]
-) -> bool:
-    """Greedy first fit of the node's pods into room on the other nodes (room is taken)."""
-    for pod in sorted(pods, key=lambda p: (p.requests.cpu, p.requests.memory), reverse=True):
-        for node in others:
-            room = free[node.name]
-            if (
-                pod.requests.fits_in(room)
-                and pod.constraints.affinity.matches(node.labels)
-                and tolerates_all(pod.constraints.tolerations, node.taints)
-            ):
-                free[node.name] = room - pod.requests
-                break
-        else:
-            return False
-    return True
+def _cluster_state(nodes: list[KubeNode], bound: Mapping[str, list[Pod]], draining: set[str]) -> PlacementState:
+    """The one placement simulation over every node not being drained; only ready, schedulable
+    nodes take pods."""
+    states = []
+    for node in nodes:
+        if node.name in draining:
+            continue
+        pods = list(bound.get(node.name, ()))
+        used = Resources()
+        for pod in pods:
+            used += pod.requests
+        states.append(
+            NodeState(node.name, node.labels, node.taints, node.allocatable - used, pods, node.ready and not node.unschedulable)
+        )
+    return PlacementState(states)
+
+
+def _fits_elsewhere(pods: list[Pod], node: str, state: PlacementState) -> PlacementState | None:
+    """Would every pod on `node` fit on the remaining nodes, together? The state after moving
+    them (host ports, anti-affinity and spread counts included), or None."""
+    trial = state.copy()
+    trial.remove_node(node)
+    names = sorted(trial.nodes)
+    return trial if trial.fit_all(pods, names) else None
+
+
+def _take_room_of_drains(state: PlacementState, bound: Mapping[str, list[Pod]], draining: Iterable[str]) -> set[str]:
+    """Pods on nodes being drained (by any job) are evicted from the next loop on: their room
+    on the other nodes is taken before anyone else is given it. Returns the nodes that take them."""
+    before = {name: len(node.pods) for name, node in state.nodes.items()}
+    names = sorted(state.nodes)
+    for name in sorted(draining):
+        leaving = [pod for pod in bound.get(name, ()) if evictable(pod)]
+        if leaving:
+            state.fit_all(leaving, names)
+    return {name for name, node in state.nodes.items() if len(node.pods) != before[name]}
 
 
 def room_for_drain(
@@ -109,21 +129,11 @@ def room_for_drain(
     """Right before a drain evicts: whether the node's pods still fit on the other nodes, after
     the pods of the other nodes being drained have taken their room (the cluster may have
     changed since the drain was decided: new pods, a taint)."""
-    draining = set(draining) - {node_name}
-    nodes = list(nodes)
-    usable = [n for n in nodes if n.ready and not n.unschedulable and n.name not in draining and n.name != node_name]
-    free = {}
-    for node in usable:
-        used = Resources()
-        for pod in bound.get(node.name, ()):
-            used += pod.requests
-        free[node.name] = (node.allocatable - used).clamp_zero()
-    for name in sorted(draining):
-        leaving = [pod for pod in bound.get(name, ()) if evictable(pod)]
-        if leaving:
-            _fits_elsewhere(leaving, usable, free)
+    others = set(draining) - {node_name}
+    state = _cluster_state(list(nodes), bound, others)
+    _take_room_of_drains(state, bound, others)
     workload = [pod for pod in bound.get(node_name, ()) if evictable(pod)]
-    return not workload or _fits_elsewhere(workload, usable, free)
+    return not workload or _fits_elsewhere(workload, node_name, state) is not None
 
 
 def decide_scale_down(
@@ -142,23 +152,8 @@ def decide_scale_down(
     pdbs = list(pdbs)
     draining = set(draining)
     nodes = list(nodes)
-    usable = [
-        n for n in nodes if n.ready and not n.unschedulable and n.name not in draining
-    ]
-    free = {}
-    for node in usable:
-        used = Resources()
-        for pod in bound.get(node.name, ()):
-            used += pod.requests
-        free[node.name] = (node.allocatable - used).clamp_zero()
-    # Pods on nodes being drained (by any job) are evicted from the next loop on: their room
-    # on the other nodes is taken before this pass hands that room to anyone else.
-    before = dict(free)
-    for name in sorted(draining):
-        leaving = [pod for pod in bound.get(name, ()) if evictable(pod)]
-        if leaving:
-            _fits_elsewhere(leaving, usable, free)
-    receiving = {name for name, room in free.items() if room != before[name]}
+    state = _cluster_state(nodes, bound, draining)
+    receiving = _take_room_of_drains(state, bound, draining)
     slots = max(0, settings.max_parallel - len(draining))
     chosen: set[str] = set()
     for node in sorted(nodes, key=lambda n: n.name):
@@ -180,17 +175,15 @@ def decide_scale_down(
         if blocker:
             decision.kept[node.name] = blocker
             continue
-        others = [n for n in usable if n.name != node.name and n.name not in chosen]
-        if workload and not _fits_elsewhere(workload, others, dict(free)):
+        moved = _fits_elsewhere(workload, node.name, state)
+        if moved is None:
             decision.kept[node.name] = "its pods would not fit on the other nodes"
             continue
         if slots <= 0:
             decision.kept[node.name] = f"scaleDown.maxParallel={settings.max_parallel} nodes are draining"
             continue
-        if workload:
-            taken = dict(free)
-            _fits_elsewhere(workload, others, free)  # take the room for real
-            receiving |= {name for name, room in free.items() if room != taken[name]}
+        receiving |= {name for name, held in moved.nodes.items() if len(held.pods) != len(state.nodes[name].pods)}
+        state = moved  # take the room for real
         decision.to_drain.append(DrainCandidate(node.name, reason))
         chosen.add(node.name)
         slots -= 1

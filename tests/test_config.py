@@ -356,7 +356,8 @@ def test_options_not_acted_on_yet_are_named_at_start():
     assert not_acted_on(config_from_mapping({})) == []
     # Hot-node mitigation and TTL cycling act now; only the Spot Advisor is still named.
     notes = not_acted_on(config_from_mapping({"nodeTTL": "7d", "manageHighUtilization.enabled": True, "aws.useSpotAdvisor": True}))
-    assert [n.split(" ")[0] for n in notes] == ["aws.useSpotAdvisor"]
+    # Hot-node mitigation, TTL cycling and the Spot Advisor are all acted on now.
+    assert notes == []
 
 
 def test_hot_node_and_ttl_options_of_their_own():
