@@ -100,9 +100,9 @@ class DisruptionRun:
         self.loop = self.sim.reconciler
         self.counts = Counts()
         self.plan: list[tuple[float, str, object]] = []
-        self._claimed: dict[str, object] = {}
+        self._state = self.sim.cluster.placement_state()
         self._verdicts: dict[str, bool] = {}
-        self._claimed_at = -1.0
+        self._state_at = -1.0
         self._make_plan(hours * 3600)
         self._instrument()
 
@@ -161,13 +161,13 @@ class DisruptionRun:
             reason = drain.kind if drain is not None else "hot-node"
             allowed = min((p.disruptions_allowed for p in cluster._pdb_infos() if p.selects(pod)), default=None)
             self._new_loop()
-            claimed, verdicts = dict(self._claimed), dict(self._verdicts)
+            state, verdicts = self._state.copy(), dict(self._verdicts)
             room = self._room_elsewhere(pod)
             outcome = evict(namespace, name)
             if outcome == EvictionOutcome.BLOCKED:
                 self.counts.refused += 1
             if outcome != EvictionOutcome.EVICTED:
-                self._claimed, self._verdicts = claimed, verdicts  # a refused pod takes no room
+                self._state, self._verdicts = state, verdicts  # a refused pod takes no room
                 return outcome
             self.counts.evictions[reason] = self.counts.evictions.get(reason, 0) + 1
             if allowed is not None and allowed <= 0:
@@ -199,31 +199,24 @@ class DisruptionRun:
     def _room_elsewhere(self, pod) -> bool:
         """Whether the pod has somewhere to go: the drain evicts every pod of its node in one
         loop, so all of them are placed together, largest first, on the other nodes as the
-        scheduler sees them now (room given to pods of other drains this loop counts as used)."""
-        cluster = self.sim.cluster
+        cluster's scheduler sees them now (the one placement simulation; room given to the pods
+        of other drains this loop counts as used)."""
         self._new_loop()
         if pod.key not in self._verdicts:
+            cluster = self.sim.cluster
             group = [p for p in cluster.pods.values() if p.node_name == pod.node_name and evictable(p)]
+            names = [name for name in sorted(cluster.nodes) if name != pod.node_name]
             for member in sorted(group, key=lambda p: (p.requests.cpu, p.requests.memory, p.key), reverse=True):
-                self._verdicts[member.key] = self._place(member)
+                chosen, _ = self._state.first_fit(member, names)
+                if chosen is not None:
+                    self._state.place(member, chosen)
+                self._verdicts[member.key] = chosen is not None
         return self._verdicts.get(pod.key, False)
 
     def _new_loop(self) -> None:
         now = self.sim.clock.now()
-        if self._claimed_at != now:
-            self._claimed_at, self._claimed, self._verdicts = now, {}, {}
-
-    def _place(self, pod) -> bool:
-        cluster = self.sim.cluster
-        for name in sorted(cluster.nodes):
-            if name == pod.node_name:
-                continue
-            node = cluster.nodes[name]
-            free = self._claimed.get(name) or cluster._free(node)
-            if cluster._why_not(pod, node, free, cluster._ports(name)) is None:
-                self._claimed[name] = free - pod.requests
-                return True
-        return False
+        if self._state_at != now:
+            self._state_at, self._state, self._verdicts = now, self.sim.cluster.placement_state(), {}
 
     # ---- running
 
