@@ -20,7 +20,7 @@ from tests.loop.disruption_runs import Counts, run  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=2000)
-    parser.add_argument("--first", type=int, default=10_000, help="first seed (CI runs 0-299)")
+    parser.add_argument("--first", type=int, default=10_000, help="first seed (CI runs 0-199)")
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--step", type=float, default=30.0)
     parser.add_argument("--cloud", default="gcp")

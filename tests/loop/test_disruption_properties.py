@@ -10,11 +10,11 @@ import sys
 
 from tests.loop.disruption_runs import Counts, run
 
-SEEDS = range(300)
+SEEDS = range(200)  # ~25 s of CPU; benchmarks/bench_disruptions.py runs thousands
 
 
 def test_no_disruption_breaks_a_rule_in_hundreds_of_random_runs():
-    # given 300 random one-hour runs (GCP catalog, 60 s loop, nodeTTL 20-45m, TTL limit 1 or 2)
+    # given 200 random one-hour runs (GCP catalog, 60 s loop, nodeTTL 20-45m, TTL limit 1 or 2)
     total, failing = Counts(), []
     for seed in SEEDS:
         counts = run(seed)
@@ -23,8 +23,8 @@ def test_no_disruption_breaks_a_rule_in_hundreds_of_random_runs():
             failing.append((seed, vars(counts)))
     sys.stderr.write(f"\n[disruption properties] {len(SEEDS)} runs: {vars(total)}\n")
     # then every disruption happened, and none broke a rule
-    assert total.evictions.get("ttl", 0) > 1000 and total.evictions.get("hot-node", 0) > 500
-    assert total.nodes_cycled > 300 and total.refused > 100 and total.evictions.get("unneeded", 0) > 50
+    assert total.evictions.get("ttl", 0) > 700 and total.evictions.get("hot-node", 0) > 700
+    assert total.nodes_cycled > 200 and total.refused > 100 and total.evictions.get("unneeded", 0) > 50
     assert failing == []
     assert (total.pdb_violations, total.do_not_evict_evicted, total.nowhere_to_go) == (0, 0, 0)
     assert (total.double_drains, total.hot_evictions_while_draining, total.over_cycling_limit) == (0, 0, 0)
