@@ -28,6 +28,8 @@ from autoscaler.model import (
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
+from autoscaler.validate.pods import pod_problems
+from autoscaler.validate.problems import describe
 
 HOSTNAME = "kubernetes.io/hostname"
 GKE_SHARING_STRATEGY = "cloud.google.com/gke-gpu-sharing-strategy"
@@ -307,8 +309,17 @@ def _scheduled_condition(status: Mapping[str, Any]) -> tuple[bool, str]:
     return False, ""
 
 
+def _pod_key(obj: Any) -> str:
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    return f"{metadata.get('namespace') or 'default'}/{metadata.get('name') or ''}"
+
+
 def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> Pod:
-    """The planner's Pod for a core/v1 Pod object; PodSpecError when its resources are unreadable."""
+    """The planner's Pod for a core/v1 Pod object; PodSpecError when a field is not valid."""
+    problems = pod_problems(obj)
+    if problems:
+        raise PodSpecError(f"pod {_pod_key(obj)}: {describe(problems)}")
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}

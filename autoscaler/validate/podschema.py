@@ -1,0 +1,203 @@
+"""The shape of a core/v1 Pod (and pod template) as far as the autoscaler reads it.
+
+pydantic v2 models in strict mode: a string where Kubernetes wants a string, an int32 where
+it wants an int32, one of the enumerated values where it has an enum, as the API server's
+decoding and validation would insist. Fields the autoscaler never reads are not listed
+(they are ignored, as the planner ignores them). Quantities are checked afterwards, by
+`autoscaler.validate.quantities`, so that their problems name the resource.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr
+
+from autoscaler.validate.limits import INT32_MAX, INT64_MAX, MAX_PORT
+
+
+def _quantity_like(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError("expected a quantity such as 500m, 2, 16Gi or 1.5")
+    return value
+
+
+Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
+NonNegInt32 = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
+PositiveInt32 = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
+Int64 = Annotated[StrictInt, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+Weight = Annotated[StrictInt, Field(ge=1, le=100)]
+Quantity = Annotated[Any, PlainValidator(_quantity_like)]
+ResourceList = dict[StrictStr, Quantity]
+StringMap = dict[StrictStr, StrictStr]
+Strings = list[StrictStr]
+Name = Annotated[StrictStr, Field(min_length=1)]
+
+
+class K8sModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class ResourceRequirements(K8sModel):
+    requests: Optional[ResourceList] = None
+    limits: Optional[ResourceList] = None
+
+
+class ContainerPort(K8sModel):
+    containerPort: Annotated[StrictInt, Field(ge=1, le=MAX_PORT)]
+    hostPort: Optional[Annotated[StrictInt, Field(ge=0, le=MAX_PORT)]] = None
+    protocol: Optional[Literal["TCP", "UDP", "SCTP"]] = None
+    name: Optional[StrictStr] = None
+    hostIP: Optional[StrictStr] = None
+
+
+class Container(K8sModel):
+    name: Name
+    image: Optional[StrictStr] = None
+    resources: Optional[ResourceRequirements] = None
+    ports: Optional[list[ContainerPort]] = None
+    restartPolicy: Optional[Literal["Always"]] = None
+
+
+class LabelSelectorRequirement(K8sModel):
+    key: Name
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: Optional[Strings] = None
+
+
+class LabelSelector(K8sModel):
+    matchLabels: Optional[StringMap] = None
+    matchExpressions: Optional[list[LabelSelectorRequirement]] = None
+
+
+class NodeSelectorRequirement(K8sModel):
+    key: Name
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+    values: Optional[Strings] = None
+
+
+class NodeSelectorTerm(K8sModel):
+    matchExpressions: Optional[list[NodeSelectorRequirement]] = None
+    matchFields: Optional[list[NodeSelectorRequirement]] = None
+
+
+class NodeSelector(K8sModel):
+    nodeSelectorTerms: list[NodeSelectorTerm]
+
+
+class PreferredSchedulingTerm(K8sModel):
+    weight: Weight
+    preference: NodeSelectorTerm
+
+
+class NodeAffinity(K8sModel):
+    requiredDuringSchedulingIgnoredDuringExecution: Optional[NodeSelector] = None
+    preferredDuringSchedulingIgnoredDuringExecution: Optional[list[PreferredSchedulingTerm]] = None
+
+
+class PodAffinityTerm(K8sModel):
+    labelSelector: Optional[LabelSelector] = None
+    namespaceSelector: Optional[LabelSelector] = None
+    namespaces: Optional[Strings] = None
+    topologyKey: Name
+    matchLabelKeys: Optional[Strings] = None
+    mismatchLabelKeys: Optional[Strings] = None
+
+
+class WeightedPodAffinityTerm(K8sModel):
+    weight: Weight
+    podAffinityTerm: PodAffinityTerm
+
+
+class PodAffinity(K8sModel):
+    requiredDuringSchedulingIgnoredDuringExecution: Optional[list[PodAffinityTerm]] = None
+    preferredDuringSchedulingIgnoredDuringExecution: Optional[list[WeightedPodAffinityTerm]] = None
+
+
+class Affinity(K8sModel):
+    nodeAffinity: Optional[NodeAffinity] = None
+    podAffinity: Optional[PodAffinity] = None
+    podAntiAffinity: Optional[PodAffinity] = None
+
+
+class Toleration(K8sModel):
+    key: Optional[StrictStr] = None
+    operator: Optional[Literal["Exists", "Equal"]] = None
+    value: Optional[StrictStr] = None
+    effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""]] = None
+    tolerationSeconds: Optional[Int64] = None
+
+
+class TopologySpreadConstraint(K8sModel):
+    maxSkew: PositiveInt32
+    topologyKey: Name
+    whenUnsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"]
+    labelSelector: Optional[LabelSelector] = None
+    minDomains: Optional[PositiveInt32] = None
+    nodeAffinityPolicy: Optional[Literal["Honor", "Ignore"]] = None
+    nodeTaintsPolicy: Optional[Literal["Honor", "Ignore"]] = None
+    matchLabelKeys: Optional[Strings] = None
+
+
+class SchedulingGate(K8sModel):
+    name: Name
+
+
+class PodSpec(K8sModel):
+    containers: Annotated[list[Container], Field(min_length=1)]
+    initContainers: Optional[list[Container]] = None
+    nodeName: Optional[StrictStr] = None
+    nodeSelector: Optional[StringMap] = None
+    affinity: Optional[Affinity] = None
+    tolerations: Optional[list[Toleration]] = None
+    topologySpreadConstraints: Optional[list[TopologySpreadConstraint]] = None
+    schedulingGates: Optional[list[SchedulingGate]] = None
+    priority: Optional[Int32] = None
+    priorityClassName: Optional[StrictStr] = None
+    overhead: Optional[ResourceList] = None
+    resources: Optional[ResourceRequirements] = None
+    hostNetwork: Optional[StrictBool] = None
+    restartPolicy: Optional[Literal["Always", "OnFailure", "Never"]] = None
+    schedulerName: Optional[StrictStr] = None
+    runtimeClassName: Optional[StrictStr] = None
+
+
+class OwnerReference(K8sModel):
+    apiVersion: Optional[StrictStr] = None
+    kind: Name
+    name: Name
+    uid: Optional[StrictStr] = None
+    controller: Optional[StrictBool] = None
+
+
+class ObjectMeta(K8sModel):
+    name: Optional[StrictStr] = None
+    generateName: Optional[StrictStr] = None
+    namespace: Optional[StrictStr] = None
+    uid: Optional[StrictStr] = None
+    labels: Optional[StringMap] = None
+    annotations: Optional[StringMap] = None
+    ownerReferences: Optional[list[OwnerReference]] = None
+
+
+class PodCondition(K8sModel):
+    type: StrictStr
+    status: StrictStr
+    reason: Optional[StrictStr] = None
+    message: Optional[StrictStr] = None
+
+
+class PodStatus(K8sModel):
+    phase: Optional[Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]] = None
+    conditions: Optional[list[PodCondition]] = None
+
+
+class PodTemplate(K8sModel):
+    metadata: Optional[ObjectMeta] = None
+    spec: PodSpec
+
+
+class Pod(K8sModel):
+    metadata: Optional[ObjectMeta] = None
+    spec: PodSpec
+    status: Optional[PodStatus] = None
