@@ -21,6 +21,8 @@ from typing import TypeVar
 
 import yaml
 
+from autoscaler.validate.manifests import PodBudget, check_document, check_workload, skip_reason
+
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Kubernetes' rand.SafeEncodeString alphabet: no vowels and no 0/1/3, so no words by accident.
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -568,7 +570,12 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
             line = mark.line + 1 if mark is not None else None
             message = f"YAML syntax error: {problem}"
             raise ManifestError(file, message, document=index + 1, line=line) from None
+        except RecursionError:
+            raise ManifestError(file, "nested too deeply to read; refused", document=index + 1) from None
         index += 1
+        problem = check_document(document)
+        if problem:
+            raise ManifestError(file, problem, document=index)
         if document is not None:
             yield index, document
 
@@ -593,9 +600,10 @@ def _objects(value: object, where: _Where) -> Iterator[tuple[_Where, object]]:
 class _Collector:
     """Accumulates objects from documents, checking that no two pods share a namespace and name."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_pods: int | None = None) -> None:
         self.result = LoadedManifests()
         self._pod_sources: dict[tuple[str, str], str] = {}
+        self._budget = PodBudget(max_pods)
 
     def add_text(self, text: str, file: str) -> None:
         for index, document in _documents(text, file):
@@ -605,11 +613,14 @@ class _Collector:
     def add_object(self, raw: object, where: _Where) -> None:
         obj = _read_object(raw, where)
         expander = _EXPANDERS.get((obj.group, obj.kind))
+        check_workload(obj.group, obj.kind, obj.raw, obj.error)
+        if expander is not None:
+            self._budget.take(obj.group, obj.kind, obj.raw, obj.error)
         if _is_daemonset(obj):
             _template(obj, _mapping(obj, obj.raw.get("spec"), "spec").get("template"), "spec.template")
             self.result.daemonsets.append(obj.raw)
         elif expander is None:
-            self.result.skipped.append(f"{obj.source}: no pods")
+            self.result.skipped.append(f"{obj.source}: {skip_reason(obj.api_version, obj.kind)}")
         else:
             for pod in expander(obj):
                 meta = pod.manifest["metadata"]
@@ -621,16 +632,19 @@ class _Collector:
                 self.result.pods.append(pod)
 
 
-def load_manifest_text(text: str, source: str) -> LoadedManifests:
+def load_manifest_text(text: str, source: str, max_pods: int | None = None) -> LoadedManifests:
     """Read one file's text; `source` names it in messages."""
-    collector = _Collector()
+    collector = _Collector(max_pods)
     collector.add_text(text, source)
     return collector.result
 
 
-def load_manifest_files(paths: list[str]) -> LoadedManifests:
-    """Read manifest files ("-" is stdin) as one set: pod names must be unique across all of them."""
-    collector = _Collector()
+def load_manifest_files(paths: list[str], max_pods: int | None = None) -> LoadedManifests:
+    """Read manifest files ("-" is stdin) as one set: pod names must be unique across all of them.
+
+    More than `max_pods` pods in all (default `autoscaler.validate.manifests.MAX_PREVIEW_PODS`)
+    is refused before any is expanded."""
+    collector = _Collector(max_pods)
     for path in paths:
         if path == "-":
             collector.add_text(sys.stdin.read(), _STDIN)

@@ -22,9 +22,22 @@ def _quantity_like(value: Any) -> Any:
     return value
 
 
+def _int32_at_least(minimum: int) -> Any:
+    words = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer of at least {minimum}")
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"expected {words}")
+        if value > INT32_MAX:
+            raise ValueError(f"expected {words} of at most {INT32_MAX:,} (an int32, as the API server stores it)")
+        return value
+
+    return PlainValidator(check, json_schema_input_type=int)
+
+
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
-NonNegInt32 = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
-PositiveInt32 = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
+NonNegInt32 = Annotated[int, _int32_at_least(0)]
+PositiveInt32 = Annotated[int, _int32_at_least(1)]
 Int64 = Annotated[StrictInt, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Weight = Annotated[StrictInt, Field(ge=1, le=100)]
 Quantity = Annotated[Any, PlainValidator(_quantity_like)]

@@ -50,7 +50,7 @@ class FieldProblem:
     value: Any = _MISSING
 
     def __str__(self) -> str:
-        shown = "" if self.value is _MISSING else f" (got {show_value(self.value)})"
+        shown = "" if self.value is _MISSING else f", got {show_value(self.value)}"
         where = f"{self.path}: " if self.path else ""
         return f"{where}{self.message}{shown}"
 

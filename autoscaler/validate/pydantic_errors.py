@@ -20,7 +20,7 @@ _TYPE_WORDS = {
     "bool_type": "expected true or false",
     "bool_parsing": "expected true or false",
     "float_type": "expected a number",
-    "missing": "required",
+    "missing": "missing",
     "extra_forbidden": "unknown field",
 }
 
@@ -53,11 +53,15 @@ def _message(error: dict[str, Any]) -> str:
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         ctx = error.get("ctx") or {}
         bound = next(iter(ctx.values()), "")
+        if kind == "greater_than_equal" and bound in (0, 1):
+            return "expected a non-negative integer" if bound == 0 else "expected a positive integer"
+        if kind == "less_than_equal" and bound == 2**31 - 1:
+            return "expected at most 2147483647 (an int32, as the API server stores it)"
         word = {"greater_than_equal": "at least", "greater_than": "more than",
                 "less_than_equal": "at most", "less_than": "less than"}[kind]
-        return f"must be {word} {bound}"
+        return f"expected {word} {bound}"
     if kind == "too_short":
-        return "must not be empty"
+        return "expected a non-empty list"
     if "[key]" in error.get("loc", ()):
         return "keys must be strings"
     return _TYPE_WORDS.get(kind, str(error["msg"]))
@@ -67,8 +71,8 @@ def problems_of(err: ValidationError, prefix: str = "") -> list[FieldProblem]:
     problems = []
     for error in err.errors(include_url=False):
         value = error.get("input")
-        if error["type"] == "missing":
-            problems.append(FieldProblem(loc_path(error["loc"], prefix), "required"))
+        if error["type"] == "missing" or (value is None and error["type"] in _TYPE_WORDS):
+            problems.append(FieldProblem(loc_path(error["loc"], prefix), "missing"))
         else:
             problems.append(FieldProblem(loc_path(error["loc"], prefix), _message(error), value))
     return problems
