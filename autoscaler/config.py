@@ -16,6 +16,7 @@ import yaml
 
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.regex import RegexError, compile_user_regex
+from pricing.catalog import CatalogError, check_region
 from pricing.types import CAPACITY_TYPES, ON_DEMAND
 
 
@@ -372,6 +373,10 @@ def _check_consistency(config: Config) -> None:
             raise ConfigError(f"configuration: {what} (got {low:g} and {high:g})")
     if not config.managed_pod_labels:
         raise ConfigError("configuration key managedPodLabels: at least one label is needed")
+    try:
+        check_region(config.cloud, config.region)
+    except CatalogError as err:
+        raise ConfigError(f"configuration key region: {err}") from None
 
 
 def not_acted_on(config: Config) -> list[str]:
