@@ -71,7 +71,9 @@ def problems_of(err: ValidationError, prefix: str = "") -> list[FieldProblem]:
     problems = []
     for error in err.errors(include_url=False):
         value = error.get("input")
-        if error["type"] == "missing" or (value is None and error["type"] in _TYPE_WORDS):
+        if error["type"] == "value_error" and isinstance(value, dict):  # a rule about a whole mapping
+            problems.append(FieldProblem(loc_path(error["loc"], prefix), _message(error)))
+        elif error["type"] == "missing" or (value is None and error["type"] in _TYPE_WORDS):
             problems.append(FieldProblem(loc_path(error["loc"], prefix), "missing"))
         else:
             problems.append(FieldProblem(loc_path(error["loc"], prefix), _message(error), value))
