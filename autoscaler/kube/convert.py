@@ -13,7 +13,9 @@ from typing import Any, Callable, Iterable, Mapping
 from autoscaler.cluster import DaemonSetInfo, KubeNode, PdbInfo
 from autoscaler.model import AMD_GPU, NVIDIA_GPU
 from autoscaler.podspec import DEFAULT_PREFIXES, node_affinity, pod_requests, tolerations_of
-from autoscaler.podspec import parse_timestamp
+from autoscaler.podspec import PodSpecError, parse_timestamp
+from autoscaler.validate.problems import describe
+from autoscaler.validate.workloads import workload_problems
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.resources import Resources
 from pricing.types import Taint
@@ -88,7 +90,10 @@ def node_from_api(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREF
 
 
 def daemonset_from_api(obj: Mapping[str, Any]) -> DaemonSetInfo:
-    """An apps/v1 DaemonSet: what its pod asks of every node; PodSpecError when unreadable."""
+    """An apps/v1 DaemonSet: what its pod asks of every node; PodSpecError when a field is not valid."""
+    problems = workload_problems("apps", "DaemonSet", obj)
+    if problems:
+        raise PodSpecError(f"DaemonSet {object_key(obj).lstrip('/')}: {describe(problems)}")
     metadata = obj.get("metadata") or {}
     namespace, name = str(metadata.get("namespace") or "default"), str(metadata.get("name") or "")
     spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}

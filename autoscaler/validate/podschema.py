@@ -135,7 +135,7 @@ class Affinity(K8sModel):
 
 class Toleration(K8sModel):
     key: Optional[StrictStr] = None
-    operator: Optional[Literal["Exists", "Equal"]] = None
+    operator: Optional[Literal["Exists", "Equal", "Lt", "Gt"]] = None
     value: Optional[StrictStr] = None
     effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""]] = None
     tolerationSeconds: Optional[Int64] = None
