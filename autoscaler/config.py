@@ -114,12 +114,12 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return _bounded_duration(float(value))
     text = str(value).strip()
     if not text:
         raise ValueError("expected a duration such as 30s, 10m, 1h or 7d")
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
+        return _bounded_duration(float(text))
     position, total = 0, 0.0
     for match in _DURATION.finditer(text):
         if match.start() != position:
@@ -128,7 +128,13 @@ def parse_duration(value: Any) -> float:
         position = match.end()
     if position != len(text):
         raise ValueError("expected a duration such as 30s, 10m, 1h30m or 7d")
-    return total
+    return _bounded_duration(total)
+
+
+def _bounded_duration(seconds: float) -> float:
+    if seconds != seconds or seconds > _MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"a duration must be at most {_MAX_DURATION_DAYS}d")
+    return seconds
 
 
 def _bool(value: Any) -> bool:
@@ -158,7 +164,11 @@ def _number(minimum: float | None = 0.0, maximum: float | None = None) -> Callab
     return parse
 
 
-def _integer(minimum: int = 0, maximum: int | None = None) -> Callable[[Any], int]:
+_INT32_MAX = 2**31 - 1  # no count option needs more; bigger numbers would overflow the planner's arithmetic
+_MAX_DURATION_DAYS = 3650
+
+
+def _integer(minimum: int = 0, maximum: int | None = _INT32_MAX) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
             raise ValueError("expected a whole number")
@@ -397,13 +407,12 @@ def not_acted_on(config: Config) -> list[str]:
 
 def load_config_file(path: str, base: Config | None = None) -> Config:
     """Read a YAML config file; a ConfigMap manifest's `data` (values as YAML) is accepted too."""
+    from autoscaler.validate.files import UnreadableFile, read_yaml
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle)
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        values = read_yaml(path, f"config file {path}")
+    except UnreadableFile as err:
+        raise ConfigError(str(err)) from None
     if isinstance(values, dict) and values.get("kind") == "ConfigMap":
         values = {key: _configmap_value(key, val) for key, val in (values.get("data") or {}).items()}
     try:

@@ -572,6 +572,8 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
             raise ManifestError(file, message, document=index + 1, line=line) from None
         except RecursionError:
             raise ManifestError(file, "nested too deeply to read; refused", document=index + 1) from None
+        except (ValueError, TypeError, OverflowError) as err:  # a value PyYAML cannot build, e.g. a 5000-digit int
+            raise ManifestError(file, f"YAML value cannot be read: {err}", document=index + 1) from None
         index += 1
         problem = check_document(document)
         if problem:

@@ -29,6 +29,8 @@ def _duration(value: Any) -> float:
     try:
         seconds = parse_duration(value)
     except ValueError as err:
+        if "at most" in str(err):
+            raise ValueError(f"must be at most {MAX_SIMULATED_DAYS}d") from None
         raise ValueError(str(err)) from None
     if seconds != seconds or seconds == float("inf"):
         raise ValueError("expected a finite duration")
