@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr, WithJsonSchema
 
 from autoscaler.validate.limits import INT32_MAX, INT64_MAX, MAX_PORT
 
@@ -32,15 +32,26 @@ def _int32_at_least(minimum: int) -> Any:
             raise ValueError(f"expected {words} of at most {INT32_MAX:,} (an int32, as the API server stores it)")
         return value
 
-    return PlainValidator(check, json_schema_input_type=int)
+    return check
+
+
+def _count_type(minimum: int) -> Any:
+    return Annotated[int, PlainValidator(_int32_at_least(minimum)),
+                     WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": INT32_MAX})]
 
 
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
-NonNegInt32 = Annotated[int, _int32_at_least(0)]
-PositiveInt32 = Annotated[int, _int32_at_least(1)]
+NonNegInt32 = _count_type(0)
+PositiveInt32 = _count_type(1)
 Int64 = Annotated[StrictInt, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Weight = Annotated[StrictInt, Field(ge=1, le=100)]
-Quantity = Annotated[Any, PlainValidator(_quantity_like)]
+_QUANTITY_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^[0-9]{1,5}(\.[0-9]{1,3})?(m|k|M|G|Ki|Mi|Gi|Ti)?$"},
+        {"type": "integer", "minimum": 0, "maximum": 1024},
+    ]
+}
+Quantity = Annotated[Any, PlainValidator(_quantity_like), WithJsonSchema(_QUANTITY_SCHEMA)]
 ResourceList = dict[StrictStr, Quantity]
 StringMap = dict[StrictStr, StrictStr]
 Strings = list[StrictStr]

@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from autoscaler.config import parse_duration
 from autoscaler.validate.problems import FieldProblem
@@ -39,7 +48,9 @@ def _duration(value: Any) -> float:
     return seconds
 
 
-Duration = Annotated[float, PlainValidator(_duration, json_schema_input_type=str)]
+Duration = Annotated[float, PlainValidator(_duration),
+                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^[1-9][0-9]{0,2}(s|m|h)$"},
+                                               {"type": "integer", "minimum": 1, "maximum": 3600}]})]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=253)]
 _REFERENCE = re.compile(r"[A-Za-z][A-Za-z0-9]*/[^/\s]+/[^/\s]+")
 
@@ -50,7 +61,8 @@ def _reference(value: Any) -> str:
     return value
 
 
-Reference = Annotated[str, PlainValidator(_reference, json_schema_input_type=str)]
+Reference = Annotated[str, PlainValidator(_reference),
+                      WithJsonSchema({"type": "string", "pattern": r"^(Deployment|Job)/default/[a-z]{1,8}$"})]
 
 
 class _Strict(BaseModel):
