@@ -21,7 +21,14 @@ from typing import TypeVar
 
 import yaml
 
-from autoscaler.validate.manifests import PodBudget, check_document, check_workload, skip_reason
+from autoscaler.validate.manifests import (
+    MAX_MANIFEST_CHARS,
+    PodBudget,
+    check_document,
+    check_workload,
+    read_stdin,
+    skip_reason,
+)
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Kubernetes' rand.SafeEncodeString alphabet: no vowels and no 0/1/3, so no words by accident.
@@ -649,11 +656,13 @@ def load_manifest_files(paths: list[str], max_pods: int | None = None) -> Loaded
     collector = _Collector(max_pods)
     for path in paths:
         if path == "-":
-            collector.add_text(sys.stdin.read(), _STDIN)
+            collector.add_text(read_stdin(_STDIN, ManifestError), _STDIN)
             continue
         try:
             with open(path, encoding="utf-8-sig") as handle:
-                text = handle.read()
+                text = handle.read(MAX_MANIFEST_CHARS + 1)
+            if len(text) > MAX_MANIFEST_CHARS:
+                raise ManifestError(path, f"larger than {MAX_MANIFEST_CHARS // 2**20} Mi characters; refused")
         except OSError as err:
             raise ManifestError(path, f"cannot read: {err.strerror or err}") from None
         except UnicodeDecodeError as err:

@@ -14,7 +14,22 @@ from autoscaler.validate.yamlbounds import expansion_problem
 # taking the machine down.
 MAX_PREVIEW_PODS = 100_000
 
+MAX_MANIFEST_CHARS = 64 * 2**20  # per file: a Kubernetes object is at most ~1.5 MB
+
 ObjectError = Callable[[str, str], Exception]  # (field path, message) -> an error naming the object
+
+
+def read_stdin(name: str, error: Callable[[str, str], Exception]) -> str:
+    """Standard input as text, bounded, with a message (not a traceback) for binary data."""
+    import sys
+
+    blob = sys.stdin.buffer.read(MAX_MANIFEST_CHARS + 1) if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    if len(blob) > MAX_MANIFEST_CHARS:
+        raise error(name, f"larger than {MAX_MANIFEST_CHARS // 2**20} MiB; refused")
+    try:
+        return blob.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise error(name, f"cannot read: not UTF-8 text ({err.reason} at byte {err.start})") from None
 
 
 def check_document(document: Any) -> str | None:

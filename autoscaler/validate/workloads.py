@@ -10,7 +10,7 @@ from typing import Annotated, Any, Mapping, Optional
 from pydantic import Field, StrictBool, StrictStr, ValidationError
 
 from autoscaler.validate.pods import template_problems
-from autoscaler.validate.podschema import K8sModel, LabelSelector, NonNegInt32, PositiveInt32, StringMap
+from autoscaler.validate.podschema import K8sModel, LabelSelector, ObjectMeta, NonNegInt32, PositiveInt32, StringMap
 from autoscaler.validate.problems import FieldProblem, join_path
 from autoscaler.validate.pydantic_errors import problems_of
 
@@ -138,6 +138,10 @@ def workload_problems(group: str, kind: str, obj: Mapping[str, Any]) -> list[Fie
     model = _SPECS.get((group, kind))
     if model is None:
         return []
+    try:
+        ObjectMeta.__pydantic_validator__.validate_python(obj.get("metadata"))
+    except ValidationError as err:
+        return problems_of(err, "metadata")
     spec = obj.get("spec")
     try:
         model.__pydantic_validator__.validate_python(spec)
