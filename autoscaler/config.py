@@ -335,6 +335,8 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             raise ConfigError(f"config key {key!r} is not a string")
         if name in _SECTIONS and isinstance(value, dict):
             flat.update(_flatten(value, f"{name}."))
+        elif name in _SECTIONS and value is not None:
+            raise ConfigError(f"configuration key {name}: expected a mapping of {name}.* options, got {value!r:.60}")
         else:
             flat[name] = value
     return flat
@@ -414,7 +416,11 @@ def load_config_file(path: str, base: Config | None = None) -> Config:
     except UnreadableFile as err:
         raise ConfigError(str(err)) from None
     if isinstance(values, dict) and values.get("kind") == "ConfigMap":
-        values = {key: _configmap_value(key, val) for key, val in (values.get("data") or {}).items()}
+        data = values.get("data") or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: ConfigMap data: expected a mapping of option names to values, got "
+                              f"{type(data).__name__}")
+        values = {key: _configmap_value(key, val) for key, val in data.items()}
     try:
         return config_from_mapping(values, base)
     except ConfigError as err:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from autoscaler.validate import podschema
 from autoscaler.validate.problems import FieldProblem, join_path
 from autoscaler.validate.pydantic_errors import problems_of
-from autoscaler.validate.quantities import requirements_problems, resource_list_problems
+from autoscaler.validate.quantities import requirements_problems, resource_list_problems, totals_problems
 
 _POD = podschema.Pod.__pydantic_validator__
 _TEMPLATE = podschema.PodTemplate.__pydantic_validator__
@@ -23,7 +23,7 @@ def _resource_problems(spec: Mapping[str, Any], prefix: str) -> list[FieldProble
             problems += requirements_problems(container.get("resources"), path)
     problems += resource_list_problems(spec.get("overhead"), join_path(prefix, "overhead"))
     problems += requirements_problems(spec.get("resources"), join_path(prefix, "resources"))
-    return problems
+    return problems or totals_problems(spec, join_path(prefix, "containers"))
 
 
 def _validated(validator: Any, obj: Any, prefix: str, spec_path: str) -> list[FieldProblem]:

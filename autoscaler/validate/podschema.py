@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, model_validator, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, StrictStr, WithJsonSchema
 
 from autoscaler.validate.limits import INT32_MAX, INT64_MAX, MAX_PORT
 
@@ -175,10 +175,26 @@ class Container(K8sModel):
     restartPolicy: Optional[Literal["Always"]] = None
 
 
+def _check_values(requirement: Any) -> Any:
+    """The values an operator takes, as the API server checks them."""
+    values, operator = requirement.values or [], requirement.operator
+    if operator in ("In", "NotIn") and not values:
+        raise ValueError(f"values: must be non-empty when operator is {operator}")
+    if operator in ("Exists", "DoesNotExist") and values:
+        raise ValueError(f"values: must be empty when operator is {operator}")
+    if operator in ("Gt", "Lt") and (len(values) != 1 or not values[0].lstrip("-").isdigit()):
+        raise ValueError(f"values: must be a single integer when operator is {operator}")
+    return requirement
+
+
 class LabelSelectorRequirement(K8sModel):
     key: Name
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
     values: Optional[Strings] = None
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> LabelSelectorRequirement:
+        return _check_values(self)
 
 
 class LabelSelector(K8sModel):
@@ -190,6 +206,10 @@ class NodeSelectorRequirement(K8sModel):
     key: Name
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
     values: Optional[Strings] = None
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> NodeSelectorRequirement:
+        return _check_values(self)
 
 
 class NodeSelectorTerm(K8sModel):

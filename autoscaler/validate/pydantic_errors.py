@@ -67,12 +67,20 @@ def _message(error: dict[str, Any]) -> str:
     return _TYPE_WORDS.get(kind, str(error["msg"]))
 
 
+def _field_in_message(problem: FieldProblem) -> FieldProblem:
+    """A rule about a whole mapping may say which of its fields it means: 'values: must be ...'."""
+    head, sep, rest = problem.message.partition(": ")
+    if sep and head.isidentifier() and " " not in head:
+        return FieldProblem(f"{problem.path}.{head}" if problem.path else head, rest)
+    return problem
+
+
 def problems_of(err: ValidationError, prefix: str = "") -> list[FieldProblem]:
     problems = []
     for error in err.errors(include_url=False):
         value = error.get("input")
         if error["type"] == "value_error" and isinstance(value, dict):  # a rule about a whole mapping
-            problems.append(FieldProblem(loc_path(error["loc"], prefix), _message(error)))
+            problems.append(_field_in_message(FieldProblem(loc_path(error["loc"], prefix), _message(error))))
         elif error["type"] == "missing" or (value is None and error["type"] in _TYPE_WORDS):
             problems.append(FieldProblem(loc_path(error["loc"], prefix), "missing"))
         else:

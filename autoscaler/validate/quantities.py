@@ -33,7 +33,7 @@ def quantity_value(value: Any) -> Decimal:
         text = repr(value)
     else:
         text = str(value)
-    if len(text) > _MAX_TEXT:
+    if len(text) > _MAX_TEXT or text != text.strip():
         raise QuantityError("is not a Kubernetes quantity (e.g. 500m, 2, 16Gi, 1.5G)")
     try:
         return _parse(text)
@@ -66,6 +66,22 @@ def resource_list_problems(values: Mapping[str, Any] | None, path: str) -> list[
             problems.append(FieldProblem(f"{path}[{name}]" if "/" in str(name) or "." in str(name)
                                          else f"{path}.{name}", reason, value))
     return problems
+
+
+def totals_problems(spec: Mapping[str, Any], path: str) -> list[FieldProblem]:
+    """The pod's own total of each resource (containers, init containers, overhead, taken at
+    their largest) must fit an int64 too: the planner adds them up."""
+    totals: dict[str, Decimal] = {}
+    lists = [c.get("resources") or {} for key in ("containers", "initContainers") for c in spec.get(key) or ()]
+    lists.append({"requests": spec.get("overhead") or {}})
+    lists.append(spec.get("resources") or {})
+    for resources in lists:
+        for values in (resources.get("requests") or {}, resources.get("limits") or {}):
+            for name, value in values.items():
+                totals[name] = totals.get(name, Decimal(0)) + quantity_value(value)
+    return [FieldProblem(path, f"the pod's {name} requests add up to {total:.3g}, beyond the largest quantity "
+                               "Kubernetes stores (an int64)")
+            for name, total in totals.items() if (total * 1000 if name == "cpu" else total) > INT64_MAX]
 
 
 def requirements_problems(resources: Mapping[str, Any] | None, path: str) -> list[FieldProblem]:
