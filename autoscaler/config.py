@@ -132,7 +132,9 @@ def parse_duration(value: Any) -> float:
 
 
 def _bounded_duration(seconds: float) -> float:
-    if seconds != seconds or seconds > _MAX_DURATION_DAYS * 86400:
+    if seconds != seconds:
+        raise ValueError("expected a duration such as 30s, 10m, 1h or 7d")
+    if seconds > _MAX_DURATION_DAYS * 86400:
         raise ValueError(f"a duration must be at most {_MAX_DURATION_DAYS}d")
     return seconds
 
