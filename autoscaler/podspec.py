@@ -315,9 +315,13 @@ def _pod_key(obj: Any) -> str:
     return f"{metadata.get('namespace') or 'default'}/{metadata.get('name') or ''}"
 
 
-def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> Pod:
-    """The planner's Pod for a core/v1 Pod object; PodSpecError when a field is not valid."""
-    problems = pod_problems(obj)
+def pod_from_manifest(
+    obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES, *, validated: bool = False
+) -> Pod:
+    """The planner's Pod for a core/v1 Pod object; PodSpecError when a field is not valid.
+    `validated`: the caller already checked the object (the preview checks each workload's pod
+    template once, before expanding it into replicas)."""
+    problems = [] if validated else pod_problems(obj)
     if problems:
         raise PodSpecError(f"pod {_pod_key(obj)}: {describe(problems)}")
     metadata = obj.get("metadata") or {}

@@ -138,7 +138,7 @@ def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list
     pods, broken = [], []
     for expanded in manifests.pods:
         try:
-            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes))
+            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes, validated=True))
         except PodSpecError as err:
             meta = expanded.manifest.get("metadata") or {}
             broken.append((f"{meta.get('namespace', 'default')}/{meta.get('name', '')}", f"{expanded.source}: {err}"))

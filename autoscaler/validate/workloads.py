@@ -134,7 +134,7 @@ def workload_problems(group: str, kind: str, obj: Mapping[str, Any]) -> list[Fie
     if (group, kind) == ("", "Pod"):
         from autoscaler.validate.pods import pod_problems
 
-        return pod_problems({"metadata": obj.get("metadata"), "spec": obj.get("spec")})
+        return pod_problems({key: obj.get(key) for key in ("metadata", "spec", "status")})
     model = _SPECS.get((group, kind))
     if model is None:
         return []
