@@ -13,7 +13,6 @@ import hashlib
 import json
 import pickle
 import re
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field

@@ -68,8 +68,8 @@ def annotation_hints(annotations_by_pod: Iterable[tuple[str, dict]], prefixes: S
     """One hint per known prefix that pods use but `annotationPrefixes` does not list."""
     unread = [prefix for prefix in KNOWN_PREFIXES if prefix not in prefixes]
     found: dict[str, tuple[list[str], set[str]]] = {}
-    for pod, annotations in annotations_by_pod:
-        for key in annotations:
+    for pod, pod_annotations in annotations_by_pod:
+        for key in pod_annotations:
             for prefix in unread:
                 if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):] in ANNOTATIONS:
                     pods, names = found.setdefault(prefix, ([], set()))

@@ -114,10 +114,6 @@ def mutated(draw: st.DrawFn, base: st.SearchStrategy[Any]) -> Any:
 # ---- generated documents
 
 
-def _named(strategy: st.SearchStrategy[dict]) -> st.SearchStrategy[dict]:
-    return strategy
-
-
 _NAME = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
 _META = from_schema(podschema.ObjectMeta.model_json_schema())
 _POD_SPEC = from_schema(podschema.PodSpec.model_json_schema())
