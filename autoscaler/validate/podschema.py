@@ -92,7 +92,7 @@ class Container(K8sModel):
     image: Optional[StrictStr] = None
     resources: Optional[ResourceRequirements] = None
     ports: Optional[list[ContainerPort]] = None
-    restartPolicy: Optional[Literal["Always"]] = None
+    restartPolicy: Optional[Literal["Always", "OnFailure", "Never"]] = None  # regular containers may set it too (1.34+)
 
 
 def _check_values(requirement: Any) -> Any:
