@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 def object_key(obj: Mapping[str, Any]) -> str:
     """'namespace/name' ('/name' for cluster-scoped objects)."""
-    metadata = obj.get("metadata") or {}
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    if not isinstance(metadata, Mapping):  # never from an API server; an object that cannot be read at all
+        return "/"
     return f"{metadata.get('namespace') or ''}/{metadata.get('name') or ''}"
 
 

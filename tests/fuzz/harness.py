@@ -22,6 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from autoscaler.kube.convert import daemonset_from_api
 from autoscaler.config import Config, ConfigError, config_from_mapping, option_names
 from autoscaler.manifests import ManifestError, load_manifest_text
 from autoscaler.planner import plan
@@ -35,7 +36,7 @@ from tests.fuzz.schema_strategies import from_schema
 
 FIELD_NAMED = re.compile(r"(spec|metadata|kind|apiVersion|items|status|template|events|config|cloudSimulator|duration|"
                          r"step|name|description|cloud|region|clusters|users|contexts|current-context|configuration key|"
-                         r"document \d+|YAML|nested)")
+                         r"document \d+|YAML|nested|object)")
 
 
 @dataclass
@@ -150,7 +151,31 @@ CONFIGS = st.one_of(
     NASTY,
 )
 SCENARIOS = mutated(from_schema(ScenarioFile.model_json_schema()))
-KUBECONFIGS = mutated(from_schema(Kubeconfig.model_json_schema(by_alias=True)))
+_URL = st.sampled_from(["https://127.0.0.1:6443", "https://api.example.com", "http://localhost:8080"])
+
+
+@st.composite
+def _consistent_kubeconfig(draw: st.DrawFn) -> dict:
+    """A kubeconfig whose context names its cluster and user, as kubectl writes them."""
+    cluster, user, context = draw(_NAME), draw(_NAME), draw(_NAME)
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": draw(_URL), "insecure-skip-tls-verify": draw(st.booleans())}}],
+        "users": [{"name": user, "user": {"token": draw(_NAME)}}],
+        "contexts": [{"name": context, "context": {"cluster": cluster, "user": user, "namespace": draw(_NAME)}}],
+        "current-context": context,
+    }
+
+
+KUBECONFIGS = mutated(st.one_of(_consistent_kubeconfig(), from_schema(Kubeconfig.model_json_schema(by_alias=True))))
+API_POD = from_schema(podschema.Pod.model_json_schema())
+API_OBJECTS = mutated(st.one_of(
+    st.tuples(st.just("Pod"), API_POD),
+    st.tuples(st.just("DaemonSet"), st.fixed_dictionaries({
+        "metadata": st.fixed_dictionaries({"name": _NAME, "namespace": _NAME}),
+        "spec": st.fixed_dictionaries({"template": _TEMPLATE})})),
+).map(list))
 
 
 # ---- entry points
@@ -173,6 +198,22 @@ def run_manifest(obj: Any) -> None:
         raise Rejected(str(err)) from None
     if pods:
         plan(pods, region_catalog("aws", "us-east-1"), Config())
+
+
+def run_api_object(item: Any) -> None:
+    """What the daemon's watch caches do with an object of the API server (convert it; a refused
+    one is left out and reported); a pod that is accepted is planned."""
+    kind, obj = item if isinstance(item, list) and len(item) == 2 else ("Pod", item)
+    if not isinstance(obj, dict):
+        raise Rejected("object: expected a mapping")  # the API server's JSON is always an object
+    try:
+        if kind == "DaemonSet":
+            daemonset_from_api(obj)
+            return
+        pod = pod_from_manifest(obj)
+    except PodSpecError as err:
+        raise Rejected(str(err)) from None
+    plan([pod], region_catalog("aws", "us-east-1"), Config())
 
 
 def run_config(values: Any) -> None:
@@ -214,6 +255,7 @@ TARGETS: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], None]]] = {
     "configuration": (CONFIGS, run_config),
     "scenario": (SCENARIOS, run_scenario_file),
     "kubeconfig": (KUBECONFIGS, run_kubeconfig_file),
+    "api-objects": (API_OBJECTS, run_api_object),
 }
 
 

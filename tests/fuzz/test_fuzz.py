@@ -10,7 +10,7 @@ import pytest
 
 from tests.fuzz.harness import run_target
 
-EXAMPLES = {"manifests": 250, "configuration": 300, "scenario": 120, "kubeconfig": 120}
+EXAMPLES = {"manifests": 250, "configuration": 300, "scenario": 120, "kubeconfig": 120, "api-objects": 200}
 
 
 @pytest.mark.parametrize("target", list(EXAMPLES))
@@ -20,5 +20,5 @@ def test_no_input_ends_in_a_traceback_and_every_rejection_names_a_field(target):
     assert counts.unnamed == [], counts.unnamed[:3]
     assert counts.examples == EXAMPLES[target]
     assert counts.rejected > 0
-    if target in ("manifests", "scenario"):
+    if target in ("manifests", "scenario", "kubeconfig", "api-objects"):
         assert counts.accepted > 0  # the generator also makes valid documents, which go all the way through
