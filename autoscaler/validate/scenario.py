@@ -135,6 +135,12 @@ class ScenarioFile(_Strict):
 
     @model_validator(mode="after")
     def _bounded(self) -> ScenarioFile:
+        if self.duration <= 0:
+            raise ValueError("duration: must be more than 0s")
+        for index, event in enumerate(self.events or ()):
+            if event.at >= self.duration:
+                raise ValueError(f"events[{index}].at: {event.at:g}s is not before the end of the simulation "
+                                 f"({self.duration:g}s, the duration): the event would never happen")
         if self.step <= 0:
             raise ValueError("step: must be more than 0s (every step runs one reconcile loop)")
         if self.step > self.duration:
@@ -156,7 +162,7 @@ def scenario_problems(raw: Any) -> tuple[ScenarioFile | None, list[FieldProblem]
 def _reword(problem: FieldProblem) -> FieldProblem:
     """Model-level rules say which field they are about in their message ("step: ...")."""
     field, sep, rest = problem.message.partition(": ")
-    if sep and field in ("step", "apply") and not problem.path.endswith(field):
+    if sep and re.fullmatch(r"[A-Za-z]+(\[\d+\])?(\.[A-Za-z]+)?", field) and not problem.path.endswith(field):
         path = f"{problem.path}.{field}" if problem.path else field
         return FieldProblem(path, rest)
     return problem
