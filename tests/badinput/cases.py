@@ -87,6 +87,13 @@ CASES = [
     _preview("memory-word", pod("    resources: {requests: {memory: plenty}}\n"), "requests.memory: is not a Kubernetes quantity", "'plenty'"),
     _preview("gpu-in-template", deployment(container='        resources: {limits: {nvidia.com/gpu: "0.5"}}\n'),
              "(Deployment web): spec.template.spec.containers[0].resources.limits[nvidia.com/gpu]: must be a whole number"),
+    _preview("memory-total-beyond-int64", pod("    resources: {requests: {memory: 5Ei}}\n  - name: d\n    resources: {requests: {memory: 5Ei}}\n"),
+             "spec.containers: the pod's memory requests add up to"),
+    _preview("request-above-limit", pod("    resources: {requests: {cpu: 2}, limits: {cpu: 1}}\n"),
+             "requests.cpu: must be less than or equal to the cpu limit of 1, got 2"),
+    _preview("label-value-space", pod(meta=", labels: {app: 'a b'}"), "metadata.labels: label app:"),
+    _preview("operator-unknown", pod(extra_spec="  tolerations: [{key: a, operator: Maybe}]\n"),
+             "spec.tolerations[0].operator: expected one of"),
     # ---- bounded work
     _preview("replicas-billion", deployment("1000000000"), "(Deployment web): spec: would create 1,000,000,000 pods", "maximum of 100,000"),
     _preview("replicas-beyond-int32", deployment("3000000000"), "spec.replicas: expected a non-negative integer of at most 2,147,483,647"),
@@ -95,6 +102,9 @@ CASES = [
     _scenario("step-negative", "name: t\nduration: 1h\nstep: -10\n", "step:", "negative"),
     _scenario("step-beyond-duration", "name: t\nduration: 1m\nstep: 2m\n", "step: 120s is longer than the duration"),
     _scenario("duration-100000d", "name: t\nduration: 100000d\n", "duration: must be at most 30d", "'100000d'"),
+    _scenario("duration-zero", "name: t\nduration: 0s\n", "duration: must be more than 0s"),
+    _scenario("event-after-end", "name: t\nduration: 10m\nevents: [{at: 20m, clearFaults: true}]\n",
+              "events[0].at: 1200s is not before the end of the simulation"),
     # ---- scenario files (tracebacks before)
     _scenario("stockout-no-type", SCENARIO_HEAD + "events: [{at: 0s, stockout: {capacityType: spot}}]\n", "events[0].stockout.instanceType: missing"),
     _scenario("quota-no-type", SCENARIO_HEAD + "events: [{at: 0s, quota: {until: 5m}}]\n", "events[0].quota.instanceType: missing"),
