@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, Mapping
 
-from autoscaler.cluster import ClusterError, ObjectRef
+from autoscaler.cluster import ObjectRef
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,11 @@ class InvalidObjectReporter:
             ref, reason, message = self._queue.get()
             try:
                 self._send(ref, "Warning", reason, message)
-            except (ClusterError, Exception) as err:  # noqa: BLE001 - reporting must never stop
+            except Exception as err:  # noqa: BLE001 - a ClusterError or anything else: reporting must never stop
                 log.error("creating event %s on %s %s/%s failed: %s", reason, ref.kind, ref.namespace, ref.name, err)
 
     def drain(self, timeout: float = 5.0) -> None:
         """Wait until queued events are sent (for tests and shutdown)."""
-        import time
-
         deadline = time.monotonic() + timeout
         while not self._queue.empty() and time.monotonic() < deadline:
             time.sleep(0.01)
