@@ -3,6 +3,7 @@ reason, and annotations under a known prefix that the configuration does not rea
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -68,15 +69,22 @@ def annotation_hints(annotations_by_pod: Iterable[tuple[str, dict]], prefixes: S
     """One hint per known prefix that pods use but `annotationPrefixes` does not list."""
     unread = [prefix for prefix in KNOWN_PREFIXES if prefix not in prefixes]
     found: dict[str, tuple[list[str], set[str]]] = {}
+    misspelt: dict[str, tuple[str, str]] = {}  # annotation -> (a pod, the name it was meant to be)
     for pod, pod_annotations in annotations_by_pod:
         for key in pod_annotations:
+            for prefix in prefixes:
+                if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):] not in ANNOTATIONS:
+                    close = difflib.get_close_matches(key[len(prefix):], ANNOTATIONS, n=1, cutoff=0.8)
+                    if close and key not in misspelt:
+                        misspelt[key] = (pod, prefix + close[0])
             for prefix in unread:
                 if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):] in ANNOTATIONS:
                     pods, names = found.setdefault(prefix, ([], set()))
                     if not pods or pods[-1] != pod:
                         pods.append(pod)
                     names.add(key)
-    hints = []
+    hints = [f"annotation {key} on {pod} is not one the autoscaler reads (ignored); did you mean {meant}?"
+             for key, (pod, meant) in misspelt.items()]
     for prefix, (pods, names) in found.items():
         shown = ", ".join(pods[:3]) + (f" and {len(pods) - 3} more" if len(pods) > 3 else "")
         hints.append(

@@ -145,4 +145,8 @@ CASES = [
     Case("luna-annotations-unconfigured", ("preview", "-f", "m.yaml"),
          {"m.yaml": pod(meta=", annotations: {node.elotl.co/instance-gpu-skus: L4}")}, 0, (),
          ("node.elotl.co/instance-gpu-skus", "node.elotl.co/ is not in annotationPrefixes")),
+    Case("annotation-misspelt", ("preview", "-f", "m.yaml"),
+         {"m.yaml": pod(meta=", annotations: {smart-autoscaler.io/instance-gpu-sku: L4}")}, 0, (),
+         ("annotation smart-autoscaler.io/instance-gpu-sku on default/web is not one the autoscaler reads (ignored); "
+          "did you mean smart-autoscaler.io/instance-gpu-skus?",)),
 ]
