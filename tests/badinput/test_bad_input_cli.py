@@ -7,12 +7,15 @@ All cases start together (a few at a time) so the tier stays short on 2 cores.""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -64,11 +67,16 @@ def _run(case: Case, workdir: Path) -> Outcome:
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
-    base = tmp_path_factory.mktemp("badinput")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {case.name: pool.submit(_run, case, base / case.name) for case in CASES}
-        return {name: future.result() for name, future in futures.items()}
+def outcomes() -> Iterator[dict[str, Outcome]]:
+    # A directory of our own: pytest prunes old numbered basetemp directories, and another
+    # pytest session on a shared CI host may prune ours while these children still run.
+    base = Path(tempfile.mkdtemp(prefix="smart-autoscaler-badinput-"))
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = {case.name: pool.submit(_run, case, base / case.name) for case in CASES}
+            yield {name: future.result() for name, future in futures.items()}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
