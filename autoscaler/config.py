@@ -30,6 +30,7 @@ class ScaleDownConfig:
     node_unneeded_duration: float = 300.0  # seconds
     bin_pack_node_utilization_threshold: float = 0.1
     max_parallel: int = 2
+    drain_timeout: float = 900.0  # a drain whose pods have not gone by then is given up
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,32 @@ class HotNodeConfig:
     green_memory: float = 15.0
 
 
+SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
+
+
 @dataclass(frozen=True)
 class AwsConfig:
+    """`aws.*` options: the AWS provider (providers/aws) and the Spot Instance Advisor."""
+
     use_spot_advisor: bool = False
     max_spot_interrupt_bucket: int = 4
     max_spot_price_ratio: float = 1.0
+    spot_advisor_url: str = SPOT_ADVISOR_URL  # an https:// address or a local file
+    launch_template: str = ""  # the operator's template (name or lt-... id); "" = generated
+    ami_family: str = "AL2023"  # AL2023 or Bottlerocket (EKS user data)
+    ami_id_generic: str = ""  # one AMI for every type (self-managed clusters, or to pin EKS)
+    ami_id_generic_arm: str = ""
+    ami_id_generic_gpu: str = ""
+    user_data_type: str = ""  # "" = EKS bootstrap for ami_family; Template = aws.userData
+    user_data: str = ""
+    subnets: tuple[str, ...] = ()  # subnet ids; () = discovered by tag
+    security_groups: tuple[str, ...] = ()  # security group ids; () = discovered by tag
+    node_instance_profile: str = ""
+    block_device_mappings: tuple[tuple[tuple[str, Any], ...], ...] = ()  # frozen EC2 API shapes
+    tags: tuple[tuple[str, str], ...] = ()
+    live_prices: bool = True
+    price_refresh_period: float = 600.0
+    api_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,12 @@ class Config:
     aws: AwsConfig = field(default_factory=AwsConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
+    # Cloud calls run off the loop: at most this many launches (and as many terminations) at
+    # once, and none may take longer than cloudCallTimeout.
+    max_concurrent_launches: int = 10
+    cloud_call_timeout: float = 180.0
+    # Extended resources the catalog does not know: (resource name, type regexp, count per node).
+    extended_resources: tuple[tuple[str, str, int], ...] = ()
 
     def with_options(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -189,6 +217,12 @@ def _integer(minimum: int = 0, maximum: int | None = _INT32_MAX) -> Callable[[An
     return parse
 
 
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
+
+
 def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None or value == "" else parse(value)
 
@@ -226,6 +260,23 @@ def parse_capacity_types(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
+def _extended_resources(value: Any) -> tuple[tuple[str, str, int], ...]:
+    """{"example.com/fpga": {"typeRegexp": "^f1\\.", "count": 1}} -> (("example.com/fpga", "^f1\\.", 1),)"""
+    if not isinstance(value, dict):
+        raise ValueError('expected a mapping of resource names to {typeRegexp, count}, e.g. {"example.com/fpga": {"typeRegexp": "^f1\\.", "count": 1}}')
+    entries = []
+    for name, item in value.items():
+        if not isinstance(name, str) or "/" not in name:
+            raise ValueError(f"{name!r}: expected an extended resource name such as example.com/fpga")
+        if not isinstance(item, dict) or set(item) - {"typeRegexp", "count"} or "typeRegexp" not in item:
+            raise ValueError(f"{name}: expected {{typeRegexp: <regexp of instance types>, count: <devices per node>}}")
+        count = item.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"{name}: count must be a whole number of at least 1, got {count!r}")
+        entries.append((name, _regexp(item["typeRegexp"]), count))
+    return tuple(sorted(entries))
+
+
 def _label_map(value: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(value, str):  # "a=b,c=d"
         pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
@@ -246,6 +297,45 @@ def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError("expected a list of strings")
     return tuple(value)
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        for choice in choices:
+            if isinstance(value, str) and value.strip().lower() == choice.lower():
+                return choice
+        raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}")
+
+    return parse
+
+
+def _any_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple((str(k), _freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("__list__", *(_freeze(v) for v in value))
+    return value
+
+
+def _block_device_mappings(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """EC2 BlockDeviceMappings (deviceName/DeviceName, ebs/Ebs: volumeSize, volumeType, ...)."""
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError("expected a list of mappings such as [{deviceName: /dev/xvda, ebs: {volumeSize: 100}}]")
+    for item in value:
+        keys = {str(k)[:1].upper() + str(k)[1:] for k in item}
+        if "DeviceName" not in keys:
+            raise ValueError(f"{item!r}: every mapping needs deviceName")
+    return tuple(_freeze(item) for item in value)
 
 
 def _cloud(value: Any) -> str:
@@ -289,6 +379,7 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "maxClusterHourlyCost": (("max_cluster_hourly_cost",), _optional(_number(0.0))),
     "scaleUpTimeout": (("scale_up_timeout",), parse_duration),
     "nodeLabels": (("node_labels",), _label_map),
+    "extendedResources": (("extended_resources",), _extended_resources),
     "nodeTTL": (("node_ttl",), _optional(parse_duration)),
     "nodeTTLMaxParallel": (("node_ttl_max_parallel",), _integer(1)),
     "loopPeriod": (("loop_period",), parse_duration),
@@ -299,6 +390,9 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
         _number(0.0, 1.0),
     ),
     "scaleDown.maxParallel": (("scale_down", "max_parallel"), _integer(1)),
+    "scaleDown.drainTimeout": (("scale_down", "drain_timeout"), parse_duration),
+    "maxConcurrentLaunches": (("max_concurrent_launches",), _integer(1, 1000)),
+    "cloudCallTimeout": (("cloud_call_timeout",), lambda value: _positive(parse_duration(value))),
     "manageHighUtilization.enabled": (("manage_high_utilization", "enabled"), _bool),
     "manageHighUtilization.loopPeriod": (("manage_high_utilization", "loop_period"), parse_duration),
     **{
@@ -315,6 +409,22 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.useSpotAdvisor": (("aws", "use_spot_advisor"), _bool),
     "aws.maxSpotInterruptBucket": (("aws", "max_spot_interrupt_bucket"), _integer(0, 4)),
     "aws.maxSpotPriceRatio": (("aws", "max_spot_price_ratio"), _number(0.0, 1.0)),
+    "aws.spotAdvisorURL": (("aws", "spot_advisor_url"), _text),
+    "aws.launchTemplate": (("aws", "launch_template"), _any_text),
+    "aws.amiFamily": (("aws", "ami_family"), _one_of("AL2023", "Bottlerocket")),
+    "aws.amiIdGeneric": (("aws", "ami_id_generic"), _any_text),
+    "aws.amiIdGenericArm": (("aws", "ami_id_generic_arm"), _any_text),
+    "aws.amiIdGenericGpu": (("aws", "ami_id_generic_gpu"), _any_text),
+    "aws.userDataType": (("aws", "user_data_type"), lambda v: "" if v in (None, "") else _one_of("Template")(v)),
+    "aws.userData": (("aws", "user_data"), _any_text),
+    "aws.subnets": (("aws", "subnets"), _string_list),
+    "aws.securityGroups": (("aws", "security_groups"), _string_list),
+    "aws.nodeInstanceProfile": (("aws", "node_instance_profile"), _any_text),
+    "aws.blockDeviceMappings": (("aws", "block_device_mappings"), _block_device_mappings),
+    "aws.tags": (("aws", "tags"), _label_map),
+    "aws.livePrices": (("aws", "live_prices"), _bool),
+    "aws.priceRefreshPeriod": (("aws", "price_refresh_period"), parse_duration),
+    "aws.apiTimeout": (("aws", "api_timeout"), parse_duration),
     **{
         f"backoff.{name}": (("backoff", attr), parse_duration)
         for name, attr in (
@@ -391,6 +501,8 @@ def _check_consistency(config: Config) -> None:
         check_region(config.cloud, config.region)
     except CatalogError as err:
         raise ConfigError(f"configuration key region: {err}") from None
+    if config.aws.user_data_type == "Template" and not config.aws.user_data:
+        raise ConfigError("configuration: aws.userDataType Template needs aws.userData (the user-data template)")
 
 
 def not_acted_on(config: Config) -> list[str]:
@@ -401,11 +513,6 @@ def not_acted_on(config: Config) -> list[str]:
         notes.append("nodeTTL is set but node TTL cycling is not implemented in this version: nodes are not cycled")
     if config.manage_high_utilization.enabled:
         notes.append("manageHighUtilization.enabled is set but hot-node mitigation is not implemented in this version")
-    if config.aws.use_spot_advisor:
-        notes.append(
-            "aws.useSpotAdvisor is set but the Spot Instance Advisor data are not shipped: spot prices stay "
-            "on-demand x spotPriceRatioEstimate and aws.maxSpotInterruptBucket / aws.maxSpotPriceRatio are not applied"
-        )
     return notes
 
 
@@ -429,7 +536,7 @@ def load_config_file(path: str, base: Config | None = None) -> Config:
         raise ConfigError(f"{path}: {err}") from None
 
 
-_STRUCTURED_OPTIONS = {"managedPodLabels", "nodeLabels", "annotationPrefixes"}
+_STRUCTURED_OPTIONS = {"managedPodLabels", "nodeLabels", "annotationPrefixes", "extendedResources"}  # aws.* lists: the `aws` section
 
 
 def _configmap_value(key: str, text: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
@@ -13,7 +14,7 @@ from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.snapshot import daemonset_overheads
 from autoscaler.validate.notices import annotation_hints, triage
-from pricing.catalog import CatalogError, CatalogSettings, region_catalog
+from pricing.catalog import CatalogError, catalog_settings, region_catalog
 
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
 HOURS_PER_MONTH = 730
@@ -136,9 +137,10 @@ def manifest_overheads(daemonsets: Sequence[dict[str, Any]]) -> tuple[list[Daemo
 def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list[tuple[str, str]]]:
     """Planner pods for every expanded pod; unreadable ones come back as (pod, reason)."""
     pods, broken = [], []
+    memo: dict = {}
     for expanded in manifests.pods:
         try:
-            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes, validated=True))
+            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes, memo, validated=True))
         except PodSpecError as err:
             meta = expanded.manifest.get("metadata") or {}
             broken.append((f"{meta.get('namespace', 'default')}/{meta.get('name', '')}", f"{expanded.source}: {err}"))
@@ -173,8 +175,15 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
     return list(lines.values())
 
 
-def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: Config) -> PreviewResult:
+def run_preview(
+    manifests: LoadedManifests, targets: Sequence[Target], config: Config, timings: dict[str, float] | None = None
+) -> PreviewResult:
+    """`timings` (phase -> seconds), when given, gets the time spent turning pods into the
+    planner's (expand) and planning (plan)."""
+    timings = timings if timings is not None else {}
+    started = time.perf_counter()
     pods, broken = pods_of(manifests, config)
+    timings["expand"] = timings.get("expand", 0.0) + time.perf_counter() - started
     triaged = triage(pods, config)
     pods = triaged.planned
     overheads, problems = manifest_overheads(manifests.daemonsets)
@@ -187,13 +196,15 @@ def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: C
     )
     results = []
     for target in targets:
-        settings = CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
+        settings = catalog_settings(config, target.cloud)
         try:
             catalog = region_catalog(target.cloud, target.region, settings)
         except CatalogError as err:
             raise TargetError(f"--target {target}: {err}") from None
         target_config = replace(config, cloud=target.cloud, region=target.region)
+        started = time.perf_counter()
         decided = plan(pods, catalog, target_config, daemonsets=overheads)
+        timings["plan"] = timings.get("plan", 0.0) + time.perf_counter() - started
         result = TargetResult(target, _node_lines(decided))
         result.unplaceable = [(u.pod, u.reason) for u in decided.unplaceable] + broken
         result.placed_pods = sum(len(line.pods) for line in result.nodes)
@@ -279,7 +290,7 @@ def format_table(result: PreviewResult) -> str:
         cheapest = min(result.targets, key=lambda t: (len(t.unplaceable), t.total_hourly_cost))
         out.append(f"  cheapest: {cheapest.target} at ${cheapest.total_hourly_cost:.4f}/h")
     if any(line.price_estimated for target in result.targets for line in target.nodes):
-        out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate, or another region's list price)")
+        out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate or the Spot Instance Advisor's saving, or another region's list price)")
     if result.skipped or result.skipped_pods:
         out.append("")
         out.append("== skipped ==")
