@@ -90,4 +90,4 @@ def test_version_and_help_texts(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: 0.0.0.0:8080)" in text and "(default: 30s)" in text and "(default: smart-autoscaler)" in text
+    assert "(default: 0.0.0.0:8080)" in text and "(default: 30s)" in text
