@@ -10,7 +10,7 @@ from autoscaler.validate.workloads import pod_count, workload_problems
 from autoscaler.validate.yamlbounds import expansion_problem
 
 # The preview refuses more pods than this in all (documented in README; `--max-pods` moves it).
-# 100,000 pods take about 10 s and 450 MB to plan; the cap keeps a typo in `replicas` from
+# 100,000 pods of one template take about 1.5 CPU-s and 200 MB (memory grows with the count); the cap keeps a typo in `replicas` from
 # taking the machine down.
 MAX_PREVIEW_PODS = 100_000
 
