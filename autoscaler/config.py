@@ -51,6 +51,32 @@ class AwsConfig:
 
 
 @dataclass(frozen=True)
+class AzureConfig:
+    """`azure.*`: the AKS cluster the provider grows, how its agent pools look, and how long
+    Azure's own failures keep an offering out (what the Azure Karpenter provider learned)."""
+
+    subscription_id: str = ""  # default: $AZURE_SUBSCRIPTION_ID
+    resource_group: str = ""  # the AKS cluster's resource group
+    cluster_name: str = ""  # the AKS cluster's name; default: clusterName
+    node_resource_group: str = ""  # default: what the cluster says (MC_...)
+    os_disk_size_gb: int = 128
+    gpu_os_disk_size_gb: int = 256  # GPU images and drivers need more room
+    os_sku: str = "Ubuntu"
+    gpu_driver: str = "Install"  # Install: AKS installs the NVIDIA driver; None: the GPU operator does
+    vnet_subnet_id: str = ""
+    max_pods: int | None = None
+    pool_idle_time: float = 600.0  # an empty pool the autoscaler made is deleted after this
+    call_timeout: float = 60.0  # every HTTP call
+    operation_timeout: float = 900.0  # a long-running operation (scale-out, pool create) end to end
+    retail_prices_url: str = "https://prices.azure.com/api/retail/prices"
+    price_refresh_interval: float = 12 * 3600.0
+    allocation_failed_backoff: float = 3600.0
+    sku_not_available_spot_backoff: float = 3600.0
+    sku_not_available_on_demand_backoff: float = 23 * 3600.0
+    quota_backoff: float = 600.0
+
+
+@dataclass(frozen=True)
 class BackoffConfig:
     insufficient_capacity: float = 300.0
     quota_exceeded: float = 900.0
@@ -93,6 +119,7 @@ class Config:
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
     manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
+    azure: AzureConfig = field(default_factory=AzureConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
 
@@ -247,6 +274,15 @@ def _text(value: Any) -> str:
     return value
 
 
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return str(value)
+
+    return parse
+
+
 # option name -> (attribute path, parser)
 _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "cloud": (("cloud",), _cloud),
@@ -302,6 +338,31 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.useSpotAdvisor": (("aws", "use_spot_advisor"), _bool),
     "aws.maxSpotInterruptBucket": (("aws", "max_spot_interrupt_bucket"), _integer(0, 4)),
     "aws.maxSpotPriceRatio": (("aws", "max_spot_price_ratio"), _number(0.0, 1.0)),
+    # ---- azure.* (providers/azure)
+    **{
+        f"azure.{name}": (("azure", attr), parse)
+        for name, attr, parse in (
+            ("subscriptionId", "subscription_id", _text),
+            ("resourceGroup", "resource_group", _text),
+            ("clusterName", "cluster_name", _text),
+            ("nodeResourceGroup", "node_resource_group", _text),
+            ("osDiskSizeGB", "os_disk_size_gb", _integer(30, 2048)),
+            ("gpuOSDiskSizeGB", "gpu_os_disk_size_gb", _integer(30, 2048)),
+            ("osSKU", "os_sku", _text),
+            ("gpuDriver", "gpu_driver", _one_of("Install", "None")),
+            ("vnetSubnetID", "vnet_subnet_id", _text),
+            ("maxPods", "max_pods", _optional(_integer(10, 250))),
+            ("poolIdleTime", "pool_idle_time", parse_duration),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("operationTimeout", "operation_timeout", parse_duration),
+            ("retailPricesURL", "retail_prices_url", _text),
+            ("priceRefreshInterval", "price_refresh_interval", parse_duration),
+            ("allocationFailedBackoff", "allocation_failed_backoff", parse_duration),
+            ("skuNotAvailableSpotBackoff", "sku_not_available_spot_backoff", parse_duration),
+            ("skuNotAvailableOnDemandBackoff", "sku_not_available_on_demand_backoff", parse_duration),
+            ("quotaBackoff", "quota_backoff", parse_duration),
+        )
+    },
     **{
         f"backoff.{name}": (("backoff", attr), parse_duration)
         for name, attr in (
