@@ -35,6 +35,7 @@ def create_provider(
     base_url: str | None = None,
     polling_interval: float | None = None,
     allow_http: bool = False,
+    sdk_options: dict[str, Any] | None = None,
     **_: Any,
 ) -> Any:
     """The AKS provider for `config` (azure.* options); ValueError says what is missing."""
@@ -56,7 +57,7 @@ def create_provider(
         raise ValueError(f"the Azure provider needs {' and '.join(missing)} in the configuration")
     if not settings.cluster_name:
         config = replace(config, azure=replace(settings, cluster_name=config.cluster_name))
-    api = AzureApi(config.azure, subscription, credential, base_url, polling_interval, allow_http)
+    api = AzureApi(config.azure, subscription, credential, base_url, polling_interval, allow_http, sdk_options)
     return AzureProvider(api, config, clock or SystemClock(), subscription, family_sizes)
 
 

@@ -35,6 +35,7 @@ class AzureApi:
         base_url: str | None = None,
         polling_interval: float | None = None,
         allow_http: bool = False,
+        sdk_options: dict[str, Any] | None = None,
     ) -> None:
         from azure.mgmt.compute import ComputeManagementClient
         from azure.mgmt.containerservice import ContainerServiceClient
@@ -56,6 +57,7 @@ class AzureApi:
         }
         if polling_interval is not None:
             options["polling_interval"] = polling_interval
+        options.update(sdk_options or {})
         if allow_http:  # tests against a local server only
             options["authentication_policy"] = _http_allowed_policy(credential)
         self.compute = ComputeManagementClient(credential, subscription_id, base_url=base_url, **options)

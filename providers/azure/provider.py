@@ -156,7 +156,8 @@ class AzureProvider:
         """The instance an earlier try of this launch attempt got, if any (idempotency)."""
         if key not in tags:
             return None
-        number, _ = names.parse_launch_value(tags[key])
+        number, recorded_role = names.parse_launch_value(tags[key])
+        role = recorded_role or role
         if number == names.PENDING:  # the scale-out went through but the instance was not recorded
             unclaimed = [n for n in vms if n not in _claimed(tags)]
             if not unclaimed:
