@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
                               "(default: the region of --config, else aws:us-east-1)")
     preview.add_argument("--config", metavar="CONFIG.yaml", help="autoscaler options (SPEC names, camelCase)")
     preview.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    preview.add_argument("--live-prices", action="store_true",
+                         help="ask each target cloud's public price API for current prices (Azure Retail Prices); "
+                              "the embedded catalog answers when it cannot be reached")
 
     simulate = commands.add_parser(
         "simulate",
@@ -72,7 +75,7 @@ def _preview(args: argparse.Namespace) -> int:
         print(f"error: no pods in {', '.join(args.filename)} (kinds read: Pod, Deployment, StatefulSet, "
               "ReplicaSet, Job, CronJob, RayCluster, RayService, RayJob)", file=sys.stderr)
         return EXIT_USAGE
-    result = run_preview(manifests, targets, config)
+    result = run_preview(manifests, targets, config, live_prices=args.live_prices)
     if args.output == "json":
         print(json.dumps(result.as_json(), indent=2))
         for problem in result.problems:

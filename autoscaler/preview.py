@@ -160,7 +160,26 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
     return list(lines.values())
 
 
-def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: Config) -> PreviewResult:
+def _with_live_prices(catalog: Any, target: Target, config: Config, problems: list[str]) -> Any:
+    """`--live-prices`: the target cloud's public price API over the embedded figures; on
+    failure a warning, and the embedded catalog answers."""
+    from pricing.catalog import with_live_prices
+    from providers.registry import live_prices
+
+    try:
+        table = live_prices(target.cloud, target.region, config)
+    except ValueError as err:
+        problems.append(f"{target}: {err}; using the embedded prices")
+        return catalog
+    if table is None:
+        problems.append(f"{target}: no live price source for {target.cloud}; using the embedded prices")
+        return catalog
+    return with_live_prices(catalog, table.prices, table.note())
+
+
+def run_preview(
+    manifests: LoadedManifests, targets: Sequence[Target], config: Config, live_prices: bool = False
+) -> PreviewResult:
     pods, broken = pods_of(manifests, config)
     overheads, problems = manifest_overheads(manifests.daemonsets)
     problems += [f"{pod}: {reason}" for pod, reason in broken]
@@ -171,6 +190,8 @@ def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: C
             catalog = region_catalog(target.cloud, target.region, settings)
         except CatalogError as err:
             raise TargetError(f"--target {target}: {err}") from None
+        if live_prices:
+            catalog = _with_live_prices(catalog, target, config, problems)
         target_config = replace(config, cloud=target.cloud, region=target.region)
         decided = plan(pods, catalog, target_config, daemonsets=overheads)
         result = TargetResult(target, _node_lines(decided))

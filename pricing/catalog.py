@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources as importlib_resources
-from typing import Any
+from typing import Any, Mapping
 
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
 from pricing.types import ON_DEMAND, SPOT, Accelerator, InstanceType, Offering, RegionCatalog, Taint
@@ -27,6 +28,10 @@ _AWS_UNUSABLE_FAMILY_PREFIXES = ("mac",)
 # The GPU taint GKE and OKE put on GPU nodes; pods requesting nvidia.com/gpu tolerate it.
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 AKS_SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+# Azure sizes AKS cannot run with its default node image and hosts, never chosen: confidential
+# VMs (DC*, EC*: AMD SEV-SNP / Intel TDX / SGX; *_cc_* confidential containers) and promo SKUs.
+# Basic_* sizes have no spec in the data, so they are never offered either.
+AZURE_SPECIAL_SIZE = re.compile(r"^Standard_(DC|EC|NCC)\d|_cc_|_Promo$", re.IGNORECASE)
 # vCPU ceiling per (GPU model, count) for GCP n1 machines with attached GPUs (GCP GPU docs).
 _GCP_N1_MAX_VCPU = {
     "T4": {1: 48, 2: 48, 4: 96},
@@ -205,7 +210,7 @@ def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
     offerings = []
     for spec in data["instance_types"]:
         name = spec["name"]
-        if name not in prices:
+        if name not in prices or AZURE_SPECIAL_SIZE.search(name):
             continue
         itype = _instance_type("azure", spec, settings)
         price = prices[name]
@@ -268,3 +273,27 @@ def region_catalog(cloud: str, region: str, settings: CatalogSettings = CatalogS
         sources=_source_lines(data),
         notes=tuple(data.get("notes", [])),
     )
+
+
+# ---- live prices over the embedded catalog
+
+
+def with_live_prices(catalog: RegionCatalog, prices: Mapping[tuple[str, str], float], note: str) -> RegionCatalog:
+    """The catalog with the live prices a cloud's price API gave, keyed (type, capacity type).
+    An offering without a live price keeps its embedded one; a spot estimate derived from the
+    on-demand price follows the live on-demand price (still marked estimated)."""
+    if not prices:
+        return catalog
+    embedded_on_demand = {o.instance_type.name: o.price for o in catalog.offerings if o.capacity_type == ON_DEMAND}
+    offerings = []
+    for offering in catalog.offerings:
+        name = offering.instance_type.name
+        live = prices.get((name, offering.capacity_type))
+        if live is not None:
+            offering = replace(offering, price=live, price_estimated=False, price_note=note)
+        elif offering.capacity_type == SPOT and offering.price_estimated and (name, ON_DEMAND) in prices:
+            base = embedded_on_demand.get(name) or 0.0
+            if base > 0:
+                offering = replace(offering, price=round(offering.price * prices[(name, ON_DEMAND)] / base, 6))
+        offerings.append(offering)
+    return replace(catalog, offerings=tuple(offerings), notes=(*catalog.notes, note))
