@@ -191,13 +191,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"BillingCurrency": "USD", "CustomerEntityId": "Default", "CustomerEntityType": "Retail",
                          "Items": items, "NextPageLink": next_link, "Count": len(items)})
 
-    def operation(self, on_success: Any, fault: Fault | None, status: int, body: Any, on_failure: Any = None) -> None:
+    def operation(
+        self, on_success: Any, fault: Fault | None, status: int, body: Any, on_failure: Any = None,
+        namespace: str = "Microsoft.Compute",
+    ) -> None:
         """Answer a long-running operation: accepted now, Succeeded (after `on_success`) or
         Failed (with the fault's error) on the second poll of its Azure-AsyncOperation."""
         fake = self.server.fake
         op = f"op-{len(fake.operations)}"
         fake.operations[op] = {"polls": 0, "on_success": on_success, "fault": fault, "on_failure": on_failure}
-        location = f"{fake.base_url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute/locations/{REGION}/operations/{op}?api-version=2024-07-01"
+        location = f"{fake.base_url}/subscriptions/{SUBSCRIPTION}/providers/{namespace}/locations/{REGION}/operations/{op}?api-version=2024-07-01"
         self._send(status, body, {"Azure-AsyncOperation": location, "Location": location, "Retry-After": "0"})
 
 
@@ -229,7 +232,7 @@ def _route(handler: _Handler, fake: FakeAzure, method: str, path: str, body: Any
         if method == "PUT":
             pool = fake.add_pool(name, body["properties"], state="Creating")
             done = lambda: pool["properties"].__setitem__("provisioningState", "Succeeded")  # noqa: E731
-            return handler.operation(done, fault, 201, pool)
+            return handler.operation(done, fault, 201, pool, namespace="Microsoft.ContainerService")
         if method == "DELETE":
             fake.pools[name]["properties"]["provisioningState"] = "Deleting"
 
@@ -240,7 +243,7 @@ def _route(handler: _Handler, fake: FakeAzure, method: str, path: str, body: Any
                     fake.scale_sets.pop(vmss)
                     fake.vms.pop(vmss)
 
-            return handler.operation(remove, fault, 202, None)
+            return handler.operation(remove, fault, 202, None, namespace="Microsoft.ContainerService")
     if re.fullmatch(r".*/resourceGroups/[^/]+/providers/Microsoft.Compute/virtualMachineScaleSets", path):
         return handler._send(200, {"value": list(fake.scale_sets.values())})
     if m := re.fullmatch(r".*/virtualMachineScaleSets/([^/]+)", path):
