@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Callable
 
 from autoscaler.config import Config
+from pricing.catalog import with_live_prices
+from pricing.types import RegionCatalog
 from providers.azure import names
 from providers.azure.api import AzureApi, OperationTimeout
 from providers.azure.errors import BackoffDurations, failure_from
 from providers.azure.names import Offering
 from providers.azure.pools import pool_body, pool_cluster, pool_offering
+from providers.azure.prices import RetailPrices
 from providers.base import (
     TAG_CAPACITY,
     TAG_CLUSTER,
@@ -64,6 +68,8 @@ class AzureProvider:
         self._last_busy: dict[str, float] = {}  # pool -> last time it had a node or a launch
         self._reaping: set[str] = set()
         self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="azure-pool-reaper")
+        self.prices = RetailPrices(settings.retail_prices_url, config.region, settings.price_refresh_interval, settings.call_timeout)
+        self._priced: tuple[int, int, RegionCatalog] | None = None  # (table, base) ids -> catalog
 
     # ---- the provider interface
 
@@ -258,6 +264,26 @@ class AzureProvider:
 
     def close(self) -> None:
         self._reaper.shutdown(wait=False)
+
+    # ---- live prices (the optional provider methods the loop reads)
+
+    def live_catalog(self, base: RegionCatalog) -> RegionCatalog:
+        """`base` at the Retail Prices API's Linux prices where known; `base` itself until the
+        first refresh (started here, off the loop) or while the API cannot be reached."""
+        table = self.prices.current()
+        if table is None:
+            return base
+        cached = self._priced
+        if cached is not None and cached[:2] == (id(table), id(base)):
+            return cached[2]
+        priced = with_live_prices(base, table.prices, table.note())
+        self._priced = (id(table), id(base), priced)
+        return priced
+
+    def price_ages(self) -> dict[str, float]:
+        """Seconds since the live prices were fetched; -1 while the embedded catalog answers."""
+        table = self.prices.current()
+        return {"retail-prices": -1.0 if table is None else max(0.0, time.time() - table.fetched_at)}
 
     # ---- helpers
 

@@ -124,3 +124,27 @@ def test_unreachable_live_prices_warn_and_use_the_embedded_catalog():
     result = run_preview(load_manifest_text(HEAD, "head.yaml"), [Target("azure", "eastus")], config_from_mapping(options), live_prices=True)
     assert result.targets[0].nodes
     assert any("live azure prices for eastus" in p and "using the embedded prices" in p for p in result.problems)
+
+
+def test_the_provider_serves_the_loop_live_prices_once_fetched(fake_azure):
+    """The loop asks the provider for its catalog each pass: the embedded one until the first
+    refresh (started by that first ask, off the loop), then the Retail Prices API's."""
+    from pricing.catalog import region_catalog
+    from tests.providers.azure_fixtures import make_provider
+    from autoscaler.clock import SimClock
+
+    fake_azure.price_pages = [E4AS_V5_METERS]
+    provider = make_provider(fake_azure, SimClock(), retailPricesURL=f"{fake_azure.base_url}/api/retail/prices")
+    base = region_catalog("azure", "eastus")
+
+    assert provider.live_catalog(base) is base
+    assert provider.price_ages() == {"retail-prices": -1.0}
+    provider.prices._refresh.result()
+    live = provider.live_catalog(base)
+
+    prices = {(o.instance_type.name, o.capacity_type): o.price for o in live.offerings}
+    assert prices[("Standard_E4as_v5", "on-demand")] == 0.226
+    assert prices[("Standard_E4as_v5", "spot")] == 0.0452
+    assert provider.live_catalog(base) is live  # built once per fetched table
+    assert 0 <= provider.price_ages()["retail-prices"] < 60
+    provider.close()
