@@ -68,6 +68,10 @@ class AzureConfig:
     pool_idle_time: float = 600.0  # an empty pool the autoscaler made is deleted after this
     call_timeout: float = 60.0  # every HTTP call
     operation_timeout: float = 900.0  # a long-running operation (scale-out, pool create) end to end
+    poll_interval: float = 5.0  # between polls of a long-running operation, unless Azure says (Retry-After)
+    # Azure Resource Manager; another cloud's (e.g. https://management.chinacloudapi.cn), or a
+    # local test server at http://127.0.0.1:PORT (then no credential is used or sent)
+    resource_manager_endpoint: str = "https://management.azure.com"
     retail_prices_url: str = "https://prices.azure.com/api/retail/prices"
     price_refresh_interval: float = 12 * 3600.0
     allocation_failed_backoff: float = 3600.0
@@ -355,6 +359,8 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
             ("poolIdleTime", "pool_idle_time", parse_duration),
             ("callTimeout", "call_timeout", parse_duration),
             ("operationTimeout", "operation_timeout", parse_duration),
+            ("pollInterval", "poll_interval", parse_duration),
+            ("resourceManagerEndpoint", "resource_manager_endpoint", _text),
             ("retailPricesURL", "retail_prices_url", _text),
             ("priceRefreshInterval", "price_refresh_interval", parse_duration),
             ("allocationFailedBackoff", "allocation_failed_backoff", parse_duration),

@@ -57,8 +57,34 @@ def create_provider(
         raise ValueError(f"the Azure provider needs {' and '.join(missing)} in the configuration")
     if not settings.cluster_name:
         config = replace(config, azure=replace(settings, cluster_name=config.cluster_name))
-    api = AzureApi(config.azure, subscription, credential, base_url, polling_interval, allow_http, sdk_options)
+    endpoint = base_url or settings.resource_manager_endpoint.rstrip("/")
+    if _loopback_http(endpoint):  # a local test server: plain HTTP, and no real token ever sent
+        allow_http = True
+        credential = credential or LoopbackCredential()
+    api = AzureApi(config.azure, subscription, credential, endpoint, polling_interval, allow_http, sdk_options)
     return AzureProvider(api, config, clock or SystemClock(), subscription, family_sizes)
+
+
+def _loopback_http(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    return parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+class LoopbackCredential:
+    """The token for a Resource Manager endpoint on this machine over plain HTTP (a test
+    server): a placeholder, so that no real credential is fetched or sent in clear."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("loopback", 2**31 - 1)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo("loopback", 2**31 - 1)
 
 
 def live_prices(region: str, config: Config | None = None) -> Any:

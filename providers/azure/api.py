@@ -55,8 +55,7 @@ class AzureApi:
             "retry_backoff_max": 30,
             "timeout": 3 * timeout,  # all retries of one call together
         }
-        if polling_interval is not None:
-            options["polling_interval"] = polling_interval
+        options["polling_interval"] = settings.poll_interval if polling_interval is None else polling_interval
         options.update(sdk_options or {})
         if allow_http:  # tests against a local server only
             options["authentication_policy"] = _http_allowed_policy(credential)

@@ -186,3 +186,16 @@ def test_missing_settings_are_named():
 
     with pytest.raises(ValueError, match="azure.resourceGroup"):
         create_provider(config=config_from_mapping({"cloud": "azure", "azure": {"subscriptionId": "s"}}))
+
+
+def test_a_loopback_resource_manager_endpoint_needs_no_credential(fake_azure, clock):
+    """`azure.resourceManagerEndpoint: http://127.0.0.1:PORT` (the e2e tier's server): plain
+    HTTP is allowed there only, with a placeholder token."""
+    from providers.azure import create_provider
+    from tests.providers.azure_fixtures import azure_config
+
+    config = azure_config(resourceManagerEndpoint=fake_azure.base_url, pollInterval="10ms")
+    provider = create_provider(config=config, clock=clock)
+    instance = provider.launch(request("loopback"))
+    assert [i.instance_id for i in provider.list_instances()] == [instance.instance_id]
+    provider.close()
