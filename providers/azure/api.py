@@ -9,6 +9,7 @@ onto typed failures knowing which offering the call was for.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from autoscaler.config import AzureConfig
@@ -40,6 +41,9 @@ class AzureApi:
         from azure.mgmt.compute import ComputeManagementClient
         from azure.mgmt.containerservice import ContainerServiceClient
 
+        # The SDK logs every request and response at INFO: far too much for the daemon's log.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+        logging.getLogger("azure.identity").setLevel(logging.WARNING)
         if credential is None:
             from azure.identity import DefaultAzureCredential  # Workload Identity, managed identity, env
 
