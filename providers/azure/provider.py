@@ -41,6 +41,7 @@ from providers.base import (
 )
 
 log = logging.getLogger("smart_autoscaler.providers.azure")
+MAX_LAUNCH_TAGS = 30
 _STATES = {"creating": "pending", "updating": "pending", "succeeded": "running", "deleting": "terminating"}
 
 
@@ -113,16 +114,36 @@ class AzureProvider:
 
     def _ensure_pool(self, pool: str, offering: Offering, request: LaunchRequest) -> None:
         found = self.api.get_pool(pool)
-        state = ((found or {}).get("properties") or {}).get("provisioningState", "")
-        if found is not None and state.lower() != "deleting":
+        state = str(((found or {}).get("properties") or {}).get("provisioningState", "")).lower()
+        if found is not None and state not in ("deleting", "failed"):
             return
         if found is not None:
-            raise ProviderError(f"agent pool {pool} is being deleted; launching again when it is gone", "PoolDeleting")
+            if state == "failed":  # a creation that failed earlier: remove it, the next launch makes it anew
+                self._delete_later(pool)
+            raise ProviderError(f"agent pool {pool} is {state}; launching again when it is gone", f"Pool{state.title()}")
         body = pool_body(
             offering, request.instance_type, self.config.region, request.labels, request.taints, self.config.cluster_name, self.settings
         )
         log.info("creating agent pool %s for %s %s in %s", pool, offering.vm_size, offering.capacity_type, offering.zone or self.config.region)
-        self.api.create_pool(pool, body)
+        try:
+            self.api.create_pool(pool, body)
+        except Exception:
+            self._delete_later(pool)  # nothing left behind: a half-made pool goes too
+            raise
+
+    def _delete_later(self, pool: str) -> None:
+        if pool not in self._reaping:
+            self._reaping.add(pool)
+            self._reaper.submit(self._delete_pool, pool)
+
+    def _delete_pool(self, pool: str) -> None:
+        try:
+            with self._lock(pool):
+                self.api.delete_pool(pool)
+        except Exception as err:
+            log.error("deleting agent pool %s failed (will retry): %s", pool, err)
+        finally:
+            self._reaping.discard(pool)
 
     def _scale_set_of(self, pool: str) -> str:
         for vmss in self.api.list_scale_sets():
@@ -314,13 +335,19 @@ def _claimed(tags: dict[str, str]) -> set[str]:
 
 
 def _live_launch_tags(tags: dict[str, str], vms: dict[str, Any]) -> dict[str, str]:
-    """Launch tags of instances that still exist (Azure allows 50 tags per resource)."""
-    kept = {}
+    """Launch tags of instances that still exist. Azure allows 50 tags per resource and AKS
+    uses some: beyond MAX_LAUNCH_TAGS the oldest instances' tags go (their launches are long
+    done; only a retry of a recent launch attempt needs its key)."""
+    kept, recorded = {}, []
     for key, value in tags.items():
         number = names.parse_launch_value(value)[0]
-        if key.startswith(names.LAUNCH_TAG_PREFIX) and number != names.PENDING and number not in vms:
-            continue
+        if key.startswith(names.LAUNCH_TAG_PREFIX) and number != names.PENDING:
+            if number not in vms:
+                continue
+            recorded.append((int(number), key))
         kept[key] = value
+    for _, key in sorted(recorded)[: max(0, len(recorded) - (MAX_LAUNCH_TAGS - 1))]:  # room for the new one
+        del kept[key]
     return kept
 
 

@@ -119,6 +119,25 @@ def test_a_launch_cut_off_after_the_scale_out_claims_its_instance_on_retry(fake_
     assert len(fake_azure.vms[vmss]) == 2
 
 
+def test_launch_keys_stay_within_azures_tag_limit(fake_azure, provider):
+    """Azure allows 50 tags on a scale set: with 40 older launches recorded, a new launch keeps
+    the 30 newest launch keys (its own among them) and AKS's own tags."""
+    provider.launch(request("first"))
+    vmss = next(iter(fake_azure.scale_sets))
+    for index in range(40):
+        vm = fake_azure.add_vm(vmss)
+        fake_azure.scale_sets[vmss]["tags"][names.launch_tag(f"old-{index}")] = f"{vm['instanceId']}|bin-pack"
+    fake_azure.scale_sets[vmss]["sku"]["capacity"] = 41
+
+    newest = provider.launch(request("newest"))
+
+    tags = fake_azure.scale_sets[vmss]["tags"]
+    launches = [k for k in tags if k.startswith(names.LAUNCH_TAG_PREFIX)]
+    assert len(launches) == 30 and len(tags) <= 50
+    assert tags[names.launch_tag("newest")] == f"{newest.instance_id.split('/')[1]}|bin-select"
+    assert "aks-managed-poolName" in tags
+
+
 def test_a_second_launch_of_the_offering_reuses_its_pool(fake_azure, provider):
     one = provider.launch(request("n1"))
     two = provider.launch(request("n2"))
