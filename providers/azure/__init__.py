@@ -61,7 +61,10 @@ def create_provider(
     if _loopback_http(endpoint):  # a local test server: plain HTTP, and no real token ever sent
         allow_http = True
         credential = credential or LoopbackCredential()
-    api = AzureApi(config.azure, subscription, credential, endpoint, polling_interval, allow_http, sdk_options)
+    try:
+        api = AzureApi(config.azure, subscription, credential, endpoint, polling_interval, allow_http, sdk_options)
+    except ImportError as err:  # the SDKs are an optional dependency
+        raise ValueError(f"the Azure SDK is not installed ({err.name}): pip install 'smart-autoscaler[azure]'") from None
     return AzureProvider(api, config, clock or SystemClock(), subscription, family_sizes)
 
 

@@ -218,3 +218,21 @@ def test_a_loopback_resource_manager_endpoint_needs_no_credential(fake_azure, cl
     instance = provider.launch(request("loopback"))
     assert [i.instance_id for i in provider.list_instances()] == [instance.instance_id]
     provider.close()
+
+
+def test_without_the_azure_sdk_the_message_says_what_to_install(monkeypatch):
+    import builtins
+
+    from providers.azure import create_provider
+    from tests.providers.azure_fixtures import azure_config
+
+    real_import = builtins.__import__
+
+    def no_azure(name, *args, **kwargs):
+        if name.startswith("azure.mgmt"):
+            raise ImportError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_azure)
+    with pytest.raises(ValueError, match=r"pip install 'smart-autoscaler\[azure\]'"):
+        create_provider(config=azure_config())
