@@ -110,7 +110,7 @@ def test_an_aks_wrapped_allocation_failure_is_found_inside_the_message(fake_azur
     err = launch_failure(provider, zone="eastus-1")
     assert (err.kind, err.code) == (FailureKind.INSUFFICIENT_CAPACITY, "ZonalAllocationFailed")
     assert only_scope(err) == ({"Standard_D4s_v5"}, "on-demand", "eastus-1")
-    provider._reaper.submit(lambda: None).result()
+    provider.pools.flush()
     assert fake_azure.pools == {}  # the pool whose creation failed is deleted: nothing left behind
 
 

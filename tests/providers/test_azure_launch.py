@@ -179,12 +179,12 @@ def test_an_empty_pool_is_deleted_after_the_idle_time_and_not_before(fake_azure,
     provider.list_instances()
     clock.advance(9 * 60)
     provider.list_instances()
-    provider._reaper.submit(lambda: None).result()
+    provider.pools.flush()
     assert pool in fake_azure.pools
 
     clock.advance(2 * 60)
     provider.list_instances()
-    provider._reaper.submit(lambda: None).result()  # the reaper's thread has run
+    provider.pools.flush()  # the reaper has run
     assert pool not in fake_azure.pools
     provider.close()
 
@@ -194,7 +194,7 @@ def test_a_pool_with_a_node_is_never_deleted(fake_azure, clock):
     provider.launch(request("busy"))
     clock.advance(3600)
     provider.list_instances()
-    provider._reaper.submit(lambda: None).result()
+    provider.pools.flush()
     assert len(fake_azure.pools) == 1
     provider.close()
 

@@ -41,7 +41,7 @@ def test_the_chart_role_grants_every_call_of_a_node_life_cycle(fake_azure, clock
     provider.list_instances()
     clock.advance(120)
     provider.list_instances()
-    provider._reaper.submit(lambda: None).result()
+    provider.pools.flush()
     provider.close()
     assert fake_azure.pools == {}
 
