@@ -148,3 +148,13 @@ def test_the_provider_serves_the_loop_live_prices_once_fetched(fake_azure):
     assert provider.live_catalog(base) is live  # built once per fetched table
     assert 0 <= provider.price_ages()["retail-prices"] < 60
     provider.close()
+
+
+def test_without_a_live_spot_meter_the_spot_estimate_follows_the_live_on_demand_price():
+    """Standard_E4as_v5: embedded $0.41 (Windows-like), live Linux $0.226 and no Spot meter:
+    spot = 0.226 x spotPriceRatioEstimate 0.5 = $0.113, still marked estimated."""
+    from pricing.catalog import region_catalog, with_live_prices
+
+    live = with_live_prices(region_catalog("azure", "eastus"), {("Standard_E4as_v5", "on-demand"): 0.226}, "live: test")
+    spot = next(o for o in live.offerings if o.instance_type.name == "Standard_E4as_v5" and o.capacity_type == "spot")
+    assert spot.price == pytest.approx(0.113) and spot.price_estimated
