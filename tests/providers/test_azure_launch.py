@@ -236,3 +236,18 @@ def test_without_the_azure_sdk_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_azure)
     with pytest.raises(ValueError, match=r"pip install 'smart-autoscaler\[azure\]'"):
         create_provider(config=azure_config())
+
+
+def test_concurrent_launches_of_one_offering_get_one_pool_and_a_node_each(fake_azure, provider):
+    """Eight launches of the same offering from eight threads (the loop's launch executor):
+    one pool is created, its scale set grows to 8, and every launch has its own instance."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        instances = list(pool.map(lambda i: provider.launch(request(f"c{i}")), range(8)))
+
+    assert len(created_pools(fake_azure)) == 1
+    assert len({i.instance_id for i in instances}) == 8
+    (vmss,) = fake_azure.scale_sets
+    assert fake_azure.scale_sets[vmss]["sku"]["capacity"] == 8 and len(fake_azure.vms[vmss]) == 8
+    assert {i.request_id for i in provider.list_instances()} == {f"c{i}" for i in range(8)}
