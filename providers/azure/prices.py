@@ -156,3 +156,6 @@ class RetailPrices:
             self._fresh[self.region] = True
         log.info("live Azure prices for %s: %d meters (left out: %s)", self.region, len(table.prices), table.skipped)
         return table
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -104,7 +104,9 @@ class AzureProvider:
             raise _other(err, "listing the agent pools' instances") from None
 
     def close(self) -> None:
+        """The leader term ended: no more pool deletions or price refreshes from this one."""
         self.pools.close()
+        self.prices.close()
 
     # ---- live prices (the optional provider methods the loop reads)
 
