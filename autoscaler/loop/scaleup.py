@@ -44,6 +44,9 @@ from providers.base import (
 log = logging.getLogger("smart_autoscaler.loop.scaleup")
 
 MAX_LAUNCH_ROUNDS = 5  # re-plans within one loop after launch failures answered at once
+# A cloud's clock and ours may differ a little: an instance launched up to this long before
+# the call started still counts as the call's own.
+LAUNCH_CLOCK_SKEW = 10.0
 
 
 class ScaleUp:
@@ -200,7 +203,11 @@ class ScaleUp:
             return self._failed(intent, request, outcome.error, now)
         instance: Instance = outcome.value
         known = {node.provider_id for node in view.nodes if node.provider_id}
-        if not instance.alive or instance.provider_id in known:
+        # A node already there for an instance launched by this very call is this launch's
+        # own (a cloud that answers once the node has bootstrapped: an AKS scale-out ends
+        # after the node's bootstrap extension, when its kubelet has registered).
+        earlier = instance.launched_at < outcome.started - LAUNCH_CLOCK_SKEW
+        if not instance.alive or (instance.provider_id in known and earlier):
             # The cloud answered a spent attempt (after a restart) with its old instance.
             self.attempts.spent(intent.need, now)
             self.reporter.note(
@@ -232,7 +239,7 @@ class ScaleUp:
         known = all(self.backoff.reason(intent.instance_type, intent.capacity_type, z, now) for z in zones)
         duration = 0.0
         for scope in scopes:
-            duration = max(duration, self.backoff.record_failure(scope, err.kind, now, detail))
+            duration = max(duration, self.backoff.record_failure(scope, err.kind, now, detail, err.backoff))
         self.attempts.spent(intent.need, now)
         self.metrics.launch_failures.labels(err.kind).inc()
         self.metrics.cloud_api_errors.labels("launch", err.kind).inc()

@@ -1,9 +1,10 @@
 """Names the provider gives and reads: agent pools, instance ids, provider ids, launch tags.
 
 AKS Linux agent pool names are 1-12 characters, lowercase letters and digits, starting with
-a letter. A pool serves one offering (VM size, zone, Regular or Spot), so its name is
-derived from the offering: the same offering always maps to the same pool, across restarts
-and replicas, and the pool's tags say which offering it is for people and for `list`.
+a letter. A pool serves one offering (VM size, zone, Regular or Spot) for one node role (bin-pack or
+bin-select, a node label the kubelet must register with), so its name is derived from both:
+the same offering and role always map to the same pool, across restarts and replicas, and
+the pool's tags say which they are, for people and for `list`.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ class Offering:
         return None
 
 
-def pool_name(offering: Offering) -> str:
-    """Deterministic: 'sa' + 's'/'r' (Spot/Regular) + 9 hex digits of the offering = 12."""
-    digest = hashlib.sha256(f"{offering.vm_size}|{offering.capacity_type}|{offering.zone}".lower().encode()).hexdigest()
+def pool_name(offering: Offering, role: str = "") -> str:
+    """Deterministic: 'sa' + 's'/'r' (Spot/Regular) + 9 hex digits of offering and role = 12."""
+    key = f"{offering.vm_size}|{offering.capacity_type}|{offering.zone}|{role}".lower()
+    digest = hashlib.sha256(key.encode()).hexdigest()
     name = f"{POOL_PREFIX}{'s' if offering.spot else 'r'}{digest[:9]}"
     assert POOL_NAME.match(name), name
     return name

@@ -15,7 +15,7 @@ from autoscaler.config import AzureConfig
 from autoscaler.nodelabels import ROLE
 from pricing.types import InstanceType, Taint
 from providers.azure.names import TAG_MANAGED_BY, TAG_VM_SIZE, TAG_ZONE, Offering
-from providers.base import TAG_CAPACITY, TAG_CLUSTER
+from providers.base import TAG_CAPACITY, TAG_CLUSTER, TAG_ROLE
 
 AKS_SPOT_TAINT_KEY = "kubernetes.azure.com/scalesetpriority"
 # Label namespaces the kubelet or AKS set themselves; AKS refuses or ignores them as pool labels.
@@ -23,12 +23,12 @@ _RESERVED_LABEL_SUFFIXES = ("kubernetes.io", "k8s.io", "kubernetes.azure.com")
 
 
 def pool_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    """The launch's node labels a pool can carry: not the per-launch role (the loop labels
-    the node on registration) and not labels Kubernetes or AKS own."""
+    """The launch's node labels a pool can carry: not labels Kubernetes or AKS own (the
+    kubelet and AKS set those; the loop adds any missing one when the node registers)."""
     kept = {}
     for key, value in labels.items():
         prefix = key.split("/", 1)[0] if "/" in key else ""
-        if key == ROLE or any(prefix == s or prefix.endswith("." + s) for s in _RESERVED_LABEL_SUFFIXES):
+        if any(prefix == s or prefix.endswith("." + s) for s in _RESERVED_LABEL_SUFFIXES):
             continue
         kept[key] = value
     return dict(sorted(kept.items()))
@@ -66,6 +66,7 @@ def pool_body(
             TAG_CAPACITY: offering.capacity_type,
             TAG_VM_SIZE: offering.vm_size,
             TAG_ZONE: offering.zone,
+            TAG_ROLE: labels.get(ROLE, ""),
         },
     }
     zone = offering.availability_zone(region)
@@ -92,6 +93,11 @@ def pool_offering(pool: Mapping[str, Any]) -> Offering | None:
         return None
     capacity = tags.get(TAG_CAPACITY) or ("spot" if properties.get("scaleSetPriority") == "Spot" else "on-demand")
     return Offering(tags.get(TAG_VM_SIZE) or properties.get("vmSize", ""), capacity, tags.get(TAG_ZONE, ""))
+
+
+def pool_role(pool: Mapping[str, Any]) -> str:
+    properties = pool.get("properties") or {}
+    return (properties.get("tags") or pool.get("tags") or {}).get(TAG_ROLE, "")
 
 
 def pool_cluster(pool: Mapping[str, Any]) -> str:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from autoscaler.config import Config
+from autoscaler.nodelabels import ROLE
 from pricing.catalog import with_live_prices
 from pricing.types import RegionCatalog
 from providers.azure import names
@@ -25,7 +26,7 @@ from providers.azure.api import AzureApi, OperationTimeout
 from providers.azure.errors import BackoffDurations, error_codes, failure_from, retry_after
 from providers.azure.keeper import PoolKeeper
 from providers.azure.names import Offering
-from providers.azure.pools import pool_cluster, pool_offering
+from providers.azure.pools import pool_cluster, pool_offering, pool_role
 from providers.azure.prices import RetailPrices
 from providers.azure.scalesets import ScaleSetNodes, launches
 from providers.base import (
@@ -71,14 +72,15 @@ class AzureProvider:
     def launch(self, request: LaunchRequest) -> Instance:
         zone = request.zones[0] if request.zones else ""
         offering = Offering(request.instance_type.name, request.capacity_type, zone)
-        pool = names.pool_name(offering)
+        role = request.tags.get(TAG_ROLE) or request.labels.get(ROLE, "")
+        pool = names.pool_name(offering, role)
         with self.pools.lock(pool):
             self.pools.busy(pool)
             try:
                 self.pools.ensure(pool, offering, request)
                 vmss = self.pools.scale_set_of(pool)
                 with self.pools.lock(vmss):
-                    vm, role = self.scale_sets.add(vmss, request.request_id, request.tags.get(TAG_ROLE, ""))
+                    vm, role = self.scale_sets.add(vmss, request.request_id, role)
                 return self._instance(vmss, vm, offering, request.request_id, role)
             except ProviderError:
                 raise
@@ -131,11 +133,12 @@ class AzureProvider:
     # ---- helpers
 
     def _list(self) -> list[Instance]:
-        ours = {}
+        ours, roles = {}, {}
         for pool in self.api.list_pools():
             offering = pool_offering(pool)
             if offering is not None and pool_cluster(pool) == self.config.cluster_name:
                 ours[pool["name"]] = offering
+                roles[pool["name"]] = pool_role(pool)
         if not ours:
             return []
         instances = []
@@ -147,7 +150,7 @@ class AzureProvider:
             recorded = launches(vmss.get("tags") or {})
             vms = self.api.list_vms(vmss["name"])
             for vm in vms:
-                request_id, role = recorded.get(vm["instanceId"], ("", ""))
+                request_id, role = recorded.get(vm["instanceId"], ("", roles[pool]))
                 instances.append(self._instance(vmss["name"], vm, ours[pool], request_id, role))
             self.pools.seen(pool, len(vms), now)
         return instances

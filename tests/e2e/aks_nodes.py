@@ -38,7 +38,7 @@ def aks_node(fake: FakeAzure, vmss: dict[str, Any], vm: dict[str, Any]) -> dict[
         "kubernetes.azure.com/role": "agent",
         "kubernetes.azure.com/os-sku": pool.get("osSKU", "Ubuntu"),
         "topology.kubernetes.io/region": REGION,
-        "topology.kubernetes.io/zone": f"{REGION}-{zones[0]}" if zones else "0",
+        "topology.kubernetes.io/zone": f"{REGION}-{zones[0]}" if zones else "0",  # unzoned: its fault domain
     }
     taints = [{"key": k, "value": v.split(":")[0], "effect": v.split(":")[1]}
               for k, v in (t.split("=", 1) for t in pool.get("nodeTaints") or [])]

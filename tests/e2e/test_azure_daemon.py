@@ -70,10 +70,11 @@ def test_a_spot_tolerating_pod_gets_a_spot_node_and_one_that_does_not_gets_regul
 ):
     with AksNodeRegistrar(fake_azure, core_v1):
         start_daemon(autoscaler, fake_azure)
+        # One after the other, so that the scheduler cannot put the tolerating pod on the
+        # Regular node (it may run there: tolerating is not requiring).
         core_v1.create_namespaced_pod(namespace, pod("batch", offerings="spot,on-demand", tolerations=TOLERATES_SPOT))
-        core_v1.create_namespaced_pod(namespace, pod("api", offerings="spot,on-demand"))
-
         spot_node = node_of(autoscaler, core_v1, "batch")
+        core_v1.create_namespaced_pod(namespace, pod("api", offerings="spot,on-demand"))
         regular_node = node_of(autoscaler, core_v1, "api")
 
     assert spot_node.metadata.labels[SPOT_LABEL] == "spot"
@@ -95,7 +96,7 @@ def test_a_spot_tolerating_pod_gets_a_spot_node_and_one_that_does_not_gets_regul
 def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale_down_deletes_that_instance(
     autoscaler, fake_azure, core_v1, namespace
 ):
-    cheapest = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus"))
+    cheapest = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus"), "bin-select")
     fake_azure.fail("PATCH", rf"virtualMachineScaleSets/aks-{cheapest}-[^/]+$", "AllocationFailed",
                     "Allocation failed. We do not have sufficient capacity for the requested VM size in this region.",
                     in_operation=True)
@@ -108,7 +109,9 @@ def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale
         failed_vmss = fake_azure.vmss_of(cheapest)
         assert fake_azure.vms[failed_vmss] == {}  # the failed scale-out left nothing behind
         assert daemon.metric("smart_autoscaler_launch_failures_total", kind="insufficient-capacity") == 1
-        launched = fake_azure.vmss_of(pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus")))
+        # backed off for Azure's 1 h (azure.allocationFailedBackoff), not the generic 5 min
+        daemon.wait_log(r"launch-failed: .*AllocationFailed.*for 3600s", 5)
+        launched = fake_azure.vmss_of(pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus"), "bin-select"))
         assert len(fake_azure.vms[launched]) == 1  # one node for the pod, however often the need is planned
         vmss, number = node.spec.provider_id.split("/virtualMachineScaleSets/")[1].split("/virtualMachines/")
 

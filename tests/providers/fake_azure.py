@@ -14,6 +14,7 @@ with a scripted error. Errors can be scripted synchronously (the HTTP status and
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timezone
 import json
 import re
 import threading
@@ -27,7 +28,6 @@ RESOURCE_GROUP = "rg-aks"
 CLUSTER = "aks1"
 REGION = "eastus"
 NODE_RESOURCE_GROUP = f"MC_{RESOURCE_GROUP}_{CLUSTER}_{REGION}"
-CREATED = "2026-11-29T16:00:00.0000000+00:00"
 
 
 @dataclass
@@ -113,7 +113,7 @@ class FakeAzure:
                 "latestModelApplied": True,
                 "vmId": f"00000000-0000-0000-0000-{int(number):012d}",
                 "provisioningState": state,
-                "timeCreated": CREATED,
+                "timeCreated": datetime.now(timezone.utc).isoformat(),
                 "osProfile": {"computerName": f"{vmss[:-5]}{int(number):06x}"},
             },
         }

@@ -59,6 +59,7 @@ def test_a_spot_launch_creates_a_spot_pool_and_adds_one_node(fake_azure, provide
         "karpenter.sh/capacity-type": "spot",
         "node.elotl.co/created-by": "luna",
         "smart-autoscaler.io/created-by": "smart-autoscaler",
+        ROLE: "bin-select",  # the kubelet registers with it: a pool per offering and role
     }
     assert props["nodeTaints"] == [] and props["osDiskSizeGB"] == 128 and "availabilityZones" not in props
     vmss = fake_azure.vmss_of(pool)
@@ -84,13 +85,19 @@ def test_an_on_demand_gpu_pool_is_regular_with_the_driver_a_bigger_disk_and_the_
     assert props["availabilityZones"] == ["2"]
 
 
-def test_pool_names_are_deterministic_and_differ_per_offering():
+def test_pool_names_are_deterministic_and_differ_per_offering_and_role():
     from providers.azure.names import Offering, pool_name
 
-    offerings = [Offering(s, c, z) for s in ("Standard_D4s_v5", "Standard_E4as_v5") for c in ("spot", "on-demand") for z in ("eastus", "eastus-1")]
-    pools = [pool_name(o) for o in offerings]
-    assert len(set(pools)) == len(offerings)
-    assert pools == [pool_name(o) for o in offerings]
+    keys = [
+        (Offering(s, c, z), role)
+        for s in ("Standard_D4s_v5", "Standard_E4as_v5")
+        for c in ("spot", "on-demand")
+        for z in ("eastus", "eastus-1")
+        for role in ("bin-pack", "bin-select")
+    ]
+    pools = [pool_name(o, role) for o, role in keys]
+    assert len(set(pools)) == len(keys)
+    assert pools == [pool_name(o, role) for o, role in keys]
     assert all(names.POOL_NAME.match(p) for p in pools)
 
 
