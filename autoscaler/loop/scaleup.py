@@ -44,9 +44,6 @@ from providers.base import (
 log = logging.getLogger("smart_autoscaler.loop.scaleup")
 
 MAX_LAUNCH_ROUNDS = 5  # re-plans within one loop after launch failures answered at once
-# A cloud's clock and ours may differ a little: an instance launched up to this long before
-# the call started still counts as the call's own.
-LAUNCH_CLOCK_SKEW = 10.0
 
 
 class ScaleUp:
@@ -64,7 +61,6 @@ class ScaleUp:
         dry_run: bool = False,
     ) -> None:
         self.provider = provider
-        self.catalog = catalog
         self.config = config
         self.calls = calls
         self.lifecycle = lifecycle
@@ -73,6 +69,11 @@ class ScaleUp:
         self.reporter = reporter
         self.metrics = metrics
         self.dry_run = dry_run
+        self.use_catalog(catalog)
+
+    def use_catalog(self, catalog: RegionCatalog) -> None:
+        """Plan with this catalog from now on (live prices re-price the embedded one)."""
+        self.catalog = catalog
         self.prices = PriceIndex.of(catalog)
         self.types: dict[str, InstanceType] = {o.instance_type.name: o.instance_type for o in catalog.offerings}
 
@@ -202,12 +203,11 @@ class ScaleUp:
         if outcome.error is not None:
             return self._failed(intent, request, outcome.error, now)
         instance: Instance = outcome.value
-        known = {node.provider_id for node in view.nodes if node.provider_id}
-        # A node already there for an instance launched by this very call is this launch's
-        # own (a cloud that answers once the node has bootstrapped: an AKS scale-out ends
-        # after the node's bootstrap extension, when its kubelet has registered).
-        earlier = instance.launched_at < outcome.started - LAUNCH_CLOCK_SKEW
-        if not instance.alive or (instance.provider_id in known and earlier):
+        # A node that registered before this call was made belongs to an earlier attempt; one
+        # that registered since is this launch, joined before its answer was read (creation
+        # timestamps have whole seconds).
+        known = {node.provider_id for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
+        if not instance.alive or instance.provider_id in known:
             # The cloud answered a spent attempt (after a restart) with its old instance.
             self.attempts.spent(intent.need, now)
             self.reporter.note(
@@ -216,6 +216,9 @@ class ScaleUp:
                 f"{instance.state}{', already a node' if instance.provider_id in known else ''}): launching anew",
             )
             return True
+        for skipped in instance.skipped:  # alternatives the cloud passed over on its way
+            for scope in skipped.scopes:
+                self.backoff.record_failure(scope, skipped.kind, now, f"{skipped.code}: {skipped}" if skipped.code else str(skipped))
         delivered = intent
         if (instance.instance_type, instance.capacity_type) != (intent.instance_type, intent.capacity_type):
             delivered = self.intent_for(instance, intent)  # an alternative: record what came
@@ -238,8 +241,9 @@ class ScaleUp:
         # already backed off by the first are counted, not told again.
         known = all(self.backoff.reason(intent.instance_type, intent.capacity_type, z, now) for z in zones)
         duration = 0.0
-        for scope in scopes:
-            duration = max(duration, self.backoff.record_failure(scope, err.kind, now, detail, err.backoff))
+        for cause in err.causes or (err,):  # each gathered failure backs off with its own kind
+            for scope in cause.scopes or (scopes if cause is err else ()):
+                duration = max(duration, self.backoff.record_failure(scope, cause.kind, now, detail, cause.backoff))
         self.attempts.spent(intent.need, now)
         self.metrics.launch_failures.labels(err.kind).inc()
         self.metrics.cloud_api_errors.labels("launch", err.kind).inc()
