@@ -389,8 +389,7 @@ def test_prometheus_operator_objects_when_enabled(chart: Any, default: list[dict
 def test_azure_workload_identity_annotates_the_service_account_and_labels_the_pods(chart: Any) -> None:
     client_id = "5f0d3a6e-0000-4000-8000-000000000001"
     objects = render(chart, {"provider": "azure", "config": {"cloud": "azure", "region": "eastus"},
-                             "azure": {"workloadIdentity": {"clientId": client_id}},
-                             "serviceAccount": {"annotations": {"team": "platform"}}})
+                             "serviceAccount": {"azureClientId": client_id, "annotations": {"team": "platform"}}})
     assert only(objects, "ServiceAccount")["metadata"]["annotations"] == {
         "team": "platform", "azure.workload.identity/client-id": client_id}
     assert only(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
