@@ -12,6 +12,7 @@ Standard_B4ls_v2 ($0.147/h on demand, allocatable 3860m CPU), the next Standard_
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import pytest
 
@@ -93,6 +94,11 @@ def pod(name: str, *, offerings: str | None = None, tolerations=None) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
+def seconds(stamp: str) -> float:
+    """A log line's time ('2026-11-29 17:06:30,784') in seconds."""
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
 def node_of(env, core_v1, name: str):
     (running_pod,) = env.wait(lambda: running(pods_of(core_v1, env.namespace, name)), 60, f"pod {name} Running")
     return core_v1.read_node(running_pod.spec.node_name)
@@ -140,8 +146,11 @@ def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale
     failed_vmss = fake_azure.vmss_of(cheapest)
     assert fake_azure.vms[failed_vmss] == {}  # the failed scale-out left nothing behind
     assert daemon.metric("smart_autoscaler_launch_failures_total", kind="insufficient-capacity") == 1
-    # backed off for Azure's 1 h (azure.allocationFailedBackoff), not the generic 5 min
-    daemon.wait_log(r"launch-failed: .*AllocationFailed.*for 3600s", 5)
+    # backed off for Azure's 1 h (azure.allocationFailedBackoff), not the generic 5 min, and the
+    # next size asked for by the loop that read the failure, not a loop period later
+    failed = daemon.wait_log(r"^(\S+ \S+) INFO \S+ launch-failed: .*AllocationFailed.*for 3600s", 5)
+    retried = daemon.wait_log(r"^(\S+ \S+) INFO \S+ creating agent pool \w+ for Standard_B4als_v2", 5)
+    assert 0 <= seconds(retried.group(1)) - seconds(failed.group(1)) < LOOP
     launched = fake_azure.vmss_of(pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus"), "bin-select"))
     assert len(fake_azure.vms[launched]) == 1  # one node for the pod, however often the need is planned
     vmss, number = node.spec.provider_id.split("/virtualMachineScaleSets/")[1].split("/virtualMachines/")
