@@ -221,7 +221,7 @@ class ScaleUp:
             duration = 0.0
             for scope in skipped.scopes:
                 detail = f"{skipped.code}: {skipped}" if skipped.code else str(skipped)
-                duration = max(duration, self.backoff.record_failure(scope, skipped.kind, now, detail))
+                duration = max(duration, self.backoff.record_failure(scope, skipped.kind, now, detail, skipped.backoff))
             self.reporter.note(
                 "launch-failed",
                 f"launch {intent.request_id[:12]} passed over an offering ({skipped.kind}"
