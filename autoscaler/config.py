@@ -100,6 +100,7 @@ class AzureConfig:
     sku_not_available_spot_backoff: float = 3600.0
     sku_not_available_on_demand_backoff: float = 23 * 3600.0
     quota_backoff: float = 600.0
+    include_special_sizes: bool = False  # confidential (DC*, EC*, *_cc_*) and promo sizes: special images/hosts
 
 
 @dataclass(frozen=True)
@@ -468,6 +469,7 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
             ("skuNotAvailableSpotBackoff", "sku_not_available_spot_backoff", parse_duration),
             ("skuNotAvailableOnDemandBackoff", "sku_not_available_on_demand_backoff", parse_duration),
             ("quotaBackoff", "quota_backoff", parse_duration),
+            ("includeSpecialSizes", "include_special_sizes", _bool),
         )
     },
     **{

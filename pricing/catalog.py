@@ -33,8 +33,9 @@ _AWS_UNUSABLE_FAMILY_PREFIXES = ("mac",)
 # The GPU taint GKE and OKE put on GPU nodes; pods requesting nvidia.com/gpu tolerate it.
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 AKS_SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
-# Azure sizes AKS cannot run with its default node image and hosts, never chosen: confidential
-# VMs (DC*, EC*: AMD SEV-SNP / Intel TDX / SGX; *_cc_* confidential containers) and promo SKUs.
+# Azure sizes AKS cannot run with its default node image and hosts, not chosen unless
+# azure.includeSpecialSizes: confidential VMs (DC*, EC*: AMD SEV-SNP / Intel TDX / SGX;
+# *_cc_* confidential containers) and promo SKUs.
 # Basic_* sizes have no spec in the data, so they are never offered either.
 AZURE_SPECIAL_SIZE = re.compile(r"^Standard_(DC|EC|NCC)\d|_cc_|_Promo$", re.IGNORECASE)
 # vCPU ceiling per (GPU model, count) for GCP n1 machines with attached GPUs (GCP GPU docs).
@@ -59,6 +60,7 @@ class CatalogSettings:
     vm_memory_overhead: float | None = None  # None: the cloud's default above
     max_pods: int | None = None  # None: per type from the data, else 110
     spot_advisor: SpotAdvisorPolicy | None = None  # AWS only: aws.useSpotAdvisor
+    special_sizes: bool = False  # Azure only: azure.includeSpecialSizes (confidential, promo)
 
 
 def catalog_settings(config: Any, cloud: str | None = None) -> CatalogSettings:
@@ -76,7 +78,10 @@ def catalog_settings(config: Any, cloud: str | None = None) -> CatalogSettings:
             config.aws.max_spot_interrupt_bucket,
             config.aws.max_spot_price_ratio,
         )
-    return CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node, advisor)
+    special = (cloud or config.cloud) == "azure" and config.azure.include_special_sizes
+    return CatalogSettings(
+        config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node, advisor, special
+    )
 
 
 _advisor_files: dict[str, tuple[float, SpotAdvisorData | None]] = {}
@@ -273,7 +278,7 @@ def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
     offerings = []
     for spec in data["instance_types"]:
         name = spec["name"]
-        if name not in prices or AZURE_SPECIAL_SIZE.search(name):
+        if name not in prices or (AZURE_SPECIAL_SIZE.search(name) and not settings.special_sizes):
             continue
         itype = _instance_type("azure", spec, settings)
         price = prices[name]

@@ -158,3 +158,13 @@ def test_without_a_live_spot_meter_the_spot_estimate_follows_the_live_on_demand_
     live = with_live_prices(region_catalog("azure", "eastus"), {("Standard_E4as_v5", "on-demand"): 0.226}, "live: test")
     spot = next(o for o in live.offerings if o.instance_type.name == "Standard_E4as_v5" and o.capacity_type == "spot")
     assert spot.price == pytest.approx(0.113) and spot.price_estimated
+
+
+def test_special_sizes_are_chosen_only_when_asked_for():
+    """azure.includeSpecialSizes: true (the cluster runs confidential node images): the
+    confidential Standard_EC4as_cc_v5 at $0.226 is a candidate again."""
+    options = {"binSelectPodCpuThreshold": 2, "azure": {"includeSpecialSizes": True}}
+    result = run_preview(load_manifest_text(HEAD, "head.yaml"), [Target("azure", "eastus")], config_from_mapping(options))
+    (line,) = result.targets[0].nodes
+    assert line.hourly_cost_each == pytest.approx(0.226)
+    assert line.instance_type.startswith("Standard_EC4as")
