@@ -74,6 +74,37 @@ class AwsConfig:
 
 
 @dataclass(frozen=True)
+class AzureConfig:
+    """`azure.*`: the AKS cluster the provider grows, how its agent pools look, and how long
+    Azure's own failures keep an offering out (what the Azure Karpenter provider learned)."""
+
+    subscription_id: str = ""  # default: $AZURE_SUBSCRIPTION_ID
+    resource_group: str = ""  # the AKS cluster's resource group
+    cluster_name: str = ""  # the AKS cluster's name; default: clusterName
+    node_resource_group: str = ""  # default: what the cluster says (MC_...)
+    os_disk_size_gb: int = 128
+    gpu_os_disk_size_gb: int = 256  # GPU images and drivers need more room
+    os_sku: str = "Ubuntu"
+    gpu_driver: str = "Install"  # Install: AKS installs the NVIDIA driver; None: the GPU operator does
+    vnet_subnet_id: str = ""
+    max_pods: int | None = None
+    pool_idle_time: float = 600.0  # an empty pool the autoscaler made is deleted after this
+    call_timeout: float = 60.0  # every HTTP call
+    operation_timeout: float = 900.0  # a long-running operation (scale-out, pool create) end to end
+    poll_interval: float = 5.0  # between polls of a long-running operation, unless Azure says (Retry-After)
+    # Azure Resource Manager; another cloud's (e.g. https://management.chinacloudapi.cn), or a
+    # local test server at http://127.0.0.1:PORT (then no credential is used or sent)
+    resource_manager_endpoint: str = "https://management.azure.com"
+    retail_prices_url: str = "https://prices.azure.com/api/retail/prices"
+    price_refresh_interval: float = 12 * 3600.0
+    allocation_failed_backoff: float = 3600.0
+    sku_not_available_spot_backoff: float = 3600.0
+    sku_not_available_on_demand_backoff: float = 23 * 3600.0
+    quota_backoff: float = 600.0
+    include_special_sizes: bool = False  # confidential (DC*, EC*, *_cc_*) and promo sizes: special images/hosts
+
+
+@dataclass(frozen=True)
 class BackoffConfig:
     insufficient_capacity: float = 300.0
     quota_exceeded: float = 900.0
@@ -116,6 +147,7 @@ class Config:
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
     manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
+    azure: AzureConfig = field(default_factory=AzureConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
     # Cloud calls run off the loop: at most this many launches (and as many terminations) at
@@ -425,6 +457,34 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.livePrices": (("aws", "live_prices"), _bool),
     "aws.priceRefreshPeriod": (("aws", "price_refresh_period"), parse_duration),
     "aws.apiTimeout": (("aws", "api_timeout"), parse_duration),
+    # ---- azure.* (providers/azure)
+    **{
+        f"azure.{name}": (("azure", attr), parse)
+        for name, attr, parse in (
+            ("subscriptionId", "subscription_id", _text),
+            ("resourceGroup", "resource_group", _text),
+            ("clusterName", "cluster_name", _text),
+            ("nodeResourceGroup", "node_resource_group", _text),
+            ("osDiskSizeGB", "os_disk_size_gb", _integer(30, 2048)),
+            ("gpuOSDiskSizeGB", "gpu_os_disk_size_gb", _integer(30, 2048)),
+            ("osSKU", "os_sku", _text),
+            ("gpuDriver", "gpu_driver", _one_of("Install", "None")),
+            ("vnetSubnetID", "vnet_subnet_id", _text),
+            ("maxPods", "max_pods", _optional(_integer(10, 250))),
+            ("poolIdleTime", "pool_idle_time", parse_duration),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("operationTimeout", "operation_timeout", parse_duration),
+            ("pollInterval", "poll_interval", parse_duration),
+            ("resourceManagerEndpoint", "resource_manager_endpoint", _text),
+            ("retailPricesURL", "retail_prices_url", _text),
+            ("priceRefreshInterval", "price_refresh_interval", parse_duration),
+            ("allocationFailedBackoff", "allocation_failed_backoff", parse_duration),
+            ("skuNotAvailableSpotBackoff", "sku_not_available_spot_backoff", parse_duration),
+            ("skuNotAvailableOnDemandBackoff", "sku_not_available_on_demand_backoff", parse_duration),
+            ("quotaBackoff", "quota_backoff", parse_duration),
+            ("includeSpecialSizes", "include_special_sizes", _bool),
+        )
+    },
     **{
         f"backoff.{name}": (("backoff", attr), parse_duration)
         for name, attr in (

@@ -175,8 +175,26 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
     return list(lines.values())
 
 
+def _with_live_prices(catalog: Any, target: Target, config: Config, problems: list[str]) -> Any:
+    """`--live-prices`: the target cloud's public price API over the embedded figures; on
+    failure a warning, and the embedded catalog answers."""
+    from pricing.catalog import with_live_prices
+    from providers.registry import live_prices
+
+    try:
+        table = live_prices(target.cloud, target.region, config)
+    except ValueError as err:
+        problems.append(f"{target}: {err}; using the embedded prices")
+        return catalog
+    if table is None:
+        problems.append(f"{target}: no live price source for {target.cloud}; using the embedded prices")
+        return catalog
+    return with_live_prices(catalog, table.prices, table.note())
+
+
 def run_preview(
-    manifests: LoadedManifests, targets: Sequence[Target], config: Config, timings: dict[str, float] | None = None
+    manifests: LoadedManifests, targets: Sequence[Target], config: Config, timings: dict[str, float] | None = None,
+    live_prices: bool = False,
 ) -> PreviewResult:
     """`timings` (phase -> seconds), when given, gets the time spent turning pods into the
     planner's (expand) and planning (plan)."""
@@ -201,6 +219,8 @@ def run_preview(
             catalog = region_catalog(target.cloud, target.region, settings)
         except CatalogError as err:
             raise TargetError(f"--target {target}: {err}") from None
+        if live_prices:
+            catalog = _with_live_prices(catalog, target, config, problems)
         target_config = replace(config, cloud=target.cloud, region=target.region)
         started = time.perf_counter()
         decided = plan(pods, catalog, target_config, daemonsets=overheads)

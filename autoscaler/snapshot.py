@@ -7,7 +7,7 @@ from typing import Iterable, Mapping
 
 from autoscaler.cluster import ClusterView, DaemonSetInfo, KubeNode
 from autoscaler.model import Node, Pod
-from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, INSTANCE_TYPE, ROLE, ZONE
+from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, INSTANCE_TYPE, REGION, ROLE, ZONE
 from autoscaler.planner.options import DaemonSetOverhead
 from autoscaler.resources import Resources
 from pricing.types import Offering, RegionCatalog, Taint
@@ -119,12 +119,17 @@ def planner_nodes(
             taints = tuple(t for t in taints if t.key not in STARTUP_TAINT_KEYS)
         itype = labels.get(INSTANCE_TYPE, "")
         capacity = labels.get(CAPACITY_TYPE, labels.get("karpenter.sh/capacity-type", "on-demand"))
+        zone = labels.get(ZONE, "")
+        if zone.isdigit():
+            # No availability zone: Azure labels an unzoned node with its fault domain ("0",
+            # "1", ...). Such a node is somewhere in the region, as region-wide offerings are.
+            zone = labels.get(REGION, "")
         nodes.append(
             Node(
                 name=kube_node.name,
                 instance_type=itype,
                 capacity_type=capacity,
-                zone=labels.get(ZONE, ""),
+                zone=zone,
                 allocatable=kube_node.allocatable,
                 labels=labels,
                 taints=taints,

@@ -13,10 +13,11 @@ import gzip
 import json
 import logging
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources as importlib_resources
-from typing import Any
+from typing import Any, Mapping
 
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorError, SpotAdvisorPolicy, apply_spot_advisor, load_advisor_file
@@ -33,6 +34,11 @@ _AWS_UNUSABLE_FAMILY_PREFIXES = ("mac",)
 # The GPU taint GKE and OKE put on GPU nodes; pods requesting nvidia.com/gpu tolerate it.
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 AKS_SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+# Azure sizes AKS cannot run with its default node image and hosts, not chosen unless
+# azure.includeSpecialSizes: confidential VMs (DC*, EC*: AMD SEV-SNP / Intel TDX / SGX;
+# *_cc_* confidential containers) and promo SKUs.
+# Basic_* sizes have no spec in the data, so they are never offered either.
+AZURE_SPECIAL_SIZE = re.compile(r"^Standard_(DC|EC|NCC)\d|_cc_|_Promo$", re.IGNORECASE)
 # vCPU ceiling per (GPU model, count) for GCP n1 machines with attached GPUs (GCP GPU docs).
 _GCP_N1_MAX_VCPU = {
     "T4": {1: 48, 2: 48, 4: 96},
@@ -55,6 +61,7 @@ class CatalogSettings:
     vm_memory_overhead: float | None = None  # None: the cloud's default above
     max_pods: int | None = None  # None: per type from the data, else 110
     spot_advisor: SpotAdvisorPolicy | None = None  # AWS only: aws.useSpotAdvisor
+    special_sizes: bool = False  # Azure only: azure.includeSpecialSizes (confidential, promo)
 
 
 def catalog_settings(config: Any, cloud: str | None = None) -> CatalogSettings:
@@ -72,7 +79,10 @@ def catalog_settings(config: Any, cloud: str | None = None) -> CatalogSettings:
             config.aws.max_spot_interrupt_bucket,
             config.aws.max_spot_price_ratio,
         )
-    return CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node, advisor)
+    special = (cloud or config.cloud) == "azure" and config.azure.include_special_sizes
+    return CatalogSettings(
+        config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node, advisor, special
+    )
 
 
 _advisor_files: dict[str, tuple[float, SpotAdvisorData | None]] = {}
@@ -285,7 +295,7 @@ def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
     offerings = []
     for spec in data["instance_types"]:
         name = spec["name"]
-        if name not in prices:
+        if name not in prices or (AZURE_SPECIAL_SIZE.search(name) and not settings.special_sizes):
             continue
         itype = _instance_type("azure", spec, settings)
         price = prices[name]
@@ -349,3 +359,27 @@ def region_catalog(cloud: str, region: str, settings: CatalogSettings = CatalogS
         sources=_source_lines(data),
         notes=tuple(data.get("notes", [])),
     )
+
+
+# ---- live prices over the embedded catalog
+
+
+def with_live_prices(catalog: RegionCatalog, prices: Mapping[tuple[str, str], float], note: str) -> RegionCatalog:
+    """The catalog with the live prices a cloud's price API gave, keyed (type, capacity type).
+    An offering without a live price keeps its embedded one; a spot estimate derived from the
+    on-demand price follows the live on-demand price (still marked estimated)."""
+    if not prices:
+        return catalog
+    embedded_on_demand = {o.instance_type.name: o.price for o in catalog.offerings if o.capacity_type == ON_DEMAND}
+    offerings = []
+    for offering in catalog.offerings:
+        name = offering.instance_type.name
+        live = prices.get((name, offering.capacity_type))
+        if live is not None:
+            offering = replace(offering, price=live, price_estimated=False, price_note=note)
+        elif offering.capacity_type == SPOT and offering.price_estimated and (name, ON_DEMAND) in prices:
+            base = embedded_on_demand.get(name) or 0.0
+            if base > 0:
+                offering = replace(offering, price=round(offering.price * prices[(name, ON_DEMAND)] / base, 6))
+        offerings.append(offering)
+    return replace(catalog, offerings=tuple(offerings), notes=(*catalog.notes, note))

@@ -357,3 +357,14 @@ def test_options_not_acted_on_yet_are_named_at_start():
     notes = not_acted_on(config_from_mapping({"nodeTTL": "7d", "manageHighUtilization.enabled": True, "aws.useSpotAdvisor": True}))
     # aws.useSpotAdvisor is acted on since the AWS provider and the advisor data landed
     assert [n.split(" ")[0] for n in notes] == ["nodeTTL", "manageHighUtilization.enabled"]
+
+
+def test_azure_options_nested_or_dotted_with_durations():
+    config = config_from_mapping(
+        {"azure": {"subscriptionId": "0b1f6471-1bf0-4dda-aec3-cb9272f09590", "resourceGroup": "rg-aks", "poolIdleTime": "5m"},
+         "azure.skuNotAvailableOnDemandBackoff": "23h", "azure.gpuDriver": "None"}
+    )
+    assert (config.azure.resource_group, config.azure.pool_idle_time, config.azure.gpu_driver) == ("rg-aks", 300.0, "None")
+    assert config.azure.sku_not_available_on_demand_backoff == 23 * 3600
+    with pytest.raises(ConfigError, match=r"azure.osDiskSizeGB: invalid value 8"):
+        config_from_mapping({"azure": {"osDiskSizeGB": 8}})

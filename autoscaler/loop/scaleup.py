@@ -221,7 +221,7 @@ class ScaleUp:
             duration = 0.0
             for scope in skipped.scopes:
                 detail = f"{skipped.code}: {skipped}" if skipped.code else str(skipped)
-                duration = max(duration, self.backoff.record_failure(scope, skipped.kind, now, detail))
+                duration = max(duration, self.backoff.record_failure(scope, skipped.kind, now, detail, skipped.backoff))
             self.reporter.note(
                 "launch-failed",
                 f"launch {intent.request_id[:12]} passed over an offering ({skipped.kind}"
@@ -252,7 +252,7 @@ class ScaleUp:
         duration = 0.0
         for cause in err.causes or (err,):  # each gathered failure backs off with its own kind
             for scope in cause.scopes or (scopes if cause is err else ()):
-                duration = max(duration, self.backoff.record_failure(scope, cause.kind, now, detail))
+                duration = max(duration, self.backoff.record_failure(scope, cause.kind, now, detail, cause.backoff))
         self.attempts.spent(intent.need, now)
         self.metrics.launch_failures.labels(err.kind).inc()
         self.metrics.cloud_api_errors.labels("launch", err.kind).inc()
