@@ -16,7 +16,7 @@ import yaml
 
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.regex import RegexError, compile_user_regex
-from pricing.catalog import CatalogError, check_region
+from pricing.catalog import DEFAULT_REGIONS, CatalogError, check_region
 from pricing.types import CAPACITY_TYPES, ON_DEMAND
 
 
@@ -540,6 +540,8 @@ def config_from_mapping(values: dict[str, Any] | None, base: Config | None = Non
             sections.setdefault(path[0], {})[path[1]] = value
     for section, changes in sections.items():
         top[section] = replace(getattr(config, section), **changes)
+    if "cloud" in top and "region" not in top and top["cloud"] != config.cloud:
+        top["region"] = DEFAULT_REGIONS.get(top["cloud"], config.region)  # a cloud alone takes its default region
     config = replace(config, **top)
     _check_consistency(config)
     return config

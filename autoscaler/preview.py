@@ -14,9 +14,8 @@ from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.snapshot import daemonset_overheads
 from autoscaler.validate.notices import annotation_hints, triage
-from pricing.catalog import CatalogError, catalog_settings, region_catalog
+from pricing.catalog import DEFAULT_REGIONS, CatalogError, catalog_settings, region_catalog
 
-DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
 HOURS_PER_MONTH = 730
 
 

@@ -147,6 +147,10 @@ def _listed_regions(cloud: str) -> list[str]:
     return sorted(json.loads(blob)[cloud])
 
 
+# The region a cloud alone means (preview targets, a configuration naming only its cloud).
+DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
+
+
 def check_region(cloud: str, region: str) -> None:
     """CatalogError naming the known regions when `region` is not one of `cloud`'s."""
     known = known_regions(cloud)
