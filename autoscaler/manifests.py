@@ -24,7 +24,9 @@ from typing import TypeVar
 
 import yaml
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from .manifest_yaml import ManifestLoader
+
+_LOADER = ManifestLoader
 # Kubernetes' rand.SafeEncodeString alphabet: no vowels and no 0/1/3, so no words by accident.
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "smart-autoscaler/manifests")
