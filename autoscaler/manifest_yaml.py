@@ -14,6 +14,9 @@ string, a mapping or a sequence, so this loader:
   (`=`) keys or non-scalar keys, ints, floats, booleans (`yes`/`no`/`on`/`off`), nulls,
   timestamps, `!!binary`, `!!set`, `!!omap`, and unknown tags (which raise PyYAML's error).
 
+One deliberate difference: a value PyYAML cannot convert (`!!int abc`, a plain `2024-13-01`)
+raises a YAML ConstructorError with its line instead of PyYAML's bare ValueError.
+
 YAML 1.1 semantics therefore stay PyYAML's (as kubectl-era tooling reads them); native YAML 1.2
 libraries were not used because they read `yes`, `on`, `010` and `1e3` differently.
 """
@@ -57,6 +60,15 @@ class ManifestLoader(_BASE):  # type: ignore[misc, valid-type]
             self.deep_construct = False
             return super().construct_document(node)
         return _finish(self, data)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> object:
+        # PyYAML lets int()/float()/date()/base64 errors escape as plain ValueErrors (`!!int abc`,
+        # a plain `2024-13-01` that looks like a timestamp): make them YAML errors with a place.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError) as err:
+            problem = f"cannot read {node.tag} value {_show(node)}: {err}"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
     def _build(self, node: yaml.Node) -> object:
         cls = node.__class__
@@ -103,6 +115,11 @@ def _cached_resolver(resolve: Callable[[type, object, tuple[bool, bool]], str]) 
         return _MAP if kind is MappingNode else _SEQ
 
     return cached
+
+
+def _show(node: yaml.Node) -> str:
+    value = node.value if isinstance(node, ScalarNode) else node.id
+    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
 
 
 # Keys that make SafeConstructor rewrite a mapping (flatten_mapping) before building it.

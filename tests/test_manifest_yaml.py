@@ -154,12 +154,24 @@ def test_several_documents_empty_ones_and_other_collection_tags():
     "a:\n\t- tab\n",
     "<<: not-a-mapping\n",
     "a: {<<: [1, 2]}\n",
-    "a: !!int not-a-number\n",
     "a: !!binary '!!!'\n",
     "a: [=]\n",
 ])
 def test_bad_documents_fail_with_pyyaml_s_error(text):
     assert_same_as_pyyaml(text)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("spec:\n  replicas: !!int abc\n", "line 4: YAML syntax error: cannot read tag:yaml.org,2002:int value 'abc'"),
+    ("metadata:\n  labels:\n    day: 2024-13-01\n", "line 5: YAML syntax error: cannot read tag:yaml.org,2002:timestamp value '2024-13-01': month must be in 1..12"),
+    ("data: !!float 1.5x\n", "line 3: YAML syntax error: cannot read tag:yaml.org,2002:float value '1.5x'"),
+])
+def test_values_pyyaml_cannot_convert_are_reported_with_their_line(text, problem):
+    # PyYAML itself raises a bare ValueError here (a traceback for the user).
+    with pytest.raises(ManifestError) as raised:
+        load_manifest_text("kind: Pod\n---\n" + text, "bad.yaml")
+    assert "bad.yaml" in str(raised.value) and "document 2" in str(raised.value)
+    assert problem in str(raised.value)
 
 
 def test_duplicate_keys_keep_the_last_value_in_first_position_as_pyyaml_does():
