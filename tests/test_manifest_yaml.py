@@ -57,7 +57,7 @@ def assert_same_as_pyyaml(text: str) -> None:
 
 def yaml_files() -> list[Path]:
     found = []
-    for folder in ("examples", "tests", "charts", "deploy", "benchmarks"):
+    for folder in ("examples", "tests", "helm"):  # helm templates: both fail the same way
         found += sorted((ROOT / folder).rglob("*.yaml")) + sorted((ROOT / folder).rglob("*.yml"))
     return found
 
