@@ -71,12 +71,15 @@ class ManifestLoader(_BASE):  # type: ignore[misc, valid-type]
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
     def _build(self, node: yaml.Node) -> object:
+        # Other nodes go to PyYAML as its construct_document would take them (not deep): a
+        # collection it builds is registered at once and filled by generators run in _finish,
+        # which is what lets a merged or !!omap mapping refer to itself.
         cls = node.__class__
         tag = node.tag
         if cls is ScalarNode:
             if tag == _STR:
                 return node.value
-            return self.construct_object(node, deep=True)
+            return self.construct_object(node)
         memo = self.constructed_objects
         if node in memo:
             return memo[node]
@@ -85,11 +88,11 @@ class ManifestLoader(_BASE):  # type: ignore[misc, valid-type]
             pairs = node.value
             for key_node, _ in pairs:
                 if key_node.__class__ is not ScalarNode or key_node.tag in _DELEGATED_KEY_TAGS:
-                    return self.construct_object(node, deep=True)
+                    return self.construct_object(node)
             mapping: dict = {}
             memo[node] = mapping
             for key_node, value_node in pairs:
-                key = key_node.value if key_node.tag == _STR else self.construct_object(key_node, deep=True)
+                key = key_node.value if key_node.tag == _STR else self.construct_object(key_node)
                 mapping[key] = build(value_node)
             return mapping
         if cls is SequenceNode and tag == _SEQ:
@@ -97,7 +100,7 @@ class ManifestLoader(_BASE):  # type: ignore[misc, valid-type]
             memo[node] = sequence
             sequence.extend([build(child) for child in node.value])
             return sequence
-        return self.construct_object(node, deep=True)
+        return self.construct_object(node)
 
 
 def _cached_resolver(resolve: Callable[[type, object, tuple[bool, bool]], str]) -> Callable[..., str]:

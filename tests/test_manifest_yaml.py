@@ -31,6 +31,8 @@ def shape(value: object, seen: dict[int, int] | None = None) -> object:
         if isinstance(value, set):
             return ("set", sorted(repr(item) for item in value))
         return ("list", [shape(item, seen) for item in value])
+    if isinstance(value, tuple):  # !!omap / !!pairs entries
+        return ("tuple", [shape(item, seen) for item in value])
     if isinstance(value, float) and math.isnan(value):
         return ("float", "nan")
     return (type(value).__name__, value)
@@ -125,6 +127,9 @@ scalar_alias: *s
 def test_recursive_and_alias_bomb_documents_share_objects_instead_of_copying():
     recursive = "a: &a\n  self: *a\n  list: &l [*l, *a]\n"
     assert_same_as_pyyaml(recursive)
+    for text in ["a: &a {<<: {x: 1}, self: *a}\n", "a: &a !!omap [x: 1, self: *a]\n",
+                 "s: &s !!set {? *s }\n", "a: &a [{<<: {x: 1}, up: *a}]\n", "a: &a {*a : 1}\n"]:
+        assert_same_as_pyyaml(text)
     document = yaml.load(recursive, Loader=ManifestLoader)
     assert document["a"]["self"] is document["a"]
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
