@@ -16,6 +16,7 @@ import numpy as np
 from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, Pod, PodConstraints, PodShape, tolerates_all
 from autoscaler.planner.fit import DIMENSIONS, as_row, copies_that_fit
+from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
 from autoscaler.regex import compile_user_regex
@@ -197,7 +198,6 @@ def pack_nodes(
     for constraints, shapes in classes.items():
         options, _ = book.candidates(constraints, BIN_PACK, config.bin_packing_node_pricing)
         wants_gpu = constraints.gpu_resource is not None
-        shaped = [option for option in options if _meets_shape(option, config, wants_gpu)]
         compatible = _compatible(open_nodes, constraints)
         remaining = list(shapes)
         while remaining:
@@ -208,6 +208,8 @@ def pack_nodes(
                 1,
                 max(s.requests.ephemeral for s in remaining),
             )
+            fitted = sized_for(book, options, largest, config.bin_packing_node_cpu, config.bin_packing_node_memory)
+            shaped = [option for option in fitted if _meets_shape(option, config, wants_gpu)]
             option = next((o for o in shaped if largest.fits_in(o.allocatable)), None)
             if option is not None:
                 _pack_class(remaining, pods_by_shape, option, compatible, result)

@@ -17,6 +17,7 @@ import numpy as np
 
 from autoscaler.model import BIN_SELECT, Pod, PodShape
 from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
+from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
 from autoscaler.resources import Resources
@@ -170,6 +171,7 @@ def select_nodes(
     matrices = matrices or _OptionMatrix()
     for pod_set in pod_sets:
         all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
+        all_options = sized_for(book, all_options, pod_set.shape.requests)
         placements, pods = _reuse(pod_set, all_options, reusable)
         result.placements.extend(placements)
         if not pods:
