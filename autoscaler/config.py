@@ -51,6 +51,35 @@ class AwsConfig:
 
 
 @dataclass(frozen=True)
+class OciConfig:
+    """`oci.*`: where and how the OCI provider makes OKE node pools (providers/oci)."""
+
+    compartment_id: str = ""
+    cluster_id: str = ""
+    subnet_id: str = ""  # worker subnet (regional subnets serve every availability domain)
+    pod_subnet_id: str = ""  # VCN-native pod networking; "" for flannel
+    availability_domains: tuple[str, ...] = ()  # () = every AD of the region (Identity API)
+    image_id: str = ""  # OKE worker image for x86 shapes
+    image_id_arm: str = ""  # for Ampere shapes
+    image_id_gpu: str = ""  # for GPU shapes
+    kubernetes_version: str = ""  # "" = the cluster's version
+    boot_volume_size_gb: int | None = None
+    nsg_ids: tuple[str, ...] = ()
+    ssh_public_key: str = ""
+    auth_method: str = "instance_principal"  # instance_principal, workload_identity, api_key, none
+    config_profile: str = "DEFAULT"  # for api_key: the ~/.oci/config profile
+    service_endpoint: str = ""  # Container Engine endpoint override (private endpoints, tests)
+    identity_endpoint: str = ""
+    call_timeout: float = 30.0
+    launch_timeout: float = 180.0  # how long a launch waits for the node's instance (or its error)
+    price_list_url: str = "https://apexapps.oracle.com/pls/apex/cetools/api/v1/products/?currencyCode=USD"
+    price_refresh_interval: float = 6 * 3600.0
+
+
+_OCI_AUTH_METHODS = ("instance_principal", "workload_identity", "api_key", "none")
+
+
+@dataclass(frozen=True)
 class BackoffConfig:
     insufficient_capacity: float = 300.0
     quota_exceeded: float = 900.0
@@ -93,6 +122,7 @@ class Config:
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
     manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
+    oci: OciConfig = field(default_factory=OciConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
 
@@ -241,6 +271,12 @@ def _cloud(value: Any) -> str:
     return str(value)
 
 
+def _choice(value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"expected one of {', '.join(allowed)}")
+    return str(value)
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("expected a non-empty string")
@@ -302,6 +338,32 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.useSpotAdvisor": (("aws", "use_spot_advisor"), _bool),
     "aws.maxSpotInterruptBucket": (("aws", "max_spot_interrupt_bucket"), _integer(0, 4)),
     "aws.maxSpotPriceRatio": (("aws", "max_spot_price_ratio"), _number(0.0, 1.0)),
+    # ---- OCI (providers/oci)
+    **{
+        f"oci.{name}": (("oci", attr), parse)
+        for name, attr, parse in (
+            ("compartmentId", "compartment_id", _text),
+            ("clusterId", "cluster_id", _text),
+            ("subnetId", "subnet_id", _text),
+            ("podSubnetId", "pod_subnet_id", _text),
+            ("availabilityDomains", "availability_domains", _string_list),
+            ("imageId", "image_id", _text),
+            ("imageIdArm", "image_id_arm", _text),
+            ("imageIdGpu", "image_id_gpu", _text),
+            ("kubernetesVersion", "kubernetes_version", _text),
+            ("bootVolumeSizeGB", "boot_volume_size_gb", _optional(_integer(50, 32768))),
+            ("nsgIds", "nsg_ids", _string_list),
+            ("sshPublicKey", "ssh_public_key", _text),
+            ("authMethod", "auth_method", lambda v: _choice(v, _OCI_AUTH_METHODS)),
+            ("configProfile", "config_profile", _text),
+            ("serviceEndpoint", "service_endpoint", _text),
+            ("identityEndpoint", "identity_endpoint", _text),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("launchTimeout", "launch_timeout", parse_duration),
+            ("priceListURL", "price_list_url", lambda v: "" if v in (None, "") else _text(v)),
+            ("priceRefreshInterval", "price_refresh_interval", parse_duration),
+        )
+    },
     **{
         f"backoff.{name}": (("backoff", attr), parse_duration)
         for name, attr in (

@@ -1,0 +1,248 @@
+"""OKE nodes through node pools: one pool per offering, grown by one node per launch.
+
+A launch finds (or creates) the pool of its offering in an availability domain, grows it by
+one under an etag, and waits for the new node's instance — or for the error OKE reports for it
+("Out of host capacity." in the work request and the node). A stock-out or a per-AD limit moves
+to the next availability domain in the same call; what every AD refused is raised with the
+scopes that cover it, so the loop falls back to the next shape at once. Terminate deletes the
+named node and shrinks its pool; a pool left with no node is deleted. Each pool records the
+launch attempts (request ids) that grew it in its freeform tags: a retried attempt does not
+grow it twice. Thread-safe: one lock per pool for the read-modify-write of its size.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from autoscaler.config import Config
+from providers.base import TAG_CAPACITY as BASE_TAG_CAPACITY
+from providers.base import TAG_REQUEST
+from providers.base import TAG_ROLE as BASE_TAG_ROLE
+from providers.base import Instance, InsufficientCapacity, LaunchRequest, ProviderError, QuotaExceeded
+from providers.oci.clients import OciClients
+from providers.oci.errors import zone_of
+from providers.oci.nodepools import NodePools, PoolRef, _plain_failure
+from providers.oci.pools import TAG_CAPACITY, TAG_ROLE, PoolSpec, ledger_key, pool_labels, pool_taints, with_ledger_entry
+from pricing.types import InstanceType
+
+log = logging.getLogger(__name__)
+
+_NODE_STATES = {"CREATING": "pending", "UPDATING": "running", "ACTIVE": "running", "DELETING": "terminating",
+                "FAILING": "pending", "INACTIVE": "pending", "NEEDS_ATTENTION": "running"}
+_ROLE_LABEL = "smart-autoscaler.io/node-type"
+
+
+class OciProvider:
+    name = "oci"
+
+    def __init__(
+        self,
+        config: Config,
+        clients: OciClients,
+        models: Any,
+        service_error: type[Exception],
+        known_shapes: frozenset[str] = frozenset(),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.config = config
+        self.settings = config.oci
+        self.clients = clients
+        self.service_error = service_error
+        self.pools = NodePools(config, clients, models, service_error, known_shapes)
+        self.clock = clock
+        self.sleep = sleep
+        self.poll_interval = poll_interval
+        self._lock = threading.Lock()
+        self._launched: dict[str, Instance] = {}  # request id -> instance, this process
+        self._requests: dict[str, str] = {}  # instance id -> request id, this process
+        self._first_seen: dict[str, float] = {}  # instance id -> when this process first saw it
+        self._ads: tuple[str, ...] | None = None
+        self._version: str | None = None
+
+    # ---- the provider interface
+
+    def launch(self, request: LaunchRequest) -> Instance:
+        with self._lock:
+            done = self._launched.get(request.request_id)
+        if done is not None:
+            return done
+        refused: list[ProviderError] = []
+        for ad in self._ads_for(request.zones):
+            try:
+                instance = self._launch_in(self._spec(request, ad), request)
+            except (InsufficientCapacity, QuotaExceeded) as err:
+                if err.kind == QuotaExceeded.kind and not err.zone:
+                    raise  # a regional quota: no other AD helps
+                log.info("OKE launch of %s in %s refused: %s", request.instance_type.name, ad, err)
+                refused.append(err)
+                continue
+            with self._lock:
+                self._launched[request.request_id] = instance
+            return instance
+        if not refused:
+            raise ProviderError("no availability domain to launch in (oci.availabilityDomains is empty)", "NoAvailabilityDomain")
+        kind = InsufficientCapacity if all(e.kind == InsufficientCapacity.kind for e in refused) else QuotaExceeded
+        scopes = tuple(scope for err in refused for scope in err.scopes)
+        message = "; ".join(str(err) for err in refused)
+        raise kind(f"every availability domain refused {request.instance_type.name}: {message}", refused[-1].code, "", scopes)
+
+    def terminate(self, instance_id: str) -> None:
+        found = self.pools.find_node(instance_id)
+        if found is None:
+            return  # already gone
+        ref, _ = found
+        with self.pools.lock(ref.spec.name):
+            self.pools.delete_node(ref, instance_id)
+            self.pools.remove_if_idle(ref)
+
+    def list_instances(self) -> list[Instance]:
+        instances = []
+        for summary in self.pools.ours():
+            pool = self.pools.read(summary.id)
+            if pool is None:
+                continue
+            tags = pool.freeform_tags or {}
+            for node in pool.nodes or []:
+                if not node.id or node.lifecycle_state in ("DELETED", "DELETING"):
+                    continue
+                instances.append(self._instance(node, pool, tags))
+        return instances
+
+    # ---- launching in one availability domain
+
+    def _launch_in(self, spec: PoolSpec, request: LaunchRequest) -> Instance:
+        started = self.clock()
+        with self.pools.lock(spec.name):
+            ref = self.pools.ref(spec)
+            if ref is None:
+                tags = with_ledger_entry(self.pools.tags_for(spec), request.request_id, started)
+                ref, work_request = self.pools.create(spec, tags, self._kubernetes_version())
+                before: set[str] = set()
+            else:
+                pool, etag = self.pools.read_with_etag(ref.pool_id)
+                before = {node.name for node in pool.nodes or []}
+                if ledger_key(request.request_id) in (pool.freeform_tags or {}):
+                    # this attempt grew the pool already (a retry, or a restart): take its node
+                    node = self.pools.newest_unclaimed(pool, ref)
+                    if node is not None and node.id:
+                        ref.claimed.add(node.name)
+                        return self._instance(node, pool, pool.freeform_tags or {}, request.request_id, started)
+                tags = with_ledger_entry(pool.freeform_tags or {}, request.request_id, started)
+                work_request = self.pools.grow(ref, pool, etag, tags)
+        return self._await_node(ref, before, work_request, request, started)
+
+    def _await_node(self, ref: PoolRef, before: set[str], work_request: str, request: LaunchRequest, started: float) -> Instance:
+        """Poll the pool until the new node has its instance, or OKE reports why it has none."""
+        deadline = started + self.settings.launch_timeout
+        while True:
+            failure = self.pools.work_request_failure(work_request, ref.spec)
+            pool = self.pools.read(ref.pool_id)
+            with self.pools.lock(ref.spec.name):
+                node = None
+                for candidate in pool.nodes or [] if pool else []:
+                    if candidate.name not in before and candidate.name not in ref.claimed:
+                        node = candidate
+                        break
+                if node is not None and node.node_error is not None and (node.node_error.code or node.node_error.message):
+                    failure = failure or self.pools.failure(node.node_error, ref.spec)
+                if failure is None and node is not None and node.id:
+                    ref.claimed.add(node.name)
+                    return self._instance(node, pool, pool.freeform_tags or {}, request.request_id, started)
+                if failure is not None:
+                    if node is not None:
+                        ref.claimed.add(node.name)
+                    self.pools.shrink_after_failure(ref)
+                    raise failure
+            if self.clock() >= deadline:
+                raise ProviderError(
+                    f"OKE node pool {ref.spec.name} gave no node within {self.settings.launch_timeout:g}s", "LaunchTimeout"
+                )
+            self.sleep(self.poll_interval)
+
+    # ---- what a launch asks for
+
+    def _spec(self, request: LaunchRequest, ad: str) -> PoolSpec:
+        itype = request.instance_type
+        return PoolSpec(
+            cluster_name=self.config.cluster_name,
+            shape=itype.machine_type or itype.name,
+            ocpus=itype.ocpus if itype.flexible else 0,
+            memory_gb=itype.memory_mib // 1024 if itype.flexible else 0,
+            capacity_type=request.capacity_type,
+            availability_domain=ad,
+            subnet_id=self.settings.subnet_id,
+            image_id=self._image_for(itype),
+            labels=pool_labels(request.labels),
+            taints=pool_taints(request.taints, bool(itype.gpu_count)),
+            role=request.labels.get(_ROLE_LABEL, ""),
+        )
+
+    def _image_for(self, itype: InstanceType) -> str:
+        if itype.gpu_count:
+            image, option = self.settings.image_id_gpu, "oci.imageIdGpu"
+        elif itype.arch == "arm64":
+            image, option = self.settings.image_id_arm, "oci.imageIdArm"
+        else:
+            image, option = self.settings.image_id, "oci.imageId"
+        if not image:
+            raise ProviderError(f"{option} is not set: no OKE worker image for {itype.name}", "ImageNotConfigured")
+        return image
+
+    def _ads_for(self, zones: tuple[str, ...]) -> tuple[str, ...]:
+        ads = self._availability_domains()
+        wanted = {zone.upper() for zone in zones}
+        named = tuple(ad for ad in ads if zone_of(ad).upper() in wanted)
+        return named or ads  # the catalog offers OCI region-wide: every AD, in order
+
+    def _availability_domains(self) -> tuple[str, ...]:
+        if self._ads is None:
+            if self.settings.availability_domains:
+                self._ads = tuple(self.settings.availability_domains)
+            else:
+                try:
+                    listed = self.clients.identity.list_availability_domains(
+                        self.settings.compartment_id, retry_strategy=self.clients.read_retry
+                    ).data
+                except self.service_error as err:
+                    raise _plain_failure(err, "listing availability domains") from None
+                self._ads = tuple(sorted(ad.name for ad in listed))
+        return self._ads
+
+    def _kubernetes_version(self) -> str:
+        if self._version is None:
+            if self.settings.kubernetes_version:
+                self._version = self.settings.kubernetes_version
+            else:
+                try:
+                    cluster = self.clients.container_engine.get_cluster(
+                        self.settings.cluster_id, retry_strategy=self.clients.read_retry
+                    ).data
+                except self.service_error as err:
+                    raise _plain_failure(err, "reading the cluster") from None
+                self._version = cluster.kubernetes_version
+        return self._version
+
+    def _instance(self, node: Any, pool: Any, tags: dict[str, str], request_id: str = "", launched_at: float | None = None) -> Instance:
+        capacity = tags.get(TAG_CAPACITY, "")
+        with self._lock:
+            if request_id:
+                self._requests[node.id] = request_id
+            request_id = self._requests.get(node.id, "")
+            first_seen = self._first_seen.setdefault(node.id, launched_at if launched_at is not None else self.clock())
+        return Instance(
+            instance_id=node.id,
+            provider_id=f"oci://{node.id}",
+            instance_type=pool.node_shape,
+            capacity_type=capacity,
+            zone=zone_of(node.availability_domain or ""),
+            state=_NODE_STATES.get(node.lifecycle_state or "", "pending"),
+            launched_at=first_seen,
+            request_id=request_id,
+            tags={TAG_REQUEST: request_id, BASE_TAG_ROLE: tags.get(TAG_ROLE, ""), BASE_TAG_CAPACITY: capacity,
+                  "oci-node-pool": pool.id or "", "oci-node-name": node.name or ""},
+        )
