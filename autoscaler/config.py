@@ -271,6 +271,10 @@ def _cloud(value: Any) -> str:
     return str(value)
 
 
+def _optional_text(value: Any) -> str:
+    return "" if value is None or value == "" else _text(value)
+
+
 def _choice(value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"expected one of {', '.join(allowed)}")
@@ -342,25 +346,25 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     **{
         f"oci.{name}": (("oci", attr), parse)
         for name, attr, parse in (
-            ("compartmentId", "compartment_id", _text),
-            ("clusterId", "cluster_id", _text),
-            ("subnetId", "subnet_id", _text),
-            ("podSubnetId", "pod_subnet_id", _text),
+            ("compartmentId", "compartment_id", _optional_text),
+            ("clusterId", "cluster_id", _optional_text),
+            ("subnetId", "subnet_id", _optional_text),
+            ("podSubnetId", "pod_subnet_id", _optional_text),
             ("availabilityDomains", "availability_domains", _string_list),
-            ("imageId", "image_id", _text),
-            ("imageIdArm", "image_id_arm", _text),
-            ("imageIdGpu", "image_id_gpu", _text),
-            ("kubernetesVersion", "kubernetes_version", _text),
+            ("imageId", "image_id", _optional_text),
+            ("imageIdArm", "image_id_arm", _optional_text),
+            ("imageIdGpu", "image_id_gpu", _optional_text),
+            ("kubernetesVersion", "kubernetes_version", _optional_text),
             ("bootVolumeSizeGB", "boot_volume_size_gb", _optional(_integer(50, 32768))),
             ("nsgIds", "nsg_ids", _string_list),
-            ("sshPublicKey", "ssh_public_key", _text),
+            ("sshPublicKey", "ssh_public_key", _optional_text),
             ("authMethod", "auth_method", lambda v: _choice(v, _OCI_AUTH_METHODS)),
             ("configProfile", "config_profile", _text),
-            ("serviceEndpoint", "service_endpoint", _text),
-            ("identityEndpoint", "identity_endpoint", _text),
+            ("serviceEndpoint", "service_endpoint", _optional_text),
+            ("identityEndpoint", "identity_endpoint", _optional_text),
             ("callTimeout", "call_timeout", parse_duration),
             ("launchTimeout", "launch_timeout", parse_duration),
-            ("priceListURL", "price_list_url", lambda v: "" if v in (None, "") else _text(v)),
+            ("priceListURL", "price_list_url", _optional_text),
             ("priceRefreshInterval", "price_refresh_interval", parse_duration),
         )
     },

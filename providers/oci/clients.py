@@ -11,6 +11,7 @@ into several; reads retry 429 and connection failures a few times within the cal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -48,6 +49,11 @@ def _signer_and_config(oci: Any, settings: OciConfig, region: str) -> tuple[Any,
 def _throwaway_key_config(region: str) -> dict[str, Any]:
     """An API-key config with a key made here and now: requests are signed the SDK's real way,
     for a local endpoint that checks no signature."""
+    return {**_throwaway_key(), "region": region}
+
+
+@lru_cache(maxsize=1)
+def _throwaway_key() -> dict[str, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -58,7 +64,6 @@ def _throwaway_key_config(region: str) -> dict[str, Any]:
         "tenancy": "ocid1.tenancy.oc1..localtest",
         "fingerprint": ":".join(["00"] * 16),
         "key_content": pem.decode(),
-        "region": region,
     }
 
 

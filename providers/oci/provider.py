@@ -76,7 +76,7 @@ class OciProvider:
             try:
                 instance = self._launch_in(self._spec(request, ad), request)
             except (InsufficientCapacity, QuotaExceeded) as err:
-                if err.kind == QuotaExceeded.kind and not err.zone:
+                if err.kind == QuotaExceeded.kind and any(scope.zone is None for scope in err.scopes):
                     raise  # a regional quota: no other AD helps
                 log.info("OKE launch of %s in %s refused: %s", request.instance_type.name, ad, err)
                 refused.append(err)

@@ -42,6 +42,7 @@ class OkeState:
     work_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     out_of_capacity: set[tuple[str, str]] = field(default_factory=set)  # (shape, availability domain)
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # operation -> faults in order
+    delays: dict[str, float] = field(default_factory=dict)  # operation -> seconds before answering
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (operation, path, body)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -106,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
         for pattern, verb, operation, handler in _ROUTES:
             match = re.fullmatch(pattern, url.path)
             if match and verb == method:
+                delay = self.state.delays.get(operation)
+                if delay:
+                    threading.Event().wait(delay)
                 with self.state.lock:
                     self.state.calls.append((operation, url.path, body))
                     if self._fault(operation):
@@ -319,7 +323,8 @@ class OkeServer:
         self.state = state or OkeState()
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server.handle_error = lambda request, address: None  # a client that timed out hung up
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     @property
     def endpoint(self) -> str:

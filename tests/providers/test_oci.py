@@ -1,0 +1,309 @@
+"""The OCI provider against OKE's API shapes: the real `oci` SDK, pointed at a local server.
+
+Given an offering, when the loop launches it, then an OKE node pool for exactly that offering
+exists in the right availability domain with the right size, and the node it returns is the
+one OKE created — or the launch fails with the typed failure and scope OCI's answer means.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest.importorskip("oci")
+
+from autoscaler.config import config_from_mapping  # noqa: E402
+from pricing.catalog import region_catalog  # noqa: E402
+from pricing.types import Taint  # noqa: E402
+from providers.base import (  # noqa: E402
+    FailureKind,
+    InsufficientCapacity,
+    LaunchRequest,
+    ProviderError,
+    QuotaExceeded,
+    Throttled,
+)
+from providers.oci import create_provider  # noqa: E402
+from tests.providers.oke_server import OkeServer, OkeState  # noqa: E402
+
+AD1, AD2, AD3 = "Uocm:US-ASHBURN-AD-1", "Uocm:US-ASHBURN-AD-2", "Uocm:US-ASHBURN-AD-3"
+CATALOG = region_catalog("oci", "us-ashburn-1")
+E5 = next(s for s in CATALOG.flex_shapes if s.name == "VM.Standard.E5.Flex")
+GPU2 = next(o.instance_type for o in CATALOG.offerings if o.instance_type.name == "VM.GPU2.1")
+LABELS = {
+    "smart-autoscaler.io/node-type": "bin-select",
+    "smart-autoscaler.io/created-by": "smart-autoscaler",
+    "topology.kubernetes.io/zone": "us-ashburn-1",
+    "node.kubernetes.io/instance-type": "VM.Standard.E5.Flex",
+}
+
+
+def settings(endpoint: str, **oci_options):
+    options = {
+        "compartmentId": "ocid1.compartment.oc1..workers",
+        "clusterId": "ocid1.cluster.oc1.iad.prod",
+        "subnetId": "ocid1.subnet.oc1.iad.workers",
+        "imageId": "ocid1.image.oc1.iad.oke-x86",
+        "imageIdGpu": "ocid1.image.oc1.iad.oke-gpu",
+        "serviceEndpoint": endpoint,
+        "authMethod": "none",
+        "callTimeout": "5s",
+        "launchTimeout": "10s",
+        **oci_options,
+    }
+    return config_from_mapping({"cloud": "oci", "region": "us-ashburn-1", "clusterName": "prod", "oci": options})
+
+
+@pytest.fixture
+def server():
+    with OkeServer() as running:
+        yield running
+
+
+@pytest.fixture
+def provider(server):
+    return create_provider(config=settings(server.endpoint), poll_interval=0.01)
+
+
+def flex_request(request_id: str, ocpus: int = 4, gb: int = 32, capacity: str = "on-demand", **kwargs) -> LaunchRequest:
+    kwargs.setdefault("labels", LABELS)
+    return LaunchRequest(request_id, E5.instance_type(ocpus, gb), capacity, ("us-ashburn-1",), **kwargs)
+
+
+def pools(server):
+    return [p for p in server.state.pools.values() if p["lifecycleState"] != "DELETED"]
+
+
+# ---- launching
+
+
+def test_flex_launch_makes_one_node_pool_sized_to_the_offering(server, provider):
+    instance = provider.launch(flex_request("r1"))
+    (pool,) = pools(server)
+    assert pool["nodeShape"] == "VM.Standard.E5.Flex"
+    assert pool["nodeShapeConfig"] == {"ocpus": 4.0, "memoryInGBs": 32.0}
+    assert pool["nodeSourceDetails"]["imageId"] == "ocid1.image.oc1.iad.oke-x86"
+    assert pool["kubernetesVersion"] == "v1.31.1"  # the cluster's, from GetCluster
+    (placement,) = pool["nodeConfigDetails"]["placementConfigs"]
+    assert (placement["availabilityDomain"], placement["subnetId"]) == (AD1, "ocid1.subnet.oc1.iad.workers")
+    assert placement.get("preemptibleNodeConfig") is None
+    assert pool["nodeConfigDetails"]["size"] == 1
+    # our labels reach the kubelet; the ones the kubelet and OKE set themselves are left to them
+    assert {kv["key"]: kv["value"] for kv in pool["initialNodeLabels"]} == {
+        "smart-autoscaler.io/node-type": "bin-select",
+        "smart-autoscaler.io/created-by": "smart-autoscaler",
+    }
+    (node,) = server.state.live_nodes()
+    assert instance.instance_id == node["id"] and instance.provider_id == f"oci://{node['id']}"
+    assert (instance.instance_type, instance.capacity_type, instance.zone) == ("VM.Standard.E5.Flex", "on-demand", "US-ASHBURN-AD-1")
+    assert instance.request_id == "r1"
+
+
+def test_the_same_offering_grows_its_pool_by_one_node_per_launch(server, provider):
+    first, second = provider.launch(flex_request("r1")), provider.launch(flex_request("r2"))
+    (pool,) = pools(server)
+    assert pool["nodeConfigDetails"]["size"] == 2 and first.instance_id != second.instance_id
+    other_size = provider.launch(flex_request("r3", ocpus=2, gb=16))
+    assert len(pools(server)) == 2 and other_size.instance_id not in (first.instance_id, second.instance_id)
+
+
+def test_preemptible_capacity_gets_its_own_pool_with_terminate_on_preemption(server, provider):
+    provider.launch(flex_request("r1"))
+    spot = provider.launch(flex_request("r2", capacity="spot"))
+    assert len(pools(server)) == 2 and spot.capacity_type == "spot"
+    preemptible = [p for p in pools(server) if p["nodeConfigDetails"]["placementConfigs"][0].get("preemptibleNodeConfig")]
+    (pool,) = preemptible
+    action = pool["nodeConfigDetails"]["placementConfigs"][0]["preemptibleNodeConfig"]["preemptionAction"]
+    assert action == {"type": "TERMINATE", "isPreserveBootVolume": False}
+    assert pool["freeformTags"]["smart-autoscaler-capacity-type"] == "spot"
+
+
+def test_taints_go_to_the_kubelet_and_gpu_nodes_keep_okes_own_gpu_taint(server, provider):
+    gpu_taint = Taint("nvidia.com/gpu", "present", "NoSchedule")
+    request = LaunchRequest("g1", GPU2, "on-demand", ("us-ashburn-1",), labels=LABELS,
+                            taints=(gpu_taint, Taint("dedicated", "ml", "NoSchedule")))
+    provider.launch(request)
+    (pool,) = pools(server)
+    assert pool["nodeShape"] == "VM.GPU2.1" and pool.get("nodeShapeConfig") is None
+    assert pool["nodeSourceDetails"]["imageId"] == "ocid1.image.oc1.iad.oke-gpu"
+    script = base64.b64decode(pool["nodeMetadata"]["user_data"]).decode()
+    assert "oke_init_script" in script
+    assert '--kubelet-extra-args "--register-with-taints=dedicated=ml:NoSchedule"' in script
+    assert "nvidia.com/gpu" not in script  # OKE taints its GPU nodes itself
+
+
+def test_a_shape_without_a_configured_image_is_a_clear_error(server):
+    provider = create_provider(config=settings(server.endpoint, imageIdGpu=""), poll_interval=0.01)
+    with pytest.raises(ProviderError, match="oci.imageIdGpu is not set"):
+        provider.launch(LaunchRequest("g1", GPU2, "on-demand", ("us-ashburn-1",), labels=LABELS))
+    assert pools(server) == []
+
+
+# ---- stock-outs and limits
+
+
+def test_out_of_host_capacity_moves_to_the_next_availability_domain_in_the_same_launch(server, provider):
+    server.state.out_of_capacity.add(("VM.Standard.E5.Flex", AD1))
+    instance = provider.launch(flex_request("r1"))
+    assert instance.zone == "US-ASHBURN-AD-2"
+    (pool,) = pools(server)  # the AD-1 pool that could not get a host is gone again
+    assert pool["nodeConfigDetails"]["placementConfigs"][0]["availabilityDomain"] == AD2
+
+
+def test_out_of_host_capacity_everywhere_is_insufficient_capacity_for_the_shape_in_each_ad(server, provider):
+    for ad in (AD1, AD2, AD3):
+        server.state.out_of_capacity.add(("VM.Standard.E5.Flex", ad))
+    with pytest.raises(InsufficientCapacity) as raised:
+        provider.launch(flex_request("r1"))
+    scopes = raised.value.scopes
+    assert {scope.zone for scope in scopes} == {"US-ASHBURN-AD-1", "US-ASHBURN-AD-2", "US-ASHBURN-AD-3"}
+    assert all(scope.instance_types == frozenset({"VM.Standard.E5.Flex"}) for scope in scopes)
+    assert all(scope.capacity_type is None for scope in scopes)  # on-demand out: preemptible too
+    assert pools(server) == [] and server.state.live_nodes() == []
+    assert "Out of host capacity" in str(raised.value)
+
+
+def test_a_500_is_not_retried_by_the_sdk(server, provider):
+    server.state.fail_next("CreateNodePool", 500, "InternalError", "Out of host capacity.", times=3)
+    with pytest.raises(InsufficientCapacity):
+        provider.launch(flex_request("r1"))
+    # one CreateNodePool per availability domain, no hidden retries
+    assert len(server.state.operations("CreateNodePool")) == 3
+
+
+def test_a_per_ad_service_limit_tries_the_next_ad(server, provider):
+    server.state.fail_next("CreateNodePool", 400, "LimitExceeded", "The following service limits were exceeded: standard-e5-core-count")
+    instance = provider.launch(flex_request("r1"))
+    assert instance.zone == "US-ASHBURN-AD-2"
+
+
+def test_a_compartment_quota_stops_at_once_with_the_whole_generation_in_scope(server, provider):
+    server.state.fail_next("CreateNodePool", 400, "QuotaExceeded", "Quota exceeded for standard-e5-core-count in compartment")
+    with pytest.raises(QuotaExceeded) as raised:
+        provider.launch(flex_request("r1"))
+    (scope,) = raised.value.scopes
+    assert scope.instance_types == frozenset({"VM.Standard.E5.Flex", "BM.Standard.E5.192"})
+    assert scope.zone is None and scope.capacity_type is None
+    assert len(server.state.operations("CreateNodePool")) == 1
+
+
+def test_too_many_requests_is_throttled(server, provider):
+    provider.launch(flex_request("r1"))
+    server.state.fail_next("UpdateNodePool", 429, "TooManyRequests", "Too many requests for the user")
+    with pytest.raises(Throttled) as raised:
+        provider.launch(flex_request("r2"))
+    assert raised.value.kind == FailureKind.THROTTLED and raised.value.scopes == ()
+
+
+def test_a_call_that_hangs_ends_at_the_call_timeout(server):
+    provider = create_provider(config=settings(server.endpoint, callTimeout="1s"), poll_interval=0.01)
+    server.state.delays["GetCluster"] = 3.0
+    started = time.monotonic()
+    with pytest.raises(Exception):
+        provider.launch(flex_request("r1"))
+    assert time.monotonic() - started < 2.5
+
+
+# ---- idempotency and concurrency
+
+
+def test_the_same_launch_attempt_twice_yields_one_node(server, provider):
+    first = provider.launch(flex_request("r1"))
+    assert provider.launch(flex_request("r1")) == first
+    # a restarted process: the pool remembers the attempt, nothing grows
+    restarted = create_provider(config=settings(server.endpoint), poll_interval=0.01)
+    again = restarted.launch(flex_request("r1"))
+    assert again.instance_id == first.instance_id
+    assert len(server.state.live_nodes()) == 1
+
+
+def test_concurrent_launches_of_one_offering_each_get_their_own_node(server, provider):
+    with ThreadPoolExecutor(8) as pool:
+        instances = list(pool.map(lambda i: provider.launch(flex_request(f"r{i}")), range(8)))
+    assert len({i.instance_id for i in instances}) == 8
+    (node_pool,) = pools(server)
+    assert node_pool["nodeConfigDetails"]["size"] == 8
+
+
+def test_a_pool_changed_by_someone_else_is_read_again_before_growing(server, provider):
+    provider.launch(flex_request("r1"))
+    server.state.fail_next("UpdateNodePool", 412, "PreconditionFailed", "etag mismatch")
+    provider.launch(flex_request("r2"))
+    (pool,) = pools(server)
+    assert pool["nodeConfigDetails"]["size"] == 2
+
+
+# ---- terminate and list
+
+
+def test_terminate_deletes_the_named_node_and_an_idle_pool(server, provider):
+    first, second = provider.launch(flex_request("r1")), provider.launch(flex_request("r2"))
+    provider.terminate(first.instance_id)
+    assert [n["id"] for n in server.state.live_nodes()] == [second.instance_id]
+    assert pools(server)[0]["nodeConfigDetails"]["size"] == 1
+    provider.terminate(second.instance_id)
+    assert pools(server) == []
+    provider.terminate(second.instance_id)  # already gone: quiet
+    provider.terminate("ocid1.instance.oc1.iad.never")
+
+
+def test_list_instances_reads_every_page_and_only_this_clusters_pools(server, provider):
+    launched = {provider.launch(flex_request(f"r{i}", ocpus=i + 1, gb=8)).instance_id for i in range(3)}
+    foreign = dict(next(iter(server.state.pools.values())), id="ocid1.nodepool.oc1.iad.foreign", name="theirs",
+                   freeformTags={"smart-autoscaler-cluster": "staging"}, nodes=[])
+    server.state.pools[foreign["id"]] = foreign
+    listed = provider.list_instances()
+    assert {i.instance_id for i in listed} == launched
+    assert len(server.state.operations("ListNodePools")) >= 1
+    assert all(i.provider_id.startswith("oci://ocid1.instance.") and i.state == "running" for i in listed)
+
+
+def test_availability_domains_come_from_the_identity_api_unless_configured(server):
+    configured = create_provider(config=settings(server.endpoint, availabilityDomains=[AD3]), poll_interval=0.01)
+    assert configured.launch(flex_request("r1")).zone == "US-ASHBURN-AD-3"
+    assert server.state.operations("ListAvailabilityDomains") == []
+
+
+# ---- the error mapping, code by code
+
+
+def test_error_codes_map_to_kinds_and_scopes():
+    from providers.oci.errors import failure
+
+    known = {"VM.Standard.E4.Flex", "BM.Standard.E4.128", "VM.Standard.E5.Flex"}
+    stock_out = failure(500, "InternalError", "Out of host capacity.", "VM.Standard.E4.Flex", "spot", AD2, known)
+    assert isinstance(stock_out, InsufficientCapacity)
+    (scope,) = stock_out.scopes  # a preemptible stock-out says nothing about on-demand hosts
+    assert (scope.instance_types, scope.capacity_type, scope.zone) == (frozenset({"VM.Standard.E4.Flex"}), "spot", "US-ASHBURN-AD-2")
+    limit = failure(400, "LimitExceeded", "standard-e4-core-count", "VM.Standard.E4.Flex", "on-demand", AD1, known)
+    assert isinstance(limit, QuotaExceeded)
+    (scope,) = limit.scopes  # core limits count VM and bare metal of one generation, per AD
+    assert scope.instance_types == frozenset({"VM.Standard.E4.Flex", "BM.Standard.E4.128"})
+    assert (scope.capacity_type, scope.zone) == (None, "US-ASHBURN-AD-1")
+    assert isinstance(failure(429, "TooManyRequests", "slow down", "VM.Standard.E4.Flex", "on-demand", AD1), Throttled)
+    other = failure(401, "NotAuthenticated", "bad key", "VM.Standard.E4.Flex", "on-demand", AD1)
+    assert other.kind == FailureKind.OTHER and other.code == "NotAuthenticated" and "bad key" in str(other)
+
+
+# ---- building it
+
+
+def test_missing_required_options_are_named():
+    with pytest.raises(ValueError, match="oci.compartmentId, oci.clusterId, oci.subnetId"):
+        create_provider(config=config_from_mapping({"cloud": "oci"}))
+
+
+def test_unsigned_test_mode_refuses_a_real_endpoint():
+    with pytest.raises(ValueError, match="loopback"):
+        create_provider(config=settings("https://containerengine.us-ashburn-1.oci.oraclecloud.com"))
+
+
+def test_registry_builds_the_oci_provider(server):
+    from providers.registry import create_provider as registry
+
+    provider = registry("oci", config=settings(server.endpoint))
+    assert provider.name == "oci"
