@@ -14,7 +14,12 @@ REQUIRED = (("compartment_id", "oci.compartmentId"), ("cluster_id", "oci.cluster
 
 
 def create_provider(
-    config: Config | None = None, clock: Any = None, signer: Any = None, poll_interval: float = 2.0, **_: Any
+    config: Config | None = None,
+    clock: Any = None,
+    signer: Any = None,
+    poll_interval: float = 2.0,
+    start_prices: bool = True,
+    **_: Any,
 ) -> Any:
     try:
         import oci
@@ -22,6 +27,7 @@ def create_provider(
         raise ValueError(f"the oci SDK is not installed ({err}); install smart-autoscaler[oci]") from None
     from pricing.catalog import raw_catalog
     from providers.oci.clients import make_clients
+    from providers.oci.prices import LivePrices
     from providers.oci.provider import OciProvider
 
     config = config or Config(cloud="oci")
@@ -31,6 +37,10 @@ def create_provider(
     data = raw_catalog("oci")
     known = frozenset(spec["name"] for spec in data["instance_types"]) | frozenset(f["name"] for f in data["flex_shapes"])
     now = clock.now if clock is not None and hasattr(clock, "now") else time.time
+    settings = config.oci
+    prices = LivePrices(settings.price_list_url, settings.price_refresh_interval, settings.call_timeout)
+    if start_prices:
+        prices.start()
     return OciProvider(
         config,
         make_clients(config.oci, config.region, signer),
@@ -39,4 +49,5 @@ def create_provider(
         known_shapes=known,
         clock=now,
         poll_interval=poll_interval,
+        prices=prices,
     )

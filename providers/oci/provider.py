@@ -48,8 +48,10 @@ class OciProvider:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         poll_interval: float = 2.0,
+        prices: Any = None,
     ) -> None:
         self.config = config
+        self.prices = prices  # providers.oci.prices.LivePrices, or None
         self.settings = config.oci
         self.clients = clients
         self.service_error = service_error
@@ -65,6 +67,13 @@ class OciProvider:
         self._version: str | None = None
 
     # ---- the provider interface
+
+    def live_catalog(self, base: Any) -> Any:
+        """`base` re-priced from OCI's price list (read off the loop); never blocks."""
+        return self.prices.catalog(base) if self.prices is not None else base
+
+    def price_ages(self) -> dict[str, float]:
+        return self.prices.ages() if self.prices is not None else {}
 
     def launch(self, request: LaunchRequest) -> Instance:
         with self._lock:

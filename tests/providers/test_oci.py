@@ -53,6 +53,7 @@ def settings(endpoint: str, **oci_options):
         "authMethod": "none",
         "callTimeout": "5s",
         "launchTimeout": "10s",
+        "priceListURL": "",
         **oci_options,
     }
     return config_from_mapping({"cloud": "oci", "region": "us-ashburn-1", "clusterName": "prod", "oci": options})
