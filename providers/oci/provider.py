@@ -21,7 +21,7 @@ from autoscaler.config import Config
 from providers.base import TAG_CAPACITY as BASE_TAG_CAPACITY
 from providers.base import TAG_REQUEST
 from providers.base import TAG_ROLE as BASE_TAG_ROLE
-from providers.base import Instance, InsufficientCapacity, LaunchRequest, ProviderError, QuotaExceeded
+from providers.base import FailureScope, Instance, InsufficientCapacity, LaunchRequest, ProviderError, QuotaExceeded
 from providers.oci.clients import OciClients
 from providers.oci.errors import zone_of
 from providers.oci.nodepools import NodePools, PoolRef, _plain_failure
@@ -81,7 +81,8 @@ class OciProvider:
         if done is not None:
             return done
         refused: list[ProviderError] = []
-        for ad in self._ads_for(request.zones):
+        ads = self._ads_for(request.zones)
+        for ad in ads:
             try:
                 instance = self._launch_in(self._spec(request, ad), request)
             except (InsufficientCapacity, QuotaExceeded) as err:
@@ -95,10 +96,7 @@ class OciProvider:
             return instance
         if not refused:
             raise ProviderError("no availability domain to launch in (oci.availabilityDomains is empty)", "NoAvailabilityDomain")
-        kind = InsufficientCapacity if all(e.kind == InsufficientCapacity.kind for e in refused) else QuotaExceeded
-        scopes = tuple(scope for err in refused for scope in err.scopes)
-        message = "; ".join(str(err) for err in refused)
-        raise kind(f"every availability domain refused {request.instance_type.name}: {message}", refused[-1].code, "", scopes)
+        raise _every_ad_refused(request, refused, every_ad=ads == self._availability_domains())
 
     def terminate(self, instance_id: str) -> None:
         found = self.pools.find_node(instance_id)
@@ -255,3 +253,22 @@ class OciProvider:
             tags={TAG_REQUEST: request_id, BASE_TAG_ROLE: tags.get(TAG_ROLE, ""), BASE_TAG_CAPACITY: capacity,
                   "oci-node-pool": pool.id or "", "oci-node-name": node.name or ""},
         )
+
+
+def _every_ad_refused(request: LaunchRequest, refused: list[ProviderError], every_ad: bool) -> ProviderError:
+    """One failure for a launch every availability domain refused. When every AD of the region
+    was tried, its scopes cover the whole region: the catalog offers OCI shapes region-wide."""
+    kind = InsufficientCapacity if all(e.kind == InsufficientCapacity.kind for e in refused) else QuotaExceeded
+    scopes = tuple(scope for err in refused for scope in err.scopes)
+    if every_ad:
+        where = "every availability domain"
+        scopes = tuple(
+            dict.fromkeys(
+                FailureScope(scope.instance_types, scope.capacity_type, None, scope.label.rsplit("/", 1)[0] + f"/{where}")
+                if kind is InsufficientCapacity
+                else FailureScope(scope.instance_types, scope.capacity_type, None, scope.label)
+                for scope in scopes
+            )
+        )
+    message = "; ".join(str(err) for err in refused)
+    return kind(f"every availability domain refused {request.instance_type.name}: {message}", refused[-1].code, "", scopes)

@@ -155,15 +155,17 @@ def test_out_of_host_capacity_moves_to_the_next_availability_domain_in_the_same_
     assert pool["nodeConfigDetails"]["placementConfigs"][0]["availabilityDomain"] == AD2
 
 
-def test_out_of_host_capacity_everywhere_is_insufficient_capacity_for_the_shape_in_each_ad(server, provider):
+def test_out_of_host_capacity_in_every_ad_is_insufficient_capacity_for_the_shape_in_the_region(server, provider):
     for ad in (AD1, AD2, AD3):
         server.state.out_of_capacity.add(("VM.Standard.E5.Flex", ad))
     with pytest.raises(InsufficientCapacity) as raised:
         provider.launch(flex_request("r1"))
-    scopes = raised.value.scopes
-    assert {scope.zone for scope in scopes} == {"US-ASHBURN-AD-1", "US-ASHBURN-AD-2", "US-ASHBURN-AD-3"}
-    assert all(scope.instance_types == frozenset({"VM.Standard.E5.Flex"}) for scope in scopes)
-    assert all(scope.capacity_type is None for scope in scopes)  # on-demand out: preemptible too
+    (scope,) = raised.value.scopes
+    assert scope.instance_types == frozenset({"VM.Standard.E5.Flex"})
+    assert scope.zone is None  # every AD tried: the region-wide offering is out
+    assert scope.capacity_type is None  # on-demand out: preemptible too
+    assert scope.covers("VM.Standard.E5.Flex", "spot", "us-ashburn-1")
+    assert not scope.covers("VM.Standard.E4.Flex", "on-demand", "us-ashburn-1")
     assert pools(server) == [] and server.state.live_nodes() == []
     assert "Out of host capacity" in str(raised.value)
 
@@ -263,10 +265,21 @@ def test_list_instances_reads_every_page_and_only_this_clusters_pools(server, pr
     assert all(i.provider_id.startswith("oci://ocid1.instance.") and i.state == "running" for i in listed)
 
 
-def test_availability_domains_come_from_the_identity_api_unless_configured(server):
+def test_availability_domains_come_from_the_identity_api_unless_configured(server, provider):
+    provider.launch(flex_request("r0"))
+    assert len(server.state.operations("ListAvailabilityDomains")) == 1
     configured = create_provider(config=settings(server.endpoint, availabilityDomains=[AD3]), poll_interval=0.01)
     assert configured.launch(flex_request("r1")).zone == "US-ASHBURN-AD-3"
-    assert server.state.operations("ListAvailabilityDomains") == []
+    assert len(server.state.operations("ListAvailabilityDomains")) == 1
+
+
+def test_a_launch_for_one_named_ad_backs_off_only_that_ad(server, provider):
+    server.state.out_of_capacity.add(("VM.Standard.E5.Flex", AD2))
+    request = LaunchRequest("r1", E5.instance_type(4, 32), "on-demand", ("US-ASHBURN-AD-2",), labels=LABELS)
+    with pytest.raises(InsufficientCapacity) as raised:
+        provider.launch(request)
+    (scope,) = raised.value.scopes
+    assert scope.zone == "US-ASHBURN-AD-2"
 
 
 # ---- the error mapping, code by code
