@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,6 +45,7 @@ class OkeState:
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # operation -> faults in order
     delays: dict[str, float] = field(default_factory=dict)  # operation -> seconds before answering
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (operation, path, body)
+    call_times: list[tuple[str, float]] = field(default_factory=list)  # (operation, time.monotonic())
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -112,6 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
                     threading.Event().wait(delay)
                 with self.state.lock:
                     self.state.calls.append((operation, url.path, body))
+                    self.state.call_times.append((operation, time.monotonic()))
                     if self._fault(operation):
                         return
                     handler(self, query, body, *match.groups())
