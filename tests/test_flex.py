@@ -147,3 +147,13 @@ def test_arm_flex_goes_to_pods_that_allow_arm64_and_price_decides_between_a1_and
 def test_gpu_pods_still_get_the_fixed_gpu_shape():
     (new,) = plan_for([make_pod("p", "4", "16Gi", 1)], *OCI).new_nodes
     assert new.instance_type == "VM.GPU2.1" and new.price == 1.275
+
+
+def test_an_idle_oke_node_in_an_availability_domain_is_reused():
+    # OCI offers shapes region-wide (zone us-ashburn-1); OKE nodes sit in an AD
+    from autoscaler.model import Node
+
+    idle = Node(name="10.0.10.2", instance_type="VM.GPU2.1", allocatable=Resources(23_000, 60 * GIB, 1, 110, 90 * GIB),
+                managed=True, role="bin-select", capacity_type="on-demand", zone="US-ASHBURN-AD-1")
+    result = plan_for([make_pod("p", "4", "16Gi", 1)], *OCI, nodes=[idle])
+    assert not result.new_nodes and [p.node for p in result.placements] == ["10.0.10.2"]

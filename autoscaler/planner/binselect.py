@@ -128,8 +128,11 @@ def _choose_layout(
     return layout
 
 
-def _reuse(pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNode]) -> tuple[list[Placement], list[Pod]]:
-    """Put pods on idle or in-flight bin-select nodes whose type satisfies them."""
+def _reuse(
+    pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNode], region: str = ""
+) -> tuple[list[Placement], list[Pod]]:
+    """Put pods on idle or in-flight bin-select nodes whose type satisfies them. An option the
+    catalog offers region-wide (zone = the region: OCI, GCP, Azure) takes a node in any zone."""
     if not reusable:
         return [], pod_set.pods
     acceptable = {(option.name, option.capacity_type): set(option.zones) for option in options}
@@ -144,7 +147,7 @@ def _reuse(pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNo
         placed = False
         for node in ordered:
             zones = acceptable.get((node.instance_type, node.capacity_type))
-            if zones is None or (node.zone and node.zone not in zones):
+            if zones is None or (node.zone and node.zone not in zones and region not in zones):
                 continue
             if node.reserved_for and pod.key not in node.reserved_for and not (node.reserved_for & keys):
                 continue
@@ -172,7 +175,7 @@ def select_nodes(
     for pod_set in pod_sets:
         all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
         all_options = sized_for(book, all_options, pod_set.shape.requests)
-        placements, pods = _reuse(pod_set, all_options, reusable)
+        placements, pods = _reuse(pod_set, all_options, reusable, book.catalog.region)
         result.placements.extend(placements)
         if not pods:
             continue
