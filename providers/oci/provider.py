@@ -251,8 +251,16 @@ class OciProvider:
             launched_at=first_seen,
             request_id=request_id,
             tags={TAG_REQUEST: request_id, BASE_TAG_ROLE: tags.get(TAG_ROLE, ""), BASE_TAG_CAPACITY: capacity,
-                  "oci-node-pool": pool.id or "", "oci-node-name": node.name or ""},
+                  "oci-node-pool": pool.id or "", "oci-node-name": node.name or "", **_shape_config_tags(pool)},
         )
+
+
+def _shape_config_tags(pool: Any) -> dict[str, str]:
+    """A Flex node's size, for whoever adopts the instance (the shape name alone does not say it)."""
+    config = pool.node_shape_config
+    if config is None or not config.ocpus:
+        return {}
+    return {"oci-ocpus": f"{config.ocpus:g}", "oci-memory-gb": f"{config.memory_in_gbs:g}"}
 
 
 def _every_ad_refused(request: LaunchRequest, refused: list[ProviderError], every_ad: bool) -> ProviderError:
