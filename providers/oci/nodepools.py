@@ -7,6 +7,7 @@ the pool, so concurrent launches never lose a node. Errors come back as typed fa
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 class PoolRef:
     pool_id: str
     spec: PoolSpec
+    name: str  # the pool's name (the spec's, for pools this process made or found by spec)
     claimed: set[str] = field(default_factory=set)  # node names already handed to a launch
 
 
@@ -50,8 +52,10 @@ class NodePools:
     def failure(self, err: Any, spec: PoolSpec) -> ProviderError:
         return from_service_error(err, spec.shape, spec.capacity_type, spec.availability_domain, self.known_shapes)
 
-    def create(self, spec: PoolSpec, tags: dict[str, str], kubernetes_version: str) -> tuple[PoolRef, str]:
-        """A pool of one node for `spec` (idempotent on the pool's name); its ref carries the work request."""
+    def create(self, spec: PoolSpec, tags: dict[str, str], kubernetes_version: str, request_id: str) -> tuple[PoolRef, str]:
+        """A pool of one node for `spec`, and its work request. The retry token is the launch
+        attempt's: a retried attempt makes no second pool, a later need (after the idle pool
+        was removed) makes a new one."""
         details = create_details(
             self.models,
             spec,
@@ -67,7 +71,7 @@ class NodePools:
         )
         try:
             response = self.clients.container_engine.create_node_pool(
-                details, opc_retry_token=spec.name[-64:], retry_strategy=self.clients.write_retry
+                details, opc_retry_token=hashlib.sha256(f"{spec.name}|{request_id}".encode()).hexdigest()[:64], retry_strategy=self.clients.write_retry
             )
         except self.service_error as err:
             raise self.failure(err, spec) from None
@@ -76,7 +80,7 @@ class NodePools:
         if not pool_id:
             raise ProviderError(f"OKE accepted node pool {spec.name} but does not list it", "NodePoolNotFound")
         log.info("created OKE node pool %s (%s) for %s", spec.name, pool_id, spec.shape)
-        ref = self._refs[spec.name] = PoolRef(pool_id, spec)
+        ref = self._refs[spec.name] = PoolRef(pool_id, spec, spec.name)
         return ref, work_request
 
     def grow(self, ref: PoolRef, pool: Any, etag: str, tags: dict[str, str]) -> str:
@@ -96,7 +100,7 @@ class NodePools:
                 pool, etag = self.read_with_etag(ref.pool_id)  # changed under us: read again
                 size = pool.node_config_details.size + 1
                 details.node_config_details.size = size
-        raise ProviderError(f"node pool {ref.spec.name} kept changing while growing it", "Conflict")
+        raise ProviderError(f"node pool {ref.name} kept changing while growing it", "Conflict")
 
     def work_request_failure(self, work_request: str, spec: PoolSpec) -> ProviderError | None:
         if not work_request:
@@ -126,7 +130,7 @@ class NodePools:
             if size == 0:
                 self.delete(ref)
         except (self.service_error, ProviderError) as err:
-            log.warning("could not shrink node pool %s after a failed launch: %s", ref.spec.name, err)
+            log.warning("could not shrink node pool %s after a failed launch: %s", ref.name, err)
 
     # ---- pools
 
@@ -142,7 +146,7 @@ class NodePools:
             return ref
         pool_id = self._id_by_name(spec.name)
         if pool_id:
-            ref = self._refs[spec.name] = PoolRef(pool_id, spec)
+            ref = self._refs[spec.name] = PoolRef(pool_id, spec, spec.name)
         return ref
 
     def _id_by_name(self, name: str) -> str:
@@ -200,11 +204,11 @@ class NodePools:
             pool = self.read(summary.id)
             for node in (pool.nodes or []) if pool else []:
                 if node.id == instance_id:
-                    ref = self._refs.get(pool.name) or self._ref_of(pool)
+                    ref = self._refs.get(pool.name) or self.ref_of(pool)
                     return ref, node
         return None
 
-    def _ref_of(self, pool: Any) -> PoolRef:
+    def ref_of(self, pool: Any) -> PoolRef:
         placement = pool.node_config_details.placement_configs[0]
         shape_config = pool.node_shape_config
         spec = PoolSpec(
@@ -212,7 +216,7 @@ class NodePools:
             int(getattr(shape_config, "memory_in_gbs", 0) or 0), (pool.freeform_tags or {}).get(TAG_CAPACITY, ""),
             placement.availability_domain, placement.subnet_id, "", (), (),
         )
-        ref = PoolRef(pool.id, spec)
+        ref = PoolRef(pool.id, spec, pool.name)
         self._refs.setdefault(pool.name, ref)
         return self._refs[pool.name]
 
@@ -234,10 +238,10 @@ class NodePools:
     def delete(self, ref: PoolRef) -> None:
         try:
             self.clients.container_engine.delete_node_pool(ref.pool_id, retry_strategy=self.clients.write_retry)
-            log.info("deleted idle OKE node pool %s", ref.spec.name)
+            log.info("deleted idle OKE node pool %s", ref.name)
         except self.service_error as err:
             if getattr(err, "status", 0) != 404:
-                log.warning("could not delete idle node pool %s: %s", ref.spec.name, err)
+                log.warning("could not delete idle node pool %s: %s", ref.name, err)
         for name, known in list(self._refs.items()):
             if known.pool_id == ref.pool_id:
                 del self._refs[name]

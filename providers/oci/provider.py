@@ -103,22 +103,30 @@ class OciProvider:
         if found is None:
             return  # already gone
         ref, _ = found
-        with self.pools.lock(ref.spec.name):
+        with self.pools.lock(ref.name):
             self.pools.delete_node(ref, instance_id)
             self.pools.remove_if_idle(ref)
 
     def list_instances(self) -> list[Instance]:
+        """Every node of this cluster's pools that has an instance; pools left empty (a crash
+        between a failed launch and its clean-up) are removed on the way."""
         instances = []
         for summary in self.pools.ours():
             pool = self.pools.read(summary.id)
             if pool is None:
                 continue
             tags = pool.freeform_tags or {}
-            for node in pool.nodes or []:
-                if not node.id or node.lifecycle_state in ("DELETED", "DELETING"):
-                    continue
-                instances.append(self._instance(node, pool, tags))
+            live = [node for node in pool.nodes or [] if node.lifecycle_state not in ("DELETED", "DELETING")]
+            if not live and (pool.node_config_details is None or not pool.node_config_details.size):
+                self._remove_empty(pool)
+                continue
+            instances.extend(self._instance(node, pool, tags) for node in live if node.id)
         return instances
+
+    def _remove_empty(self, pool: Any) -> None:
+        ref = self.pools.ref_of(pool)
+        with self.pools.lock(ref.name):
+            self.pools.remove_if_idle(ref)
 
     # ---- launching in one availability domain
 
@@ -128,7 +136,7 @@ class OciProvider:
             ref = self.pools.ref(spec)
             if ref is None:
                 tags = with_ledger_entry(self.pools.tags_for(spec), request.request_id, started)
-                ref, work_request = self.pools.create(spec, tags, self._kubernetes_version())
+                ref, work_request = self.pools.create(spec, tags, self._kubernetes_version(), request.request_id)
                 before: set[str] = set()
             else:
                 pool, etag = self.pools.read_with_etag(ref.pool_id)
@@ -149,7 +157,7 @@ class OciProvider:
         while True:
             failure = self.pools.work_request_failure(work_request, ref.spec)
             pool = self.pools.read(ref.pool_id)
-            with self.pools.lock(ref.spec.name):
+            with self.pools.lock(ref.name):
                 node = None
                 for candidate in pool.nodes or [] if pool else []:
                     if candidate.name not in before and candidate.name not in ref.claimed:

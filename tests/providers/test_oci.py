@@ -322,3 +322,34 @@ def test_registry_builds_the_oci_provider(server):
 
     provider = registry("oci", config=settings(server.endpoint))
     assert provider.name == "oci"
+
+
+def test_a_pool_left_empty_is_removed_when_instances_are_listed(server, provider):
+    provider.launch(flex_request("r1"))
+    (pool,) = pools(server)
+    for node in pool["nodes"]:
+        node["lifecycleState"] = "DELETED"  # e.g. removed by hand, or a crash before the clean-up
+    pool["nodeConfigDetails"]["size"] = 0
+    assert provider.list_instances() == []
+    assert pools(server) == []
+
+
+def test_live_prices_reach_the_providers_catalog(server):
+    provider = create_provider(config=settings(server.endpoint), start_prices=False)
+    assert provider.live_catalog(CATALOG) is CATALOG and provider.price_ages() == {"oci-price-list": -1.0}
+    document = {"items": [{"partNumber": "B95909", "currencyCodeLocalizations": [
+        {"currencyCode": "USD", "prices": [{"model": "PAY_AS_YOU_GO", "value": 2.5}]}]}]}
+    provider.prices.fetch = lambda url, timeout: __import__("json").dumps(document).encode()
+    provider.prices.url = "https://price-list.invalid"
+    assert provider.prices.refresh()
+    live = provider.live_catalog(CATALOG)
+    assert next(o.price for o in live.offerings if o.instance_type.name == "VM.GPU.A10.1" and o.capacity_type == "on-demand") == 2.5
+
+
+def test_an_offering_whose_idle_pool_was_removed_gets_a_new_pool_on_the_next_need(server, provider):
+    first = provider.launch(flex_request("r1"))
+    provider.terminate(first.instance_id)
+    assert pools(server) == []
+    again = provider.launch(flex_request("r2"))
+    (pool,) = pools(server)
+    assert again.instance_id != first.instance_id and pool["nodeConfigDetails"]["size"] == 1
