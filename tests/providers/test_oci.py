@@ -353,3 +353,19 @@ def test_an_offering_whose_idle_pool_was_removed_gets_a_new_pool_on_the_next_nee
     again = provider.launch(flex_request("r2"))
     (pool,) = pools(server)
     assert again.instance_id != first.instance_id and pool["nodeConfigDetails"]["size"] == 1
+
+
+def test_oci_options_nested_or_dotted_and_bad_values_named():
+    from autoscaler.config import ConfigError
+
+    nested = config_from_mapping({"oci": {"availabilityDomains": [AD1, AD2], "launchTimeout": "5m", "bootVolumeSizeGB": 200}})
+    dotted = config_from_mapping({"oci.availabilityDomains": f"{AD1},{AD2}", "oci.launchTimeout": 300, "oci.bootVolumeSizeGB": "200"})
+    assert nested.oci == dotted.oci
+    assert (nested.oci.availability_domains, nested.oci.launch_timeout, nested.oci.boot_volume_size_gb) == ((AD1, AD2), 300.0, 200)
+    assert nested.oci.auth_method == "instance_principal" and nested.oci.call_timeout == 30.0
+    with pytest.raises(ConfigError, match="oci.authMethod: invalid value 'password': expected one of instance_principal"):
+        config_from_mapping({"oci": {"authMethod": "password"}})
+    with pytest.raises(ConfigError, match="oci.bootVolumeSizeGB: invalid value 10: must be at least 50"):
+        config_from_mapping({"oci.bootVolumeSizeGB": 10})
+    with pytest.raises(ConfigError, match=r"unknown configuration key 'oci.imageID' \(did you mean oci.imageId\?\)"):
+        config_from_mapping({"oci.imageID": "x"})
