@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from cachetools import TTLCache
+
 from autoscaler.config import Config
 from providers.base import TAG_CAPACITY as BASE_TAG_CAPACITY
 from providers.base import TAG_REQUEST
@@ -60,7 +62,8 @@ class OciProvider:
         self.sleep = sleep
         self.poll_interval = poll_interval
         self._lock = threading.Lock()
-        self._launched: dict[str, Instance] = {}  # request id -> instance, this process
+        # request id -> instance, this process (a retried attempt answers at once)
+        self._launched: TTLCache = TTLCache(maxsize=10_000, ttl=max(3600.0, 2 * config.scale_up_timeout))
         self._requests: dict[str, str] = {}  # instance id -> request id, this process
         self._first_seen: dict[str, float] = {}  # instance id -> when this process first saw it
         self._ads: tuple[str, ...] | None = None
@@ -132,23 +135,26 @@ class OciProvider:
 
     def _launch_in(self, spec: PoolSpec, request: LaunchRequest) -> Instance:
         started = self.clock()
+        work_request, before = "", set()
         with self.pools.lock(spec.name):
             ref = self.pools.ref(spec)
             if ref is None:
                 tags = with_ledger_entry(self.pools.tags_for(spec), request.request_id, started)
                 ref, work_request = self.pools.create(spec, tags, self._kubernetes_version(), request.request_id)
-                before: set[str] = set()
             else:
                 pool, etag = self.pools.read_with_etag(ref.pool_id)
-                before = {node.name for node in pool.nodes or []}
-                if ledger_key(request.request_id) in (pool.freeform_tags or {}):
-                    # this attempt grew the pool already (a retry, or a restart): take its node
+                tags = pool.freeform_tags or {}
+                if ledger_key(request.request_id) in tags:
+                    # this attempt grew the pool already (a retry, or a restart): take its node,
+                    # or wait for it below; never grow the pool twice for one attempt
                     node = self.pools.newest_unclaimed(pool, ref)
                     if node is not None and node.id:
                         ref.claimed.add(node.name)
-                        return self._instance(node, pool, pool.freeform_tags or {}, request.request_id, started)
-                tags = with_ledger_entry(pool.freeform_tags or {}, request.request_id, started)
-                work_request = self.pools.grow(ref, pool, etag, tags)
+                        return self._instance(node, pool, tags, request.request_id, started)
+                    before = {other.name for other in pool.nodes or [] if node is None or other.name != node.name}
+                else:
+                    before = {node.name for node in pool.nodes or []}
+                    work_request = self.pools.grow(ref, pool, etag, with_ledger_entry(tags, request.request_id, started))
         return self._await_node(ref, before, work_request, request, started)
 
     def _await_node(self, ref: PoolRef, before: set[str], work_request: str, request: LaunchRequest, started: float) -> Instance:

@@ -369,3 +369,16 @@ def test_oci_options_nested_or_dotted_and_bad_values_named():
         config_from_mapping({"oci.bootVolumeSizeGB": 10})
     with pytest.raises(ConfigError, match=r"unknown configuration key 'oci.imageID' \(did you mean oci.imageId\?\)"):
         config_from_mapping({"oci.imageID": "x"})
+
+
+def test_a_restarted_attempt_whose_node_has_no_instance_yet_waits_for_it_without_growing(server, provider):
+    provider.launch(flex_request("r1"))
+    (pool,) = pools(server)
+    with server.state.lock:  # as if r2 grew the pool and the process died before its node had an instance
+        pool["freeformTags"]["smart-autoscaler-request-r2"] = "00000000000001.000"
+        pool["nodeConfigDetails"]["size"] = 2
+        pool["nodes"].append(dict(pool["nodes"][0], id=None, name="oke-late", lifecycleState="CREATING"))
+    threading.Timer(0.3, lambda: pool["nodes"][-1].update(id="ocid1.instance.oc1.iad.late")).start()
+    restarted = create_provider(config=settings(server.endpoint), poll_interval=0.05)
+    assert restarted.launch(flex_request("r2")).instance_id == "ocid1.instance.oc1.iad.late"
+    assert pool["nodeConfigDetails"]["size"] == 2
