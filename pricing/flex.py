@@ -11,13 +11,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Mapping
 
 from autoscaler.resources import Resources
 from pricing.allocatable import node_resources
 from pricing.types import ON_DEMAND, InstanceType
 
 _EPSILON = 1e-9
+# Instance tags a provider sets on a flexible-shape node, so that whoever adopts the instance
+# (after a restart) knows its size: the shape name alone does not say it.
+FLEX_OCPUS_TAG = "flex-ocpus"
+FLEX_MEMORY_TAG = "flex-memory-gb"
 MIB_PER_GB = 1024  # OCI's "GB" of memory is 1024 MiB (memoryInGBs)
 
 
@@ -150,3 +154,25 @@ def size_for_listed(
         lambda ocpus, memory_gb: shape.vcpu(ocpus) * 1000 >= cpu and memory_gb * MIB_PER_GB * 2**20 >= memory,
         capacity_type,
     )
+
+
+def flex_tags(itype: InstanceType) -> dict[str, str]:
+    """The size tags of a sized flexible instance type ({} for any other type)."""
+    if not (itype.flexible and itype.ocpus):
+        return {}
+    return {FLEX_OCPUS_TAG: str(itype.ocpus), FLEX_MEMORY_TAG: str(itype.memory_mib // MIB_PER_GB)}
+
+
+def sized_from_tags(
+    shapes: tuple[FlexShape, ...], name: str, capacity_type: str, tags: Mapping[str, str]
+) -> tuple[InstanceType, float] | None:
+    """The sized instance type and price of an instance of flexible shape `name` whose tags say
+    its size; None when `name` is not flexible or the tags do not say."""
+    shape = next((s for s in shapes if s.name == name), None)
+    try:
+        ocpus, memory_gb = int(float(tags[FLEX_OCPUS_TAG])), int(float(tags[FLEX_MEMORY_TAG]))
+    except (KeyError, ValueError):
+        return None
+    if shape is None or ocpus <= 0 or memory_gb <= 0:
+        return None
+    return shape.instance_type(ocpus, memory_gb), shape.price(ocpus, memory_gb, capacity_type)

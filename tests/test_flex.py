@@ -157,3 +157,31 @@ def test_an_idle_oke_node_in_an_availability_domain_is_reused():
                 managed=True, role="bin-select", capacity_type="on-demand", zone="US-ASHBURN-AD-1")
     result = plan_for([make_pod("p", "4", "16Gi", 1)], *OCI, nodes=[idle])
     assert not result.new_nodes and [p.node for p in result.placements] == ["10.0.10.2"]
+
+
+# ---- the loop: launched and adopted flexible nodes count their own size
+
+
+def test_an_oke_flex_node_launched_and_adopted_after_a_restart_counts_its_own_size():
+    """Given a 4 CPU / 24 GiB pod on OCI, when the loop launches its node and a restarted process
+    adopts the instance before it registers, then both know it as 3 OCPU / 28 GB at $0.117/h (not
+    the shape's largest size, which would promise room for pods that will not fit)."""
+    from pathlib import Path
+
+    from autoscaler.config import config_from_mapping
+    from autoscaler.loop.reconcile import Reconciler
+    from autoscaler.sim.scenario import Scenario, Simulation
+
+    scenario = Scenario("oke", "oci", "us-ashburn-1", 3600.0, 10.0, config_from_mapping({}), 60.0, [], Path("."))
+    sim = Simulation(scenario, track_cheapest=False)
+    sim.cluster.add_pod(make_pod("api", "4", "24Gi"))
+    sim.step()
+    (instance,) = sim.provider.launched
+    assert instance.instance_type == "VM.Standard.E4.Flex"
+    assert (instance.tags["flex-ocpus"], instance.tags["flex-memory-gb"]) == ("3", "28")
+    restarted = Reconciler(sim.cluster, sim.provider, sim.catalog, scenario.config, sim.clock)
+    adopted = restarted.scale_up.intent_for(instance)
+    assert adopted.allocatable == E4.instance_type(3, 28).allocatable
+    assert adopted.price == pytest.approx(0.117)
+    sim.run_for(70)
+    assert sim.cluster.pods["default/api"].node_name
