@@ -363,7 +363,7 @@ def test_oci_options_nested_or_dotted_and_bad_values_named():
     assert nested.oci == dotted.oci
     assert (nested.oci.availability_domains, nested.oci.launch_timeout, nested.oci.boot_volume_size_gb) == ((AD1, AD2), 300.0, 200)
     assert nested.oci.auth_method == "instance_principal" and nested.oci.call_timeout == 30.0
-    with pytest.raises(ConfigError, match="oci.authMethod: invalid value 'password': expected one of instance_principal"):
+    with pytest.raises(ConfigError, match="oci.authMethod: invalid value 'password': expected one of 'instance_principal'"):
         config_from_mapping({"oci": {"authMethod": "password"}})
     with pytest.raises(ConfigError, match="oci.bootVolumeSizeGB: invalid value 10: must be at least 50"):
         config_from_mapping({"oci.bootVolumeSizeGB": 10})
