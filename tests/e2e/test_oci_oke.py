@@ -1,7 +1,8 @@
 """OKE end to end: `smart-autoscaler run --provider oci` on the real control plane, its `oci` SDK
-pointed at a local server answering OKE's API (tests/providers/oke_server.py), and a registrar
-playing OKE's workers (tests/e2e/oke_registrar.py: providerID `oci://<instance ocid>`, OKE's
-labels and taints, allocatable after OKE's reservation).
+pointed at a local server answering OKE's API (tests/providers/oke_server.py), and the shared
+registrar (tests/e2e/registrar.py) playing OKE's workers from `oke_machines`
+(tests/e2e/oke_cloud.py: providerID `oci://<instance ocid>`, OKE's labels and taints,
+allocatable after OKE's reservation).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tests.e2e.daemon_helpers import (
     pods_of,
     running,
 )
-from tests.e2e.oke_registrar import OkeRegistrar
+from tests.e2e.oke_cloud import oke_machines
+from tests.e2e.registrar import Registrar
 from tests.providers.oke_server import OkeServer
 
 pytest.importorskip("oci")
@@ -38,11 +40,10 @@ GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSc
 def oke(autoscaler, core_v1):
     """(env, server, start): the OKE API on loopback, its registrar, and a daemon starter."""
     with OkeServer() as server:
-        registrars: list[OkeRegistrar] = []
+        registrars: list[Registrar] = []
 
         def start(config: dict | None = None, time_slices: int = 1) -> Daemon:
-            registrar = OkeRegistrar(server.state, core_v1, time_slices=time_slices).__enter__()
-            registrars.append(registrar)
+            registrars.append(Registrar(core_v1, lambda: oke_machines(server.state, time_slices=time_slices)).start())
             grant = autoscaler.grant(cluster_rules=daemon_cluster_rules(simulated=False))
             options = {
                 **BASE_CONFIG,
@@ -81,8 +82,7 @@ def oke(autoscaler, core_v1):
             for daemon in autoscaler.daemons:
                 daemon.stop()
             for registrar in registrars:
-                assert not registrar.errors, registrar.errors
-                registrar.__exit__()
+                registrar.stop()
 
 
 def _deploy(env, apps_v1, core_v1, name: str, replicas: int, cpu: str, memory: str, timeout: float = 60.0, **spec):
