@@ -39,8 +39,6 @@ def create_provider(
     now = clock.now if clock is not None and hasattr(clock, "now") else time.time
     settings = config.oci
     prices = LivePrices(settings.price_list_url, settings.price_refresh_interval, settings.call_timeout)
-    if start_prices:
-        prices.start()
     return OciProvider(
         config,
         make_clients(config.oci, config.region, signer),
@@ -50,4 +48,5 @@ def create_provider(
         clock=now,
         poll_interval=poll_interval,
         prices=prices,
+        start_prices=start_prices,
     )

@@ -52,9 +52,11 @@ class OciProvider:
         sleep: Callable[[float], None] = time.sleep,
         poll_interval: float = 2.0,
         prices: Any = None,
+        start_prices: bool = True,
     ) -> None:
         self.config = config
         self.prices = prices  # providers.oci.prices.LivePrices, or None
+        self._start_prices = start_prices
         self.settings = config.oci
         self.clients = clients
         self.service_error = service_error
@@ -73,11 +75,21 @@ class OciProvider:
     # ---- the provider interface
 
     def live_catalog(self, base: Any) -> Any:
-        """`base` re-priced from OCI's price list (read off the loop); never blocks."""
-        return self.prices.catalog(base) if self.prices is not None else base
+        """`base` re-priced from OCI's price list (read off the loop); never blocks. The first
+        call starts the background refresher, so a provider built only to check the
+        configuration starts no thread."""
+        if self.prices is None:
+            return base
+        if self._start_prices:
+            self.prices.start()
+        return self.prices.catalog(base)
 
     def price_ages(self) -> dict[str, float]:
         return self.prices.ages() if self.prices is not None else {}
+
+    def close(self) -> None:
+        if self.prices is not None:
+            self.prices.stop()
 
     def launch(self, request: LaunchRequest) -> Instance:
         with self._lock:

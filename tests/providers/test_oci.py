@@ -382,3 +382,13 @@ def test_a_restarted_attempt_whose_node_has_no_instance_yet_waits_for_it_without
     restarted = create_provider(config=settings(server.endpoint), poll_interval=0.05)
     assert restarted.launch(flex_request("r2")).instance_id == "ocid1.instance.oc1.iad.late"
     assert pool["nodeConfigDetails"]["size"] == 2
+
+
+def test_the_price_refresher_starts_with_the_first_live_catalog_call_and_stops_on_close(server):
+    provider = create_provider(config=settings(server.endpoint, priceListURL="http://127.0.0.1:9/prices"))
+    assert provider.prices._thread is None  # built only to check the configuration: no thread
+    assert provider.live_catalog(CATALOG) is CATALOG  # nothing fetched yet: the embedded prices
+    assert provider.prices._thread is not None
+    provider.close()
+    provider.prices._thread.join(timeout=5)
+    assert not provider.prices._thread.is_alive()
