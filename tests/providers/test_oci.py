@@ -286,22 +286,38 @@ def test_a_launch_for_one_named_ad_backs_off_only_that_ad(server, provider):
 # ---- the error mapping, code by code
 
 
-def test_error_codes_map_to_kinds_and_scopes():
+KNOWN = {"VM.Standard.E4.Flex", "BM.Standard.E4.128", "VM.Standard.E5.Flex"}
+E4_GENERATION = frozenset({"VM.Standard.E4.Flex", "BM.Standard.E4.128"})
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "capacity", "kind", "scope"),
+    [
+        # (instance types, capacity type, zone) of the one scope; None = every value
+        (500, "InternalError", "Out of host capacity.", "on-demand", InsufficientCapacity,
+         (frozenset({"VM.Standard.E4.Flex"}), None, "US-ASHBURN-AD-2")),  # on-demand out: preemptible too
+        (500, "InternalError", "Out of host capacity.", "spot", InsufficientCapacity,
+         (frozenset({"VM.Standard.E4.Flex"}), "spot", "US-ASHBURN-AD-2")),  # preemptible out: only preemptible
+        (400, "LimitExceeded", "The following service limits were exceeded: standard-e4-core-count", "on-demand",
+         QuotaExceeded, (E4_GENERATION, None, "US-ASHBURN-AD-2")),  # core limits: one generation, per AD
+        (400, "QuotaExceeded", "Quota exceeded for standard-e4-core-count", "spot", QuotaExceeded,
+         (E4_GENERATION, None, None)),  # compartment quotas: one generation, the region
+        (429, "TooManyRequests", "Too many requests for the user", "on-demand", Throttled, None),
+        (401, "NotAuthenticated", "The required information to complete authentication was not provided", "on-demand",
+         ProviderError, None),
+        (400, "InvalidParameter", "Invalid shape config", "on-demand", ProviderError, None),
+    ],
+)
+def test_each_oci_error_code_maps_to_its_kind_and_scope(status, code, message, capacity, kind, scope):
     from providers.oci.errors import failure
 
-    known = {"VM.Standard.E4.Flex", "BM.Standard.E4.128", "VM.Standard.E5.Flex"}
-    stock_out = failure(500, "InternalError", "Out of host capacity.", "VM.Standard.E4.Flex", "spot", AD2, known)
-    assert isinstance(stock_out, InsufficientCapacity)
-    (scope,) = stock_out.scopes  # a preemptible stock-out says nothing about on-demand hosts
-    assert (scope.instance_types, scope.capacity_type, scope.zone) == (frozenset({"VM.Standard.E4.Flex"}), "spot", "US-ASHBURN-AD-2")
-    limit = failure(400, "LimitExceeded", "standard-e4-core-count", "VM.Standard.E4.Flex", "on-demand", AD1, known)
-    assert isinstance(limit, QuotaExceeded)
-    (scope,) = limit.scopes  # core limits count VM and bare metal of one generation, per AD
-    assert scope.instance_types == frozenset({"VM.Standard.E4.Flex", "BM.Standard.E4.128"})
-    assert (scope.capacity_type, scope.zone) == (None, "US-ASHBURN-AD-1")
-    assert isinstance(failure(429, "TooManyRequests", "slow down", "VM.Standard.E4.Flex", "on-demand", AD1), Throttled)
-    other = failure(401, "NotAuthenticated", "bad key", "VM.Standard.E4.Flex", "on-demand", AD1)
-    assert other.kind == FailureKind.OTHER and other.code == "NotAuthenticated" and "bad key" in str(other)
+    err = failure(status, code, message, "VM.Standard.E4.Flex", capacity, AD2, KNOWN)
+    assert type(err) is kind and err.code == code and message in str(err)
+    if scope is None:
+        assert err.scopes == ()
+    else:
+        (got,) = err.scopes
+        assert (got.instance_types, got.capacity_type, got.zone) == scope and got.label
 
 
 # ---- building it
