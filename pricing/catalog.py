@@ -318,7 +318,8 @@ def _oci(region: str, settings: CatalogSettings, data: dict[str, Any] | None = N
         nvidia = itype.gpu_count and itype.gpu_resource == "nvidia.com/gpu"
         taints = (GPU_TAINT,) if nvidia else ()  # OKE taints its NVIDIA GPU nodes
         offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), price_note=note, taints=taints))
-        offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), price_note=note, taints=taints))
+        if itype.name.startswith("VM."):  # OCI offers preemptible capacity on VM shapes, not bare metal
+            offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), price_note=note, taints=taints))
 
     for spec in data["instance_types"]:
         if spec["name"] in prices:

@@ -365,7 +365,14 @@ def test_oci_gpu_shapes_priced_per_gpu_hour_and_tainted(name, gpus, model, price
         gpus, model, ocpus, 2 * ocpus, memory_gb * 1024,
     )
     assert offering.price == pytest.approx(price) and GPU_TAINT in offering.taints
-    assert one("oci", "us-ashburn-1", name, "spot").price == pytest.approx(price / 2)
+    if name.startswith("VM."):
+        assert one("oci", "us-ashburn-1", name, "spot").price == pytest.approx(price / 2)
+
+
+def test_oci_bare_metal_shapes_are_not_offered_preemptible():
+    assert offers("oci", "us-ashburn-1", "BM.GPU.H100.8", "spot") == []
+    assert offers("oci", "us-ashburn-1", "BM.Standard.E5.192", "spot") == []
+    assert offers("oci", "us-ashburn-1", "VM.GPU.A10.1", "spot")
 
 
 def test_oci_bare_metal_standard_priced_at_its_family_rates():
