@@ -223,8 +223,17 @@ class ScaleUp:
             )
             return True
         for skipped in instance.skipped:  # alternatives the cloud passed over on its way
+            self.metrics.launch_failures.labels(skipped.kind).inc()
+            duration = 0.0
             for scope in skipped.scopes:
-                self.backoff.record_failure(scope, skipped.kind, now, f"{skipped.code}: {skipped}" if skipped.code else str(skipped))
+                detail = f"{skipped.code}: {skipped}" if skipped.code else str(skipped)
+                duration = max(duration, self.backoff.record_failure(scope, skipped.kind, now, detail))
+            self.reporter.note(
+                "launch-failed",
+                f"launch {intent.request_id[:12]} passed over an offering ({skipped.kind}"
+                f"{': ' + skipped.code if skipped.code else ''}): backed off {describe_scopes(skipped.scopes)} "
+                f"for {duration:g}s",
+            )
         delivered = intent
         if (instance.instance_type, instance.capacity_type) != (intent.instance_type, intent.capacity_type):
             delivered = self.intent_for(instance, intent)  # an alternative: record what came
