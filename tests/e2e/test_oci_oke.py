@@ -96,9 +96,9 @@ def _pool_of(server, node):
     return next(p for p in server.state.pools.values() if any(n.get("id") == instance for n in p["nodes"]))
 
 
-def test_a_4_cpu_24_gib_pod_gets_a_flex_node_sized_to_it(oke, apps_v1, core_v1):
+def test_a_4_cpu_24_gib_pod_gets_a_flex_node_sized_to_it_and_scale_down_removes_node_and_pool(oke, apps_v1, core_v1):
     env, server, start = oke
-    start()
+    start({"scaleDown.nodeUnneededDuration": "4s"})
     (pod,) = _deploy(env, apps_v1, core_v1, "api", 1, "4", "24Gi")
     (node,) = env.managed_nodes()
     assert pod.spec.node_name == node.metadata.name
@@ -110,6 +110,13 @@ def test_a_4_cpu_24_gib_pod_gets_a_flex_node_sized_to_it(oke, apps_v1, core_v1):
     assert pool["nodeShapeConfig"] == {"ocpus": 3.0, "memoryInGBs": 28.0}
     assert node.status.allocatable["cpu"] == "5915m"
     assert pool["freeformTags"]["smart-autoscaler-cluster"] == "e2e-oke"
+
+    # Scale to 0: the node is drained, OKE deletes that named node, and the empty pool goes.
+    apps_v1.patch_namespaced_deployment_scale("api", env.namespace, {"spec": {"replicas": 0}})
+    env.wait(lambda: not env.managed_nodes(), 40, f"node {node.metadata.name} removed")
+    deleted = [path for operation, path, _ in server.state.calls if operation == "DeleteNode"]
+    assert deleted == [f"/20180222/nodePools/{pool['id']}/node/{node.spec.provider_id.removeprefix('oci://')}"]
+    env.wait(lambda: pool["lifecycleState"] == "DELETED", 10, "the idle node pool deleted")
 
 
 def test_out_of_host_capacity_goes_to_the_next_ad_and_shape_in_the_same_loop(oke, apps_v1, core_v1):
