@@ -32,6 +32,20 @@ def _is_loopback(endpoint: str) -> bool:
 
 
 def _signer_and_config(oci: Any, settings: OciConfig, region: str) -> tuple[Any, dict[str, Any]]:
+    try:
+        return _credentials(oci, settings, region)
+    except ValueError:
+        raise
+    except Exception as err:  # the SDK's own errors: say which method failed, without a traceback
+        hint = {
+            "instance_principal": " (is the daemon on an OCI instance of a dynamic group the policies name?)",
+            "workload_identity": " (is it an OKE pod with OCI_RESOURCE_PRINCIPAL_VERSION=2.2 and OCI_RESOURCE_PRINCIPAL_REGION set?)",
+            "api_key": f" (is profile {settings.config_profile} in ~/.oci/config complete?)",
+        }.get(settings.auth_method, "")
+        raise ValueError(f"oci.authMethod {settings.auth_method}: no credentials: {type(err).__name__}: {err}{hint}") from None
+
+
+def _credentials(oci: Any, settings: OciConfig, region: str) -> tuple[Any, dict[str, Any]]:
     method = settings.auth_method
     if method == "instance_principal":
         return oci.auth.signers.InstancePrincipalsSecurityTokenSigner(), {"region": region}

@@ -408,3 +408,11 @@ def test_the_price_refresher_starts_with_the_first_live_catalog_call_and_stops_o
     provider.close()
     provider.prices._thread.join(timeout=5)
     assert not provider.prices._thread.is_alive()
+
+
+def test_missing_api_key_credentials_are_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("OCI_CONFIG_FILE", str(tmp_path / "absent"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = settings("https://containerengine.us-ashburn-1.oci.oraclecloud.com", authMethod="api_key")
+    with pytest.raises(ValueError, match=r"oci.authMethod api_key: no credentials: .* \(is profile DEFAULT in ~/.oci/config complete\?\)"):
+        create_provider(config=config)
