@@ -18,10 +18,10 @@ from pricing.allocatable import node_resources
 from pricing.types import ON_DEMAND, InstanceType
 
 _EPSILON = 1e-9
-# Instance tags a provider sets on a flexible-shape node, so that whoever adopts the instance
-# (after a restart) knows its size: the shape name alone does not say it.
-FLEX_OCPUS_TAG = "flex-ocpus"
-FLEX_MEMORY_TAG = "flex-memory-gb"
+# The size of a flexible-shape node, as a label on its Node and a tag on its instance: the shape
+# name alone does not say it, and its price and room (after a restart) depend on it.
+FLEX_OCPUS_KEY = "smart-autoscaler.io/flex-ocpus"
+FLEX_MEMORY_KEY = "smart-autoscaler.io/flex-memory-gb"
 MIB_PER_GB = 1024  # OCI's "GB" of memory is 1024 MiB (memoryInGBs)
 
 
@@ -156,21 +156,21 @@ def size_for_listed(
     )
 
 
-def flex_tags(itype: InstanceType) -> dict[str, str]:
-    """The size tags of a sized flexible instance type ({} for any other type)."""
+def flex_size(itype: InstanceType) -> dict[str, str]:
+    """The size labels/tags of a sized flexible instance type ({} for any other type)."""
     if not (itype.flexible and itype.ocpus):
         return {}
-    return {FLEX_OCPUS_TAG: str(itype.ocpus), FLEX_MEMORY_TAG: str(itype.memory_mib // MIB_PER_GB)}
+    return {FLEX_OCPUS_KEY: str(itype.ocpus), FLEX_MEMORY_KEY: str(itype.memory_mib // MIB_PER_GB)}
 
 
 def sized_from_tags(
     shapes: tuple[FlexShape, ...], name: str, capacity_type: str, tags: Mapping[str, str]
 ) -> tuple[InstanceType, float] | None:
-    """The sized instance type and price of an instance of flexible shape `name` whose tags say
-    its size; None when `name` is not flexible or the tags do not say."""
+    """The sized instance type and price of a node of flexible shape `name` whose labels or tags
+    say its size; None when `name` is not flexible or they do not say."""
     shape = next((s for s in shapes if s.name == name), None)
     try:
-        ocpus, memory_gb = int(float(tags[FLEX_OCPUS_TAG])), int(float(tags[FLEX_MEMORY_TAG]))
+        ocpus, memory_gb = int(float(tags[FLEX_OCPUS_KEY])), int(float(tags[FLEX_MEMORY_KEY]))
     except (KeyError, ValueError):
         return None
     if shape is None or ocpus <= 0 or memory_gb <= 0:

@@ -178,10 +178,15 @@ def test_an_oke_flex_node_launched_and_adopted_after_a_restart_counts_its_own_si
     sim.step()
     (instance,) = sim.provider.launched
     assert instance.instance_type == "VM.Standard.E4.Flex"
-    assert (instance.tags["flex-ocpus"], instance.tags["flex-memory-gb"]) == ("3", "28")
+    assert (instance.tags["smart-autoscaler.io/flex-ocpus"], instance.tags["smart-autoscaler.io/flex-memory-gb"]) == ("3", "28")
     restarted = Reconciler(sim.cluster, sim.provider, sim.catalog, scenario.config, sim.clock)
     adopted = restarted.scale_up.intent_for(instance)
     assert adopted.allocatable == E4.instance_type(3, 28).allocatable
     assert adopted.price == pytest.approx(0.117)
     sim.run_for(70)
-    assert sim.cluster.pods["default/api"].node_name
+    node = sim.cluster.nodes[sim.cluster.pods["default/api"].node_name]
+    assert (node.labels["smart-autoscaler.io/flex-ocpus"], node.labels["smart-autoscaler.io/flex-memory-gb"]) == ("3", "28")
+    (managed,) = [n for n in sim.reconciler.cluster.view().nodes if n.name == node.name]
+    from autoscaler.snapshot import PriceIndex
+
+    assert PriceIndex.of(sim.catalog).price(managed.labels["node.kubernetes.io/instance-type"], "on-demand", managed.labels) == pytest.approx(0.117)

@@ -28,7 +28,7 @@ from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.resources import Resources
 from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes
-from pricing.flex import flex_tags, sized_from_tags
+from pricing.flex import flex_size, sized_from_tags
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
     TAG_CAPACITY,
@@ -181,7 +181,7 @@ class ScaleUp:
             labels=labels,
             taints=tuple(option.taints),
             tags={TAG_CLUSTER: self.config.cluster_name, TAG_REQUEST: request_id, TAG_ROLE: new.mode,
-                  TAG_CAPACITY: option.capacity_type, **flex_tags(itype)},
+                  TAG_CAPACITY: option.capacity_type, **flex_size(itype)},
             price=option.price,
             alternatives=tuple(
                 LaunchAlternative(alt.instance_type, alt.capacity_type, alt.zones, alt.price) for alt in new.alternatives

@@ -28,7 +28,7 @@ from providers.oci.clients import OciClients
 from providers.oci.errors import zone_of
 from providers.oci.nodepools import NodePools, PoolRef, _plain_failure
 from providers.oci.pools import TAG_CAPACITY, TAG_ROLE, PoolSpec, ledger_key, pool_labels, pool_taints, with_ledger_entry
-from pricing.flex import FLEX_MEMORY_TAG, FLEX_OCPUS_TAG
+from pricing.flex import FLEX_MEMORY_KEY, FLEX_OCPUS_KEY
 from pricing.types import InstanceType
 
 log = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ def _shape_config_tags(pool: Any) -> dict[str, str]:
     config = pool.node_shape_config
     if config is None or not config.ocpus:
         return {}
-    return {FLEX_OCPUS_TAG: f"{config.ocpus:g}", FLEX_MEMORY_TAG: f"{config.memory_in_gbs:g}"}
+    return {FLEX_OCPUS_KEY: f"{config.ocpus:g}", FLEX_MEMORY_KEY: f"{config.memory_in_gbs:g}"}
 
 
 def _every_ad_refused(request: LaunchRequest, refused: list[ProviderError], every_ad: bool) -> ProviderError:

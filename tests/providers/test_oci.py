@@ -97,12 +97,12 @@ def test_flex_launch_makes_one_node_pool_sized_to_the_offering(server, provider)
     assert {kv["key"]: kv["value"] for kv in pool["initialNodeLabels"]} == {
         "smart-autoscaler.io/node-type": "bin-select",
         "smart-autoscaler.io/created-by": "smart-autoscaler",
-    }
+    }  # (the loop's labels of a Flex node also carry its size: smart-autoscaler.io/flex-ocpus, -memory-gb)
     (node,) = server.state.live_nodes()
     assert instance.instance_id == node["id"] and instance.provider_id == f"oci://{node['id']}"
     assert (instance.instance_type, instance.capacity_type, instance.zone) == ("VM.Standard.E5.Flex", "on-demand", "US-ASHBURN-AD-1")
     assert instance.request_id == "r1"
-    assert (instance.tags["flex-ocpus"], instance.tags["flex-memory-gb"]) == ("4", "32")  # for adoption
+    assert (instance.tags["smart-autoscaler.io/flex-ocpus"], instance.tags["smart-autoscaler.io/flex-memory-gb"]) == ("4", "32")
 
 
 def test_the_same_offering_grows_its_pool_by_one_node_per_launch(server, provider):
