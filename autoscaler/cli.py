@@ -6,6 +6,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import sys
 import time
 from typing import Sequence
@@ -13,6 +14,8 @@ from typing import Sequence
 from autoscaler.config import Config, ConfigError, load_config_file
 from autoscaler.manifests import ManifestError, load_manifest_files
 from autoscaler.preview import TargetError, format_table, parse_target, run_preview
+from autoscaler.validate.manifests import MAX_PREVIEW_PODS
+from autoscaler.validate.scenario import MAX_SIMULATED_DAYS
 
 # The daemon and the simulator are imported only by the commands that use them, so `preview`
 # starts fast; their errors are user errors once they are loaded.
@@ -27,6 +30,26 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("smart-autoscaler")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.1.0 (source tree)"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="smart-autoscaler",
         description="Kubernetes node autoscaler: the cheapest node that really fits.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     preview = commands.add_parser(
         "preview",
@@ -47,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                               "(default: the region of --config, else aws:us-east-1)")
     preview.add_argument("--config", metavar="CONFIG.yaml", help="autoscaler options (SPEC names, camelCase)")
     preview.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    preview.add_argument("--max-pods", type=_positive_int, default=MAX_PREVIEW_PODS, metavar="N",
+                         help=f"refuse manifests that would create more than N pods in all (default {MAX_PREVIEW_PODS:,})")
     preview.add_argument("--timings", "-v", action="store_true", help="print the time of each phase (read, expand, plan, print) to stderr")
 
     simulate = commands.add_parser(
@@ -54,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run the real reconcile loop against a simulated cluster and cloud, following a scenario",
         description="Workloads arrive and leave, the cloud stocks out, an hour runs in seconds; prints a "
         "timeline and a summary. Uses named simulators (InMemoryCluster, SimulatedProvider): no cluster, no cloud.",
+        epilog="Scenario format: README.md, section 'Scenario files' (keys name, cloud, region, duration "
+        f"(at most {MAX_SIMULATED_DAYS} days), step (more than 0, at most the duration), config, cloudSimulator "
+        "{launchDelay, readyDelay}, events: [{at, apply|file|delete|release|stockout|quota|slowLaunch|neverBoots|"
+        "clearFaults, runFor, heldBy}]); examples in examples/scenarios/.",
     )
     simulate.add_argument("scenario", metavar="SCENARIO.yaml", help="e.g. examples/scenarios/gpu-burst.yaml")
 
@@ -61,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="the daemon: watch a cluster and add and remove nodes",
         description="Watches pods and nodes through the Kubernetes API and scales the cluster's nodes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     run.add_argument("--config", metavar="CONFIG.yaml", help="options (SPEC names); validated at start")
     run.add_argument("--dry-run", action="store_true", help="decide and report (logs, Normal events DryRun*) but change nothing")
@@ -93,10 +124,12 @@ def _run_preview(args: argparse.Namespace) -> int:
     config = load_config_file(args.config) if args.config else Config()
     targets = [parse_target(t) for t in args.target] if args.target else [parse_target(f"{config.cloud}:{config.region}")]
     timings: dict[str, float] = {}
-    manifests = load_manifest_files(args.filename, timings, read_only=True)
+    manifests = load_manifest_files(args.filename, timings, read_only=True, max_pods=args.max_pods)
     if not manifests.pods:
         print(f"error: no pods in {', '.join(args.filename)} (kinds read: Pod, Deployment, StatefulSet, "
               "ReplicaSet, Job, CronJob, RayCluster, RayService, RayJob)", file=sys.stderr)
+        for line in manifests.skipped:
+            print(f"  skipped {line}", file=sys.stderr)
         return EXIT_USAGE
     result = run_preview(manifests, targets, config, timings)
     started = time.perf_counter()
@@ -146,6 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - no traceback reaches a user; it is a bug to report
+        if os.environ.get("SMART_AUTOSCALER_DEBUG"):
+            raise
+        print(f"error: internal error ({type(err).__name__}: {err}); this is a bug: please report it with the "
+              "input that caused it (SMART_AUTOSCALER_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
     return EXIT_USAGE
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.regex import RegexError, compile_user_regex
+from pricing.catalog import CatalogError, check_region
 from pricing.types import CAPACITY_TYPES, ON_DEMAND
 
 
@@ -171,12 +172,12 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return _bounded_duration(float(value))
     text = str(value).strip()
     if not text:
         raise ValueError("expected a duration such as 30s, 10m, 1h or 7d")
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
+        return _bounded_duration(float(text))
     position, total = 0, 0.0
     for match in _DURATION.finditer(text):
         if match.start() != position:
@@ -185,7 +186,15 @@ def parse_duration(value: Any) -> float:
         position = match.end()
     if position != len(text):
         raise ValueError("expected a duration such as 30s, 10m, 1h30m or 7d")
-    return total
+    return _bounded_duration(total)
+
+
+def _bounded_duration(seconds: float) -> float:
+    if seconds != seconds:
+        raise ValueError("expected a duration such as 30s, 10m, 1h or 7d")
+    if seconds > _MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"a duration must be at most {_MAX_DURATION_DAYS}d")
+    return seconds
 
 
 def _bool(value: Any) -> bool:
@@ -215,7 +224,11 @@ def _number(minimum: float | None = 0.0, maximum: float | None = None) -> Callab
     return parse
 
 
-def _integer(minimum: int = 0, maximum: int | None = None) -> Callable[[Any], int]:
+_INT32_MAX = 2**31 - 1  # no count option needs more; bigger numbers would overflow the planner's arithmetic
+_MAX_DURATION_DAYS = 3650
+
+
+def _integer(minimum: int = 0, maximum: int | None = _INT32_MAX) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool):
             raise ValueError("expected a whole number")
@@ -490,6 +503,8 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             raise ConfigError(f"config key {key!r} is not a string")
         if name in _SECTIONS and isinstance(value, dict):
             flat.update(_flatten(value, f"{name}."))
+        elif name in _SECTIONS and value is not None:
+            raise ConfigError(f"configuration key {name}: expected a mapping of {name}.* options, got {value!r:.60}")
         else:
             flat[name] = value
     return flat
@@ -538,6 +553,10 @@ def _check_consistency(config: Config) -> None:
             raise ConfigError(f"configuration: {what} (got {low:g} and {high:g})")
     if not config.managed_pod_labels:
         raise ConfigError("configuration key managedPodLabels: at least one label is needed")
+    try:
+        check_region(config.cloud, config.region)
+    except CatalogError as err:
+        raise ConfigError(f"configuration key region: {err}") from None
     if config.aws.user_data_type == "Template" and not config.aws.user_data:
         raise ConfigError("configuration: aws.userDataType Template needs aws.userData (the user-data template)")
 
@@ -555,15 +574,18 @@ def not_acted_on(config: Config) -> list[str]:
 
 def load_config_file(path: str, base: Config | None = None) -> Config:
     """Read a YAML config file; a ConfigMap manifest's `data` (values as YAML) is accepted too."""
+    from autoscaler.validate.files import UnreadableFile, read_yaml
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle)
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        values = read_yaml(path, f"config file {path}")
+    except UnreadableFile as err:
+        raise ConfigError(str(err)) from None
     if isinstance(values, dict) and values.get("kind") == "ConfigMap":
-        values = {key: _configmap_value(key, val) for key, val in (values.get("data") or {}).items()}
+        data = values.get("data") or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: ConfigMap data: expected a mapping of option names to values, got "
+                              f"{type(data).__name__}")
+        values = {key: _configmap_value(key, val) for key, val in data.items()}
     try:
         return config_from_mapping(values, base)
     except ConfigError as err:

@@ -15,7 +15,6 @@ import hashlib
 import json
 import pickle
 import re
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +22,15 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import yaml
+
+from autoscaler.validate.manifests import (
+    MAX_MANIFEST_CHARS,
+    PodBudget,
+    check_document,
+    check_workload,
+    read_stdin,
+    skip_reason,
+)
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Kubernetes' rand.SafeEncodeString alphabet: no vowels and no 0/1/3, so no words by accident.
@@ -607,7 +615,12 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
             document = json.loads(text)
         except ValueError:
             pass  # not one JSON document (e.g. YAML flow style or several): YAML says what is wrong
+        except RecursionError:
+            raise ManifestError(file, "nested too deeply to read; refused", document=1) from None
         else:
+            problem = check_document(document)
+            if problem:
+                raise ManifestError(file, problem, document=1)
             if document is not None:
                 yield 1, document
             return
@@ -624,7 +637,14 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
             line = mark.line + 1 if mark is not None else None
             message = f"YAML syntax error: {problem}"
             raise ManifestError(file, message, document=index + 1, line=line) from None
+        except RecursionError:
+            raise ManifestError(file, "nested too deeply to read; refused", document=index + 1) from None
+        except (ValueError, TypeError, OverflowError) as err:  # a value PyYAML cannot build, e.g. a 5000-digit int
+            raise ManifestError(file, f"YAML value cannot be read: {err}", document=index + 1) from None
         index += 1
+        problem = check_document(document)
+        if problem:
+            raise ManifestError(file, problem, document=index)
         if document is not None:
             yield index, document
 
@@ -649,10 +669,11 @@ def _objects(value: object, where: _Where) -> Iterator[tuple[_Where, object]]:
 class _Collector:
     """Accumulates objects from documents, checking that no two pods share a namespace and name."""
 
-    def __init__(self, timings: dict[str, float] | None = None) -> None:
+    def __init__(self, timings: dict[str, float] | None = None, max_pods: int | None = None) -> None:
         self.result = LoadedManifests()
         self._pod_sources: dict[tuple[str, str], str] = {}
         self.timings = timings if timings is not None else {}
+        self._budget = PodBudget(max_pods)
 
     def add_text(self, text: str, file: str) -> None:
         started = time.perf_counter()
@@ -667,11 +688,14 @@ class _Collector:
     def add_object(self, raw: object, where: _Where) -> None:
         obj = _read_object(raw, where)
         expander = _EXPANDERS.get((obj.group, obj.kind))
+        check_workload(obj.group, obj.kind, obj.raw, obj.error)
+        if expander is not None:
+            self._budget.take(obj.group, obj.kind, obj.raw, obj.error)
         if _is_daemonset(obj):
             _template(obj, _mapping(obj, obj.raw.get("spec"), "spec").get("template"), "spec.template")
             self.result.daemonsets.append(obj.raw)
         elif expander is None:
-            self.result.skipped.append(f"{obj.source}: no pods")
+            self.result.skipped.append(f"{obj.source}: {skip_reason(obj.api_version, obj.kind)}")
         else:
             for pod in expander(obj):
                 meta = pod.manifest["metadata"]
@@ -683,22 +707,24 @@ class _Collector:
                 self.result.pods.append(pod)
 
 
-def load_manifest_text(text: str, source: str) -> LoadedManifests:
+def load_manifest_text(text: str, source: str, max_pods: int | None = None) -> LoadedManifests:
     """Read one file's text; `source` names it in messages."""
-    collector = _Collector()
+    collector = _Collector(max_pods=max_pods)
     collector.add_text(text, source)
     return collector.result
 
 
 def load_manifest_files(
-    paths: list[str], timings: dict[str, float] | None = None, read_only: bool = False
+    paths: list[str], timings: dict[str, float] | None = None, read_only: bool = False, max_pods: int | None = None
 ) -> LoadedManifests:
     """Read manifest files ("-" is stdin) as one set: pod names must be unique across all of them.
     `timings` (phase -> seconds) gets the time spent reading and expanding; with `read_only` the
-    pods of one template share their spec object (the caller promises not to change it)."""
+    pods of one template share their spec object (the caller promises not to change it). More
+    than `max_pods` pods in all (default `autoscaler.validate.manifests.MAX_PREVIEW_PODS`) is
+    refused before any is expanded."""
     token = _SHARED_SPECS.set(read_only)
     try:
-        return _load_files(paths, _Collector(timings))
+        return _load_files(paths, _Collector(timings, max_pods))
     finally:
         _SHARED_SPECS.reset(token)
 
@@ -706,12 +732,14 @@ def load_manifest_files(
 def _load_files(paths: list[str], collector: _Collector) -> LoadedManifests:
     for path in paths:
         if path == "-":
-            collector.add_text(sys.stdin.read(), _STDIN)
+            collector.add_text(read_stdin(_STDIN, ManifestError), _STDIN)
             continue
         try:
             started = time.perf_counter()
             with open(path, encoding="utf-8-sig") as handle:
-                text = handle.read()
+                text = handle.read(MAX_MANIFEST_CHARS + 1)
+            if len(text) > MAX_MANIFEST_CHARS:
+                raise ManifestError(path, f"larger than {MAX_MANIFEST_CHARS // 2**20} Mi characters; refused")
             collector.timings["read"] = collector.timings.get("read", 0.0) + time.perf_counter() - started
         except OSError as err:
             raise ManifestError(path, f"cannot read: {err.strerror or err}") from None

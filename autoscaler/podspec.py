@@ -28,6 +28,8 @@ from autoscaler.podresources import PodSpecError, _primary_device, pod_devices, 
 from autoscaler.podterms import affinity_terms, host_ports, spread_constraints
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
+from autoscaler.validate.pods import pod_problems
+from autoscaler.validate.problems import describe
 
 GKE_SHARING_STRATEGY = "cloud.google.com/gke-gpu-sharing-strategy"
 GKE_MAX_SHARED_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"
@@ -197,13 +199,28 @@ def _scheduled_condition(status: Mapping[str, Any]) -> tuple[bool, str]:
     return False, ""
 
 
+def _pod_key(obj: Any) -> str:
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    return f"{metadata.get('namespace') or 'default'}/{metadata.get('name') or ''}"
+
+
 def pod_from_manifest(
-    obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES, memo: dict | None = None
+    obj: Mapping[str, Any],
+    prefixes: Iterable[str] = DEFAULT_PREFIXES,
+    memo: dict | None = None,
+    *,
+    validated: bool = False,
 ) -> Pod:
-    """The planner's Pod for a core/v1 Pod object; PodSpecError when its resources are unreadable.
+    """The planner's Pod for a core/v1 Pod object; PodSpecError when a field is not valid
+    (`autoscaler.validate` checks it first, unless `validated`: the caller already did, as the
+    preview does once per workload template before expanding it into replicas).
 
     With `memo` (a dict the caller keeps for one batch), pods whose spec, namespace, labels and
     annotations equal an earlier pod's (the replicas of one template) reuse its parsed shape."""
+    problems = [] if validated else pod_problems(obj)
+    if problems:
+        raise PodSpecError(f"pod {_pod_key(obj)}: {describe(problems)}")
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}

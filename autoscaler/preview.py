@@ -13,6 +13,7 @@ from autoscaler.model import Pod
 from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.snapshot import daemonset_overheads
+from autoscaler.validate.notices import annotation_hints, triage
 from pricing.catalog import CatalogError, catalog_settings, region_catalog
 
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
@@ -104,10 +105,22 @@ class TargetResult:
 class PreviewResult:
     targets: list[TargetResult]
     problems: list[str]
-    skipped: list[str]
+    skipped: list[str]  # objects that give no pods: "file#2 Rollout/web: reason"
+    skipped_pods: list[tuple[str, str]] = field(default_factory=list)  # (pod, reason): needs no node
 
     def as_json(self) -> dict[str, Any]:
-        return {"targets": [t.as_json() for t in self.targets], "problems": self.problems}
+        return {
+            "targets": [t.as_json() for t in self.targets],
+            "problems": self.problems,
+            "skipped": [_skipped_object(line) for line in self.skipped],
+            "skipped_pods": [{"pod": pod, "reason": reason} for pod, reason in self.skipped_pods],
+        }
+
+
+def _skipped_object(line: str) -> dict[str, str]:
+    """'file#2 Rollout/web: reason' -> {"object": "file#2 Rollout/web", "reason": "reason"}."""
+    head, _, reason = line.partition(": ")
+    return {"object": head, "reason": reason}
 
 
 def manifest_overheads(daemonsets: Sequence[dict[str, Any]]) -> tuple[list[DaemonSetOverhead], list[str]]:
@@ -127,7 +140,7 @@ def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list
     memo: dict = {}
     for expanded in manifests.pods:
         try:
-            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes, memo))
+            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes, memo, validated=True))
         except PodSpecError as err:
             meta = expanded.manifest.get("metadata") or {}
             broken.append((f"{meta.get('namespace', 'default')}/{meta.get('name', '')}", f"{expanded.source}: {err}"))
@@ -171,8 +184,16 @@ def run_preview(
     started = time.perf_counter()
     pods, broken = pods_of(manifests, config)
     timings["expand"] = timings.get("expand", 0.0) + time.perf_counter() - started
+    triaged = triage(pods, config)
+    pods = triaged.planned
     overheads, problems = manifest_overheads(manifests.daemonsets)
     problems += [f"{pod}: {reason}" for pod, reason in broken]
+    problems += triaged.notes
+    problems += annotation_hints(
+        ((f"{(p.manifest.get('metadata') or {}).get('namespace', 'default')}/{p.manifest['metadata'].get('name')}",
+          p.manifest["metadata"].get("annotations") or {}) for p in manifests.pods),
+        config.annotation_prefixes,
+    )
     results = []
     for target in targets:
         settings = catalog_settings(config, target.cloud)
@@ -191,22 +212,32 @@ def run_preview(
         for problem in decided.problems:
             if problem not in problems:
                 problems.append(problem)
-    return PreviewResult(results, problems, list(manifests.skipped))
+    return PreviewResult(results, problems, list(manifests.skipped), triaged.skipped)
 
 
 # ---- table output
 
 
-def _pods_cell(pods: list[str], width: int = 60) -> str:
-    text = ", ".join(pods)
-    if len(text) <= width:
-        return text
-    shown: list[str] = []
-    for pod in pods:
-        if len(", ".join(shown + [pod])) > width - 12:
-            break
-        shown.append(pod)
-    return ", ".join(shown) + f", +{len(pods) - len(shown)} more"
+_POD_LINES = 10  # per node line in the table; -o json lists every pod
+
+
+def _pods_cell(pods: list[str], width: int = 60) -> list[str]:
+    """Pod names wrapped over lines of about `width` characters; a longer name gets a line of
+    its own, whole. Past a few lines the rest is counted, visibly, never dropped silently."""
+    lines: list[str] = []
+    current = ""
+    for index, pod in enumerate(pods):
+        candidate = f"{current}, {pod}" if current else pod
+        if current and len(candidate) > width:
+            lines.append(current + ",")
+            if len(lines) == _POD_LINES:
+                lines.append(f"... and {len(pods) - index} more pods (-o json lists every pod)")
+                return lines
+            candidate = pod
+        current = candidate
+    if current:
+        lines.append(current)
+    return lines
 
 
 def format_table(result: PreviewResult) -> str:
@@ -217,6 +248,7 @@ def format_table(result: PreviewResult) -> str:
             rows = [("INSTANCE TYPE", "CAPACITY", "MODE", "COUNT", "$/H EACH", "$/H", "PODS")]
             for line in target.nodes:
                 mark = "*" if line.price_estimated else ""
+                first, *more = _pods_cell(line.pods) or [""]
                 rows.append(
                     (
                         line.instance_type,
@@ -225,9 +257,10 @@ def format_table(result: PreviewResult) -> str:
                         str(line.count),
                         f"{line.hourly_cost_each:.4f}{mark}",
                         f"{line.count * line.hourly_cost_each:.4f}{mark}",
-                        _pods_cell(line.pods),
+                        first,
                     )
                 )
+                rows += [("", "", "", "", "", "", extra) for extra in more]
             widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
             for row in rows:
                 out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
@@ -258,6 +291,11 @@ def format_table(result: PreviewResult) -> str:
         out.append(f"  cheapest: {cheapest.target} at ${cheapest.total_hourly_cost:.4f}/h")
     if any(line.price_estimated for target in result.targets for line in target.nodes):
         out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate or the Spot Instance Advisor's saving, or another region's list price)")
+    if result.skipped or result.skipped_pods:
+        out.append("")
+        out.append("== skipped ==")
+        out += [f"  {line}" for line in result.skipped]
+        out += [f"  pod {pod}: {reason}" for pod, reason in result.skipped_pods]
     for problem in result.problems:
         out.append(f"warning: {problem}")
     return "\n".join(out)

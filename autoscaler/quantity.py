@@ -25,8 +25,9 @@ _DECIMAL = {
     "P": Decimal("1e15"),
     "E": Decimal("1e18"),
 }
+_INT64_MAX = 2**63 - 1
 _QUANTITY = re.compile(
-    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<bin>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<exp>[eE][+-]?\d+)|(?P<dec>[numkMGTPE]?))$"
+    r"^(?P<num>[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(?:(?P<bin>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<exp>[eE][+-]?[0-9]+)|(?P<dec>[numkMGTPE]?))$"
 )
 
 
@@ -43,11 +44,14 @@ def _parse(text: str) -> Decimal:
         number = Decimal(match.group("num"))
     except InvalidOperation as err:  # pragma: no cover - the regex admits only decimals
         raise QuantityError(f"{text!r} is not a Kubernetes quantity") from err
-    if match.group("bin"):
-        return number * _BINARY[match.group("bin")]
-    if match.group("exp"):
-        return number * (Decimal(10) ** int(match.group("exp")[1:]))
-    return number * _DECIMAL[match.group("dec") or ""]
+    try:
+        if match.group("bin"):
+            return number * _BINARY[match.group("bin")]
+        if match.group("exp"):
+            return number * (Decimal(10) ** int(match.group("exp")[1:]))
+        return number * _DECIMAL[match.group("dec") or ""]
+    except ArithmeticError:  # an exponent beyond what any quantity can hold, e.g. 1e99999999
+        raise QuantityError(f"{text!r} is out of range for a Kubernetes quantity") from None
 
 
 def _as_text(value: object) -> str:
@@ -66,16 +70,22 @@ def _checked(value: Decimal, text: str) -> Decimal:
     return value
 
 
+def _in_range(amount: int, text: str) -> int:
+    if amount > _INT64_MAX:  # Kubernetes stores a quantity (CPU: its milli-value) in an int64
+        raise QuantityError(f"{text!r} is out of range for a Kubernetes quantity (at most 2^63-1)")
+    return amount
+
+
 def parse_cpu_millis(value: object) -> int:
     """'500m' -> 500, '2' -> 2000, 0.25 -> 250 (rounded up to a whole millicore)."""
     text = _as_text(value)
-    return int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING))
+    return _in_range(int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING)), text)
 
 
 def parse_count(value: object) -> int:
     """Whole units: bytes for memory and storage, devices for GPUs, a count for pods."""
     text = _as_text(value)
-    return int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING))
+    return _in_range(int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING)), text)
 
 
 def format_bytes(amount: int) -> str:

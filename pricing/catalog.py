@@ -8,6 +8,7 @@ are marked `price_estimated` with a note saying how they were derived.
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import json
 import logging
@@ -125,7 +126,23 @@ def known_regions(cloud: str) -> list[str]:
         return sorted(data["zones"])
     if cloud == "azure":
         return sorted(data["prices"])
-    return []  # gcp and oci: one list price for every region
+    return _listed_regions(cloud)  # gcp and oci: one list price for every region they have
+
+
+@lru_cache(maxsize=None)
+def _listed_regions(cloud: str) -> list[str]:
+    blob = importlib_resources.files("pricing").joinpath("data", "regions.json").read_bytes()
+    return sorted(json.loads(blob)[cloud])
+
+
+def check_region(cloud: str, region: str) -> None:
+    """CatalogError naming the known regions when `region` is not one of `cloud`'s."""
+    known = known_regions(cloud)
+    if region not in known:
+        close = difflib.get_close_matches(region, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        name = {"aws": "AWS", "gcp": "GCP", "azure": "Azure", "oci": "OCI"}[cloud]
+        raise CatalogError(f"unknown {name} region {region!r}{hint}; known: {', '.join(known)}")
 
 
 def _source_lines(data: dict[str, Any]) -> tuple[str, ...]:
@@ -341,6 +358,7 @@ def region_catalog(cloud: str, region: str, settings: CatalogSettings = CatalogS
     if cloud not in _BUILDERS:
         raise CatalogError(f"unknown cloud {cloud!r}; known: {', '.join(CLOUDS)}")
     data = raw_catalog(cloud)
+    check_region(cloud, region)
     offerings = tuple(_BUILDERS[cloud](region, settings))
     return RegionCatalog(
         cloud=cloud,

@@ -331,7 +331,7 @@ def test_multi_document_yaml_with_empty_documents_and_skipped_kinds():
     assert loaded.skipped == [
         "m.yaml#2 ConfigMap/cfg: no pods",
         "m.yaml#4 Service/web: no pods",
-        "m.yaml#5 Deployment/not-apps: no pods",
+        "m.yaml#5 Deployment/not-apps: no pods: a Deployment of example.com/v1 is not expanded (the preview reads Deployment of apps/v1)",
     ]
 
 

@@ -110,18 +110,18 @@ def test_unknown_target_exits_2(capsys):
     assert "mars-north-1" in err and "us-west-2" in err
 
 
-def test_bad_quantity_in_a_pod_is_reported_and_the_rest_planned(tmp_path, capsys):
+def test_bad_quantity_in_a_pod_stops_the_preview_naming_file_document_pod_and_field(tmp_path, capsys):
+    # Given a file whose first Pod asks for "lots" of CPU
     path = tmp_path / "pods.yaml"
     path.write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: bad}\nspec: {containers: [{name: c, resources: {requests: {cpu: lots}}}]}\n"
         "---\napiVersion: v1\nkind: Pod\nmetadata: {name: good}\nspec: {containers: [{name: c, resources: {requests: {cpu: '3'}}}]}\n"
     )
-    code, out, _ = run(capsys, "preview", "-f", str(path), "-o", "json")
-    assert code == 0
-    (target,) = json.loads(out)["targets"]
-    assert target["nodes"][0]["pods"] == ["default/good"]
-    (bad,) = target["unplaceable"]
-    assert bad["pod"] == "default/bad" and "lots" in bad["reason"] and "spec.containers[0]" in bad["reason"]
+    # When previewed, then it exits 2 and says where the bad value is (it was planned as unplaceable before)
+    code, out, err = run(capsys, "preview", "-f", str(path), "-o", "json")
+    assert code == 2 and out == ""
+    assert f"{path}: document 1 (Pod bad): spec.containers[0].resources.requests.cpu:" in err
+    assert "'lots'" in err
 
 
 def test_module_entry_point_runs(tmp_path):
@@ -136,7 +136,7 @@ def test_module_entry_point_runs(tmp_path):
     assert "g6.8xlarge" in completed.stdout
 
 
-def test_daemonsets_in_the_files_count_as_overhead_and_a_bad_one_is_reported(tmp_path, capsys):
+def test_daemonsets_in_the_files_count_as_overhead_and_a_bad_one_stops_the_preview(tmp_path, capsys):
     pods = "".join(
         f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec: {{containers: [{{name: c, resources: {{requests: {{cpu: 900m}}}}}}]}}\n"
         for i in range(4)
@@ -153,9 +153,11 @@ def test_daemonsets_in_the_files_count_as_overhead_and_a_bad_one_is_reported(tmp
     broken = tmp_path / "broken.yaml"
     broken.write_text(pods + agent % "lots")
     counts = []
-    for path in (without, with_agent, broken):
+    for path in (without, with_agent):
         code, out, err = run(capsys, "preview", "-f", str(path), "-o", "json")
         assert code == 0
         counts.append(json.loads(out)["targets"][0]["node_count"])
-    assert counts == [1, 2, 1]
-    assert "kube-system/agent" in err and "lots" in err
+    assert counts == [1, 2]
+    code, out, err = run(capsys, "preview", "-f", str(broken), "-o", "json")
+    assert code == 2
+    assert "(DaemonSet agent): spec.template.spec.containers[0].resources.requests.cpu:" in err and "'lots'" in err

@@ -96,8 +96,10 @@ class WatchCache(Generic[T]):
         changes: Changes | None = None,
         options: CacheOptions = CacheOptions(),
         signature: Callable[[T], Any] = _identity,
+        on_invalid: Callable[[Mapping[str, Any], Exception], None] | None = None,
     ) -> None:
         self.resource = resource
+        self._on_invalid = on_invalid
         self.synced = threading.Event()
         self.last_error = ""
         self._list = list_call
@@ -174,6 +176,11 @@ class WatchCache(Generic[T]):
             return self._convert(obj)
         except Exception as err:  # noqa: BLE001 - one bad object must not stop the others
             log.warning("%s %s skipped: %s", self.resource, object_key(obj).lstrip("/"), err)
+            if self._on_invalid is not None:
+                try:
+                    self._on_invalid(obj, err)
+                except Exception:  # noqa: BLE001 - reporting must not stop the watch
+                    log.exception("reporting the invalid %s %s failed", self.resource, object_key(obj))
             return None
 
     def _relist(self) -> None:

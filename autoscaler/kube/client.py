@@ -25,6 +25,8 @@ from autoscaler.clock import Clock, SystemClock
 from autoscaler.cluster import ClusterError, ClusterView, EvictionOutcome, KubeNode, ObjectRef
 from autoscaler.kube.api import ApiCallError, api_time, call_json, micro_time
 from autoscaler.kube.cache import CacheOptions, Changes, WatchCache
+from autoscaler.kube.invalid import InvalidObjectReporter
+from autoscaler.validate.kubeconfig import KubeconfigError, check_client_configuration
 from autoscaler.kube.convert import daemonset_from_api, node_from_api, pdb_from_api, taint_to_api, taints_from_api
 from autoscaler.podspec import DEFAULT_PREFIXES, pod_from_manifest
 from pricing.types import Taint
@@ -76,15 +78,19 @@ class KubeCluster:
         prefixes = tuple(annotation_prefixes)
         apps, policy = AppsV1Api(api_client), PolicyV1Api(api_client)
         cache = partial(WatchCache, changes=self._changes, options=cache_options)
+        self.invalid = InvalidObjectReporter(self.create_event)  # Warning events for unreadable objects
         self.pods = cache(
             "pods",
             partial(self._core.list_pod_for_all_namespaces, field_selector=LIVE_PODS),
             partial(pod_from_manifest, prefixes=prefixes),
+            on_invalid=self.invalid.pod,
         )
         self.nodes = cache(
             "nodes", self._core.list_node, partial(node_from_api, prefixes=prefixes), signature=_without_version
         )
-        self.daemonsets = cache("daemonsets", apps.list_daemon_set_for_all_namespaces, daemonset_from_api)
+        self.daemonsets = cache(
+            "daemonsets", apps.list_daemon_set_for_all_namespaces, daemonset_from_api, on_invalid=self.invalid.daemonset
+        )
         self.pdbs = cache(
             "poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces, pdb_from_api
         )
@@ -105,9 +111,12 @@ class KubeCluster:
             if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 config.load_incluster_config(client_configuration=configuration)
             else:
+                check_client_configuration(kubeconfig, context)
                 config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-        except (config.ConfigException, OSError) as err:
-            raise ClusterError(f"load Kubernetes client configuration: {err}") from None
+        except KubeconfigError as err:
+            raise ClusterError(str(err)) from None
+        except Exception as err:  # noqa: BLE001 - the client raises many kinds on a broken file
+            raise ClusterError(f"load Kubernetes client configuration: {type(err).__name__}: {err}") from None
         cluster = cls(ApiClient(configuration), annotation_prefixes)
         cluster.start()
         if not cluster.wait_synced(sync_timeout):

@@ -15,6 +15,8 @@ from autoscaler.model import AMD_GPU, NVIDIA_GPU
 from autoscaler.podspec import DEFAULT_PREFIXES, PodSpecError, node_affinity, pod_requests, tolerations_of
 from autoscaler.podspec import parse_timestamp
 from autoscaler.podterms import host_ports
+from autoscaler.validate.problems import describe
+from autoscaler.validate.workloads import workload_problems
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.resources import Resources
 from pricing.types import Taint
@@ -24,7 +26,9 @@ log = logging.getLogger(__name__)
 
 def object_key(obj: Mapping[str, Any]) -> str:
     """'namespace/name' ('/name' for cluster-scoped objects)."""
-    metadata = obj.get("metadata") or {}
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    if not isinstance(metadata, Mapping):  # never from an API server; an object that cannot be read at all
+        return "/"
     return f"{metadata.get('namespace') or ''}/{metadata.get('name') or ''}"
 
 
@@ -89,7 +93,10 @@ def node_from_api(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREF
 
 
 def daemonset_from_api(obj: Mapping[str, Any]) -> DaemonSetInfo:
-    """An apps/v1 DaemonSet: what its pod asks of every node; PodSpecError when unreadable."""
+    """An apps/v1 DaemonSet: what its pod asks of every node; PodSpecError when a field is not valid."""
+    problems = workload_problems("apps", "DaemonSet", obj)
+    if problems:
+        raise PodSpecError(f"DaemonSet {object_key(obj).lstrip('/')}: {describe(problems)}")
     metadata = obj.get("metadata") or {}
     namespace, name = str(metadata.get("namespace") or "default"), str(metadata.get("name") or "")
     spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}

@@ -46,15 +46,20 @@ from autoscaler.planner import plan
 from autoscaler.planner.needs import is_managed
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.loop.reconcile import Reconciler, TimelineEntry
+from autoscaler.validate.problems import describe
+from autoscaler.validate.scenario import CloudSimulator, scenario_problems
+from autoscaler.validate.scenario_files import (
+    DEFAULT_REGIONS,
+    ScenarioError,
+    check_event_references,
+    read_event_file,
+    read_scenario_file,
+)
 from pricing.catalog import CatalogError, CatalogSettings, region_catalog
 from providers.base import Instance, LaunchRequest
 from autoscaler.sim.cloud import SimulatedProvider, node_manifest, node_name_for
 
 log = logging.getLogger("smart_autoscaler.sim.scenario")
-
-
-class ScenarioError(ValueError):
-    pass
 
 
 @dataclass
@@ -81,9 +86,6 @@ class Scenario:
     call_time: float = 0.0  # simulated seconds a launch or terminate call takes to answer
 
 
-_ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults")
-
-
 def _duration(value: Any, where: str) -> float:
     try:
         return parse_duration(value)
@@ -92,62 +94,58 @@ def _duration(value: Any, where: str) -> float:
 
 
 def load_scenario(path: str) -> Scenario:
+    """Read and validate a scenario file (`autoscaler.validate.scenario` holds its schema and
+    bounds); every problem is a ScenarioError naming the file and the field."""
+    raw = read_scenario_file(path)
+    validated, problems = scenario_problems(raw)
+    if validated is None:
+        raise ScenarioError(f"scenario {path}: {describe(problems)}")
+    cloud = validated.cloud
+    region = validated.region or DEFAULT_REGIONS[cloud]
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ScenarioError(f"cannot read scenario {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"scenario {path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"scenario {path}: expected a mapping with name, duration and events")
-    unknown = set(raw) - {"name", "description", "cloud", "region", "duration", "step", "config", "cloudSimulator", "events"}
-    if unknown:
-        raise ScenarioError(f"scenario {path}: unknown keys {', '.join(sorted(unknown))}")
-    cloud = str(raw.get("cloud", "aws"))
-    region = str(raw.get("region", {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}.get(cloud, "")))
-    try:
-        config = config_from_mapping({**(raw.get("config") or {}), "cloud": cloud, "region": region})
+        config = config_from_mapping({**(validated.config or {}), "cloud": cloud, "region": region})
     except ConfigError as err:
         raise ScenarioError(f"scenario {path}: config: {err}") from None
-    simulator = raw.get("cloudSimulator") or {}
-    events = []
-    for index, item in enumerate(raw.get("events") or []):
-        where = f"scenario {path}: events[{index}]"
-        if not isinstance(item, dict) or "at" not in item:
-            raise ScenarioError(f"{where}: expected a mapping with 'at' and one action ({', '.join(_ACTIONS)})")
-        actions = [key for key in item if key in _ACTIONS]
-        if len(actions) != 1:
-            raise ScenarioError(f"{where}: expected exactly one action of {', '.join(_ACTIONS)}, got {sorted(item)}")
-        action = actions[0]
-        spec = item[action]
-        if action == "file":
-            try:
-                spec = (Path(path).parent / str(spec)).read_text(encoding="utf-8")
-            except OSError as err:
-                raise ScenarioError(f"{where}: cannot read file {item[action]!r}: {err.strerror}") from None
-            action = "apply"
-        events.append(
-            ScenarioEvent(
-                at=_duration(item["at"], f"{where}.at"),
-                action=action,
-                spec=spec,
-                run_for=_duration(item["runFor"], f"{where}.runFor") if "runFor" in item else None,
-                held_by=str(item["heldBy"]) if "heldBy" in item else None,
-            )
-        )
-    events.sort(key=lambda e: e.at)
+    simulator = validated.cloudSimulator or CloudSimulator()
+    read = [_event(path, index, item, raw["events"][index]) for index, item in enumerate(validated.events or [])]
+    check_event_references(path, read)
+    events = sorted((event for _, event, _ in read), key=lambda e: e.at)
     return Scenario(
-        name=str(raw.get("name", Path(path).stem)),
+        name=validated.name or Path(path).stem,
         cloud=cloud,
         region=region,
-        duration=_duration(raw.get("duration", "1h"), f"scenario {path}: duration"),
-        step=_duration(raw.get("step", "10s"), f"scenario {path}: step"),
+        duration=validated.duration,
+        step=validated.step,
         config=config,
-        launch_delay=_duration(simulator.get("launchDelay", "60s"), f"scenario {path}: cloudSimulator.launchDelay"),
-        ready_delay=_duration(simulator.get("readyDelay", "0s"), f"scenario {path}: cloudSimulator.readyDelay"),
+        launch_delay=simulator.launchDelay,
+        ready_delay=simulator.readyDelay,
         events=events,
         base_dir=Path(path).parent,
     )
+
+
+def _event(path: str, index: int, item: Any, raw: dict) -> tuple[int, ScenarioEvent, set[str]]:
+    """(index, the event, the workloads it applies)."""
+    where = f"scenario {path}: events[{index}]"
+    action = next(key for key in ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch",
+                                  "neverBoots", "clearFaults") if key in raw)
+    spec = raw[action]
+    if action == "file":
+        spec = read_event_file(Path(path).parent / item.file, f"{where}.file")
+        action = "apply"
+    elif action == "apply" and not isinstance(spec, str):
+        spec = yaml.safe_dump_all(spec if isinstance(spec, list) else [spec])
+    elif action in ("stockout", "quota", "slowLaunch", "neverBoots"):
+        spec = getattr(item, action).model_dump(exclude_none=True)
+    workloads: set[str] = set()
+    if action == "apply":
+        try:
+            loaded = load_manifest_text(str(spec), f"{where}.{'file' if 'file' in raw else 'apply'}")
+        except ManifestError as err:
+            raise ScenarioError(str(err)) from None
+        workloads = {pod.workload for pod in loaded.pods}
+    event = ScenarioEvent(at=item.at, action=action, spec=spec, run_for=item.runFor, held_by=item.heldBy)
+    return index, event, workloads
 
 
 @dataclass

@@ -125,7 +125,7 @@ def test_unreadable_pod_is_skipped_with_a_warning(api, cache, caplog):
     cache.start()
     eventually(lambda: "later" in names(cache))
     assert names(cache) == {"good", "later"}
-    assert "pods default/bad skipped: pod default/bad: spec.containers[0].resources: 'plenty'" in caplog.text
+    assert "pods default/bad skipped: pod default/bad: spec.containers[0].resources.requests.cpu: is not a Kubernetes quantity" in caplog.text
 
 
 def test_changes_wake_a_waiter_only_on_a_real_change(api):

@@ -1,0 +1,99 @@
+"""Kubernetes' name rules: DNS labels and subdomains for object and container names, qualified
+names for label and annotation keys, label values, resource names, as the API server checks them."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import PlainValidator, WithJsonSchema
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_MAX_ANNOTATIONS_BYTES = 256 * 1024
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _dns_subdomain(value: Any) -> str:
+    if not _DNS_SUBDOMAIN.fullmatch(_string(value)) or len(value) > 253:
+        raise ValueError("expected a DNS subdomain name (lower-case letters, digits, '-' and '.', at most 253)")
+    return value
+
+
+def _dns_label(value: Any) -> str:
+    if not _DNS_LABEL.fullmatch(_string(value)) or len(value) > 63:
+        raise ValueError("expected a DNS label (lower-case letters, digits and '-', at most 63)")
+    return value
+
+
+def qualified_name_problem(key: Any) -> str | None:
+    """Why `key` is not a label/annotation key (an optional DNS-subdomain prefix and '/', then a name)."""
+    if not isinstance(key, str):
+        return "keys must be strings"
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return "the prefix before '/' must be a DNS subdomain (e.g. example.com)"
+    if not name or len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
+        return "the name must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+    return None
+
+
+def _labels(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping")
+    for key, item in value.items():
+        problem = qualified_name_problem(key)
+        if problem:
+            raise ValueError(f"label key {str(key)[:80]!r}: {problem}")
+        if not isinstance(item, str):
+            raise ValueError(f"label {key}: expected a string value, got {item!r:.60}")
+        if len(item) > 63 or not _LABEL_VALUE.fullmatch(item):
+            raise ValueError(f"label {key}: the value must be at most 63 letters, digits, '-', '_' or '.', "
+                             f"starting and ending with a letter or digit, got {item!r:.60}")
+    return value
+
+
+def _annotations(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping")
+    size = 0
+    for key, item in value.items():
+        problem = qualified_name_problem(key)
+        if problem:
+            raise ValueError(f"annotation key {str(key)[:80]!r}: {problem}")
+        if not isinstance(item, str):
+            raise ValueError(f"annotation {key}: expected a string value, got {item!r:.60}")
+        size += len(key) + len(item)
+    if size > _MAX_ANNOTATIONS_BYTES:
+        raise ValueError(f"annotations total {size:,} bytes, more than Kubernetes' 256 KiB")
+    return value
+
+
+def resource_names(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping")
+    for key in value:
+        if not isinstance(key, str):
+            raise ValueError("keys must be strings")
+        if key in _STANDARD_RESOURCES or key.startswith("hugepages-"):
+            continue
+        if "/" not in key or qualified_name_problem(key):
+            raise ValueError(f"{key!r} is not a resource name: use cpu, memory, ephemeral-storage, hugepages-<size> "
+                             "or a fully qualified extended resource such as nvidia.com/gpu")
+    return value
+
+
+_STANDARD_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage", "storage", "pods"})
+DnsSubdomain = Annotated[str, PlainValidator(_dns_subdomain), WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9]{0,9}$"})]
+DnsLabel = Annotated[str, PlainValidator(_dns_label), WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9]{0,9}$"})]
+Labels = Annotated[dict, PlainValidator(_labels), WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[a-z0-9]{1,8}$"}})]
+Annotations = Annotated[dict, PlainValidator(_annotations), WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": "string"}})]

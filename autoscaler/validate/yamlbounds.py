@@ -1,0 +1,61 @@
+"""Bounded YAML: a document whose aliases expand far beyond what is written (a "billion laughs"
+alias bomb, 1 KB that stands for gigabytes), or that refers to itself, or that nests deeper
+than any Kubernetes object does, is refused before anything walks, copies or hashes it.
+
+PyYAML builds an alias as a second reference to the same Python object, so loading stays
+cheap; the cost comes later, when a template is copied per replica or serialised. The
+expanded size is counted here over the shared graph (each node once), so checking a bomb
+takes time in proportion to what was written, not to what it stands for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Values that aliases may add beyond what the document writes out (a Kubernetes object is at
+# most ~1.5 MB in etcd, some 100,000 values; honest reuse of a block adds a few hundred).
+MAX_ALIAS_EXPANSION = 100_000
+MAX_DEPTH = 200  # Kubernetes objects nest a few dozen levels; Python's own limit is ~1000
+
+
+def expansion_problem(document: Any) -> str | None:
+    """Why this loaded document is refused (alias bomb, self-reference, nesting), or None."""
+    if not isinstance(document, (dict, list)):
+        return None
+    sizes: dict[int, int] = {}  # id of a mapping or list -> values it stands for, expanded
+    on_path: set[int] = set()
+    written = 0  # values as written: each mapping or list once, with its scalars
+    stack: list[tuple[Any, int, bool]] = [(document, 1, False)]  # (node, depth, children done?)
+    while stack:
+        node, depth, done = stack.pop()
+        ident = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if not done:
+            if ident in sizes:
+                continue
+            if ident in on_path:
+                return _RECURSIVE
+            if depth > MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep; refused"
+            on_path.add(ident)
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children if isinstance(child, (dict, list)))
+            continue
+        on_path.discard(ident)
+        total, scalars = 1, 0
+        for child in children:
+            if isinstance(child, (dict, list)):
+                total += sizes[id(child)]
+            else:
+                scalars += 1
+        sizes[ident] = total + scalars
+        written += 1 + scalars
+        if sizes[ident] - written > MAX_ALIAS_EXPANSION:
+            return (f"YAML aliases expand this document to more than {written + MAX_ALIAS_EXPANSION:,} values "
+                    f"({written:,} written so far); refused as an alias bomb")
+    return None
+
+
+_RECURSIVE = "a YAML alias refers to a value that contains it (a recursive document); refused"
+
+__all__ = ["MAX_ALIAS_EXPANSION", "MAX_DEPTH", "expansion_problem"]
