@@ -325,7 +325,7 @@ def test_each_oci_error_code_maps_to_its_kind_and_scope(status, code, message, c
 
 def test_missing_required_options_are_named():
     with pytest.raises(ValueError, match="oci.compartmentId, oci.clusterId, oci.subnetId"):
-        create_provider(config=config_from_mapping({"cloud": "oci"}))
+        create_provider(config=config_from_mapping({"cloud": "oci", "region": "us-ashburn-1"}))
 
 
 def test_unsigned_test_mode_refuses_a_real_endpoint():
