@@ -105,6 +105,35 @@ class AzureConfig:
 
 
 @dataclass(frozen=True)
+class OciConfig:
+    """`oci.*`: where and how the OCI provider makes OKE node pools (providers/oci)."""
+
+    compartment_id: str = ""
+    cluster_id: str = ""
+    subnet_id: str = ""  # worker subnet (regional subnets serve every availability domain)
+    pod_subnet_id: str = ""  # VCN-native pod networking; "" for flannel
+    availability_domains: tuple[str, ...] = ()  # () = every AD of the region (Identity API)
+    image_id: str = ""  # OKE worker image for x86 shapes
+    image_id_arm: str = ""  # for Ampere shapes
+    image_id_gpu: str = ""  # for GPU shapes
+    kubernetes_version: str = ""  # "" = the cluster's version
+    boot_volume_size_gb: int | None = None
+    nsg_ids: tuple[str, ...] = ()
+    ssh_public_key: str = ""
+    auth_method: str = "instance_principal"  # instance_principal, workload_identity, api_key, none
+    config_profile: str = "DEFAULT"  # for api_key: the ~/.oci/config profile
+    service_endpoint: str = ""  # Container Engine endpoint override (private endpoints, tests)
+    identity_endpoint: str = ""
+    call_timeout: float = 30.0
+    launch_timeout: float = 180.0  # how long a launch waits for the node's instance (or its error)
+    price_list_url: str = "https://apexapps.oracle.com/pls/apex/cetools/api/v1/products/?currencyCode=USD"
+    price_refresh_interval: float = 6 * 3600.0
+
+
+_OCI_AUTH_METHODS = ("instance_principal", "workload_identity", "api_key", "none")
+
+
+@dataclass(frozen=True)
 class BackoffConfig:
     insufficient_capacity: float = 300.0
     quota_exceeded: float = 900.0
@@ -148,6 +177,7 @@ class Config:
     manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
+    oci: OciConfig = field(default_factory=OciConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
     # Cloud calls run off the loop: at most this many launches (and as many terminations) at
@@ -483,6 +513,32 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
             ("skuNotAvailableOnDemandBackoff", "sku_not_available_on_demand_backoff", parse_duration),
             ("quotaBackoff", "quota_backoff", parse_duration),
             ("includeSpecialSizes", "include_special_sizes", _bool),
+        )
+    },
+    # ---- OCI (providers/oci)
+    **{
+        f"oci.{name}": (("oci", attr), parse)
+        for name, attr, parse in (
+            ("compartmentId", "compartment_id", _any_text),
+            ("clusterId", "cluster_id", _any_text),
+            ("subnetId", "subnet_id", _any_text),
+            ("podSubnetId", "pod_subnet_id", _any_text),
+            ("availabilityDomains", "availability_domains", _string_list),
+            ("imageId", "image_id", _any_text),
+            ("imageIdArm", "image_id_arm", _any_text),
+            ("imageIdGpu", "image_id_gpu", _any_text),
+            ("kubernetesVersion", "kubernetes_version", _any_text),
+            ("bootVolumeSizeGB", "boot_volume_size_gb", _optional(_integer(50, 32768))),
+            ("nsgIds", "nsg_ids", _string_list),
+            ("sshPublicKey", "ssh_public_key", _any_text),
+            ("authMethod", "auth_method", _one_of(*_OCI_AUTH_METHODS)),
+            ("configProfile", "config_profile", _text),
+            ("serviceEndpoint", "service_endpoint", _any_text),
+            ("identityEndpoint", "identity_endpoint", _any_text),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("launchTimeout", "launch_timeout", parse_duration),
+            ("priceListURL", "price_list_url", _any_text),
+            ("priceRefreshInterval", "price_refresh_interval", parse_duration),
         )
     },
     **{

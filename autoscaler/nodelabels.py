@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from pricing.flex import flex_size
 from pricing.types import SPOT, InstanceType
 
 CREATED_BY = "smart-autoscaler.io/created-by"
@@ -95,5 +96,6 @@ def node_labels(
             labels["kubernetes.azure.com/scalesetpriority"] = "spot"
     elif cloud == "oci":
         labels["oci.oraclecloud.com/shape"] = itype.machine_type or itype.name
+    labels.update(flex_size(itype))  # a flexible shape's size: its price and room depend on it
     labels.update(extra)
     return labels

@@ -151,11 +151,11 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
     for node in result_plan.new_nodes:
         option = node.option
         itype = option.instance_type
-        key = (itype.name, option.capacity_type, node.mode, option.zones)
+        key = (itype.display_name, option.capacity_type, node.mode, option.zones)
         line = lines.get(key)
         if line is None:
             line = lines[key] = NodeLine(
-                instance_type=itype.name,
+                instance_type=itype.display_name,
                 capacity_type=option.capacity_type,
                 mode=node.mode,
                 count=0,

@@ -10,6 +10,7 @@ from autoscaler.model import Node, Pod
 from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, INSTANCE_TYPE, REGION, ROLE, ZONE
 from autoscaler.planner.options import DaemonSetOverhead
 from autoscaler.resources import Resources
+from pricing.flex import sized_from_tags
 from pricing.types import Offering, RegionCatalog, Taint
 
 IN_FLIGHT_PREFIX = "in-flight/"
@@ -29,12 +30,19 @@ class PriceIndex:
     """(instance type, capacity type) -> (lowest price, physical GPUs), from the catalog."""
 
     entries: Mapping[tuple[str, str], tuple[float, int]]
+    flex_shapes: tuple = ()  # pricing.flex.FlexShape: a flexible node's price is its size's
 
     @classmethod
     def of(cls, catalog: RegionCatalog) -> PriceIndex:
-        return cls(_index(catalog.offerings))
+        return cls(_index(catalog.offerings), catalog.flex_shapes)
 
-    def price(self, instance_type: str, capacity_type: str) -> float:
+    def price(self, instance_type: str, capacity_type: str, size: Mapping[str, str] | None = None) -> float:
+        """The lowest price of the type; for a flexible shape, the price of the size that `size`
+        (the node's labels or the instance's tags) names, when it names one."""
+        if size and self.flex_shapes:
+            sized = sized_from_tags(self.flex_shapes, instance_type, capacity_type, size)
+            if sized is not None:
+                return sized[1]
         return self.entries.get((instance_type, capacity_type), (0.0, 0))[0]
 
     def gpus(self, instance_type: str, capacity_type: str) -> int:
@@ -136,7 +144,7 @@ def planner_nodes(
                 managed=managed,
                 starting=starting,
                 role=labels.get(ROLE, ""),
-                price=prices.price(itype, capacity),
+                price=prices.price(itype, capacity, labels),
                 gpus=prices.gpus(itype, capacity),
                 ready=kube_node.ready,
                 unschedulable=kube_node.unschedulable,

@@ -20,6 +20,7 @@ from importlib import resources as importlib_resources
 from typing import Any, Mapping
 
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
+from pricing.flex import FlexShape
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorError, SpotAdvisorPolicy, apply_spot_advisor, load_advisor_file
 from pricing.types import ON_DEMAND, SPOT, Accelerator, InstanceType, Offering, RegionCatalog, Taint
 
@@ -46,9 +47,6 @@ _GCP_N1_MAX_VCPU = {
     "V100": {1: 12, 2: 24, 4: 48, 8: 96},
     "P100": {1: 16, 2: 32, 4: 64},
 }
-# A grid of OCI flex shapes offered to the planner: OCPU counts and GB per OCPU.
-_OCI_FLEX_OCPUS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80)
-_OCI_FLEX_GB_PER_OCPU = (1, 2, 4, 6, 8, 16, 32, 64)
 
 
 class CatalogError(ValueError):
@@ -198,6 +196,7 @@ def _instance_type(cloud: str, spec: dict[str, Any], settings: CatalogSettings, 
         machine_type=spec["name"],
         accelerator=extra.get("accelerator"),
         reservation_note=note,
+        ocpus=extra.get("ocpus", 0),
     )
 
 
@@ -311,37 +310,56 @@ def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
     return offerings
 
 
-def _oci(region: str, settings: CatalogSettings) -> list[Offering]:
-    data = raw_catalog("oci")
+def oci_flex_shapes(settings: CatalogSettings = CatalogSettings(), data: dict[str, Any] | None = None) -> list[FlexShape]:
+    """OCI's flexible shapes as data; the planner sizes each node of one to its pods."""
+    data = data or raw_catalog("oci")
+    overhead = settings.vm_memory_overhead
+    shapes = []
+    for flex in data.get("flex_shapes", []):
+        low_gb, high_gb = flex["memory_gb_per_ocpu"]
+        shapes.append(
+            FlexShape(
+                name=flex["name"],
+                family=flex.get("family") or flex["name"],
+                arch=flex["arch"],
+                vcpu_per_ocpu=int(flex["vcpu_per_ocpu"]),
+                ocpu_price=float(flex["ocpu_price"]),
+                memory_gb_price=float(flex["memory_gb_price"]),
+                min_ocpus=int(flex["min_ocpus"]),
+                max_ocpus=int(flex["max_ocpus"]),
+                min_memory_gb=int(flex.get("min_memory_gb", 1)),
+                max_memory_gb=int(flex.get("max_memory_gb", flex["max_ocpus"] * high_gb)),
+                min_gb_per_ocpu=float(low_gb),
+                max_gb_per_ocpu=float(high_gb),
+                preemptible_ratio=float(data.get("preemptible_ratio", 0.5)),
+                max_pods=settings.max_pods or DEFAULT_MAX_PODS,
+                vm_memory_overhead=DEFAULT_VM_MEMORY_OVERHEAD["oci"] if overhead is None else overhead,
+            )
+        )
+    return shapes
+
+
+def _oci(region: str, settings: CatalogSettings, data: dict[str, Any] | None = None) -> list[Offering]:
+    data = data or raw_catalog("oci")
     ratio = data.get("preemptible_ratio", 0.5)
     prices = data["prices"]["*"]
     offerings = []
 
-    def add(itype: InstanceType, price: float) -> None:
-        taints = (GPU_TAINT,) if itype.gpu_count else ()
-        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), taints=taints))
-        offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), taints=taints))
+    def add(itype: InstanceType, price: float, note: str = "") -> None:
+        nvidia = itype.gpu_count and itype.gpu_resource == "nvidia.com/gpu"
+        taints = (GPU_TAINT,) if nvidia else ()  # OKE taints its NVIDIA GPU nodes
+        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), price_note=note, taints=taints))
+        if itype.name.startswith("VM."):  # OCI offers preemptible capacity on VM shapes, not bare metal
+            offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), price_note=note, taints=taints))
 
     for spec in data["instance_types"]:
         if spec["name"] in prices:
-            add(_instance_type("oci", spec, settings), prices[spec["name"]])
-    for flex in data.get("flex_shapes", []):
-        low_gb, high_gb = flex["memory_gb_per_ocpu"]
-        for ocpus in _OCI_FLEX_OCPUS:
-            if not flex["min_ocpus"] <= ocpus <= flex["max_ocpus"]:
-                continue
-            for per_ocpu in _OCI_FLEX_GB_PER_OCPU:
-                if not low_gb <= per_ocpu <= high_gb:
-                    continue
-                memory_gb = ocpus * per_ocpu
-                spec = {
-                    "name": f"{flex['name']}-{ocpus}ocpu-{memory_gb}gb",
-                    "family": flex["name"],
-                    "vcpu": ocpus * flex["vcpu_per_ocpu"],
-                    "memory_mib": memory_gb * 1024,
-                    "arch": flex["arch"],
-                }
-                add(_instance_type("oci", spec, settings), ocpus * flex["ocpu_price"] + memory_gb * flex["memory_gb_price"])
+            add(_instance_type("oci", spec, settings, ocpus=int(spec.get("ocpus", 0))), prices[spec["name"]])
+    # A flexible shape is one offering at its largest size and its smallest price: a template
+    # the planner sizes to the pods (OptionBook.sized_for); the launch carries the chosen size.
+    for shape in oci_flex_shapes(settings, data):
+        smallest = shape.min_ocpus
+        add(shape.largest(), shape.price(smallest, shape.memory_range(smallest)[0]), "flexible: sized to the pods")
     return offerings
 
 
@@ -362,6 +380,7 @@ def region_catalog(cloud: str, region: str, settings: CatalogSettings = CatalogS
         offerings=offerings,
         sources=_source_lines(data),
         notes=tuple(data.get("notes", [])),
+        flex_shapes=tuple(oci_flex_shapes(settings)) if cloud == "oci" else (),
     )
 
 

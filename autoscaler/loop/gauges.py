@@ -34,7 +34,7 @@ def record_gauges(
         if is_managed_node(node):
             role = node.labels.get(ROLE) or "unknown"
             by_role[role] = by_role.get(role, 0) + 1
-            cost += prices.price(node.labels.get(INSTANCE_TYPE, ""), node.labels.get(CAPACITY_TYPE, "on-demand"))
+            cost += prices.price(node.labels.get(INSTANCE_TYPE, ""), node.labels.get(CAPACITY_TYPE, "on-demand"), node.labels)
     flights = list(in_flight)
     for flight in flights:
         by_role[flight.role or "unknown"] = by_role.get(flight.role or "unknown", 0) + 1

@@ -28,6 +28,7 @@ from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.resources import Resources
 from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes
+from pricing.flex import flex_size, sized_from_tags
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
     TAG_CAPACITY,
@@ -136,6 +137,11 @@ class ScaleUp:
     def intent_for(self, instance: Instance, base: LaunchIntent | None = None) -> LaunchIntent:
         """The launch record of an instance as the cloud delivered it (adopted ones: no pods)."""
         itype = self.types.get(instance.instance_type)
+        price = self.prices.price(instance.instance_type, instance.capacity_type)
+        if itype is not None and itype.flexible:  # a flexible shape: its size is in the tags
+            sized = sized_from_tags(self.catalog.flex_shapes, itype.name, instance.capacity_type, instance.tags)
+            if sized is not None:
+                itype, price = sized
         role = base.role if base else role_of(instance)
         return LaunchIntent(
             request_id=instance.request_id or (base.request_id if base else ""),
@@ -145,7 +151,7 @@ class ScaleUp:
             zones=(instance.zone,),
             role=role,
             allocatable=itype.allocatable if itype else Resources(),
-            price=self.prices.price(instance.instance_type, instance.capacity_type),
+            price=price,
             gpus=itype.gpu_count if itype else 0,
             labels=self.labels_for(itype, instance.capacity_type, role) if itype else {},
             taints=base.taints if base else (),
@@ -175,7 +181,7 @@ class ScaleUp:
             labels=labels,
             taints=tuple(option.taints),
             tags={TAG_CLUSTER: self.config.cluster_name, TAG_REQUEST: request_id, TAG_ROLE: new.mode,
-                  TAG_CAPACITY: option.capacity_type},
+                  TAG_CAPACITY: option.capacity_type, **flex_size(itype)},
             price=option.price,
             alternatives=tuple(
                 LaunchAlternative(alt.instance_type, alt.capacity_type, alt.zones, alt.price) for alt in new.alternatives
