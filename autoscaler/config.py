@@ -51,6 +51,28 @@ class AwsConfig:
 
 
 @dataclass(frozen=True)
+class GcpConfig:
+    """GKE: where the cluster is and how the node pools the autoscaler makes are set up."""
+
+    project: str = ""  # empty: the project of the default credentials
+    location: str = ""  # the cluster's location (region or zone); empty: `region`
+    cluster: str = ""  # the GKE cluster's name; empty: `clusterName`
+    disk_size_gb: int = 100
+    disk_type: str = "pd-balanced"
+    image_type: str = "COS_CONTAINERD"
+    service_account: str = ""  # empty: the Compute Engine default service account
+    network_tags: tuple[str, ...] = ()
+    pod_range: str = ""  # secondary range for pods of new pools; empty: the cluster's default
+    gpu_driver_version: str = "DEFAULT"  # DEFAULT, LATEST or INSTALLATION_DISABLED
+    pool_idle_time: float = 600.0  # seconds a pool made by the autoscaler may stay empty
+    call_timeout: float = 30.0  # seconds, every API call
+    poll_interval: float = 2.0  # seconds between operation / instance polls
+    price_refresh: float = 3600.0  # seconds between live price refreshes
+    live_prices: bool = True
+    api_endpoint: str = ""  # one endpoint for Compute, GKE and Billing (a test server)
+
+
+@dataclass(frozen=True)
 class BackoffConfig:
     insufficient_capacity: float = 300.0
     quota_exceeded: float = 900.0
@@ -93,6 +115,7 @@ class Config:
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
     manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
+    gcp: GcpConfig = field(default_factory=GcpConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
 
@@ -247,6 +270,15 @@ def _text(value: Any) -> str:
     return value
 
 
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return str(value)
+
+    return parse
+
+
 # option name -> (attribute path, parser)
 _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "cloud": (("cloud",), _cloud),
@@ -302,6 +334,27 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.useSpotAdvisor": (("aws", "use_spot_advisor"), _bool),
     "aws.maxSpotInterruptBucket": (("aws", "max_spot_interrupt_bucket"), _integer(0, 4)),
     "aws.maxSpotPriceRatio": (("aws", "max_spot_price_ratio"), _number(0.0, 1.0)),
+    **{
+        f"gcp.{name}": (("gcp", attr), parse)
+        for name, attr, parse in (
+            ("project", "project", _text),
+            ("location", "location", _text),
+            ("cluster", "cluster", _text),
+            ("diskSizeGb", "disk_size_gb", _integer(10, 65536)),
+            ("diskType", "disk_type", _text),
+            ("imageType", "image_type", _text),
+            ("serviceAccount", "service_account", _text),
+            ("networkTags", "network_tags", _string_list),
+            ("podRange", "pod_range", _text),
+            ("gpuDriverVersion", "gpu_driver_version", _choice("DEFAULT", "LATEST", "INSTALLATION_DISABLED")),
+            ("poolIdleTime", "pool_idle_time", parse_duration),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("pollInterval", "poll_interval", parse_duration),
+            ("priceRefresh", "price_refresh", parse_duration),
+            ("livePrices", "live_prices", _bool),
+            ("apiEndpoint", "api_endpoint", _text),
+        )
+    },
     **{
         f"backoff.{name}": (("backoff", attr), parse_duration)
         for name, attr in (

@@ -1,0 +1,31 @@
+"""GKE nodes through node pools and their managed instance groups (`--provider gcp`).
+
+`pip install 'smart-autoscaler[gcp]'` installs google-cloud-compute, google-cloud-container
+and google-cloud-billing; they are imported only when this provider is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoscaler.config import Config
+
+
+def create_provider(config: Config | None = None, clock: Any = None, start_refresh: bool = True, **_: Any) -> Any:
+    from pricing.catalog import CatalogSettings, region_catalog
+    from providers.gcp.clients import build_clients
+    from providers.gcp.livecatalog import LiveCatalog
+    from providers.gcp.provider import GcpProvider
+
+    config = config or Config(cloud="gcp", region="us-central1")
+    clients = build_clients(config.gcp)
+    if not clients.project:
+        raise ValueError("gcp.project is not set and the default credentials name no project")
+    embedded = region_catalog(
+        "gcp", config.region, CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
+    )
+    live = LiveCatalog(clients, config.gcp, embedded)
+    provider = GcpProvider(config, clients, [o.instance_type for o in embedded.offerings], live.zones_for, clock, live_catalog=live)
+    if start_refresh:
+        live.start()
+    return provider
