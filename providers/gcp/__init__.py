@@ -11,7 +11,7 @@ from typing import Any
 from autoscaler.config import Config
 
 
-def create_provider(config: Config | None = None, clock: Any = None, start_refresh: bool = True, **_: Any) -> Any:
+def create_provider(config: Config | None = None, clock: Any = None, refresh_prices: bool = True, **_: Any) -> Any:
     from pricing.catalog import CatalogSettings, region_catalog
     from providers.gcp.clients import build_clients
     from providers.gcp.livecatalog import LiveCatalog
@@ -25,7 +25,5 @@ def create_provider(config: Config | None = None, clock: Any = None, start_refre
         "gcp", config.region, CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
     )
     live = LiveCatalog(clients, config.gcp, embedded)
-    provider = GcpProvider(config, clients, [o.instance_type for o in embedded.offerings], live.zones_for, clock, live_catalog=live)
-    if start_refresh:
-        live.start()
+    provider = GcpProvider(config, clients, [o.instance_type for o in embedded.offerings], live.zones_for, clock, live_catalog=live, refresh_prices=refresh_prices)
     return provider

@@ -43,7 +43,9 @@ ALREADY_EXISTS_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "ALREADYEXISTS", "A
 OWN_CPU_QUOTA_FAMILIES = frozenset(
     {"n2", "n2d", "n4", "c2", "c2d", "c3", "c3d", "c4", "t2d", "t2a", "a2", "a3", "g2", "m1", "m2", "m3", "h3"}
 )
-_QUOTA_IN_MESSAGE = re.compile(r"[Qq]uota '([A-Za-z0-9_]+)' exceeded")
+# GCE: "Quota 'NVIDIA_T4_GPUS' exceeded.  Limit: 0.0 in region us-central1."; GKE: "Insufficient
+# regional quota to satisfy request: resource \"CPUS\": request requires '8.0' and is short '4.0'".
+_QUOTA_IN_MESSAGE = re.compile(r"[Qq]uota '([A-Za-z0-9_]+)' exceeded|quota to satisfy request: resource \W*([A-Z0-9_]+)")
 _REGION_IN_MESSAGE = re.compile(r"\bin region ([a-z]+-[a-z]+\d+)")
 
 
@@ -147,4 +149,4 @@ def is_already_exists(errors: list[GceError]) -> bool:
 
 def _metric_in_message(message: str) -> str:
     match = _QUOTA_IN_MESSAGE.search(message)
-    return match.group(1) if match else ""
+    return (match.group(1) or match.group(2)) if match else ""

@@ -48,6 +48,7 @@ class GcpProvider:
         clock: Any = None,
         sleep: Callable[[float], None] = time.sleep,
         live_catalog: Any = None,
+        refresh_prices: bool = True,
     ) -> None:
         self.config = config
         self.gcp = config.gcp
@@ -64,6 +65,7 @@ class GcpProvider:
         self._launched: dict[str, tuple[str, float]] = {}  # instance name -> (request id, launched at)
         self._guard = threading.Lock()
         self.live_catalog = live_catalog  # LiveCatalog: zones and prices refreshed off the loop
+        self.refresh_prices = refresh_prices
 
     def region_catalog(self) -> Any:
         """The region's offerings per zone at live prices (the embedded catalog until known)."""
@@ -187,6 +189,8 @@ class GcpProvider:
             self._launched.pop(instance_id, None)
 
     def list_instances(self) -> list[Instance]:
+        if self.live_catalog is not None and self.refresh_prices:
+            self.live_catalog.start()  # by the provider that serves the loop, not a start-up check
         try:
             pools = self.pools.listed()
         except CallFailed as failed:

@@ -69,6 +69,7 @@ class FakeGcp:
         self.quota_errors: list[tuple[str, dict[str, Any]]] = []  # (machine type, error)
         self.stuck_creating: set[str] = set()  # machine types whose VMs never leave CREATING
         self.throttle_next: int = 0  # answer the next N calls with HTTP 429
+        self.pool_create_error: str = ""  # a GKE operation error for the next pool creations
         self.calls: list[tuple[str, str]] = []
         self.on_create: Callable[[FakeInstance], None] | None = None
         self.on_delete: Callable[[FakeInstance], None] | None = None
@@ -175,6 +176,11 @@ class FakeGcp:
             mig = f"gke-{self.cluster}-{name}-{next(self._ids):04x}-grp"
             self.migs[mig] = {"zone": zone, "pool": name, "instances": {}}
             urls.append(f"{COMPUTE}/projects/{self.project}/zones/{zone}/instanceGroupManagers/{mig}")
+        if self.pool_create_error:
+            op = self._gke_op("CREATE_NODE_POOL", name)
+            op["error"] = {"code": 8, "message": self.pool_create_error}
+            op["statusMessage"] = self.pool_create_error
+            return 200, op
         pool.update(status="RUNNING", instanceGroupUrls=urls, selfLink=f"/nodePools/{name}")
         self.pools[name] = pool
         return 200, self._gke_op("CREATE_NODE_POOL", name)

@@ -47,7 +47,7 @@ def make_provider(fake: FakeGcp, **options):
         "scaleUpTimeout": options.pop("scaleUpTimeout", "30s"),
         "gcp": {"project": "proj", "apiEndpoint": fake.endpoint, "pollInterval": "0.01", "callTimeout": "5s", **options},
     }
-    return create_provider(config=config_from_mapping(values), start_refresh=False)
+    return create_provider(config=config_from_mapping(values), refresh_prices=False)
 
 
 def itype(name: str):
@@ -280,3 +280,63 @@ def test_a_failed_price_refresh_keeps_the_embedded_catalog(gcp):
 
     assert provider.live_catalog.refresh() is False
     assert provider.region_catalog() is provider.live_catalog.embedded
+
+
+def test_concurrent_launches_for_a_new_offering_create_its_pool_once(gcp):
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider = make_provider(gcp)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        instances = list(pool.map(lambda n: provider.launch(request("n1-standard-4", key=f"k{n}")), range(6)))
+
+    assert len({i.instance_id for i in instances}) == 6 and len(gcp.instances()) == 6
+    assert gcp.count(r"POST .*/nodePools$") == 1 and len(gcp.pools) == 1
+
+
+def test_a_pool_gke_cannot_create_is_a_typed_failure_naming_gkes_reason(gcp):
+    gcp.pool_create_error = (
+        "Insufficient regional quota to satisfy request: resource \"NVIDIA_T4_GPUS\": request requires '1.0' and is short '1.0'."
+    )
+    provider = make_provider(gcp)
+
+    with pytest.raises(QuotaExceeded) as failure:
+        provider.launch(request(T4_TYPE))
+
+    assert "NVIDIA_T4_GPUS" in str(failure.value)
+    assert T4_TYPE in failure.value.scopes[0].instance_types and "n1-standard-4" not in failure.value.scopes[0].instance_types
+
+
+def test_pool_names_are_deterministic_per_offering_and_fit_gke():
+    from providers.gcp.pools import pool_spec
+
+    def name(capacity: str, zone: str, slices: int | None = None, role: str = "bin-select") -> str:
+        r = request(T4_TYPE, capacity=capacity, role=role, slices=slices)
+        return pool_spec(r.instance_type, capacity, zone, r.labels, r.taints, 1).name
+
+    assert name(ON_DEMAND, A) == name(ON_DEMAND, A)  # a restart finds the pool again
+    names = {name(ON_DEMAND, A), name(SPOT, A), name(ON_DEMAND, B), name(ON_DEMAND, A, 2), name(ON_DEMAND, A, role="bin-pack")}
+    assert len(names) == 5
+    assert all(len(n) <= 40 and n.startswith("sa-n1-standard-4") for n in names)
+    long = pool_spec(itype("n2d-highmem-96"), ON_DEMAND, A, {}, (), 1).name
+    assert len(long) <= 40
+
+
+def test_registry_builds_the_gcp_provider_and_names_a_missing_project(gcp):
+    from providers.registry import create_provider as by_name
+
+    config = config_from_mapping({"cloud": "gcp", "region": REGION, "clusterName": "c1", "gcp": {"project": "proj", "apiEndpoint": gcp.endpoint}})
+    assert by_name("gcp", config=config, clock=None).name == "gcp"
+    no_project = config_from_mapping({"cloud": "gcp", "region": REGION, "gcp": {"apiEndpoint": gcp.endpoint}})
+    with pytest.raises(ValueError, match="gcp.project"):
+        by_name("gcp", config=no_project, clock=None)
+
+
+def test_gcp_options_are_validated_with_their_names():
+    from autoscaler.config import ConfigError
+
+    config = config_from_mapping({"gcp": {"diskSizeGb": 200, "networkTags": "gke-nodes,web", "poolIdleTime": "5m"}})
+    assert (config.gcp.disk_size_gb, config.gcp.network_tags, config.gcp.pool_idle_time) == (200, ("gke-nodes", "web"), 300.0)
+    with pytest.raises(ConfigError, match="gcp.gpuDriverVersion"):
+        config_from_mapping({"gcp.gpuDriverVersion": "NEWEST"})
+    with pytest.raises(ConfigError, match="gcp.diskSizeGb"):
+        config_from_mapping({"gcp": {"diskSizeGb": 5}})
