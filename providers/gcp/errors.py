@@ -137,8 +137,8 @@ def classify_message(message: str, offering: Offering, types: Iterable[InstanceT
     codes = [code for code in (*CAPACITY_CODES, "QUOTA_EXCEEDED") if code in message]
     if not codes and _metric_in_message(message):
         codes = ["QUOTA_EXCEEDED"]
-    if not codes and re.search(r"rate ?limit", message, re.IGNORECASE):
-        codes = ["rateLimitExceeded"]
+    if not codes and re.search(r"rate ?limit|try again|incompatible operation|currently (creating|deleting|upgrading)", message, re.IGNORECASE):
+        codes = ["rateLimitExceeded"]  # GKE runs one operation at a time on some resources: retry soon
     errors = [GceError(code, message) for code in codes] or [GceError(str(http_status) if http_status else "UNKNOWN", message)]
     return classify(errors, offering, types, http_status)
 

@@ -340,3 +340,11 @@ def test_gcp_options_are_validated_with_their_names():
         config_from_mapping({"gcp.gpuDriverVersion": "NEWEST"})
     with pytest.raises(ConfigError, match="gcp.diskSizeGb"):
         config_from_mapping({"gcp": {"diskSizeGb": 5}})
+
+
+def test_gke_busy_with_another_operation_is_throttled_not_a_broken_offering(gcp):
+    gcp.pool_create_error = "Operation operation-123 is currently upgrading cluster c1. Please wait and try again once it is done."
+    provider = make_provider(gcp)
+
+    with pytest.raises(Throttled):
+        provider.launch(request("n1-standard-4"))
