@@ -71,6 +71,7 @@ class FakeGcp:
         self.throttle_next: int = 0  # answer the next N calls with HTTP 429
         self.pool_create_error: str = ""  # a GKE operation error for the next pool creations
         self.calls: list[tuple[str, str]] = []
+        self.deleted: list[str] = []  # names of instances deleteInstances removed, in order
         self.on_create: Callable[[FakeInstance], None] | None = None
         self.on_delete: Callable[[FakeInstance], None] | None = None
         self._ids = itertools.count(1)
@@ -273,6 +274,7 @@ class FakeGcp:
         for url in body.get("instances", []):
             instance = mig["instances"].pop(url.rsplit("/", 1)[-1], None)
             if instance is not None:
+                self.deleted.append(instance.name)
                 self._deleted(instance)
         target = f"{COMPUTE}/projects/{self.project}/zones/{zone}/instanceGroupManagers/{mig_name}"
         return 200, self._compute_op(zone, "compute.instanceGroupManagers.deleteInstances", target)

@@ -1,0 +1,188 @@
+"""The daemon with `--provider gcp` against a local GKE/Compute Engine server, on the real
+control plane: MIG instances the provider creates become kwok Nodes as GKE would register them
+(tests/e2e/gke_nodes.py), and deleted instances lose their Node.
+
+Numbers: loopPeriod 2s, cloud gcp / us-central1, nvidiaGPUTimeSlices 2. Two pods asking for one
+`nvidia.com/gpu` each, with GKE's time-sharing selectors, fit one T4 shared by two clients. The
+cheapest such node, n1-standard-2 + 1 T4 ($0.445/h), is stocked out in every zone, so the next
+offering, n1-highmem-2 + 1 T4 ($0.4684/h), is launched in the same loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import pytest
+
+pytest.importorskip("google.cloud.compute_v1")
+pytest.importorskip("google.cloud.container_v1")
+
+from pricing.catalog import region_catalog  # noqa: E402
+from tests.e2e import conftest as e2e_conftest  # noqa: E402
+from tests.e2e.daemon_helpers import (  # noqa: E402
+    BASE_CONFIG,
+    MANAGED_LABEL,
+    PAUSE_IMAGE,
+    Daemon,
+    daemon_cluster_rules,
+    dump_config,
+    free_port,
+    grant_service_account,
+    pods_of,
+    revoke,
+    running,
+    wait_for,
+)
+from tests.e2e.gke_nodes import gke_node_manifest  # noqa: E402
+from tests.providers.gcp_fake import FakeGcp, FakeInstance, Stockout  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+PROJECT, REGION, CLUSTER = "e2e-project", "us-central1", "e2e-gke"
+ZONES = ["us-central1-a", "us-central1-b"]
+CHEAPEST = "n1-standard-2+1xnvidia-tesla-t4"  # $0.445/h, stocked out
+NEXT_MACHINE = "n1-highmem-2"  # n1-highmem-2 + 1 T4: $0.4684/h
+LOOP = 2.0
+SHARING = {"cloud.google.com/gke-gpu-sharing-strategy": "time-sharing", "cloud.google.com/gke-max-shared-clients-per-gpu": "2"}
+
+
+class GkeRegistrar:
+    """Plays GKE's kubelets: a created MIG instance registers its Node, a deleted one loses it."""
+
+    def __init__(self, core_v1, fake: FakeGcp) -> None:
+        self.core = core_v1
+        self.fake = fake
+        self.types = {o.instance_type.name: o.instance_type for o in region_catalog("gcp", REGION).offerings}
+        self.names: set[str] = set()
+
+    def register(self, instance: FakeInstance) -> None:
+        name = instance.machine_type
+        for accelerator in instance.accelerators:
+            name = f"{name}+{accelerator['acceleratorCount']}x{accelerator['acceleratorType']}"
+        self.core.create_node(gke_node_manifest(instance, self.fake.project, REGION, self.types[name]))
+        self.names.add(instance.name)
+
+    def deregister(self, instance: FakeInstance) -> None:
+        with contextlib.suppress(Exception):
+            self.core.delete_node(instance.name)
+
+
+@pytest.fixture
+def gke(control_plane, k8s_client, core_v1, namespace, tmp_path):
+    fake = FakeGcp(PROJECT, REGION, CLUSTER)
+    for offering in region_catalog("gcp", REGION).offerings:
+        itype = offering.instance_type
+        fake.zones[itype.machine_type or itype.name] = ZONES
+        if itype.accelerator:
+            fake.accelerator_zones[itype.accelerator.cloud_name] = ZONES
+    registrar = GkeRegistrar(core_v1, fake)
+    fake.on_create, fake.on_delete = registrar.register, registrar.deregister
+    endpoint = fake.start()
+    grant = grant_service_account(k8s_client, control_plane, namespace, tmp_path, cluster_rules=daemon_cluster_rules(simulated=False))
+    config = {
+        **BASE_CONFIG,
+        "cloud": "gcp",
+        "region": REGION,
+        "clusterName": CLUSTER,
+        "nvidiaGPUTimeSlices": 2,
+        "scaleDown.nodeUnneededDuration": "5s",
+        "gcp": {"project": PROJECT, "apiEndpoint": endpoint, "pollInterval": "0.05", "livePrices": False},
+    }
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "autoscaler", "run", "--provider", "gcp",
+        "--config", str(dump_config(tmp_path / "config.yaml", config)),
+        "--kubeconfig", str(grant.kubeconfig), "--metrics-address", f"127.0.0.1:{port}",
+        "--lease-namespace", namespace,
+    ]
+    daemon = Daemon("gcp", argv, tmp_path / "daemon.log", port).start()
+    reported = _DaemonLogs(daemon)
+    e2e_conftest._autoscaler_envs.append(reported)  # its log goes in a failure's report
+    try:
+        daemon.wait_healthy()
+        yield fake, daemon
+    finally:
+        e2e_conftest._autoscaler_envs.remove(reported)
+        daemon.stop()
+        with contextlib.suppress(Exception):
+            core_v1.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+        for name in registrar.names:
+            with contextlib.suppress(Exception):
+                core_v1.delete_node(name)
+        fake.stop()
+        revoke(k8s_client, grant)
+
+
+class _DaemonLogs:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    def logs(self) -> list[tuple[str, str]]:
+        return [(self.daemon.name, self.daemon.log_tail(250))]
+
+
+def gpu_deployment(name: str, replicas: int) -> dict:
+    """Pods of one set asking for one GPU each, with GKE's time-sharing selectors."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name, MANAGED_LABEL: "true"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 0,
+                    "nodeSelector": dict(SHARING),
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "containers": [{
+                        "name": "main", "image": PAUSE_IMAGE,
+                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi", "nvidia.com/gpu": "1"},
+                                      "limits": {"nvidia.com/gpu": "1"}},
+                    }],
+                },
+            },
+        },
+    }
+
+
+def _logged_at(log: str, text: str) -> float:
+    """Seconds of the day of the first daemon log line containing `text`."""
+    line = next(line for line in log.splitlines() if text in line)
+    hours, minutes, seconds = line.split(" ")[1].replace(",", ".").split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def test_time_shared_gpu_pods_share_one_node_of_the_next_offering_after_a_stock_out_then_it_is_removed(
+    gke, core_v1, apps_v1, namespace
+):
+    fake, daemon = gke
+    fake.stockouts.append(Stockout("n1-standard-2"))  # the cheapest T4 node, in every zone
+
+    apps_v1.create_namespaced_deployment(namespace, gpu_deployment("shared-gpu", 2))
+    pods = wait_for(lambda: len(p := running(pods_of(core_v1, namespace, "shared-gpu"))) == 2 and p, 90,
+                    "both GPU pods Running", check=daemon.check_alive)
+
+    # one node of the next offering, from one pool made with GKE's GPU sharing config
+    [node_name] = {p.spec.node_name for p in pods}
+    [instance] = fake.instances()  # the stocked-out attempts were cancelled
+    assert instance.name == node_name and instance.machine_type == NEXT_MACHINE
+    node = core_v1.read_node(node_name)
+    assert node.spec.provider_id == f"gce://{PROJECT}/{instance.zone}/{node_name}"
+    assert node.metadata.labels["cloud.google.com/gke-nodepool"] == instance.pool
+    [accelerator] = fake.pools[instance.pool]["config"]["accelerators"]
+    assert accelerator["acceleratorType"] == "nvidia-tesla-t4"
+    assert accelerator["gpuSharingConfig"] == {"gpuSharingStrategy": "TIME_SHARING", "maxSharedClientsPerGpu": "2"}
+    # the stock-out was met and the next offering launched in the same loop
+    log = daemon.log_text()
+    failed_at = _logged_at(log, f"launch-failed: launch of {CHEAPEST}")
+    launched_at = _logged_at(log, f"launch: launched {instance.name}")
+    assert 0 <= launched_at - failed_at < LOOP
+
+    # scale-down removes exactly that named instance from its MIG, and its Node goes
+    apps_v1.delete_namespaced_deployment("shared-gpu", namespace)
+    wait_for(lambda: not fake.instances(), 60, "the idle GPU node's instance deleted", check=daemon.check_alive)
+    wait_for(lambda: node_name not in {n.metadata.name for n in core_v1.list_node().items}, 30, "its Node gone")
+    assert fake.deleted[-1] == instance.name and len(fake.deleted) == 3  # 2 cancelled attempts, then that node
