@@ -114,6 +114,17 @@ class MigOps:
                 return operation_errors(result)
             self.sleep(min(self.config.poll_interval, max(0.0, deadline - time.monotonic())))
 
+    def await_vm(self, mig: Mig, name: str, deadline: float) -> ManagedInstance | None:
+        """Poll until the VM exists (instanceStatus set) or the MIG reports why it cannot create
+        it (lastAttempt errors while still creating); at the deadline, the last state seen."""
+        while True:
+            managed = next((m for m in self.instances(mig) if m.name == name), None)
+            if managed is not None and (managed.instance_status or (managed.errors and managed.current_action in CREATING_ACTIONS)):
+                return managed
+            if time.monotonic() >= deadline:
+                return managed
+            self.sleep(min(self.config.poll_interval, max(0.0, deadline - time.monotonic())))
+
     def instances(self, mig: Mig) -> list[ManagedInstance]:
         pager = call(
             "listManagedInstances",

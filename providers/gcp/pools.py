@@ -30,6 +30,8 @@ _EFFECT_NAMES = {value: key for key, value in _EFFECTS.items()}
 # Label values the planner puts on nodes, kept on the pool so a restart can read them back.
 ROLE_LABEL = "smart-autoscaler.io/node-type"
 CAPACITY_LABEL = "smart-autoscaler.io/capacity-type"
+CREATED_BY_LABEL = "smart-autoscaler.io/created-by"
+CREATED_BY_VALUE = "smart-autoscaler"
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def pool_spec(
         zone=zone,
         role=labels.get(ROLE_LABEL, ""),
         gpu_time_slices=max(1, slices),
-        labels=tuple(sorted((k, v) for k, v in labels.items() if not k.startswith(_SYSTEM_LABEL_PREFIXES))),
+        labels=tuple(sorted({**{k: v for k, v in labels.items() if not k.startswith(_SYSTEM_LABEL_PREFIXES)}, CREATED_BY_LABEL: CREATED_BY_VALUE}.items())),
         taints=tuple(t for t in taints if t != _GKE_GPU_TAINT),
     )
 
@@ -152,6 +154,8 @@ def pool_info(pool: Any) -> PoolInfo | None:
         return None
     config = pool.config
     labels = dict(config.labels)
+    if labels.get(CREATED_BY_LABEL) != CREATED_BY_VALUE:
+        return None  # a pool of the same prefix that someone else made
     machine = config.machine_type
     instance_type = machine
     accelerators = list(config.accelerators)

@@ -25,11 +25,12 @@ from providers.base import (
     LaunchRequest,
     LaunchTimeout,
     ProviderError,
+    Throttled,
 )
 from providers.gcp.calls import CallFailed
 from providers.gcp.clients import GcpClients
-from providers.gcp.errors import Offering, classify, classify_message
-from providers.gcp.migs import CREATING_ACTIONS, GONE_ACTIONS, ManagedInstance, Mig, MigOps
+from providers.gcp.errors import THROTTLE_CODES, Offering, classify, classify_message
+from providers.gcp.migs import GONE_ACTIONS, ManagedInstance, Mig, MigOps
 from providers.gcp.nodepools import NodePools, PoolCreateFailed
 from providers.gcp.pools import PoolInfo, instance_name, mig_name, mig_zone, pool_of_instance, pool_spec
 
@@ -137,20 +138,17 @@ class GcpProvider:
 
     def _await_vm(self, mig: Mig, name: str, offering: Offering, deadline: float) -> str:
         """Wait until the MIG has made the VM (state 'pending' or 'running'), or says why it cannot."""
-        while True:
-            managed = next((m for m in self.migs.instances(mig) if m.name == name), None)
-            if managed is not None and managed.errors and managed.current_action in CREATING_ACTIONS:
-                raise classify(list(managed.errors), offering, self.types.values())
-            if managed is not None and managed.instance_status:
-                return _state(managed)
-            if time.monotonic() >= deadline:
-                raise LaunchTimeout(
-                    f"instance {name} ({offering.instance_type.name} in {offering.zone}) still creating after "
-                    f"scaleUpTimeout={self.config.scale_up_timeout:g}s",
-                    "CREATING_TIMEOUT",
-                    offering.zone,
-                )
-            self.sleep(self.gcp.poll_interval)
+        managed = self.migs.await_vm(mig, name, deadline)
+        if managed is not None and managed.instance_status:
+            return _state(managed)
+        if managed is not None and managed.errors:
+            raise classify(list(managed.errors), offering, self.types.values())
+        raise LaunchTimeout(
+            f"instance {name} ({offering.instance_type.name} in {offering.zone}) still creating after "
+            f"scaleUpTimeout={self.config.scale_up_timeout:g}s",
+            "CREATING_TIMEOUT",
+            offering.zone,
+        )
 
     def _cancel(self, mig: Mig, name: str) -> None:
         """A launch that failed leaves nothing behind: the MIG stops retrying that instance."""
@@ -181,7 +179,7 @@ class GcpProvider:
             try:
                 errors = self.migs.delete_instance(mig, instance_id, time.monotonic() + self.gcp.call_timeout * 2)
             except CallFailed as failed:
-                raise ProviderError(f"deleting instance {instance_id}: {failed}", str(failed.http_status)) from None
+                raise call_failure(f"deleting instance {instance_id}", failed) from None
             if errors:
                 detail = "; ".join(f"{e.code}: {e.message}" for e in errors)
                 raise ProviderError(f"deleting instance {instance_id}: {detail}", errors[0].code)
@@ -194,7 +192,7 @@ class GcpProvider:
         try:
             pools = self.pools.listed()
         except CallFailed as failed:
-            raise ProviderError(f"listing node pools: {failed}", str(failed.http_status)) from None
+            raise call_failure("listing node pools", failed) from None
         found: list[Instance] = []
         now = self._now()
         for pool in pools:
@@ -206,7 +204,7 @@ class GcpProvider:
                 except CallFailed as failed:
                     if failed.not_found:
                         continue  # the pool is being deleted
-                    raise ProviderError(f"listing instances of pool {pool.name}: {failed}", str(failed.http_status)) from None
+                    raise call_failure(f"listing instances of pool {pool.name}", failed) from None
                 for item in managed:
                     count += 1
                     if item.current_action in GONE_ACTIONS:
@@ -214,13 +212,17 @@ class GcpProvider:
                     tags = {TAG_CLUSTER: self.config.cluster_name, TAG_ROLE: pool.role, TAG_CAPACITY: pool.capacity_type}
                     found.append(self._instance(item.name, mig.zone, pool.instance_type, pool.capacity_type, _state(item), tags))
             self.pools.note_emptiness(pool, count == 0, now)
+        listed = {instance.instance_id for instance in found}
+        with self._guard:
+            for name in [n for n in self._launched if n not in listed]:
+                del self._launched[name]  # gone (its pool deleted, or removed by hand)
         return found
 
     def _pool(self, name: str) -> PoolInfo | None:
         try:
             return self.pools.get(name)
         except CallFailed as failed:
-            raise ProviderError(f"reading node pool {name}: {failed}", str(failed.http_status)) from None
+            raise call_failure(f"reading node pool {name}", failed) from None
 
     def _mig(self, pool: PoolInfo, zone: str) -> Mig:
         for url in pool.instance_group_urls:
@@ -242,6 +244,14 @@ class GcpProvider:
             request_id=request_id,
             tags=dict(tags),
         )
+
+
+def call_failure(what: str, failed: CallFailed) -> ProviderError:
+    """A failed call that is not a launch: throttled when the API said so, else other."""
+    codes = {e.code.upper() for e in failed.errors}
+    kind = Throttled if failed.http_status == 429 or codes & THROTTLE_CODES else ProviderError
+    code = next(iter(failed.errors)).code if failed.errors else str(failed.http_status)
+    return kind(f"{what}: {failed}", code)
 
 
 def _state(managed: ManagedInstance) -> str:

@@ -348,3 +348,23 @@ def test_gke_busy_with_another_operation_is_throttled_not_a_broken_offering(gcp)
 
     with pytest.raises(Throttled):
         provider.launch(request("n1-standard-4"))
+
+
+def test_pools_someone_else_made_are_not_listed_or_touched(gcp):
+    gcp.pools["sa-team-pool"] = {
+        "name": "sa-team-pool", "status": "RUNNING", "locations": [A], "config": {"machineType": "n1-standard-4", "labels": {"team": "ml"}},
+        "instanceGroupUrls": [f"https://www.googleapis.com/compute/v1/projects/proj/zones/{A}/instanceGroupManagers/gke-c1-sa-team-pool-grp"],
+    }
+    gcp.migs["gke-c1-sa-team-pool-grp"] = {"zone": A, "pool": "sa-team-pool", "instances": {}}
+    provider = make_provider(gcp, poolIdleTime="0s")
+
+    assert provider.list_instances() == []
+    assert "sa-team-pool" in gcp.pools  # empty, but not ours to delete
+
+
+def test_listing_while_throttled_is_a_throttled_failure(gcp):
+    provider = make_provider(gcp)
+    gcp.throttle_next = 1
+
+    with pytest.raises(Throttled):
+        provider.list_instances()
