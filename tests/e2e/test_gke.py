@@ -22,13 +22,12 @@ from pricing.catalog import region_catalog  # noqa: E402
 from tests.e2e import conftest as e2e_conftest  # noqa: E402
 from tests.e2e.daemon_helpers import (  # noqa: E402
     BASE_CONFIG,
-    MANAGED_LABEL,
-    PAUSE_IMAGE,
     Daemon,
     daemon_cluster_rules,
     dump_config,
     free_port,
     grant_service_account,
+    managed_deployment,
     pods_of,
     revoke,
     running,
@@ -124,28 +123,14 @@ class _DaemonLogs:
 
 def gpu_deployment(name: str, replicas: int) -> dict:
     """Pods of one set asking for one GPU each, with GKE's time-sharing selectors."""
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name, MANAGED_LABEL: "true"}},
-                "spec": {
-                    "terminationGracePeriodSeconds": 0,
-                    "nodeSelector": dict(SHARING),
-                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                    "containers": [{
-                        "name": "main", "image": PAUSE_IMAGE,
-                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi", "nvidia.com/gpu": "1"},
-                                      "limits": {"nvidia.com/gpu": "1"}},
-                    }],
-                },
-            },
-        },
-    }
+    deployment = managed_deployment(
+        name, replicas, "100m", nodeSelector=dict(SHARING),
+        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    )
+    [main] = deployment["spec"]["template"]["spec"]["containers"]
+    main["resources"]["requests"]["nvidia.com/gpu"] = "1"
+    main["resources"]["limits"] = {"nvidia.com/gpu": "1"}
+    return deployment
 
 
 def _logged_at(log: str, text: str) -> float:

@@ -11,12 +11,15 @@ import yaml
 pytest.importorskip("helm_python", reason="needs helm-python-sdk (pip install helm-python-sdk)")
 
 from autoscaler.config import load_config_file  # noqa: E402
-from tests.test_helm_chart import chart, config_yaml, only, render  # noqa: E402,F401
+from tests import test_helm_chart  # noqa: E402
+from tests.test_helm_chart import config_yaml, only, render  # noqa: E402
+
+chart = test_helm_chart.chart  # the module-scoped fixture that loads the chart
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "helm-values-gke.yaml"
 
 
-def test_gke_values_give_workload_identity_and_a_valid_gcp_config(chart, tmp_path):  # noqa: F811
+def test_gke_values_give_workload_identity_and_a_valid_gcp_config(chart, tmp_path):
     objects = render(chart, yaml.safe_load(EXAMPLE.read_text()))
 
     account = only(objects, "ServiceAccount")
