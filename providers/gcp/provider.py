@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from autoscaler.config import Config
 from pricing.types import InstanceType
 from providers.base import (
+    FailureScope,
     TAG_CAPACITY,
     TAG_CLUSTER,
     TAG_ROLE,
@@ -95,6 +96,14 @@ class GcpProvider:
         if not failures:
             raise ProviderError(f"{request.instance_type.name} is offered in no zone of {self.region}", "NO_ZONE")
         scopes = tuple(scope for err in failures for scope in err.scopes)
+        # The request may name the region (the embedded catalog knows no zones): out of stock
+        # in every zone of it is out of stock for the regional offering the planner holds.
+        tried = {err.zone for err in failures}
+        scopes += tuple(
+            FailureScope.offering(request.instance_type.name, request.capacity_type, where)
+            for where in request.zones
+            if where not in tried
+        )
         zones = ", ".join(err.zone for err in failures)
         raise InsufficientCapacity(
             f"no capacity for {request.instance_type.name} {request.capacity_type} in {zones}: {failures[-1]}",

@@ -144,6 +144,7 @@ def test_stock_out_in_every_zone_is_insufficient_capacity_for_that_offering_per_
     assert [(s.instance_types, s.capacity_type, s.zone) for s in scopes] == [
         (frozenset({"n1-standard-8"}), SPOT, A),
         (frozenset({"n1-standard-8"}), SPOT, B),
+        (frozenset({"n1-standard-8"}), SPOT, REGION),  # the regional offering the request named
     ]
     assert scopes[0].covers("n1-standard-8", SPOT, A) and not scopes[0].covers("n1-standard-8", ON_DEMAND, A)
     assert gcp.instances() == []  # nothing left retrying
