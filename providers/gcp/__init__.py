@@ -21,9 +21,8 @@ def create_provider(config: Config | None = None, clock: Any = None, refresh_pri
     clients = build_clients(config.gcp)
     if not clients.project:
         raise ValueError("gcp.project is not set and the default credentials name no project")
-    embedded = region_catalog(
-        "gcp", config.region, CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
-    )
-    live = LiveCatalog(clients, config.gcp, embedded)
+    settings = CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
+    embedded = region_catalog("gcp", config.region, settings)
+    live = LiveCatalog(clients, config.gcp, embedded, settings)
     provider = GcpProvider(config, clients, [o.instance_type for o in embedded.offerings], live.zones_for, clock, live_catalog=live, refresh_prices=refresh_prices)
     return provider

@@ -17,17 +17,20 @@ from typing import Any
 from cachetools import TTLCache
 
 from autoscaler.config import GcpConfig
-from pricing.types import Offering, RegionCatalog, InstanceType
+from pricing.catalog import CatalogSettings
+from pricing.types import InstanceType, Offering, RegionCatalog
 from providers.gcp.calls import CallFailed, call
 from providers.gcp.clients import GcpClients
+from providers.gcp.discovered import MachineSpec, extra_offerings, machine_spec
 from providers.gcp.prices import COMPUTE_ENGINE_SERVICE, RegionPrices, region_prices
 
 log = logging.getLogger(__name__)
 
 
 class LiveCatalog:
-    def __init__(self, clients: GcpClients, config: GcpConfig, embedded: RegionCatalog) -> None:
+    def __init__(self, clients: GcpClients, config: GcpConfig, embedded: RegionCatalog, settings: CatalogSettings = CatalogSettings()) -> None:
         self.clients = clients
+        self.settings = settings
         self.config = config
         self.embedded = embedded
         self.region = embedded.region
@@ -51,7 +54,7 @@ class LiveCatalog:
             return (where,) if where in machine else ()
         return machine
 
-    def zones(self) -> dict[str, dict[str, tuple[str, ...]]]:
+    def zones(self) -> dict[str, dict]:
         with self._lock:
             cached = self._cache.get("zones")
         if cached is None:
@@ -81,6 +84,9 @@ class LiveCatalog:
                 continue
             for zone in self.zones_for(itype, self.region):
                 offerings.append(replace(priced, zone=zone))
+        if zones is not None and prices is not None:
+            known = {o.instance_type.machine_type or o.instance_type.name for o in self.embedded.offerings}
+            offerings += extra_offerings(zones["specs"].values(), known, prices, zones["machines"], self.settings)
         sources = self.embedded.sources + (("Cloud Billing Catalog API (live)",) if prices else ())
         return replace(self.embedded, offerings=tuple(offerings), sources=sources)
 
@@ -113,13 +119,14 @@ class LiveCatalog:
                 self._cache["prices"] = prices
         return True
 
-    def _load_zones(self) -> dict[str, dict[str, tuple[str, ...]]]:
+    def _load_zones(self) -> dict[str, dict]:
         region_filter = f"zone eq {self.region}-.*"
-        machines = self._aggregated(self.clients.machine_types, "machine_types", region_filter)
+        specs: dict[str, MachineSpec] = {}
+        machines = self._aggregated(self.clients.machine_types, "machine_types", region_filter, specs)
         accelerators = self._aggregated(self.clients.accelerator_types, "accelerator_types", region_filter)
-        return {"machines": machines, "accelerators": accelerators}
+        return {"machines": machines, "accelerators": accelerators, "specs": specs}
 
-    def _aggregated(self, client: Any, field: str, region_filter: str) -> dict[str, tuple[str, ...]]:
+    def _aggregated(self, client: Any, field: str, region_filter: str, specs: dict | None = None) -> dict[str, tuple[str, ...]]:
         request = {"project": self.clients.project, "filter": region_filter}
         pager = call(f"{field}.aggregatedList", client.aggregated_list, request=request, timeout=self.config.call_timeout)
         found: dict[str, set[str]] = {}
@@ -129,6 +136,8 @@ class LiveCatalog:
                 continue
             for item in getattr(listed, field):
                 found.setdefault(item.name, set()).add(zone)
+                if specs is not None and item.name not in specs and (spec := machine_spec(item)) is not None:
+                    specs[item.name] = spec
         return {name: tuple(sorted(zones)) for name, zones in found.items()}
 
     def _load_prices(self) -> RegionPrices | None:

@@ -73,6 +73,13 @@ class GcpProvider:
         """The region's offerings per zone at live prices (the embedded catalog until known)."""
         return self.live_catalog.catalog() if self.live_catalog is not None else None
 
+    def _known_types(self) -> list[InstanceType]:
+        """The embedded types, and those the live catalog learnt from Compute Engine (for quota scopes)."""
+        known = dict(self.types)
+        if self.live_catalog is not None:
+            known.update((o.instance_type.name, o.instance_type) for o in self.live_catalog.catalog().offerings)
+        return list(known.values())
+
     def _now(self) -> float:
         return self.clock.now() if self.clock is not None else time.time()
 
@@ -125,7 +132,7 @@ class GcpProvider:
         try:
             pool = self.pools.ensure(spec, deadline)
         except PoolCreateFailed as err:
-            raise classify_message(f"node pool {spec.name}: {err}", offering, self.types.values()) from None
+            raise classify_message(f"node pool {spec.name}: {err}", offering, self._known_types()) from None
         except CallFailed as failed:
             raise self._failure(failed, offering) from None
         mig = self._mig(pool, offering.zone)
@@ -136,7 +143,7 @@ class GcpProvider:
         try:
             errors = self.migs.create_instance(mig, name, request.request_id, deadline)
             if errors:
-                raise classify(errors, offering, self.types.values())
+                raise classify(errors, offering, self._known_types())
             state = self._await_vm(mig, name, offering, deadline)
         except CallFailed as failed:
             raise self._failure(failed, offering) from None
@@ -151,7 +158,7 @@ class GcpProvider:
         if managed is not None and managed.instance_status:
             return _state(managed)
         if managed is not None and managed.errors:
-            raise classify(list(managed.errors), offering, self.types.values())
+            raise classify(list(managed.errors), offering, self._known_types())
         raise LaunchTimeout(
             f"instance {name} ({offering.instance_type.name} in {offering.zone}) still creating after "
             f"scaleUpTimeout={self.config.scale_up_timeout:g}s",
@@ -170,9 +177,9 @@ class GcpProvider:
 
     def _failure(self, failed: CallFailed, offering: Offering) -> ProviderError:
         if failed.errors and any(e.code != str(failed.http_status) for e in failed.errors):
-            error = classify(failed.errors, offering, self.types.values(), failed.http_status)
+            error = classify(failed.errors, offering, self._known_types(), failed.http_status)
         else:
-            error = classify_message(str(failed), offering, self.types.values(), failed.http_status)
+            error = classify_message(str(failed), offering, self._known_types(), failed.http_status)
         if type(error) is ProviderError:
             return ProviderError(f"{failed}", error.code, offering.zone)
         return error

@@ -59,6 +59,7 @@ class FakeGcp:
     def __init__(self, project: str = "proj", location: str = "us-central1", cluster: str = "c1") -> None:
         self.project, self.location, self.cluster = project, location, cluster
         self.zones: dict[str, list[str]] = {}  # machine type -> zones
+        self.machine_specs: dict[str, dict[str, Any]] = {}  # machine type -> MachineType fields (guestCpus, ...)
         self.accelerator_zones: dict[str, list[str]] = {}
         self.skus: list[dict[str, Any]] = []
         self.pools: dict[str, dict[str, Any]] = {}
@@ -309,7 +310,11 @@ class FakeGcp:
     # ---- Compute: catalog of zones
 
     def _machine_types(self, body: Any, query: Any) -> tuple[int, Any]:
-        return 200, {"items": self._by_zone(self.zones, "machineTypes")}
+        items = self._by_zone(self.zones, "machineTypes")
+        for listed in items.values():
+            for machine in listed["machineTypes"]:
+                machine.update(self.machine_specs.get(machine["name"], {}))
+        return 200, {"items": items}
 
     def _accelerator_types(self, body: Any, query: Any) -> tuple[int, Any]:
         return 200, {"items": self._by_zone(self.accelerator_zones, "acceleratorTypes")}

@@ -369,3 +369,26 @@ def test_listing_while_throttled_is_a_throttled_failure(gcp):
 
     with pytest.raises(Throttled):
         provider.list_instances()
+
+
+def test_a_machine_type_the_embedded_catalog_lacks_is_offered_when_compute_engine_lists_it_and_billing_prices_it(gcp):
+    gcp.zones["a3-highgpu-8g"] = [B]
+    gcp.machine_specs["a3-highgpu-8g"] = {
+        "guestCpus": 208, "memoryMb": 1872 * 1024, "isSharedCpu": False,
+        "accelerators": [{"guestAcceleratorType": "nvidia-h100-80gb", "guestAcceleratorCount": 8}],
+    }
+    gcp.skus = [
+        sku("A3 Instance Core running in Americas", "OnDemand", [REGION], 0.0291),
+        sku("A3 Instance Ram running in Americas", "OnDemand", [REGION], 0.0025, "GiBy.h"),
+        sku("Nvidia H100 80GB GPU running in Americas", "OnDemand", [REGION], 9.80),
+    ]
+    provider = make_provider(gcp)
+    assert provider.live_catalog.refresh()
+
+    a3 = [o for o in provider.region_catalog().offerings if o.instance_type.name == "a3-highgpu-8g"]
+
+    assert {(o.capacity_type, o.zone) for o in a3} == {(ON_DEMAND, B), (SPOT, B)}
+    on_demand = next(o for o in a3 if o.capacity_type == ON_DEMAND)
+    assert on_demand.price == pytest.approx(208 * 0.0291 + 1872 * 0.0025 + 8 * 9.80)
+    assert (on_demand.instance_type.gpu_count, on_demand.instance_type.gpu_model) == (8, "H100")
+    assert on_demand.taints and on_demand.taints[0].key == "nvidia.com/gpu"
