@@ -38,6 +38,18 @@ class NodePools:
         self._guard = threading.Lock()
         self._empty_since: dict[str, float] = {}
         self._used_at: dict[str, float] = {}
+        self._cluster_zones: tuple[str, ...] | None = None
+
+    def cluster_zones(self) -> tuple[str, ...]:
+        """The zones the cluster's nodes may be in (a pool's location must be one of them)."""
+        with self._guard:
+            cached = self._cluster_zones
+        if cached is None:
+            cluster = call("clusters.get", self.clients.gke.get_cluster, name=self.cluster_path, timeout=self.config.call_timeout)
+            cached = tuple(cluster.locations)
+            with self._guard:
+                self._cluster_zones = cached
+        return cached
 
     def listed(self) -> list[PoolInfo]:
         """Every pool the autoscaler made in this cluster (one GKE call)."""

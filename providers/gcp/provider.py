@@ -101,7 +101,8 @@ class GcpProvider:
                 failures.append(err)  # the next zone may have capacity
                 log.info("%s", err)
         if not failures:
-            raise ProviderError(f"{request.instance_type.name} is offered in no zone of {self.region}", "NO_ZONE")
+            where = ", ".join(request.zones or (self.region,))
+            raise ProviderError(f"{request.instance_type.name} is offered in no zone of {where} that the cluster's nodes may use", "NO_ZONE")
         scopes = tuple(scope for err in failures for scope in err.scopes)
         # The request may name the region (the embedded catalog knows no zones): out of stock
         # in every zone of it is out of stock for the regional offering the planner holds.
@@ -120,9 +121,11 @@ class GcpProvider:
         )
 
     def _zones(self, request: LaunchRequest) -> list[str]:
+        """The request's zones that offer the type and hold the cluster's nodes, in its order."""
+        cluster = set(self.pools.cluster_zones())
         zones: list[str] = []
         for zone in request.zones or (self.region,):
-            zones.extend(z for z in self.zones_for(request.instance_type, zone) if z not in zones)
+            zones.extend(z for z in self.zones_for(request.instance_type, zone) if z not in zones and (not cluster or z in cluster))
         return zones
 
     def _launch_in(self, request: LaunchRequest, offering: Offering, deadline: float) -> Instance:

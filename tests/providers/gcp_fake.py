@@ -62,6 +62,7 @@ class FakeGcp:
         self.machine_specs: dict[str, dict[str, Any]] = {}  # machine type -> MachineType fields (guestCpus, ...)
         self.accelerator_zones: dict[str, list[str]] = {}
         self.skus: list[dict[str, Any]] = []
+        self.cluster_locations: list[str] = []  # the cluster's node zones ([] = every zone)
         self.pools: dict[str, dict[str, Any]] = {}
         self.migs: dict[str, dict[str, Any]] = {}  # mig name -> {zone, pool, instances: {name: FakeInstance}}
         self.operations: dict[str, dict[str, Any]] = {}
@@ -139,6 +140,7 @@ class FakeGcp:
         gke = r"/v1/projects/[^/]+/locations/[^/]+"
         zone = r"/compute/v1/projects/[^/]+/zones/([^/]+)"
         return [
+            (gke + r"/clusters/[^/]+", "GET", self._get_cluster),
             (gke + r"/clusters/[^/]+/nodePools", "GET", self._list_pools),
             (gke + r"/clusters/[^/]+/nodePools", "POST", self._create_pool),
             (gke + r"/clusters/[^/]+/nodePools/([^/]+)", "GET", self._get_pool),
@@ -158,6 +160,9 @@ class FakeGcp:
 
     def _pool_json(self, pool: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in pool.items() if not k.startswith("_")}
+
+    def _get_cluster(self, body: Any, query: Any) -> tuple[int, Any]:
+        return 200, {"name": self.cluster, "location": self.location, "locations": self.cluster_locations, "status": "RUNNING"}
 
     def _list_pools(self, body: Any, query: Any) -> tuple[int, Any]:
         return 200, {"nodePools": [self._pool_json(p) for p in self.pools.values()]}

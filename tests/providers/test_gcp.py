@@ -392,3 +392,13 @@ def test_a_machine_type_the_embedded_catalog_lacks_is_offered_when_compute_engin
     assert on_demand.price == pytest.approx(208 * 0.0291 + 1872 * 0.0025 + 8 * 9.80)
     assert (on_demand.instance_type.gpu_count, on_demand.instance_type.gpu_model) == (8, "H100")
     assert on_demand.taints and on_demand.taints[0].key == "nvidia.com/gpu"
+
+
+def test_only_zones_the_cluster_uses_get_pools(gcp):
+    gcp.cluster_locations = [B, "us-central1-c"]
+    provider = make_provider(gcp)
+
+    assert provider.launch(request("n1-standard-4")).zone == B
+    gcp.cluster_locations = ["us-central1-c"]
+    with pytest.raises(Exception, match="no zone of us-central1 that the cluster"):
+        make_provider(gcp).launch(request("n1-standard-4", key="other"))
