@@ -146,18 +146,23 @@ def test_time_shared_gpu_pods_share_one_node_of_the_next_offering_after_a_stock_
     fake, daemon = gke
     fake.stockouts.append(Stockout("n1-standard-2"))  # the cheapest T4 node, in every zone
 
+    apps_v1.create_namespaced_deployment(namespace, managed_deployment("web", 1, "1"))
     apps_v1.create_namespaced_deployment(namespace, gpu_deployment("shared-gpu", 2))
     pods = wait_for(lambda: len(p := running(pods_of(core_v1, namespace, "shared-gpu"))) == 2 and p, 90,
                     "both GPU pods Running", check=daemon.check_alive)
+    [web] = wait_for(lambda: running(pods_of(core_v1, namespace, "web")), 30, "the web pod Running", check=daemon.check_alive)
 
-    # one node of the next offering, from one pool made with GKE's GPU sharing config
+    # one node of the next offering, from the one GPU pool, made with GKE's GPU sharing config
     [node_name] = {p.spec.node_name for p in pods}
-    [instance] = fake.instances()  # the stocked-out attempts were cancelled
-    assert instance.name == node_name and instance.machine_type == NEXT_MACHINE
+    [instance] = [i for i in fake.instances() if i.name == node_name]
+    assert len(fake.instances()) == 2  # the GPU node and the web node: the stocked-out attempts were cancelled
+    assert instance.machine_type == NEXT_MACHINE
     node = core_v1.read_node(node_name)
     assert node.spec.provider_id == f"gce://{PROJECT}/{instance.zone}/{node_name}"
     assert node.metadata.labels["cloud.google.com/gke-nodepool"] == instance.pool
-    [accelerator] = fake.pools[instance.pool]["config"]["accelerators"]
+    [gpu_pool] = [p for p in fake.pools.values() if p["config"].get("accelerators") and fake.migs_of(p["name"])]
+    assert gpu_pool["name"] == instance.pool
+    [accelerator] = gpu_pool["config"]["accelerators"]
     assert accelerator["acceleratorType"] == "nvidia-tesla-t4"
     assert accelerator["gpuSharingConfig"] == {"gpuSharingStrategy": "TIME_SHARING", "maxSharedClientsPerGpu": "2"}
     # the stock-out was met and the next offering launched in the same loop
@@ -166,8 +171,10 @@ def test_time_shared_gpu_pods_share_one_node_of_the_next_offering_after_a_stock_
     launched_at = _logged_at(log, f"launch: launched {instance.name}")
     assert 0 <= launched_at - failed_at < LOOP
 
-    # scale-down removes exactly that named instance from its MIG, and its Node goes
+    # scale-down removes exactly that named instance from its MIG, and its Node goes; web stays
     apps_v1.delete_namespaced_deployment("shared-gpu", namespace)
-    wait_for(lambda: not fake.instances(), 60, "the idle GPU node's instance deleted", check=daemon.check_alive)
+    wait_for(lambda: node_name not in {i.name for i in fake.instances()}, 60, "the idle GPU node's instance deleted",
+             check=daemon.check_alive)
     wait_for(lambda: node_name not in {n.metadata.name for n in core_v1.list_node().items}, 30, "its Node gone")
     assert fake.deleted[-1] == instance.name and len(fake.deleted) == 3  # 2 cancelled attempts, then that node
+    assert [i.name for i in fake.instances()] == [web.spec.node_name]

@@ -117,6 +117,11 @@ class FakeGcp:
         with self._lock:
             return [i for mig in self.migs.values() for i in mig["instances"].values()]
 
+    def migs_of(self, pool: str) -> list[dict[str, Any]]:
+        """The MIGs of a pool that hold instances."""
+        with self._lock:
+            return [m for m in self.migs.values() if m["pool"] == pool and m["instances"]]
+
     def count(self, method_and_path: str) -> int:
         return sum(1 for method, path in self.calls if re.search(method_and_path, f"{method} {path}"))
 
