@@ -17,6 +17,7 @@ from providers.base import (  # noqa: E402
     InsufficientCapacity,
     LaunchRequest,
     LaunchTimeout,
+    ProviderError,
     QuotaExceeded,
     Throttled,
 )
@@ -402,3 +403,19 @@ def test_only_zones_the_cluster_uses_get_pools(gcp):
     gcp.cluster_locations = ["us-central1-c"]
     with pytest.raises(Exception, match="no zone of us-central1 that the cluster"):
         make_provider(gcp).launch(request("n1-standard-4", key="other"))
+
+
+def test_an_api_that_never_answers_is_a_failure_of_that_call_not_a_hang():
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    try:
+        fake = FakeGcp()
+        fake.endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        provider = make_provider(fake, callTimeout="0.3s")
+        with pytest.raises(ProviderError, match="timed out"):
+            provider.list_instances()
+    finally:
+        silent.close()
