@@ -42,7 +42,7 @@ _GKE_ACCELERATORS = {
 }
 
 
-def _gke_accelerator(itype: InstanceType) -> str:
+def gke_accelerator_name(itype: InstanceType) -> str:
     if itype.accelerator:
         return itype.accelerator.cloud_name
     if itype.gpu_model == "A100" and (itype.gpu_memory_mib or 0) > 40960:
@@ -84,7 +84,7 @@ def node_labels(
         if spot:
             labels["cloud.google.com/gke-spot"] = "true"
         if itype.gpu_count:
-            labels["cloud.google.com/gke-accelerator"] = _gke_accelerator(itype)
+            labels["cloud.google.com/gke-accelerator"] = gke_accelerator_name(itype)
             labels["cloud.google.com/gke-accelerator-count"] = str(itype.gpu_count)
             if gpu_time_slices and gpu_time_slices > 1:
                 labels["cloud.google.com/gke-gpu-sharing-strategy"] = "time-sharing"

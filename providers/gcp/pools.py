@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from autoscaler.config import GcpConfig
+from autoscaler.nodelabels import gke_accelerator_name
 from pricing.types import SPOT, InstanceType, Taint
 
 POOL_PREFIX = "sa-"
@@ -59,12 +60,10 @@ class PoolSpec:
 def gke_accelerator(itype: InstanceType) -> tuple[str, int]:
     """The accelerator a pool of this type declares: attached GPUs (n1) or the GPUs an
     accelerator-optimized machine (a2, a3, g2) carries; GKE needs both declared."""
-    from autoscaler.nodelabels import _gke_accelerator
-
     if itype.accelerator is not None:
         return itype.accelerator.cloud_name, itype.accelerator.count
     if itype.gpu_count and (itype.gpu_manufacturer or "nvidia").lower() == "nvidia":
-        return _gke_accelerator(itype), itype.gpu_count
+        return gke_accelerator_name(itype), itype.gpu_count
     return "", 0
 
 
