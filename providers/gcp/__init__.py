@@ -11,18 +11,20 @@ from typing import Any
 from autoscaler.config import Config
 
 
-def create_provider(config: Config | None = None, clock: Any = None, refresh_prices: bool = True, **_: Any) -> Any:
+def create_provider(config: Config | None = None, clock: Any = None, start_prices: bool = True, **_: Any) -> Any:
     from pricing.catalog import CatalogSettings, region_catalog
     from providers.gcp.clients import build_clients
     from providers.gcp.livecatalog import LiveCatalog
     from providers.gcp.provider import GcpProvider
 
-    config = config or Config(cloud="gcp", region="us-central1")
+    if config is None:
+        raise ValueError("the gcp provider needs the configuration (cloud, region, clusterName, gcp.*)")
+    if config.cloud != "gcp":
+        raise ValueError(f"--provider gcp with configuration cloud {config.cloud!r}: set cloud: gcp")
     clients = build_clients(config.gcp)
     if not clients.project:
         raise ValueError("gcp.project is not set and the default credentials name no project")
     settings = CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
     embedded = region_catalog("gcp", config.region, settings)
-    live = LiveCatalog(clients, config.gcp, embedded, settings)
-    provider = GcpProvider(config, clients, [o.instance_type for o in embedded.offerings], live.zones_for, clock, live_catalog=live, refresh_prices=refresh_prices)
-    return provider
+    prices = LiveCatalog(clients, config.gcp, config.region, settings)
+    return GcpProvider(config, clients, embedded, prices, clock, start_prices=start_prices)

@@ -1,101 +1,88 @@
 """Which zones offer each machine type, and what it costs there now: refreshed off the loop.
 
-Zones come from machineTypes.aggregatedList and acceleratorTypes.aggregatedList, filtered to
-the region's zones; prices from the Cloud Billing Catalog's Compute Engine SKUs. Both are
-kept in a cachetools TTL cache that a background thread refreshes every `gcp.priceRefresh`;
-the loop only reads them. Until the first refresh, or whenever one fails, the embedded
-catalog answers (its GCP prices are one list for every region: marked estimated).
+Two sources, each refreshed on its own by a background thread every `gcp.priceRefresh`:
+"gcp-zones" (machineTypes and acceleratorTypes aggregatedList, filtered to the region's
+zones) and "gcp-billing" (the Cloud Billing Catalog's Compute Engine SKUs, with
+`gcp.livePrices`). Their figures sit in a cachetools TTL cache (a source failing for two
+periods in a row falls back to the embedded figures); the loop only reads them. A launch that
+needs zones before the first refresh loads them itself. Until a source answers, the embedded
+catalog does (its GCP prices are one list for every region).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from cachetools import TTLCache
 
 from autoscaler.config import GcpConfig
 from pricing.catalog import CatalogSettings
-from pricing.types import InstanceType, Offering, RegionCatalog
+from pricing.types import SPOT, InstanceType, Offering, RegionCatalog
 from providers.gcp.calls import CallFailed, call
 from providers.gcp.clients import GcpClients
 from providers.gcp.discovered import MachineSpec, extra_offerings, machine_spec
 from providers.gcp.prices import COMPUTE_ENGINE_SERVICE, RegionPrices, region_prices
 
 log = logging.getLogger(__name__)
+ZONES, BILLING = "gcp-zones", "gcp-billing"
+SOURCES = (ZONES, BILLING)
 
 
 class LiveCatalog:
-    def __init__(self, clients: GcpClients, config: GcpConfig, embedded: RegionCatalog, settings: CatalogSettings = CatalogSettings()) -> None:
+    def __init__(self, clients: GcpClients, config: GcpConfig, region: str, settings: CatalogSettings = CatalogSettings()) -> None:
         self.clients = clients
-        self.settings = settings
         self.config = config
-        self.embedded = embedded
-        self.region = embedded.region
-        ttl = max(config.price_refresh * 2, 60.0)  # a failed refresh keeps the last answer a while
-        self._cache: TTLCache = TTLCache(maxsize=4, ttl=ttl)
+        self.region = region
+        self.settings = settings
+        self._figures: TTLCache = TTLCache(maxsize=len(SOURCES), ttl=max(config.price_refresh * 2, 60.0))
+        self._updated: dict[str, float] = {}
+        self._generation = 0
+        self._built: tuple[int, int, RegionCatalog] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.refreshed_at: float | None = None
 
     # ---- reading (the loop and launches)
 
     def zones_for(self, itype: InstanceType, where: str) -> tuple[str, ...]:
         """Zones of `where` (the region, or one zone) that offer the type (and its GPU)."""
-        zones = self.zones()
-        machine = zones["machines"].get(itype.machine_type or itype.name, ())
-        if itype.accelerator is not None:
-            accelerator = set(zones["accelerators"].get(itype.accelerator.cloud_name, ()))
-            machine = tuple(z for z in machine if z in accelerator)
+        machine = _zones_of(itype, self._zones(), self.region)
         if where != self.region:
             return (where,) if where in machine else ()
         return machine
 
-    def zones(self) -> dict[str, dict]:
+    def ages(self) -> dict[str, float]:
+        """Seconds since each source's figures were fetched; -1 = the embedded catalog answers."""
+        now = time.monotonic()
         with self._lock:
-            cached = self._cache.get("zones")
-        if cached is None:
-            cached = self._load_zones()
-            with self._lock:
-                self._cache["zones"] = cached
-        return cached
+            return {s: (now - self._updated[s]) if s in self._figures else -1.0 for s in SOURCES}
 
-    def prices(self) -> RegionPrices | None:
+    def catalog(self, base: RegionCatalog) -> RegionCatalog:
+        """`base` (the embedded catalog) per zone where zones are known, at live prices where
+        known, plus the types Compute Engine lists that `base` lacks; `base` itself when no
+        source has answered. The same object until the figures change."""
         with self._lock:
-            return self._cache.get("prices")
-
-    def catalog(self) -> RegionCatalog:
-        """The embedded offerings, per zone where the zones are known, at live prices where known."""
+            zones, prices = self._figures.get(ZONES), self._figures.get(BILLING)
+            if self._built is not None and self._built[:2] == (self._generation, id(base)):
+                return self._built[2]
+            generation = self._generation
+        built = base if zones is None and prices is None else live_catalog(base, zones, prices, self.settings)
         with self._lock:
-            zones = self._cache.get("zones")
-            prices = self._cache.get("prices")
-        if zones is None and prices is None:
-            return self.embedded
-        offerings: list[Offering] = []
-        for offering in self.embedded.offerings:
-            itype = offering.instance_type
-            live = prices.price(itype, offering.capacity_type) if prices else None
-            priced = offering if live is None else replace(offering, price=live, price_estimated=False, price_note="Cloud Billing Catalog")
-            if zones is None:
-                offerings.append(priced)
-                continue
-            for zone in self.zones_for(itype, self.region):
-                offerings.append(replace(priced, zone=zone))
-        if zones is not None and prices is not None:
-            known = {o.instance_type.machine_type or o.instance_type.name for o in self.embedded.offerings}
-            offerings += extra_offerings(zones["specs"].values(), known, prices, zones["machines"], self.settings)
-        sources = self.embedded.sources + (("Cloud Billing Catalog API (live)",) if prices else ())
-        return replace(self.embedded, offerings=tuple(offerings), sources=sources)
+            self._built = (generation, id(base), built)
+        return built
 
     # ---- refreshing (a background thread)
 
     def start(self) -> None:
-        if self._thread is None:
+        with self._lock:
+            if self._thread is not None:
+                return
             self._thread = threading.Thread(target=self._run, name="gcp-prices", daemon=True)
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -106,20 +93,35 @@ class LiveCatalog:
             self._stop.wait(self.config.price_refresh)
 
     def refresh(self) -> bool:
-        """Reload zones and prices; on failure the previous answer (or the embedded one) stays."""
-        try:
-            zones = self._load_zones()
-            prices = self._load_prices()
-        except CallFailed as failed:
-            log.warning("refreshing GCP zones and prices failed, keeping the previous ones: %s", failed)
-            return False
-        with self._lock:
-            self._cache["zones"] = zones
-            if prices is not None:
-                self._cache["prices"] = prices
-        return True
+        """Fetch every source once; a failing source keeps its previous figures. True when all answered."""
+        loaders: dict[str, Callable[[], Any]] = {ZONES: self._load_zones, BILLING: self._load_prices}
+        answered = True
+        for source, load in loaders.items():
+            try:
+                value = load()
+            except CallFailed as failed:
+                log.warning("refreshing %s failed (the last figures or the embedded catalog answer): %s", source, failed)
+                answered = False
+                continue
+            if value is not None:
+                self._store(source, value)
+        return answered
 
-    def _load_zones(self) -> dict[str, dict]:
+    def _store(self, source: str, value: Any) -> None:
+        with self._lock:
+            self._figures[source] = value
+            self._updated[source] = time.monotonic()
+            self._generation += 1
+
+    def _zones(self) -> dict[str, Any]:
+        with self._lock:
+            cached = self._figures.get(ZONES)
+        if cached is None:
+            cached = self._load_zones()
+            self._store(ZONES, cached)
+        return cached
+
+    def _load_zones(self) -> dict[str, Any]:
         region_filter = f"zone eq {self.region}-.*"
         specs: dict[str, MachineSpec] = {}
         machines = self._aggregated(self.clients.machine_types, "machine_types", region_filter, specs)
@@ -143,9 +145,49 @@ class LiveCatalog:
     def _load_prices(self) -> RegionPrices | None:
         if not self.config.live_prices or self.clients.billing is None:
             return None
-        pager = call("skus.list", self.clients.billing.list_skus, request={"parent": COMPUTE_ENGINE_SERVICE, "currency_code": "USD"}, timeout=self.config.call_timeout)
+        request = {"parent": COMPUTE_ENGINE_SERVICE, "currency_code": "USD"}
+        pager = call("skus.list", self.clients.billing.list_skus, request=request, timeout=self.config.call_timeout)
         prices = region_prices(call("skus.list", list, pager), self.region)
         if not prices.resources:
             log.warning("the Cloud Billing Catalog listed no Compute Engine prices for %s: keeping the embedded ones", self.region)
             return None
         return prices
+
+
+def live_catalog(base: RegionCatalog, zones: dict[str, Any] | None, prices: RegionPrices | None, settings: CatalogSettings) -> RegionCatalog:
+    """`base` re-priced and re-zoned. A price the Billing Catalog lacks keeps the embedded one;
+    a spot price estimated from on-demand is estimated again from the live on-demand price."""
+    live_on_demand: dict[str, float] = {}
+    if prices is not None:
+        for offering in base.offerings:
+            if offering.capacity_type != SPOT and (price := prices.price(offering.instance_type, offering.capacity_type)) is not None:
+                live_on_demand[offering.instance_type.name] = price
+    offerings: list[Offering] = []
+    for offering in base.offerings:
+        itype = offering.instance_type
+        priced = offering
+        live = prices.price(itype, offering.capacity_type) if prices is not None else None
+        if live is not None:
+            priced = replace(offering, price=live, price_estimated=False, price_note="Cloud Billing Catalog")
+        elif offering.capacity_type == SPOT and offering.price_estimated and itype.name in live_on_demand:
+            ratio = settings.spot_price_ratio
+            note = f"on-demand (Cloud Billing Catalog) x {ratio} (spotPriceRatioEstimate)"
+            priced = replace(offering, price=round(live_on_demand[itype.name] * ratio, 6), price_note=note)
+        if zones is None:
+            offerings.append(priced)
+            continue
+        for zone in _zones_of(itype, zones, base.region):
+            offerings.append(replace(priced, zone=zone))
+    if zones is not None and prices is not None:
+        known = {o.instance_type.machine_type or o.instance_type.name for o in base.offerings}
+        offerings += extra_offerings(zones["specs"].values(), known, prices, zones["machines"], settings)
+    sources = (*base.sources, "live: Compute Engine machineTypes/acceleratorTypes aggregatedList, Cloud Billing Catalog SKUs")
+    return replace(base, offerings=tuple(offerings), sources=sources)
+
+
+def _zones_of(itype: InstanceType, zones: dict[str, Any], region: str) -> tuple[str, ...]:
+    machine = zones["machines"].get(itype.machine_type or itype.name, ())
+    if itype.accelerator is not None:
+        accelerator = set(zones["accelerators"].get(itype.accelerator.cloud_name, ()))
+        machine = tuple(z for z in machine if z in accelerator)
+    return tuple(z for z in machine if z.startswith(f"{region}-"))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from autoscaler.config import Config
-from pricing.types import InstanceType
+from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
     FailureScope,
     TAG_CAPACITY,
@@ -30,6 +30,7 @@ from providers.base import (
 )
 from providers.gcp.calls import CallFailed
 from providers.gcp.clients import GcpClients
+from providers.gcp.livecatalog import LiveCatalog
 from providers.gcp.errors import THROTTLE_CODES, Offering, classify, classify_message
 from providers.gcp.migs import GONE_ACTIONS, ManagedInstance, Mig, MigOps
 from providers.gcp.nodepools import NodePools, PoolCreateFailed
@@ -45,39 +46,47 @@ class GcpProvider:
         self,
         config: Config,
         clients: GcpClients,
-        types: Iterable[InstanceType],
-        zones_for: Callable[[InstanceType, str], tuple[str, ...]],
+        embedded: RegionCatalog,
+        prices: LiveCatalog,
         clock: Any = None,
         sleep: Callable[[float], None] = time.sleep,
-        live_catalog: Any = None,
-        refresh_prices: bool = True,
+        start_prices: bool = True,
     ) -> None:
         self.config = config
         self.gcp = config.gcp
         self.clients = clients
         self.project = clients.project
         self.region = config.region
-        self.types = {t.name: t for t in types}
-        self.zones_for = zones_for  # (type, region or zone) -> zones offering the type
+        self.embedded = embedded
+        self.types = {o.instance_type.name: o.instance_type for o in embedded.offerings}
+        self.prices = prices  # zones and prices, refreshed off the loop
         self.clock = clock
         self.sleep = sleep
+        self._start_prices = start_prices
         location = self.gcp.location or config.region
         self.pools = NodePools(clients, self.gcp, location, self.gcp.cluster or config.cluster_name, sleep)
         self.migs = MigOps(clients, self.gcp, sleep)
         self._launched: dict[str, tuple[str, float]] = {}  # instance name -> (request id, launched at)
         self._guard = threading.Lock()
-        self.live_catalog = live_catalog  # LiveCatalog: zones and prices refreshed off the loop
-        self.refresh_prices = refresh_prices
 
-    def region_catalog(self) -> Any:
-        """The region's offerings per zone at live prices (the embedded catalog until known)."""
-        return self.live_catalog.catalog() if self.live_catalog is not None else None
+    def live_catalog(self, base: RegionCatalog) -> RegionCatalog:
+        """The loop's offerings: `base` per zone at live prices, as far as fetched (never waits).
+        The first call starts the background refresh, so a provider built only to check the
+        configuration starts no thread."""
+        if self._start_prices:
+            self.prices.start()
+        return self.prices.catalog(base)
+
+    def price_ages(self) -> dict[str, float]:
+        return self.prices.ages()
+
+    def close(self) -> None:
+        self.prices.stop()
 
     def _known_types(self) -> list[InstanceType]:
         """The embedded types, and those the live catalog learnt from Compute Engine (for quota scopes)."""
         known = dict(self.types)
-        if self.live_catalog is not None:
-            known.update((o.instance_type.name, o.instance_type) for o in self.live_catalog.catalog().offerings)
+        known.update((o.instance_type.name, o.instance_type) for o in self.prices.catalog(self.embedded).offerings)
         return list(known.values())
 
     def _now(self) -> float:
@@ -125,7 +134,7 @@ class GcpProvider:
         cluster = set(self.pools.cluster_zones())
         zones: list[str] = []
         for zone in request.zones or (self.region,):
-            zones.extend(z for z in self.zones_for(request.instance_type, zone) if z not in zones and (not cluster or z in cluster))
+            zones.extend(z for z in self.prices.zones_for(request.instance_type, zone) if z not in zones and (not cluster or z in cluster))
         return zones
 
     def _launch_in(self, request: LaunchRequest, offering: Offering, deadline: float) -> Instance:
@@ -206,8 +215,6 @@ class GcpProvider:
             self._launched.pop(instance_id, None)
 
     def list_instances(self) -> list[Instance]:
-        if self.live_catalog is not None and self.refresh_prices:
-            self.live_catalog.start()  # by the provider that serves the loop, not a start-up check
         try:
             pools = self.pools.listed()
         except CallFailed as failed:

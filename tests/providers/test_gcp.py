@@ -48,7 +48,7 @@ def make_provider(fake: FakeGcp, **options):
         "scaleUpTimeout": options.pop("scaleUpTimeout", "30s"),
         "gcp": {"project": "proj", "apiEndpoint": fake.endpoint, "pollInterval": "0.01", "callTimeout": "5s", **options},
     }
-    return create_provider(config=config_from_mapping(values), refresh_prices=False)
+    return create_provider(config=config_from_mapping(values), start_prices=False)
 
 
 def itype(name: str):
@@ -263,9 +263,9 @@ def test_live_prices_per_region_and_zones_per_machine_type(gcp):
         sku("Nvidia Tesla T4 GPU running in Americas", "OnDemand", [REGION], 0.30),
     ]
     provider = make_provider(gcp)
-    assert provider.live_catalog.refresh()
+    assert provider.prices.refresh()
 
-    offerings = [o for o in provider.region_catalog().offerings if o.instance_type.name in ("n1-standard-4", T4_TYPE)]
+    offerings = [o for o in provider.live_catalog(provider.embedded).offerings if o.instance_type.name in ("n1-standard-4", T4_TYPE)]
 
     by_key = {(o.instance_type.name, o.capacity_type, o.zone): o for o in offerings}
     assert set(by_key) == {("n1-standard-4", c, B) for c in (ON_DEMAND, SPOT)} | {(T4_TYPE, c, B) for c in (ON_DEMAND, SPOT)}
@@ -280,8 +280,27 @@ def test_a_failed_price_refresh_keeps_the_embedded_catalog(gcp):
     provider = make_provider(gcp)
     gcp.throttle_next = 10
 
-    assert provider.live_catalog.refresh() is False
-    assert provider.region_catalog() is provider.live_catalog.embedded
+    assert provider.prices.refresh() is False
+    assert provider.live_catalog(provider.embedded) is provider.embedded
+    assert provider.price_ages() == {"gcp-zones": -1.0, "gcp-billing": -1.0}
+
+
+def test_live_figures_are_built_once_until_they_change_and_their_age_is_told(gcp):
+    gcp.skus = [
+        sku("N1 Predefined Instance Core running in Americas", "OnDemand", [REGION], 0.04),
+        sku("N1 Predefined Instance Ram running in Americas", "OnDemand", [REGION], 0.005, "GiBy.h"),
+    ]
+    provider = make_provider(gcp)
+    assert provider.prices.refresh()
+
+    first = provider.live_catalog(provider.embedded)
+    assert provider.live_catalog(provider.embedded) is first  # the loop re-indexes prices only on change
+    assert all(0 <= age < 60 for age in provider.price_ages().values())
+    spot = next(o for o in first.offerings if o.instance_type.name == "n1-standard-4" and o.capacity_type == SPOT)
+    embedded = next(o for o in provider.embedded.offerings if o.instance_type.name == "n1-standard-4" and o.capacity_type == SPOT)
+    assert spot.price == embedded.price  # the embedded preemptible figure: the catalog listed no spot SKU
+    provider.prices.refresh()
+    assert provider.live_catalog(provider.embedded) is not first
 
 
 def test_concurrent_launches_for_a_new_offering_create_its_pool_once(gcp):
@@ -384,9 +403,9 @@ def test_a_machine_type_the_embedded_catalog_lacks_is_offered_when_compute_engin
         sku("Nvidia H100 80GB GPU running in Americas", "OnDemand", [REGION], 9.80),
     ]
     provider = make_provider(gcp)
-    assert provider.live_catalog.refresh()
+    assert provider.prices.refresh()
 
-    a3 = [o for o in provider.region_catalog().offerings if o.instance_type.name == "a3-highgpu-8g"]
+    a3 = [o for o in provider.live_catalog(provider.embedded).offerings if o.instance_type.name == "a3-highgpu-8g"]
 
     assert {(o.capacity_type, o.zone) for o in a3} == {(ON_DEMAND, B), (SPOT, B)}
     on_demand = next(o for o in a3 if o.capacity_type == ON_DEMAND)
