@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--config", metavar="CONFIG.yaml", help="options (SPEC names); validated at start")
     run.add_argument("--dry-run", action="store_true", help="decide and report (logs, Normal events DryRun*) but change nothing")
-    run.add_argument("--provider", default="simulated", help="simulated, aws, gcp, azure, oci, or an entry-point plugin")
+    run.add_argument("--provider", default=None,
+                     help="aws, gcp, azure, oci, an entry-point plugin, or simulated (a named simulator; only "
+                          "when given); default: the configuration's cloud")
     run.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster config, else ~/.kube/config)")
     run.add_argument("--context", help="kubeconfig context")
     run.add_argument("--metrics-address", default="0.0.0.0:8080", help="where /metrics and /healthz listen (host:port)")

@@ -29,6 +29,7 @@ class ScaleDownConfig:
     node_unneeded_duration: float = 300.0  # seconds
     bin_pack_node_utilization_threshold: float = 0.1
     max_parallel: int = 2
+    drain_timeout: float = 900.0  # a drain whose pods have not gone by then is given up
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ class Config:
     gcp: GcpConfig = field(default_factory=GcpConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
+    # Cloud calls run off the loop: at most this many launches (and as many terminations) at
+    # once, and none may take longer than cloudCallTimeout.
+    max_concurrent_launches: int = 10
+    cloud_call_timeout: float = 180.0
 
     def with_options(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -197,6 +202,12 @@ def _integer(minimum: int = 0, maximum: int | None = None) -> Callable[[Any], in
         return value
 
     return parse
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s")
+    return seconds
 
 
 def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -318,6 +329,9 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
         _number(0.0, 1.0),
     ),
     "scaleDown.maxParallel": (("scale_down", "max_parallel"), _integer(1)),
+    "scaleDown.drainTimeout": (("scale_down", "drain_timeout"), parse_duration),
+    "maxConcurrentLaunches": (("max_concurrent_launches",), _integer(1, 1000)),
+    "cloudCallTimeout": (("cloud_call_timeout",), lambda value: _positive(parse_duration(value))),
     "manageHighUtilization.enabled": (("manage_high_utilization", "enabled"), _bool),
     "manageHighUtilization.loopPeriod": (("manage_high_utilization", "loop_period"), parse_duration),
     **{

@@ -23,6 +23,7 @@ from autoscaler.config import Config, parse_duration
 log = logging.getLogger("smart_autoscaler.daemon")
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 MIN_LOOP_INTERVAL = 1.0  # watch events wake the loop early, but not more often than this
+SHUTDOWN_GRACE = 15.0  # seconds in-flight cloud calls get to finish on SIGTERM (pods get 30 by default)
 
 
 class DaemonError(RuntimeError):
@@ -31,7 +32,7 @@ class DaemonError(RuntimeError):
 
 @dataclass(frozen=True)
 class DaemonOptions:
-    provider: str = "simulated"
+    provider: str = ""  # "" = the configuration's `cloud`; the simulated cloud only when named
     dry_run: bool = False
     kubeconfig: str | None = None
     context: str | None = None
@@ -50,7 +51,7 @@ class DaemonOptions:
         except ValueError as err:
             raise DaemonError(f"--simulated-launch-delay {args.simulated_launch_delay!r}: {err}") from None
         return cls(
-            provider=args.provider,
+            provider=args.provider or "",
             dry_run=args.dry_run,
             kubeconfig=args.kubeconfig,
             context=args.context,
@@ -111,11 +112,18 @@ def _simulated_registrar(cluster: Any) -> tuple[Any, Any]:
     return on_boot, on_terminate
 
 
+def provider_name(config: Config, options: DaemonOptions) -> str:
+    """`--provider` when given, else the configuration's `cloud`: pointed at a real cluster
+    without the flag, the daemon acts on that cloud, never on the simulated one."""
+    return options.provider or config.cloud
+
+
 def _provider(config: Config, options: DaemonOptions, cluster: Any, clock: Any) -> Any:
     from providers.registry import create_provider
 
+    name = provider_name(config, options)
     try:
-        if options.provider == "simulated":
+        if name == "simulated":
             on_boot, on_terminate = _simulated_registrar(cluster)
             return create_provider(
                 "simulated",
@@ -127,9 +135,10 @@ def _provider(config: Config, options: DaemonOptions, cluster: Any, clock: Any) 
                 on_terminate=on_terminate,
                 state_file=options.simulated_state,
             )
-        return create_provider(options.provider, config=config, clock=clock)
+        return create_provider(name, config=config, clock=clock)
     except (ValueError, TypeError) as err:
-        raise DaemonError(f"--provider {options.provider}: {err}") from None
+        source = "--provider" if options.provider else "configuration key cloud:"
+        raise DaemonError(f"{source} {name}: {err}") from None
 
 
 def run_daemon(config: Config, options: DaemonOptions) -> int:
@@ -138,6 +147,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.kube.client import KubeCluster
     from autoscaler.kube.leader import LeaderElector
     from autoscaler.metrics import Metrics, serve
+    from autoscaler.loop.calls import ThreadedCalls
     from autoscaler.loop.reconcile import Reconciler
     from pricing.catalog import CatalogError, CatalogSettings, region_catalog
 
@@ -177,7 +187,12 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         except DaemonError as err:
             log.error("cannot lead: %s", err)
             return
-        state["reconciler"] = Reconciler(cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run)
+        if state["reconciler"] is not None:
+            state["reconciler"].shutdown(0.0)
+        calls = ThreadedCalls(clock, config.max_concurrent_launches, config.cloud_call_timeout, on_answer=cluster.wake)
+        state["reconciler"] = Reconciler(
+            cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run, calls=calls
+        )
         metrics.is_leader.set(1)
         leading.set()
 
@@ -185,6 +200,8 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         leading.clear()
         metrics.is_leader.set(0)
         metrics.forget_leader_state()
+        if state["reconciler"] is not None:  # calls in flight are abandoned: the next leader adopts
+            state["reconciler"].shutdown(0.0)
 
     def healthy() -> bool:
         return not cluster.unsynced() and time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)
@@ -201,7 +218,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         start_leading()
     log.info(
         "running: cloud=%s region=%s provider=%s dry-run=%s leader-election=%s metrics=%s:%d",
-        config.cloud, config.region, options.provider, options.dry_run, elector is not None, host, port,
+        config.cloud, config.region, provider_name(config, options), options.dry_run, elector is not None, host, port,
     )
     try:
         while not stop.is_set():
@@ -217,8 +234,11 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
             stop.wait(MIN_LOOP_INTERVAL)
             cluster.wait_for_change(max(0.0, config.loop_period - MIN_LOOP_INTERVAL))
     finally:
+        if state["reconciler"] is not None:
+            state["reconciler"].shutdown(SHUTDOWN_GRACE)
         if elector is not None:
             elector.stop()
         cluster.stop()
         server.shutdown()
+        log.info("smart-autoscaler stopped")
     return 0

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 from autoscaler.config import Config
 from autoscaler.model import Pod
 from autoscaler.planner import DaemonSetOverhead, OfferingKey, plan
+from autoscaler.planner.backoffs import Backoffs
 from pricing.types import RegionCatalog
 
 REASON = "NodeCostEstimate"
@@ -33,7 +34,7 @@ def estimate_messages(
     gated: Sequence[Pod],
     catalog: RegionCatalog,
     config: Config,
-    backoffs: Mapping[OfferingKey, str] | None = None,
+    backoffs: Backoffs | Mapping[OfferingKey, str] | None = None,
     daemonsets: Sequence[DaemonSetOverhead] = (),
 ) -> dict[str, str]:
     """pod key -> the NodeCostEstimate event message for it."""

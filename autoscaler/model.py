@@ -6,6 +6,8 @@ Kubernetes objects are turned into these once, at the edge (`autoscaler.podspec`
 
 from __future__ import annotations
 
+import weakref
+
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -141,7 +143,10 @@ class PodShape:
     """
 
     __slots__ = ("requests", "constraints", "__weakref__")
-    _interned: dict[tuple[Resources, PodConstraints], PodShape] = {}
+    # Weak values: a shape stays interned exactly as long as a pod holds it, so the table
+    # never needs clearing, and a pod made later always gets the same object as the pods of
+    # its set that are still around (a cleared table would split one set in two).
+    _interned: weakref.WeakValueDictionary[tuple[Resources, PodConstraints], PodShape] = weakref.WeakValueDictionary()
 
     def __init__(self, requests: Resources, constraints: PodConstraints) -> None:
         self.requests = requests
@@ -152,8 +157,6 @@ class PodShape:
         key = (requests, constraints)
         shape = cls._interned.get(key)
         if shape is None:
-            if len(cls._interned) > 200_000:  # a long-running daemon sees many shapes over time
-                cls._interned.clear()
             shape = cls._interned[key] = cls(requests, constraints)
         return shape
 

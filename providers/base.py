@@ -138,6 +138,11 @@ class Instance:
 
 
 class Provider(Protocol):
+    """The loop calls these off its own thread, several at once (up to `maxConcurrentLaunches`
+    launches, as many terminations, one listing), and gives up on a call after
+    `cloudCallTimeout`: implementations must be thread-safe and should set their SDK's own
+    timeouts below that. A launch given up on is retried with the same request id."""
+
     name: str
 
     def launch(self, request: LaunchRequest) -> Instance:
@@ -151,3 +156,15 @@ class Provider(Protocol):
     def list_instances(self) -> list[Instance]:
         """Every live instance tagged for this cluster."""
         ...
+
+    # Optional: `registration_timeout_scope(instance) -> FailureScope`, what a node that never
+    # registered backs off (a provider that knows its cloud's usual causes may widen it);
+    # without it, the offering in the instance's zone. See `registration_timeout_scope` below.
+
+
+def registration_timeout_scope(provider: object, instance: Instance) -> FailureScope:
+    """The scope a launch that never became a node backs off, as the provider says."""
+    scope_of = getattr(provider, "registration_timeout_scope", None)
+    if scope_of is not None:
+        return scope_of(instance)
+    return FailureScope.offering(instance.instance_type, instance.capacity_type, instance.zone)

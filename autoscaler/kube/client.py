@@ -150,6 +150,10 @@ class KubeCluster:
         self._seen = self._changes.count
         return changed
 
+    def wake(self) -> None:
+        """End a wait_for_change early: something outside the caches changed (a cloud call answered)."""
+        self._changes.bump()
+
     # ---- events
 
     def create_event(self, ref: ObjectRef, event_type: str, reason: str, message: str) -> None:

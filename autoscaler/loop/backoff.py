@@ -1,16 +1,16 @@
 """Back-off of offerings the cloud could not deliver (SPEC §4).
 
-When a launch fails with insufficient capacity, an exhausted quota or a node that never
-registered, the (instance type, capacity type, zone) offering is left out of planning for
-a while: a base duration per kind of failure, doubled for each consecutive failure of the
-same offering and capped at `BackoffConfig.max_duration`. The planner receives `active()`
-as `plan(..., backoffs=...)`.
+A failure carries the scope the provider gave (providers.base.FailureScope: one offering, a
+zone, a family or quota group, a capacity type, the region); the tracker keeps it for a
+base duration per kind of failure, doubled for each consecutive failure of the same scope
+and capped at `BackoffConfig.max_duration`. It knows nothing of any cloud: what a quota or
+a stock-out covers is the provider's call. The planner asks `reason(type, capacity type,
+zone)` through `view(now)`.
 
-Quota errors cover a whole region, not a zone, so they back off the offering in every zone
-(zone ""). A failure recorded while the offering is already backed off (another launch of
-the same batch failing) does not compound the streak. After a back-off expires, its streak
-is remembered for twice its duration, so a failure soon after expiry doubles again; later
-the streak starts afresh. Pure: the caller passes the time in.
+A failure recorded while its scope is already backed off (another launch of the same batch
+failing) does not compound the streak. After a back-off expires, its streak is remembered
+for twice its duration, so a failure soon after expiry doubles again; later the streak
+starts afresh. Pure: the caller passes the time in.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from autoscaler.config import BackoffConfig
-from autoscaler.planner.options import OfferingKey
-from providers.base import FailureKind
+from providers.base import FailureKind, FailureScope
 
 _REASONS = {
     FailureKind.INSUFFICIENT_CAPACITY: "insufficient capacity",
@@ -31,20 +30,23 @@ _REASONS = {
     FailureKind.OTHER: "launch failed",
 }
 
+_ScopeKey = tuple[frozenset[str] | None, str | None, str | None]
+
 
 class BackoffState(NamedTuple):
-    """One back-off, for metrics: the offering, the kind of failure, and when it ends."""
+    """One back-off, for metrics: the scope, the kind of failure, and when it ends."""
 
-    key: OfferingKey
+    scope: FailureScope
     kind: str
     until: float
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
+    scope: FailureScope
     kind: str
     message: str
-    failures: int  # consecutive failures of this offering
+    failures: int  # consecutive failures of this scope
     duration: float
     until: float
 
@@ -53,16 +55,14 @@ class _Entry:
         return self.until + 2 * self.duration
 
 
-def backoff_key(key: OfferingKey, kind: str) -> OfferingKey:
-    """The offering a failure backs off: quota errors apply in every zone."""
-    instance_type, capacity_type, zone = key
-    return (instance_type, capacity_type, "" if kind == FailureKind.QUOTA_EXCEEDED else zone)
+def _key(scope: FailureScope) -> _ScopeKey:
+    return (scope.instance_types, scope.capacity_type, scope.zone)
 
 
 class BackoffTracker:
     def __init__(self, config: BackoffConfig) -> None:
         self.config = config
-        self._entries: dict[OfferingKey, _Entry] = {}
+        self._entries: dict[_ScopeKey, _Entry] = {}
 
     def base_duration(self, kind: str) -> float:
         config = self.config
@@ -72,10 +72,10 @@ class BackoffTracker:
             FailureKind.LAUNCH_TIMEOUT: config.launch_timeout,
         }.get(kind, config.other)
 
-    def record_failure(self, key: OfferingKey, kind: str, now: float, message: str = "") -> float:
-        """Back the offering off; returns how long from now it stays backed off."""
+    def record_failure(self, scope: FailureScope, kind: str, now: float, message: str = "") -> float:
+        """Back the scope off; returns how long from now it stays backed off."""
         self._forget(now)
-        key = backoff_key(key, kind)
+        key = _key(scope)
         previous = self._entries.get(key)
         if previous is not None and previous.until > now:
             # Same batch failing again: keep the streak, refresh what is shown.
@@ -83,38 +83,68 @@ class BackoffTracker:
             return previous.until - now
         failures = previous.failures + 1 if previous is not None else 1
         duration = min(self.base_duration(kind) * 2 ** (failures - 1), self.config.max_duration)
-        self._entries[key] = _Entry(kind, message, failures, duration, now + duration)
+        self._entries[key] = _Entry(scope, kind, message, failures, duration, now + duration)
         return duration
 
-    def record_success(self, key: OfferingKey) -> None:
-        """A node of this offering came up: its streak (and an every-zone one) ends."""
-        self._entries.pop(key, None)
-        self._entries.pop((key[0], key[1], ""), None)
+    def record_success(self, instance_type: str, capacity_type: str, zone: str) -> None:
+        """A node of this offering came up: the streaks of scopes about this type alone end
+        (a zone-, family- or region-wide scope is the provider's word and runs its course)."""
+        for key, entry in list(self._entries.items()):
+            if entry.scope.instance_types == frozenset({instance_type}) and entry.scope.covers(
+                instance_type, capacity_type, zone
+            ):
+                del self._entries[key]
 
-    def active(self, now: float) -> dict[OfferingKey, str]:
+    def reason(self, instance_type: str, capacity_type: str, zone: str, now: float) -> str | None:
+        """Why this offering is backed off at `now` (the first scope covering it), or None."""
+        for entry in self._entries.values():
+            if entry.until > now and entry.scope.covers(instance_type, capacity_type, zone):
+                return _describe(entry)
+        return None
+
+    def view(self, now: float) -> BackoffView:
+        """The planner's input (autoscaler.planner.backoffs.Backoffs) at `now`."""
+        self._forget(now)
+        return BackoffView(self, now)
+
+    def active(self, now: float) -> dict[FailureScope, str]:
         """Back-offs in force at `now`, each with a reason a person can read."""
         self._forget(now)
-        return {key: _describe(entry) for key, entry in sorted(self._entries.items()) if entry.until > now}
+        return {entry.scope: _describe(entry) for entry in self._sorted() if entry.until > now}
 
     def snapshot(self, now: float | None = None) -> list[BackoffState]:
         """Every back-off remembered (only those in force at `now`, when given)."""
         return [
-            BackoffState(key, entry.kind, entry.until)
-            for key, entry in sorted(self._entries.items())
+            BackoffState(entry.scope, entry.kind, entry.until)
+            for entry in self._sorted()
             if now is None or entry.until > now
         ]
+
+    def _sorted(self) -> list[_Entry]:
+        return sorted(self._entries.values(), key=lambda e: (e.scope.label, e.until))
 
     def _forget(self, now: float) -> None:
         for key in [key for key, entry in self._entries.items() if entry.forget_at <= now]:
             del self._entries[key]
 
 
+@dataclass(frozen=True)
+class BackoffView:
+    tracker: BackoffTracker
+    now: float
+
+    def reason(self, instance_type: str, capacity_type: str, zone: str) -> str | None:
+        return self.tracker.reason(instance_type, capacity_type, zone, self.now)
+
+
 def _describe(entry: _Entry) -> str:
     reason = _REASONS.get(entry.kind, entry.kind)
     detail = f" ({entry.message})" if entry.message else ""
+    wide = entry.scope.instance_types is None or len(entry.scope.instance_types) > 1
+    scope = f" [{entry.scope.label}]" if entry.scope.label and wide else ""
     until = time.strftime("%H:%M:%SZ", time.gmtime(entry.until))
     streak = f", {_ordinal(entry.failures)} failure" if entry.failures > 1 else ""
-    return f"{reason}{detail} until {until}{streak}"
+    return f"{reason}{detail}{scope} until {until}{streak}"
 
 
 def _ordinal(n: int) -> str:

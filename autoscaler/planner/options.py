@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from autoscaler.config import Config
+from autoscaler.planner.backoffs import Backoffs, as_backoffs
 from autoscaler.model import NodeAffinity, PodConstraints, Toleration, tolerates_all
 from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
 from autoscaler.regex import compile_user_regex
@@ -124,12 +125,12 @@ class OptionBook:
         self,
         catalog: RegionCatalog,
         config: Config,
-        backoffs: Mapping[OfferingKey, str] | None = None,
+        backoffs: Backoffs | Mapping[OfferingKey, str] | None = None,
         daemonsets: Sequence[DaemonSetOverhead] = (),
     ) -> None:
         self.catalog = catalog
         self.config = config
-        self.backoffs = dict(backoffs or {})
+        self.backoffs = as_backoffs(backoffs)
         self.daemonsets = tuple(daemonsets)
         self._types = _offers_of(catalog)
         self._cache: dict[tuple, tuple[list[NodeOption], Rejections]] = {}
@@ -211,7 +212,7 @@ class OptionBook:
         return tuple(_ZoneOffer(zone, regional.price, regional.estimated, regional.note) for zone in asked)
 
     def _backed_off(self, itype: str, capacity_type: str, zone: str) -> str | None:
-        return self.backoffs.get((itype, capacity_type, zone)) or self.backoffs.get((itype, capacity_type, ""))
+        return self.backoffs.reason(itype, capacity_type, zone)
 
     # ---- candidates
 

@@ -6,12 +6,20 @@ It is a simulator, not a cloud. What it models:
   tagged with the request's tags, the request id and the cluster id;
 * zones tried in the request's order, skipping stocked-out ones; typed failures
   (InsufficientCapacity "InsufficientInstanceCapacity", QuotaExceeded "VcpuLimitExceeded")
-  from injected faults, which may end at a given time;
+  from injected faults, which may end at a given time, each with the scope it covers, as a
+  real provider gives it: a stock-out covers the type in the zones it names, a quota fault
+  the type or the whole family it was injected for (every zone), and a node that never
+  registers backs off its type in every zone (`registration_timeout_scope`);
+* with `use_alternatives`, a request whose type is stocked out gets its first alternative in
+  stock instead (as one AWS CreateFleet call with overrides would);
+* call latency: `call_time` seconds of simulated time for a launch or terminate call to
+  answer (`call_latency(kind)`; the loop's SimulatedCalls executor honours it);
 * boot: an instance is "pending" for `launch_delay` seconds (or an injected slow-launch
   delay), then "running", and `on_boot(instance, request)` is called once -- that is where
   the caller registers the Node, as a kubelet would (in-memory cluster, or a real API server
   with kwok playing the kubelet, see `node_manifest`). An injected "never boots" type stays
-  pending for ever, as a machine whose kubelet cannot join;
+  pending for ever, as a machine whose kubelet cannot join; an injected "short allocatable"
+  type registers with less allocatable than the catalog says;
 * terminate, with `on_terminate(instance)` called once (the cloud-node-lifecycle
   controller's job of deleting the Node);
 * optionally, persistence of instances, request ids and faults in a JSON file, so a daemon
@@ -27,21 +35,21 @@ loop (list_instances does too).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable
+from typing import Callable
 
 from autoscaler.clock import Clock
-from autoscaler.resources import Resources
-from pricing.types import ON_DEMAND, Accelerator, InstanceType, Taint
+from autoscaler.sim.cloud_state import read_state, request_from_json, request_to_json, write_state
+from autoscaler.sim.faults import CloudFaults, FaultInjection, Quota, Stockout
+from autoscaler.sim.kubelet import KWOK_ANNOTATION, node_manifest, node_name_for
+from pricing.types import RegionCatalog
 from providers.base import (
     TAG_CLUSTER,
     TAG_REQUEST,
+    FailureScope,
     Instance,
     InsufficientCapacity,
     LaunchRequest,
@@ -50,42 +58,7 @@ from providers.base import (
 
 log = logging.getLogger(__name__)
 
-KWOK_ANNOTATION = "kwok.x-k8s.io/node"
-_STATE_VERSION = 1
-_NODE_INFO_FIELDS = (
-    "architecture", "bootID", "containerRuntimeVersion", "kernelVersion", "kubeProxyVersion",
-    "kubeletVersion", "machineID", "operatingSystem", "osImage", "systemUUID",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Stockout:
-    instance_type: str
-    capacity_type: str
-    zone: str  # "" = every zone
-    until: float | None = None
-
-    def blocks(self, instance_type: str, capacity_type: str, zone: str, now: float) -> bool:
-        return (
-            self.instance_type == instance_type
-            and self.capacity_type == capacity_type
-            and self.zone in ("", zone)
-            and (self.until is None or now < self.until)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Quota:
-    instance_type_or_family: str
-    capacity_type: str
-    until: float | None = None
-
-    def blocks(self, itype: InstanceType, capacity_type: str, now: float) -> bool:
-        return (
-            self.instance_type_or_family in (itype.name, itype.family)
-            and self.capacity_type == capacity_type
-            and (self.until is None or now < self.until)
-        )
+__all__ = ["KWOK_ANNOTATION", "Quota", "SimulatedProvider", "Stockout", "node_manifest", "node_name_for"]
 
 
 @dataclass(slots=True)
@@ -97,7 +70,7 @@ class _Launch:
     boot_at: float | None
 
 
-class SimulatedProvider:
+class SimulatedProvider(FaultInjection):
     name = "simulated"
 
     def __init__(
@@ -109,8 +82,17 @@ class SimulatedProvider:
         on_boot: Callable[[Instance, LaunchRequest], None] | None = None,
         on_terminate: Callable[[Instance], None] | None = None,
         state_file: str | None = None,
+        call_time: float = 0.0,
+        catalog: RegionCatalog | None = None,
+        use_alternatives: bool = False,
     ) -> None:
         self.clock = clock
+        self.call_time = call_time
+        self.use_alternatives = use_alternatives
+        # The types of each family, for the scope of a family quota fault (the catalog's).
+        self.family_members: dict[str, set[str]] = {}
+        for offering in catalog.offerings if catalog else ():
+            self.family_members.setdefault(offering.instance_type.family, set()).add(offering.instance_type.name)
         self.cluster_id = cluster_id
         self.region = region
         self.launch_delay = launch_delay
@@ -122,10 +104,7 @@ class SimulatedProvider:
         self._launches: dict[str, _Launch] = {}  # by instance id, in launch order
         self._by_request: dict[str, str] = {}  # request id -> instance id
         self._next_id = 1
-        self._stockouts: list[Stockout] = []
-        self._quotas: list[Quota] = []
-        self._slow: dict[str, float] = {}
-        self._never_boots: set[str] = set()
+        self.faults = CloudFaults()
         self._lock = threading.RLock()
         self._ticking = False
         if state_file and os.path.exists(state_file):
@@ -141,15 +120,24 @@ class SimulatedProvider:
                 return self._launches[known].instance
             now = self.clock.now()
             itype, capacity_type = request.instance_type, request.capacity_type
-            if any(quota.blocks(itype, capacity_type, now) for quota in self._quotas):
+            quota = self.faults.quota(itype, capacity_type, now)
+            if quota is not None:
                 raise QuotaExceeded(
                     f"vCPU limit reached for {capacity_type} {itype.family} instances in {self.region}",
                     code="VcpuLimitExceeded",
+                    scopes=(quota.scope(itype, self.family_members.get(itype.family, set()), self.region),),
                 )
-            zone = self._first_zone_in_stock(request, now)
+            try:
+                zone = self.faults.zone_in_stock(request, self.region, now)
+            except InsufficientCapacity:
+                fallback = self.faults.alternative_in_stock(request, self.region, now) if self.use_alternatives else None
+                if fallback is None:
+                    raise
+                request, zone = fallback
+                itype = request.instance_type
             instance = self._new_instance(request, zone, now)
-            delay = self._slow.get(itype.name, self.launch_delay)
-            boot_at = None if itype.name in self._never_boots else now + delay
+            delay = self.faults.slow.get(itype.name, self.launch_delay)
+            boot_at = None if itype.name in self.faults.never_boots else now + delay
             self._launches[instance.instance_id] = _Launch(instance, request, boot_at)
             self._by_request[request.request_id] = instance.instance_id
             self.launched.append(instance)
@@ -168,6 +156,19 @@ class SimulatedProvider:
                     self.on_terminate(launch.instance)
                 except Exception:
                     log.exception("on_terminate failed for simulated instance %s", instance_id)
+
+    def call_latency(self, kind: str) -> float:
+        """Seconds of simulated time a call takes to answer: `call_time` for launch and
+        terminate calls, none for listing."""
+        return self.call_time if kind != "list" else 0.0
+
+    def registration_timeout_scope(self, instance: Instance) -> FailureScope:
+        """A node that never registers here is the type's fault (`inject_never_boots` is per
+        type): back off the type in every zone."""
+        return FailureScope(
+            frozenset({instance.instance_type}), instance.capacity_type, None,
+            f"{instance.instance_type}/{instance.capacity_type}/every zone",
+        )
 
     def list_instances(self) -> list[Instance]:
         with self._lock:
@@ -202,7 +203,7 @@ class SimulatedProvider:
         running = replace(launch.instance, state="running")
         if self.on_boot is not None and launch.request is not None:
             try:
-                self.on_boot(running, launch.request)
+                self.on_boot(running, self.faults.as_registered(launch.request))
             except Exception:
                 log.exception("on_boot failed for simulated instance %s; retrying next tick", running.instance_id)
                 return
@@ -224,54 +225,12 @@ class SimulatedProvider:
                 self._by_request[instance.request_id] = instance.instance_id
             self._save()
 
-    # ---- fault injection
-
-    def inject_stockout(
-        self, instance_type: str, capacity_type: str = ON_DEMAND, zone: str = "", until: float | None = None
-    ) -> None:
-        """No capacity for this type in `zone` ("" = every zone) until `until` (None = for ever)."""
-        self._change(lambda: self._stockouts.append(Stockout(instance_type, capacity_type, zone, until)))
-
-    def inject_quota(
-        self, instance_type_or_family: str, capacity_type: str = ON_DEMAND, until: float | None = None
-    ) -> None:
-        """Launches of this type or family fail with QuotaExceeded in every zone."""
-        self._change(lambda: self._quotas.append(Quota(instance_type_or_family, capacity_type, until)))
-
-    def inject_slow_launch(self, instance_type: str, delay: float) -> None:
-        self._change(lambda: self._slow.__setitem__(instance_type, delay))
-
-    def inject_never_boots(self, instance_type: str) -> None:
-        """Instances of this type launch but never become running (no node registers)."""
-        self._change(lambda: self._never_boots.add(instance_type))
-
-    def clear_faults(self) -> None:
-        def clear() -> None:
-            self._stockouts.clear()
-            self._quotas.clear()
-            self._slow.clear()
-            self._never_boots.clear()
-
-        self._change(clear)
-
     def _change(self, change: Callable[[], None]) -> None:
         with self._lock:
             change()
             self._save()
 
     # ---- helpers
-
-    def _first_zone_in_stock(self, request: LaunchRequest, now: float) -> str:
-        zones = request.zones or (f"{self.region}a",)
-        name, capacity_type = request.instance_type.name, request.capacity_type
-        for zone in zones:
-            if not any(out.blocks(name, capacity_type, zone, now) for out in self._stockouts):
-                return zone
-        raise InsufficientCapacity(
-            f"no {capacity_type} capacity for {name} in {', '.join(zones)}",
-            code="InsufficientInstanceCapacity",
-            zone=zones[0] if len(zones) == 1 else "",
-        )
 
     def _new_instance(self, request: LaunchRequest, zone: str, now: float) -> Instance:
         instance_id = f"i-{self._next_id:08d}"
@@ -293,133 +252,22 @@ class SimulatedProvider:
     def _save(self) -> None:
         if not self.state_file:
             return
-        state = {
-            "version": _STATE_VERSION,
+        write_state(self.state_file, {
             "next_id": self._next_id,
             "launches": [
-                {
-                    "instance": asdict(launch.instance),
-                    "request": _request_to_json(launch.request),
-                    "boot_at": launch.boot_at,
-                }
+                {"instance": asdict(launch.instance), "request": request_to_json(launch.request), "boot_at": launch.boot_at}
                 for launch in self._launches.values()
             ],
             "requests": self._by_request,
-            "faults": {
-                "stockouts": [asdict(s) for s in self._stockouts],
-                "quotas": [asdict(q) for q in self._quotas],
-                "slow": self._slow,
-                "never_boots": sorted(self._never_boots),
-            },
-        }
-        directory = os.path.dirname(os.path.abspath(self.state_file))
-        fd, temp = tempfile.mkstemp(prefix=".simulated-", suffix=".json", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(state, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.state_file)
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
+            "faults": self.faults.to_json(),
+        })
 
     def _load(self, path: str) -> None:
-        with open(path, encoding="utf-8") as handle:
-            state = json.load(handle)
-        if state.get("version") != _STATE_VERSION:
-            raise ValueError(f"simulated cloud state file {path}: unsupported version {state.get('version')!r}")
+        state = read_state(path)
         self._next_id = int(state["next_id"])
         for item in state["launches"]:
             instance = Instance(**item["instance"])
-            request = _request_from_json(item["request"])
+            request = request_from_json(item["request"])
             self._launches[instance.instance_id] = _Launch(instance, request, item["boot_at"])
         self._by_request = dict(state["requests"])
-        faults = state.get("faults", {})
-        self._stockouts = [Stockout(**s) for s in faults.get("stockouts", [])]
-        self._quotas = [Quota(**q) for q in faults.get("quotas", [])]
-        self._slow = {k: float(v) for k, v in faults.get("slow", {}).items()}
-        self._never_boots = set(faults.get("never_boots", []))
-
-
-def _request_to_json(request: LaunchRequest | None) -> dict[str, Any] | None:
-    if request is None:
-        return None
-    data = asdict(request)
-    data["labels"], data["tags"] = dict(request.labels), dict(request.tags)
-    return data
-
-
-def _request_from_json(data: dict[str, Any] | None) -> LaunchRequest | None:
-    if data is None:
-        return None
-    itype = dict(data["instance_type"])
-    itype["capacity"] = Resources(**itype["capacity"])
-    itype["allocatable"] = Resources(**itype["allocatable"])
-    itype["accelerator"] = Accelerator(**itype["accelerator"]) if itype.get("accelerator") else None
-    return LaunchRequest(
-        request_id=data["request_id"],
-        instance_type=InstanceType(**itype),
-        capacity_type=data["capacity_type"],
-        zones=tuple(data["zones"]),
-        labels=data["labels"],
-        taints=tuple(Taint(**t) for t in data["taints"]),
-        tags=data["tags"],
-    )
-
-
-# ---- the Node a kubelet would register, for a real API server with kwok as the kubelet
-
-
-def node_name_for(instance: Instance) -> str:
-    """A DNS-1123 node name for an instance, e.g. sim-i-00000001."""
-    name = re.sub(r"[^a-z0-9-]+", "-", f"sim-{instance.instance_id}".lower())
-    return name[:63].strip("-") or "sim"
-
-
-def node_manifest(instance: Instance, request: LaunchRequest, node_name: str) -> dict:
-    """A core/v1 Node (plain dict) as the instance's kubelet would register it; kwok keeps it Ready."""
-    itype = request.instance_type
-    capacity = _node_resources(itype, itype.capacity)
-    allocatable = _node_resources(itype, itype.allocatable) if itype.allocatable != Resources() else dict(capacity)
-    labels = {
-        **request.labels,
-        "kubernetes.io/hostname": node_name,
-        "node.kubernetes.io/instance-type": itype.name,
-        "topology.kubernetes.io/zone": instance.zone,
-        "kubernetes.io/arch": itype.arch,
-        "kubernetes.io/os": "linux",
-    }
-    spec: dict[str, Any] = {"providerID": instance.provider_id}
-    if request.taints:
-        spec["taints"] = [{"key": t.key, "value": t.value, "effect": t.effect} for t in request.taints]
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": node_name,
-            "labels": labels,
-            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-        },
-        "spec": spec,
-        "status": {
-            "capacity": capacity,
-            "allocatable": allocatable,
-            # every nodeInfo field is required by the client's model; kwok fills the empty ones
-            "nodeInfo": {**{f: "" for f in _NODE_INFO_FIELDS}, "architecture": itype.arch, "operatingSystem": "linux"},
-        },
-    }
-
-
-def _node_resources(itype: InstanceType, amounts: Resources) -> dict[str, str]:
-    """Kubernetes quantity strings; an instance type without figures gets its listed size."""
-    if amounts == Resources():
-        amounts = Resources(itype.vcpu * 1000, itype.memory_mib * 2**20, itype.gpu_count, itype.max_pods)
-    result = {"cpu": f"{amounts.cpu}m", "memory": str(amounts.memory), "pods": str(amounts.pods)}
-    gpus = amounts.gpu or itype.gpu_count
-    if gpus > 0:
-        result[itype.gpu_resource or "nvidia.com/gpu"] = str(gpus)
-    if amounts.ephemeral > 0:
-        result["ephemeral-storage"] = str(amounts.ephemeral)
-    return result
+        self.faults = CloudFaults.from_json(state.get("faults", {}))

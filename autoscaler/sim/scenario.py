@@ -78,6 +78,7 @@ class Scenario:
     events: list[ScenarioEvent]
     base_dir: Path
     ready_delay: float = 0.0  # from a Node's registration to its kubelet reporting Ready
+    call_time: float = 0.0  # simulated seconds a launch or terminate call takes to answer
 
 
 _ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults")
@@ -182,6 +183,8 @@ class Simulation:
             launch_delay=scenario.launch_delay,
             on_boot=self._boot,
             on_terminate=self._terminated,
+            call_time=scenario.call_time,
+            catalog=self.catalog,
         )
         self.reconciler = Reconciler(self.cluster, self.provider, self.catalog, config, self.clock)
         self.workloads: dict[str, set[str]] = {}  # workload -> owners of its pods
@@ -263,7 +266,7 @@ class Simulation:
             self.provider.inject_never_boots(spec["instanceType"])
         elif event.action == "clearFaults":
             self.provider.clear_faults()
-        self.reconciler._note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
+        self.reconciler.note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
 
     # ---- accounting
 

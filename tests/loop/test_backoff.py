@@ -1,4 +1,5 @@
-"""Back-off of offerings the cloud could not deliver (SPEC §4): durations, doubling, expiry."""
+"""Back-off of what the cloud could not deliver (SPEC §4): scopes from the provider, durations,
+doubling, expiry."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import pytest
 
 from autoscaler.config import BackoffConfig
 from autoscaler.loop.backoff import BackoffState, BackoffTracker
-from providers.base import FailureKind
+from providers.base import FailureKind, FailureScope
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20Z
-G5 = ("g5.xlarge", "on-demand", "us-east-1a")
-G5_ALL_ZONES = ("g5.xlarge", "on-demand", "")
+G5 = FailureScope.offering("g5.xlarge", "on-demand", "us-east-1a")
+G5_ALL_ZONES = FailureScope.offering("g5.xlarge", "on-demand", None)
 
 
 @pytest.fixture
@@ -83,30 +84,49 @@ def test_success_resets_the_streak(tracker):
     tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
     tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300)
     # when a node of that offering comes up
-    tracker.record_success(G5)
+    tracker.record_success("g5.xlarge", "on-demand", "us-east-1a")
     # then nothing is backed off and the next failure counts as the first
     assert tracker.active(T0 + 900) == {}
     assert tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 1000) == 300
 
 
 def test_success_in_one_offering_leaves_others_backed_off(tracker):
-    other = ("m5.large", "spot", "us-east-1b")
+    other = FailureScope.offering("m5.large", "spot", "us-east-1b")
     tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
     tracker.record_failure(other, FailureKind.INSUFFICIENT_CAPACITY, T0)
-    tracker.record_success(G5)
+    tracker.record_success("g5.xlarge", "on-demand", "us-east-1a")
     assert list(tracker.active(T0 + 1)) == [other]
 
 
-def test_quota_backs_off_the_type_in_every_zone(tracker):
-    # when a launch in zone a hits the vCPU quota
-    tracker.record_failure(G5, FailureKind.QUOTA_EXCEEDED, T0, "VcpuLimitExceeded: vCPU limit reached")
-    # then the back-off has zone "" (every zone), which the planner applies to zones a, b, c
+def test_a_scope_with_no_zone_covers_every_zone(tracker):
+    # when the provider says a failure covers the type in every zone (zone None)
+    tracker.record_failure(G5_ALL_ZONES, FailureKind.QUOTA_EXCEEDED, T0, "VcpuLimitExceeded: vCPU limit reached")
+    # then zones a, b and c are all backed off, and other types are not
+    for zone in ("us-east-1a", "us-east-1b", "us-east-1c"):
+        assert tracker.reason("g5.xlarge", "on-demand", zone, T0 + 1)
+    assert tracker.reason("g5.2xlarge", "on-demand", "us-east-1a", T0 + 1) is None
     assert list(tracker.active(T0 + 1)) == [G5_ALL_ZONES]
+
+
+def test_the_tracker_keeps_the_scope_the_provider_gives_it(tracker):
+    """The core holds no cloud knowledge: a quota scope that names a group of types (as a cloud
+    counts its quota) backs off those types and no others, in every zone."""
+    group = FailureScope(frozenset({"g5.xlarge", "g5.2xlarge"}), "on-demand", None, "vCPU quota group G")
+    tracker.record_failure(group, FailureKind.QUOTA_EXCEEDED, T0, "VcpuLimitExceeded")
+    assert tracker.reason("g5.2xlarge", "on-demand", "us-east-1f", T0 + 1).startswith(
+        "quota exceeded (VcpuLimitExceeded) [vCPU quota group G] until"
+    )
+    assert tracker.reason("g5.2xlarge", "spot", "us-east-1f", T0 + 1) is None
+    assert tracker.reason("g6.xlarge", "on-demand", "us-east-1f", T0 + 1) is None
+    spot_everywhere = FailureScope(None, "spot", None, "spot in us-east-1")
+    tracker.record_failure(spot_everywhere, FailureKind.INSUFFICIENT_CAPACITY, T0)
+    assert tracker.reason("m5.large", "spot", "us-east-1b", T0 + 1)
 
 
 def test_stockout_backs_off_only_its_zone(tracker):
     tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
     assert list(tracker.active(T0 + 1)) == [G5]
+    assert tracker.reason("g5.xlarge", "on-demand", "us-east-1b", T0 + 1) is None
 
 
 def test_reason_says_why_until_when_and_which_failure(tracker):
@@ -126,7 +146,7 @@ def test_first_failure_reason_has_no_count(tracker):
 
 def test_snapshot_lists_kind_and_end_for_metrics(tracker):
     tracker.record_failure(G5, FailureKind.INSUFFICIENT_CAPACITY, T0)
-    tracker.record_failure(G5, FailureKind.QUOTA_EXCEEDED, T0)
+    tracker.record_failure(G5_ALL_ZONES, FailureKind.QUOTA_EXCEEDED, T0)
     assert tracker.snapshot() == [
         BackoffState(G5_ALL_ZONES, FailureKind.QUOTA_EXCEEDED, T0 + 900),
         BackoffState(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300),

@@ -111,8 +111,7 @@ def test_stock_out_on_the_cheapest_offering_falls_to_the_next_cheapest_in_the_sa
     sim.step()
     assert sim.provider.launch_calls == 2
     assert launched_types(sim) == ["gr6.8xlarge"]
-    active = sim.reconciler.backoff.active(sim.clock.now())
-    assert any(key[0] == "g6.8xlarge" for key in active)
+    assert sim.reconciler.backoff.reason("g6.8xlarge", "on-demand", "us-east-1a", sim.clock.now())
 
 
 def test_back_off_expiry_lets_the_cheaper_offering_be_used_again():
@@ -136,8 +135,9 @@ def test_quota_error_backs_off_the_family_in_every_zone_and_tries_the_next_famil
     sim.step()
     assert sim.provider.launch_calls == 2
     assert launched_types(sim) == ["gr6.8xlarge"]
-    active = sim.reconciler.backoff.active(sim.clock.now())
-    assert ("g6.8xlarge", "on-demand", "") in active and ("g6.12xlarge", "on-demand", "") in active
+    backoff, now = sim.reconciler.backoff, sim.clock.now()
+    for zone in ("us-east-1a", "us-east-1f"):
+        assert backoff.reason("g6.8xlarge", "on-demand", zone, now) and backoff.reason("g6.12xlarge", "on-demand", zone, now)
 
 
 def test_node_that_never_registers_is_terminated_after_scale_up_timeout_and_backed_off():

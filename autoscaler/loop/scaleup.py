@@ -1,0 +1,285 @@
+"""Scale-up: plan the pending pods and submit the launches the plan asks for; act on answers.
+
+Launch calls go to the call executor (autoscaler/loop/calls.py) and run off the loop thread;
+this module reads their answers: an instance becomes a launch record (typed by what the
+cloud delivered, which may be one of the request's alternatives), a typed failure backs off
+the scopes the provider named (or, when it named none, the offering in the zones asked),
+and a timed-out call is left to the next plan, which sends the same request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Callable, Mapping
+
+from autoscaler.cluster import ClusterView
+from autoscaler.config import Config
+from autoscaler.loop.attempts import LaunchAttempts
+from autoscaler.loop.backoff import BackoffTracker
+from autoscaler.loop.calls import CallExecutor, CallOutcome
+from autoscaler.loop.events import INVALID_ANNOTATION, LIMIT_WARNING, NODE_ADD_WARNING, EventReporter
+from autoscaler.loop.lifecycle import LAUNCH, InstanceLifecycle, LaunchIntent, role_of
+from autoscaler.metrics import Metrics
+from autoscaler.model import Node, Pod
+from autoscaler.nodelabels import ZONE, node_labels
+from autoscaler.planner import NewNode, Plan, plan
+from autoscaler.planner.backoffs import Backoffs
+from autoscaler.planner.needs import needs_capacity
+from autoscaler.resources import Resources
+from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes
+from pricing.types import InstanceType, RegionCatalog
+from providers.base import (
+    TAG_CAPACITY,
+    TAG_CLUSTER,
+    TAG_REQUEST,
+    TAG_ROLE,
+    FailureScope,
+    Instance,
+    LaunchAlternative,
+    LaunchRequest,
+    Provider,
+)
+
+log = logging.getLogger("smart_autoscaler.loop.scaleup")
+
+MAX_LAUNCH_ROUNDS = 5  # re-plans within one loop after launch failures answered at once
+
+
+class ScaleUp:
+    def __init__(
+        self,
+        provider: Provider,
+        catalog: RegionCatalog,
+        config: Config,
+        calls: CallExecutor,
+        lifecycle: InstanceLifecycle,
+        attempts: LaunchAttempts,
+        backoff: BackoffTracker,
+        reporter: EventReporter,
+        metrics: Metrics,
+        dry_run: bool = False,
+    ) -> None:
+        self.provider = provider
+        self.catalog = catalog
+        self.config = config
+        self.calls = calls
+        self.lifecycle = lifecycle
+        self.attempts = attempts
+        self.backoff = backoff
+        self.reporter = reporter
+        self.metrics = metrics
+        self.dry_run = dry_run
+        self.prices = PriceIndex.of(catalog)
+        self.types: dict[str, InstanceType] = {o.instance_type.name: o.instance_type for o in catalog.offerings}
+
+    # ---- one loop
+
+    def run(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float, absorb: Callable[[], int]) -> Plan:
+        """Plan and submit; while launch failures come back at once (`absorb` returns how many),
+        re-plan: the next cheapest offering is asked for in the same loop."""
+        pending = [pod for pod in view.pods if needs_capacity(pod, self.config)]
+        self.metrics.pending_pods.set(len(pending))
+        by_key = {pod.key: pod for pod in pending}
+        decided = Plan()
+        for _ in range(MAX_LAUNCH_ROUNDS if pending else 0):
+            decided = self._plan(view, pending, bound, now)
+            submitted = sum(self._submit(new, by_key, now) for new in decided.new_nodes)
+            if not submitted or not absorb():
+                break
+        report_problems(self.reporter, decided, by_key)
+        self.metrics.unplaceable_pods.set(len(decided.unplaceable))
+        return decided
+
+    def _plan(self, view: ClusterView, pending: list[Pod], bound: Mapping[str, list[Pod]], now: float) -> Plan:
+        base = self.backoff.view(now)
+        groups: dict[int, tuple[Backoffs, list[Pod]]] = {0: (base, [])}
+        for pod in pending:  # pods whose set has (set, offering) back-offs are planned with them
+            pairs = self.attempts.backoffs_for(pod, base)
+            group = groups.setdefault(id(pairs.pairs) if pairs else 0, (pairs or base, []))
+            group[1].append(pod)
+        waiting = {pod.key for pod in pending}
+        nodes = planner_nodes(
+            view, self.lifecycle.in_flight(now, waiting), self.prices, bound, now, self.config.scale_up_timeout
+        )
+        daemonsets = daemonset_overheads(view.daemonsets)
+        plans: list[Plan] = []
+        for backoffs, pods in groups.values():
+            if not pods:
+                continue
+            decided = plan(pods, self.catalog, self.config, nodes=nodes, daemonsets=daemonsets, backoffs=backoffs)
+            plans.append(decided)
+            nodes = nodes + [_counted_only(new) for new in decided.new_nodes]
+        if len(plans) == 1:
+            return plans[0]
+        return Plan(
+            new_nodes=tuple(n for p in plans for n in p.new_nodes),
+            placements=tuple(x for p in plans for x in p.placements),
+            unplaceable=tuple(u for p in plans for u in p.unplaceable),
+            problems=tuple(x for p in plans for x in p.problems),
+            modes={k: v for p in plans for k, v in p.modes.items()},
+        )
+
+    # ---- launching
+
+    def labels_for(self, itype: InstanceType, capacity_type: str, role: str) -> dict[str, str]:
+        labels = node_labels(
+            self.catalog.cloud, self.catalog.region, itype, capacity_type, "", role, dict(self.config.node_labels)
+        )
+        labels.pop(ZONE, None)
+        return labels
+
+    def intent_for(self, instance: Instance, base: LaunchIntent | None = None) -> LaunchIntent:
+        """The launch record of an instance as the cloud delivered it (adopted ones: no pods)."""
+        itype = self.types.get(instance.instance_type)
+        role = base.role if base else role_of(instance)
+        return LaunchIntent(
+            request_id=instance.request_id or (base.request_id if base else ""),
+            need=base.need if base else "",
+            instance_type=instance.instance_type,
+            capacity_type=instance.capacity_type,
+            zones=(instance.zone,),
+            role=role,
+            allocatable=itype.allocatable if itype else Resources(),
+            price=self.prices.price(instance.instance_type, instance.capacity_type),
+            gpus=itype.gpu_count if itype else 0,
+            labels=self.labels_for(itype, instance.capacity_type, role) if itype else {},
+            taints=base.taints if base else (),
+            pods=base.pods if base else (),
+        )
+
+    def _submit(self, new: NewNode, pods: Mapping[str, Pod], now: float) -> bool:
+        option = new.option
+        itype = option.instance_type
+        if self.dry_run:
+            message = (
+                f"dry-run: would launch {itype.name} {option.capacity_type} ({new.mode}, ${option.price:g}/h) "
+                f"in {','.join(option.zones)} for {len(new.pods)} pod(s)"
+            )
+            for key in new.pods:
+                self.reporter.pod(pods[key], "DryRunScaleUp", message, event_type="Normal")
+            self.reporter.note("dry-run", message.removeprefix("dry-run: "))
+            return False
+        need = self.attempts.need(new, pods)
+        request_id = self.attempts.request_id(need, now)
+        labels = self.labels_for(itype, option.capacity_type, new.mode)
+        request = LaunchRequest(
+            request_id=request_id,
+            instance_type=itype,
+            capacity_type=option.capacity_type,
+            zones=option.zones,
+            labels=labels,
+            taints=tuple(option.taints),
+            tags={TAG_CLUSTER: self.config.cluster_name, TAG_REQUEST: request_id, TAG_ROLE: new.mode,
+                  TAG_CAPACITY: option.capacity_type},
+            price=option.price,
+            alternatives=tuple(
+                LaunchAlternative(alt.instance_type, alt.capacity_type, alt.zones, alt.price) for alt in new.alternatives
+            ),
+        )
+        intent = LaunchIntent(
+            request_id, need, itype.name, option.capacity_type, option.zones, new.mode, option.allocatable,
+            option.price, itype.gpu_count, labels, request.taints, new.pods,
+        )
+        return self.calls.submit(LAUNCH, request_id, lambda: self.provider.launch(request), (intent, request))
+
+    # ---- answers
+
+    def answered(self, outcome: CallOutcome, view: ClusterView, now: float) -> bool:
+        """Act on a launch's answer; True when the plan should be made again (a failure)."""
+        intent, request = outcome.context
+        if outcome.timed_out:
+            self.metrics.cloud_api_errors.labels("launch", "timeout").inc()
+            self.reporter.note(
+                "launch-timeout",
+                f"launch of {intent.instance_type} {intent.capacity_type} did not answer in time: "
+                f"the next plan sends the same request id {intent.request_id[:12]}",
+            )
+            return False
+        if outcome.error is not None:
+            return self._failed(intent, request, outcome.error, now)
+        instance: Instance = outcome.value
+        known = {node.provider_id for node in view.nodes if node.provider_id}
+        if not instance.alive or instance.provider_id in known:
+            # The cloud answered a spent attempt (after a restart) with its old instance.
+            self.attempts.spent(intent.need, now)
+            self.reporter.note(
+                "stale-key",
+                f"request id {intent.request_id[:12]} named an earlier launch ({instance.instance_id}, "
+                f"{instance.state}{', already a node' if instance.provider_id in known else ''}): launching anew",
+            )
+            return True
+        delivered = intent
+        if (instance.instance_type, instance.capacity_type) != (intent.instance_type, intent.capacity_type):
+            delivered = self.intent_for(instance, intent)  # an alternative: record what came
+        self.lifecycle.launched(replace(delivered, request_id=intent.request_id), instance)
+        self.metrics.scale_ups.labels(intent.role, instance.instance_type, instance.capacity_type).inc()
+        self.reporter.note(
+            "launch",
+            f"launched {instance.instance_id}: {instance.instance_type} {instance.capacity_type} in {instance.zone} "
+            f"({intent.role}, ${delivered.price:g}/h) for {len(intent.pods)} pod(s)",
+        )
+        return False
+
+    def _failed(self, intent: LaunchIntent, request: LaunchRequest, err, now: float) -> bool:
+        detail = f"{err.code}: {err}" if err.code else str(err)
+        zones = (err.zone,) if err.zone else intent.zones
+        scopes = err.scopes or tuple(
+            FailureScope.offering(intent.instance_type, intent.capacity_type, zone) for zone in zones
+        )
+        # Launches of one batch run together: the second and later failures of an offering
+        # already backed off by the first are counted, not told again.
+        known = all(self.backoff.reason(intent.instance_type, intent.capacity_type, z, now) for z in zones)
+        duration = 0.0
+        for scope in scopes:
+            duration = max(duration, self.backoff.record_failure(scope, err.kind, now, detail))
+        self.attempts.spent(intent.need, now)
+        self.metrics.launch_failures.labels(err.kind).inc()
+        self.metrics.cloud_api_errors.labels("launch", err.kind).inc()
+        if not known:
+            self.reporter.note(
+                "launch-failed",
+                f"launch of {intent.instance_type} {intent.capacity_type} in {','.join(intent.zones)} failed "
+                f"({err.kind}{': ' + err.code if err.code else ''}): backed off {describe_scopes(scopes)} for {duration:g}s",
+            )
+        return True
+
+
+def report_problems(reporter: EventReporter, decided: Plan, pods: Mapping[str, Pod]) -> None:
+    """Warnings on pending pods: malformed annotations, and why a pod gets no node."""
+    for pod in pods.values():
+        for problem in pod.annotation_problems:
+            reporter.pod(pod, INVALID_ANNOTATION, problem.message(pod.key))
+    for blocked in decided.unplaceable:
+        pod = pods.get(blocked.pod)
+        if pod is not None:
+            reporter.pod(pod, LIMIT_WARNING if blocked.limit else NODE_ADD_WARNING, blocked.reason)
+
+
+def _counted_only(new: NewNode) -> Node:
+    """A node another group's plan adds: it counts against the cluster limits of the next
+    group's plan, but takes none of its pods (cordoned)."""
+    option = new.option
+    return Node(
+        name=f"planned/{option.name}/{','.join(new.pods)[:40]}",
+        instance_type=option.name,
+        capacity_type=option.capacity_type,
+        zone="",
+        allocatable=option.allocatable,
+        managed=True,
+        role=new.mode,
+        price=option.price,
+        gpus=option.instance_type.gpu_count,
+        in_flight=True,
+        unschedulable=True,
+    )
+
+
+def describe_scopes(scopes: tuple[FailureScope, ...]) -> str:
+    """'g6.8xlarge/on-demand in us-east-1a, us-east-1b' for offerings of one type; else the labels."""
+    types = {scope.instance_types for scope in scopes}
+    capacity = {scope.capacity_type for scope in scopes}
+    if len(types) == 1 and len(capacity) == 1 and all(s.zone and s.instance_types and len(s.instance_types) == 1 for s in scopes):
+        (name,) = next(iter(types))
+        return f"{name}/{next(iter(capacity))} in {', '.join(sorted(s.zone for s in scopes))}"
+    return "; ".join(scope.label or "an unnamed scope" for scope in scopes)

@@ -1,0 +1,52 @@
+"""Scale-down (SPEC §5): nodes unneeded long enough are handed to the drain state machine.
+
+Which nodes are unneeded, and whether their pods would find room elsewhere, is decided by
+autoscaler.scaledown (pure); this part keeps the "unneeded since" clock between loops and
+starts the drains (or, in dry-run, says what it would remove).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from autoscaler.cluster import ClusterView
+from autoscaler.config import Config
+from autoscaler.loop.drain import Drainer
+from autoscaler.loop.events import EventReporter
+from autoscaler.model import Pod
+from autoscaler.scaledown import decide_scale_down
+
+UNNEEDED = "unneeded"
+
+
+class ScaleDown:
+    def __init__(self, config: Config, drainer: Drainer, reporter: EventReporter, dry_run: bool = False) -> None:
+        self.config = config
+        self.drainer = drainer
+        self.reporter = reporter
+        self.dry_run = dry_run
+        self.unneeded_since: dict[str, float] = {}
+
+    def run(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> set[str]:
+        """Start the drains that are due; returns the nodes tainted this loop."""
+        nodes = {node.name: node for node in view.nodes}
+        decision = decide_scale_down(
+            view.nodes, bound, view.pdbs, self.config, now, self.unneeded_since, self.drainer.draining()
+        )
+        self.unneeded_since = decision.unneeded_since
+        started = set()
+        for candidate in decision.to_drain:
+            node = nodes[candidate.node]
+            if self.dry_run:
+                self.reporter.note("dry-run", f"would drain and remove node {node.name}: {candidate.reason}")
+                self.reporter.node(node, "DryRunScaleDown", f"would remove: {candidate.reason}", event_type="Normal")
+                self.unneeded_since.pop(node.name, None)
+            elif self.drainer.request(node, candidate.reason, UNNEEDED, now):
+                started.add(node.name)
+        return started
+
+    def drains_ended(self, removed: Iterable[str], aborted: Iterable[str], now: float) -> None:
+        for name in removed:
+            self.unneeded_since.pop(name, None)
+        for name in aborted:  # kept: it must be unneeded for the whole duration again
+            self.unneeded_since[name] = now
