@@ -127,6 +127,11 @@ def _choose_layout(
     return layout
 
 
+def _in_zones(zone: str, zones: set[str]) -> bool:
+    """An option priced for a whole region (a catalog without zones) covers the region's zones."""
+    return zone in zones or any(zone.startswith(f"{region}-") for region in zones)
+
+
 def _reuse(pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNode]) -> tuple[list[Placement], list[Pod]]:
     """Put pods on idle or in-flight bin-select nodes whose type satisfies them."""
     if not reusable:
@@ -143,7 +148,7 @@ def _reuse(pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNo
         placed = False
         for node in ordered:
             zones = acceptable.get((node.instance_type, node.capacity_type))
-            if zones is None or (node.zone and node.zone not in zones):
+            if zones is None or (node.zone and not _in_zones(node.zone, zones)):
                 continue
             if node.reserved_for and pod.key not in node.reserved_for and not (node.reserved_for & keys):
                 continue

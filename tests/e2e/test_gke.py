@@ -70,6 +70,7 @@ class GkeRegistrar:
 @pytest.fixture
 def gke(control_plane, k8s_client, core_v1, namespace, tmp_path):
     fake = FakeGcp(PROJECT, REGION, CLUSTER)
+    fake.boot_seconds = 1.0  # the VM exists when the launch answers; its kubelet registers a second later
     for offering in region_catalog("gcp", REGION).offerings:
         itype = offering.instance_type
         fake.zones[itype.machine_type or itype.name] = ZONES

@@ -74,6 +74,7 @@ class FakeGcp:
         self.pool_create_error: str = ""  # a GKE operation error for the next pool creations
         self.calls: list[tuple[str, str]] = []
         self.deleted: list[str] = []  # names of instances deleteInstances removed, in order
+        self.boot_seconds: float = 0.0  # a created VM is STAGING this long, then RUNNING (and registers)
         self.on_create: Callable[[FakeInstance], None] | None = None
         self.on_delete: Callable[[FakeInstance], None] | None = None
         self._ids = itertools.count(1)
@@ -270,8 +271,8 @@ class FakeGcp:
             elif machine in self.stuck_creating:
                 instance.current_action, instance.instance_status = "CREATING", ""
             mig["instances"][name] = instance
-            if instance.instance_status and self.on_create:
-                self.on_create(instance)
+            if instance.instance_status:
+                self._boot(instance)
         target = f"{COMPUTE}/projects/{self.project}/zones/{zone}/instanceGroupManagers/{mig_name}"
         op = self._compute_op(zone, "compute.instanceGroupManagers.createInstances", target, errors)
         if request_id:
@@ -290,8 +291,30 @@ class FakeGcp:
         target = f"{COMPUTE}/projects/{self.project}/zones/{zone}/instanceGroupManagers/{mig_name}"
         return 200, self._compute_op(zone, "compute.instanceGroupManagers.deleteInstances", target)
 
+    def _boot(self, instance: FakeInstance) -> None:
+        """The VM boots (STAGING) for boot_seconds, then runs and its kubelet registers."""
+        if self.boot_seconds <= 0:
+            if self.on_create:
+                self.on_create(instance)
+            return
+        instance.instance_status = "STAGING"
+
+        def running() -> None:
+            with self._lock:
+                if instance.instance_status != "STAGING":
+                    return  # deleted meanwhile
+                instance.instance_status = "RUNNING"
+            if self.on_create:
+                self.on_create(instance)
+
+        timer = threading.Timer(self.boot_seconds, running)
+        timer.daemon = True
+        timer.start()
+
     def _deleted(self, instance: FakeInstance) -> None:
-        if instance.instance_status and self.on_delete:
+        was = instance.instance_status
+        instance.instance_status = "TERMINATED"
+        if was == "RUNNING" and self.on_delete:
             self.on_delete(instance)
 
     def _list_managed(self, body: Any, query: Any, zone: str, mig_name: str) -> tuple[int, Any]:
