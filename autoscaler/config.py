@@ -44,11 +44,32 @@ class HotNodeConfig:
     green_memory: float = 15.0
 
 
+SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
+
+
 @dataclass(frozen=True)
 class AwsConfig:
+    """`aws.*` options: the AWS provider (providers/aws) and the Spot Instance Advisor."""
+
     use_spot_advisor: bool = False
     max_spot_interrupt_bucket: int = 4
     max_spot_price_ratio: float = 1.0
+    spot_advisor_url: str = SPOT_ADVISOR_URL  # an https:// address or a local file
+    launch_template: str = ""  # the operator's template (name or lt-... id); "" = generated
+    ami_family: str = "AL2023"  # AL2023 or Bottlerocket (EKS user data)
+    ami_id_generic: str = ""  # one AMI for every type (self-managed clusters, or to pin EKS)
+    ami_id_generic_arm: str = ""
+    ami_id_generic_gpu: str = ""
+    user_data_type: str = ""  # "" = EKS bootstrap for ami_family; Template = aws.userData
+    user_data: str = ""
+    subnets: tuple[str, ...] = ()  # subnet ids; () = discovered by tag
+    security_groups: tuple[str, ...] = ()  # security group ids; () = discovered by tag
+    node_instance_profile: str = ""
+    block_device_mappings: tuple[tuple[tuple[str, Any], ...], ...] = ()  # frozen EC2 API shapes
+    tags: tuple[tuple[str, str], ...] = ()
+    live_prices: bool = True
+    price_refresh_period: float = 600.0
+    api_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -269,6 +290,45 @@ def _string_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        for choice in choices:
+            if isinstance(value, str) and value.strip().lower() == choice.lower():
+                return choice
+        raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}")
+
+    return parse
+
+
+def _any_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple((str(k), _freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("__list__", *(_freeze(v) for v in value))
+    return value
+
+
+def _block_device_mappings(value: Any) -> tuple[tuple[tuple[str, Any], ...], ...]:
+    """EC2 BlockDeviceMappings (deviceName/DeviceName, ebs/Ebs: volumeSize, volumeType, ...)."""
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError("expected a list of mappings such as [{deviceName: /dev/xvda, ebs: {volumeSize: 100}}]")
+    for item in value:
+        keys = {str(k)[:1].upper() + str(k)[1:] for k in item}
+        if "DeviceName" not in keys:
+            raise ValueError(f"{item!r}: every mapping needs deviceName")
+    return tuple(_freeze(item) for item in value)
+
+
 def _cloud(value: Any) -> str:
     if value not in ("aws", "gcp", "azure", "oci"):
         raise ValueError("expected one of aws, gcp, azure, oci")
@@ -348,6 +408,22 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.useSpotAdvisor": (("aws", "use_spot_advisor"), _bool),
     "aws.maxSpotInterruptBucket": (("aws", "max_spot_interrupt_bucket"), _integer(0, 4)),
     "aws.maxSpotPriceRatio": (("aws", "max_spot_price_ratio"), _number(0.0, 1.0)),
+    "aws.spotAdvisorURL": (("aws", "spot_advisor_url"), _text),
+    "aws.launchTemplate": (("aws", "launch_template"), _any_text),
+    "aws.amiFamily": (("aws", "ami_family"), _one_of("AL2023", "Bottlerocket")),
+    "aws.amiIdGeneric": (("aws", "ami_id_generic"), _any_text),
+    "aws.amiIdGenericArm": (("aws", "ami_id_generic_arm"), _any_text),
+    "aws.amiIdGenericGpu": (("aws", "ami_id_generic_gpu"), _any_text),
+    "aws.userDataType": (("aws", "user_data_type"), lambda v: "" if v in (None, "") else _one_of("Template")(v)),
+    "aws.userData": (("aws", "user_data"), _any_text),
+    "aws.subnets": (("aws", "subnets"), _string_list),
+    "aws.securityGroups": (("aws", "security_groups"), _string_list),
+    "aws.nodeInstanceProfile": (("aws", "node_instance_profile"), _any_text),
+    "aws.blockDeviceMappings": (("aws", "block_device_mappings"), _block_device_mappings),
+    "aws.tags": (("aws", "tags"), _label_map),
+    "aws.livePrices": (("aws", "live_prices"), _bool),
+    "aws.priceRefreshPeriod": (("aws", "price_refresh_period"), parse_duration),
+    "aws.apiTimeout": (("aws", "api_timeout"), parse_duration),
     **{
         f"gcp.{name}": (("gcp", attr), parse)
         for name, attr, parse in (
@@ -439,6 +515,8 @@ def _check_consistency(config: Config) -> None:
             raise ConfigError(f"configuration: {what} (got {low:g} and {high:g})")
     if not config.managed_pod_labels:
         raise ConfigError("configuration key managedPodLabels: at least one label is needed")
+    if config.aws.user_data_type == "Template" and not config.aws.user_data:
+        raise ConfigError("configuration: aws.userDataType Template needs aws.userData (the user-data template)")
 
 
 def not_acted_on(config: Config) -> list[str]:
@@ -449,11 +527,6 @@ def not_acted_on(config: Config) -> list[str]:
         notes.append("nodeTTL is set but node TTL cycling is not implemented in this version: nodes are not cycled")
     if config.manage_high_utilization.enabled:
         notes.append("manageHighUtilization.enabled is set but hot-node mitigation is not implemented in this version")
-    if config.aws.use_spot_advisor:
-        notes.append(
-            "aws.useSpotAdvisor is set but the Spot Instance Advisor data are not shipped: spot prices stay "
-            "on-demand x spotPriceRatioEstimate and aws.maxSpotInterruptBucket / aws.maxSpotPriceRatio are not applied"
-        )
     return notes
 
 
@@ -474,7 +547,7 @@ def load_config_file(path: str, base: Config | None = None) -> Config:
         raise ConfigError(f"{path}: {err}") from None
 
 
-_STRUCTURED_OPTIONS = {"managedPodLabels", "nodeLabels", "annotationPrefixes"}
+_STRUCTURED_OPTIONS = {"managedPodLabels", "nodeLabels", "annotationPrefixes"}  # aws.* lists: the `aws` section
 
 
 def _configmap_value(key: str, text: Any) -> Any:

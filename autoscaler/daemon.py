@@ -149,7 +149,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.metrics import Metrics, serve
     from autoscaler.loop.calls import ThreadedCalls
     from autoscaler.loop.reconcile import Reconciler
-    from pricing.catalog import CatalogError, CatalogSettings, region_catalog
+    from pricing.catalog import CatalogError, catalog_settings, region_catalog
 
     from autoscaler.config import not_acted_on
 
@@ -158,11 +158,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     clock = SystemClock()
     host, port = _address(options.metrics_address)
     try:
-        catalog = region_catalog(
-            config.cloud,
-            config.region,
-            CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node),
-        )
+        catalog = region_catalog(config.cloud, config.region, catalog_settings(config))
     except CatalogError as err:
         raise DaemonError(f"configuration cloud/region: {err}") from None
     try:
@@ -189,6 +185,10 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
             return
         if state["reconciler"] is not None:
             state["reconciler"].shutdown(0.0)
+        previous = state.get("provider")
+        if previous is not None and hasattr(previous, "close"):
+            previous.close()  # e.g. the AWS provider's price refresher thread
+        state["provider"] = provider
         calls = ThreadedCalls(clock, config.max_concurrent_launches, config.cloud_call_timeout, on_answer=cluster.wake)
         state["reconciler"] = Reconciler(
             cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run, calls=calls
@@ -198,6 +198,9 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
 
     def stop_leading() -> None:
         leading.clear()
+        provider = state.pop("provider", None)
+        if provider is not None and hasattr(provider, "close"):
+            provider.close()  # a follower fetches no prices; the next term builds a new provider
         metrics.is_leader.set(0)
         metrics.forget_leader_state()
         if state["reconciler"] is not None:  # calls in flight are abandoned: the next leader adopts

@@ -49,6 +49,11 @@ class Metrics:
         )
         self.reconcile_errors = Counter(f"{PREFIX}_reconcile_errors", "Reconcile loops that failed", registry=r)
         self.is_leader = Gauge(f"{PREFIX}_leader", "1 while this replica leads", registry=r)
+        self.price_age = Gauge(
+            f"{PREFIX}_price_age_seconds",
+            "Age of the live prices in use, by source (-1: not fetched yet, the embedded catalog answers)",
+            ["source"], registry=r,
+        )
 
     def forget_leader_state(self) -> None:
         """A replica that stops leading drops the gauges it set while leading: only the leader's

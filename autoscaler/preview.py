@@ -12,7 +12,7 @@ from autoscaler.model import Pod
 from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.snapshot import daemonset_overheads
-from pricing.catalog import CatalogError, CatalogSettings, region_catalog
+from pricing.catalog import CatalogError, catalog_settings, region_catalog
 
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
 HOURS_PER_MONTH = 730
@@ -166,7 +166,7 @@ def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: C
     problems += [f"{pod}: {reason}" for pod, reason in broken]
     results = []
     for target in targets:
-        settings = CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node)
+        settings = catalog_settings(config, target.cloud)
         try:
             catalog = region_catalog(target.cloud, target.region, settings)
         except CatalogError as err:
@@ -246,7 +246,7 @@ def format_table(result: PreviewResult) -> str:
         cheapest = min(result.targets, key=lambda t: (len(t.unplaceable), t.total_hourly_cost))
         out.append(f"  cheapest: {cheapest.target} at ${cheapest.total_hourly_cost:.4f}/h")
     if any(line.price_estimated for target in result.targets for line in target.nodes):
-        out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate, or another region's list price)")
+        out.append("  * estimated price (spot from on-demand x spotPriceRatioEstimate or the Spot Instance Advisor's saving, or another region's list price)")
     for problem in result.problems:
         out.append(f"warning: {problem}")
     return "\n".join(out)

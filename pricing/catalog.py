@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources as importlib_resources
 from typing import Any
 
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
+from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorError, SpotAdvisorPolicy, apply_spot_advisor, load_advisor_file
 from pricing.types import ON_DEMAND, SPOT, Accelerator, InstanceType, Offering, RegionCatalog, Taint
+
+log = logging.getLogger("smart_autoscaler.pricing")
 
 CLOUDS = ("aws", "gcp", "azure", "oci")
 _FILES = {"aws": "aws.json.gz", "gcp": "gcp.json.gz", "azure": "azure.json.gz", "oci": "oci.json"}
@@ -48,6 +53,62 @@ class CatalogSettings:
     spot_price_ratio: float = 0.5
     vm_memory_overhead: float | None = None  # None: the cloud's default above
     max_pods: int | None = None  # None: per type from the data, else 110
+    spot_advisor: SpotAdvisorPolicy | None = None  # AWS only: aws.useSpotAdvisor
+
+
+def catalog_settings(config: Any, cloud: str | None = None) -> CatalogSettings:
+    """The catalog settings a Config asks for (cloud: the target's, default the config's).
+
+    With `aws.useSpotAdvisor`, advisor data come from `aws.spotAdvisorURL` when it names a
+    file; an https address is fetched by the AWS provider at run time (never at start), so
+    until then -- and in `preview` -- spot stays on-demand x spotPriceRatioEstimate, with a
+    warning.
+    """
+    advisor = None
+    if (cloud or config.cloud) == "aws" and config.aws.use_spot_advisor:
+        advisor = SpotAdvisorPolicy(
+            advisor_file_data(config.aws.spot_advisor_url),
+            config.aws.max_spot_interrupt_bucket,
+            config.aws.max_spot_price_ratio,
+        )
+    return CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node, advisor)
+
+
+_advisor_files: dict[str, tuple[float, SpotAdvisorData | None]] = {}
+
+
+def advisor_file_data(source: str) -> SpotAdvisorData | None:
+    """Advisor data from a local file (re-read when it changes), or None with one warning."""
+    if source.startswith(("http://", "https://")):
+        _warn_once(
+            source,
+            f"aws.useSpotAdvisor: advisor data from {source} are fetched at run time by the AWS provider; until "
+            "then spot is estimated as on-demand x spotPriceRatioEstimate (give aws.spotAdvisorURL as a file to use it offline)",
+        )
+        return None
+    try:
+        mtime = os.stat(source).st_mtime
+    except OSError as err:
+        _warn_once(source, f"aws.spotAdvisorURL {source}: cannot read ({err.strerror}); spot estimated as on-demand x spotPriceRatioEstimate")
+        return None
+    cached = _advisor_files.get(source)
+    if cached is None or cached[0] != mtime:
+        try:
+            cached = (mtime, load_advisor_file(source))
+        except SpotAdvisorError as err:
+            _warn_once(source, f"{err}; spot estimated as on-demand x spotPriceRatioEstimate")
+            cached = (mtime, None)
+        _advisor_files[source] = cached
+    return cached[1]
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s", message)
 
 
 @lru_cache(maxsize=None)
@@ -150,6 +211,8 @@ def _aws(region: str, settings: CatalogSettings) -> list[Offering]:
         for zone in type_zones:
             offerings.append(Offering(itype, zone, ON_DEMAND, price, estimated, note))
             offerings.append(Offering(itype, zone, SPOT, spot, True, spot_note))
+    if settings.spot_advisor is not None:
+        offerings = apply_spot_advisor(offerings, region, settings.spot_advisor)
     return offerings
 
 

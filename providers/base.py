@@ -73,6 +73,9 @@ class ProviderError(Exception):
         self.code = code
         self.zone = zone  # the zone the failure is about, when the cloud says
         self.scopes = tuple(scopes)
+        # The separate failures one call gathered (e.g. every CreateFleet override's error),
+        # each with its own kind and scopes; empty for a single failure.
+        self.causes: tuple[ProviderError, ...] = ()
 
 
 class InsufficientCapacity(ProviderError):
@@ -131,6 +134,9 @@ class Instance:
     launched_at: float
     request_id: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Failures of alternatives the cloud tried and passed over before it delivered this one
+    # (e.g. CreateFleet's per-override Errors): the loop backs their scopes off too.
+    skipped: tuple["ProviderError", ...] = field(default=(), compare=False, repr=False)
 
     @property
     def alive(self) -> bool:

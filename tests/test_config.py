@@ -355,4 +355,5 @@ def test_options_not_acted_on_yet_are_named_at_start():
 
     assert not_acted_on(config_from_mapping({})) == []
     notes = not_acted_on(config_from_mapping({"nodeTTL": "7d", "manageHighUtilization.enabled": True, "aws.useSpotAdvisor": True}))
-    assert [n.split(" ")[0] for n in notes] == ["nodeTTL", "manageHighUtilization.enabled", "aws.useSpotAdvisor"]
+    # aws.useSpotAdvisor is acted on since the AWS provider and the advisor data landed
+    assert [n.split(" ")[0] for n in notes] == ["nodeTTL", "manageHighUtilization.enabled"]

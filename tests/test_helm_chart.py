@@ -314,6 +314,9 @@ def test_service_account_annotations_for_workload_identity(chart: Any) -> None:
     arn = "arn:aws:iam::123456789012:role/smart-autoscaler"
     objects = render(chart, {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": arn}}})
     assert only(objects, "ServiceAccount")["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": arn}
+    # IRSA by its own value (EKS Pod Identity needs no annotation: an association names the SA)
+    objects = render(chart, {"serviceAccount": {"awsRoleArn": arn, "annotations": {"team": "infra"}}})
+    assert only(objects, "ServiceAccount")["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": arn, "team": "infra"}
     objects = render(chart, {"serviceAccount": {"create": False, "name": "existing"}})
     assert "ServiceAccount" not in kinds(objects)
     assert only(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "existing"
@@ -335,7 +338,7 @@ def test_dashboard_config_map_holds_the_dashboard(default: list[dict[str, Any]])
     assert dashboard == json.loads((FILES / "dashboard.json").read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 36
     families = metric_families()
-    assert len(families) == 15
+    assert len(families) == 16
     for family in families:
         assert family in text, f"no dashboard panel shows {family}"
     # every query uses the data-source variable

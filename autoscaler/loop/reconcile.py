@@ -33,6 +33,7 @@ from autoscaler.loop.backoff import BackoffTracker
 from autoscaler.loop.calls import CallExecutor, SimulatedCalls, ThreadedCalls
 from autoscaler.loop.costs import CostEstimates
 from autoscaler.loop.drain import DRAIN_TERMINATE, Drainer, DrainStep
+from autoscaler.loop.prices import LivePrices
 from autoscaler.loop.events import EventReporter, TimelineEntry
 from autoscaler.loop.gauges import record_gauges
 from autoscaler.loop.lifecycle import LAUNCH, TERMINATE, InstanceLifecycle
@@ -120,6 +121,7 @@ class Reconciler:
         self.components: list[Component] = []
         self._dry_run = dry_run
         self.prices = self.scale_up.prices
+        self.live_prices = LivePrices(lambda: self._provider, catalog, self.metrics, self._use_catalog)
 
     # The provider and dry-run are shared by the parts; setting them here sets them everywhere.
     @property
@@ -142,6 +144,11 @@ class Reconciler:
     def timeline(self) -> list[TimelineEntry]:
         return self.reporter.timeline
 
+    def _use_catalog(self, catalog: RegionCatalog) -> None:
+        self.scale_up.use_catalog(catalog)
+        self.costs.catalog = catalog
+        self.prices = self.scale_up.prices
+
     def note(self, kind: str, message: str) -> None:
         self.reporter.note(kind, message)
 
@@ -153,6 +160,7 @@ class Reconciler:
     def reconcile_once(self) -> LoopReport:
         report = LoopReport()
         with self.metrics.reconcile_duration.time():
+            self.live_prices.refresh()
             now, view = self.clock.now(), self.cluster.view()
 
             def absorb() -> int:

@@ -61,7 +61,6 @@ class ScaleUp:
         dry_run: bool = False,
     ) -> None:
         self.provider = provider
-        self.catalog = catalog
         self.config = config
         self.calls = calls
         self.lifecycle = lifecycle
@@ -70,6 +69,11 @@ class ScaleUp:
         self.reporter = reporter
         self.metrics = metrics
         self.dry_run = dry_run
+        self.use_catalog(catalog)
+
+    def use_catalog(self, catalog: RegionCatalog) -> None:
+        """Plan with this catalog from now on (live prices re-price the embedded one)."""
+        self.catalog = catalog
         self.prices = PriceIndex.of(catalog)
         self.types: dict[str, InstanceType] = {o.instance_type.name: o.instance_type for o in catalog.offerings}
 
@@ -211,6 +215,9 @@ class ScaleUp:
                 f"{instance.state}{', already a node' if instance.provider_id in known else ''}): launching anew",
             )
             return True
+        for skipped in instance.skipped:  # alternatives the cloud passed over on its way
+            for scope in skipped.scopes:
+                self.backoff.record_failure(scope, skipped.kind, now, f"{skipped.code}: {skipped}" if skipped.code else str(skipped))
         delivered = intent
         if (instance.instance_type, instance.capacity_type) != (intent.instance_type, intent.capacity_type):
             delivered = self.intent_for(instance, intent)  # an alternative: record what came
@@ -233,8 +240,9 @@ class ScaleUp:
         # already backed off by the first are counted, not told again.
         known = all(self.backoff.reason(intent.instance_type, intent.capacity_type, z, now) for z in zones)
         duration = 0.0
-        for scope in scopes:
-            duration = max(duration, self.backoff.record_failure(scope, err.kind, now, detail))
+        for cause in err.causes or (err,):  # each gathered failure backs off with its own kind
+            for scope in cause.scopes or (scopes if cause is err else ()):
+                duration = max(duration, self.backoff.record_failure(scope, cause.kind, now, detail))
         self.attempts.spent(intent.need, now)
         self.metrics.launch_failures.labels(err.kind).inc()
         self.metrics.cloud_api_errors.labels("launch", err.kind).inc()

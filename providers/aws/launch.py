@@ -1,0 +1,194 @@
+"""One node per request with EC2 CreateFleet (type instant) from a launch template.
+
+The template is the operator's (`aws.launchTemplate`) or one generated from configuration
+(AMI, user data with the node's labels/taints/max pods, instance profile, security groups,
+block devices, tags on instance, volumes and network interfaces), named by a hash of its
+contents so equal requests share it. Overrides are the request's offering and the planner's
+equivalent alternatives of the same capacity type, one per (type, zone) with that zone's
+subnet: on-demand `lowest-price`, spot `price-capacity-optimized`. The fleet's per-override
+`Errors` become typed failures with their scope; the instance it returns is what is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from pricing.types import SPOT, InstanceType
+from providers.aws.discovery import Discovery, Subnet
+from providers.aws.userdata import NodeBootstrap, bottlerocket_user_data, encode, nodeadm_user_data, template_user_data
+from providers.base import LaunchRequest
+
+MAX_OVERRIDES = 60  # Karpenter's bound too: big override lists slow CreateFleet down
+NAME_TAG = "Name"
+TEMPLATE_PREFIX = "smart-autoscaler"
+# Labels whose value depends on the instance type: left out of shared user data when the fleet
+# may deliver another type (the kubelet / cloud controller set the well-known ones, the loop
+# labels the rest at registration).
+TYPE_LABELS = frozenset(
+    {
+        "node.kubernetes.io/instance-type",
+        "kubernetes.io/arch",
+        "karpenter.k8s.aws/instance-family",
+        "karpenter.k8s.aws/instance-gpu-name",
+        "karpenter.k8s.aws/instance-gpu-count",
+    }
+)
+ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One override: a type in a zone, through that zone's subnet."""
+
+    instance_type: InstanceType
+    subnet: Subnet
+    image_id: str
+
+
+def unfreeze(value: Any) -> Any:
+    """Config's frozen EC2 shapes back to dicts/lists, keys in the API's PascalCase."""
+    if isinstance(value, tuple) and value and value[0] == "__list__":
+        return [unfreeze(v) for v in value[1:]]
+    if isinstance(value, tuple) and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[0], str) for i in value):
+        return {k[:1].upper() + k[1:]: unfreeze(v) for k, v in value}
+    return value
+
+
+def default_block_devices(ami_family: str, itype: InstanceType) -> list[dict]:
+    """Root (and Bottlerocket data) volumes: gp3, encrypted; GPU AMIs and their images need more room."""
+    size = 100 if itype.has_gpu else 20
+
+    def ebs(gib: int) -> dict:
+        return {"VolumeSize": gib, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}
+
+    if ami_family == "Bottlerocket":
+        return [{"DeviceName": "/dev/xvda", "Ebs": ebs(4)}, {"DeviceName": "/dev/xvdb", "Ebs": ebs(size)}]
+    return [{"DeviceName": "/dev/xvda", "Ebs": ebs(size)}]
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+class LaunchTemplates:
+    """Generated launch templates by content hash (created once, found again after a restart)."""
+
+    def __init__(self, clients: Any, discovery: Discovery, settings: Any, cluster_name: str) -> None:
+        self.clients = clients
+        self.discovery = discovery
+        self.settings = settings
+        self.cluster_name = cluster_name
+        self._ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def specification(self, request: LaunchRequest, shared_labels: Mapping[str, str], image_id: str, tags: Mapping[str, str]) -> dict:
+        if self.settings.launch_template:
+            key = "LaunchTemplateId" if self.settings.launch_template.startswith("lt-") else "LaunchTemplateName"
+            return {key: self.settings.launch_template, "Version": "$Default"}
+        data = self.template_data(request, shared_labels, image_id, tags)
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        name = f"{TEMPLATE_PREFIX}-{self.cluster_name}-{digest}"[:128]
+        return {"LaunchTemplateId": self._ensure(name, data), "Version": "$Latest"}
+
+    def template_data(self, request: LaunchRequest, labels: Mapping[str, str], image_id: str, tags: Mapping[str, str]) -> dict:
+        settings = self.settings
+        node = NodeBootstrap(labels=labels, taints=request.taints, max_pods=request.instance_type.max_pods)
+        if settings.user_data_type == "Template":
+            user_data = template_user_data(settings.user_data, self.cluster_name, node)
+        elif settings.ami_family == "Bottlerocket":
+            user_data = bottlerocket_user_data(self.discovery.cluster(), node)
+        else:
+            user_data = nodeadm_user_data(self.discovery.cluster(), node)
+        devices = [unfreeze(m) for m in settings.block_device_mappings] or default_block_devices(settings.ami_family, request.instance_type)
+        data: dict[str, Any] = {
+            "ImageId": image_id,
+            "UserData": encode(user_data),
+            "SecurityGroupIds": self.discovery.security_groups(),
+            "BlockDeviceMappings": devices,
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
+            "TagSpecifications": [
+                {"ResourceType": kind, "Tags": tag_list(tags)} for kind in ("instance", "volume", "network-interface")
+            ],
+        }
+        if settings.node_instance_profile:
+            profile = settings.node_instance_profile
+            data["IamInstanceProfile"] = {"Arn": profile} if profile.startswith("arn:") else {"Name": profile}
+        return data
+
+    def _ensure(self, name: str, data: dict) -> str:
+        with self._lock:
+            if name in self._ids:
+                return self._ids[name]
+        ec2 = self.clients.ec2
+        found = ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [name]}])["LaunchTemplates"]
+        if found:
+            template_id = found[0]["LaunchTemplateId"]
+        else:
+            try:
+                created = ec2.create_launch_template(
+                    LaunchTemplateName=name,
+                    LaunchTemplateData=data,
+                    TagSpecifications=[{"ResourceType": "launch-template", "Tags": tag_list({"smart-autoscaler.io/cluster": self.cluster_name})}],
+                )
+                template_id = created["LaunchTemplate"]["LaunchTemplateId"]
+            except ec2.exceptions.ClientError as err:
+                if "AlreadyExists" not in err.response.get("Error", {}).get("Code", ""):
+                    raise
+                template_id = ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"][0]["LaunchTemplateId"]
+        with self._lock:
+            self._ids[name] = template_id
+        return template_id
+
+
+def shared_labels(request: LaunchRequest) -> dict[str, str]:
+    """The request's labels that hold for every offering the fleet may deliver."""
+    labels = {k: v for k, v in request.labels.items() if k != ZONE_LABEL or len(request.zones) == 1}
+    others = [a for a in request.alternatives if a.capacity_type == request.capacity_type]
+    if any(a.instance_type.name != request.instance_type.name for a in others):
+        labels = {k: v for k, v in labels.items() if k not in TYPE_LABELS}
+    if any(set(a.zones) != set(request.zones) for a in others) or len(request.zones) != 1:
+        labels.pop(ZONE_LABEL, None)
+    return labels
+
+
+def candidates(request: LaunchRequest, subnets: dict[str, Subnet], ami_for: Any) -> list[Candidate]:
+    """Overrides in the planner's order: the request's offering first, then its alternatives of
+    the same capacity type; each in every zone it is offered in that has a subnet."""
+    offered = [(request.instance_type, request.zones)]
+    offered += [(a.instance_type, a.zones) for a in request.alternatives if a.capacity_type == request.capacity_type]
+    result: list[Candidate] = []
+    seen: set[tuple[str, str]] = set()
+    for itype, zones in offered:
+        for zone in zones or tuple(sorted(subnets)):
+            subnet = subnets.get(zone)
+            if subnet is None or (itype.name, zone) in seen:
+                continue
+            seen.add((itype.name, zone))
+            result.append(Candidate(itype, subnet, ami_for(itype)))
+    return result[:MAX_OVERRIDES]
+
+
+def fleet_request(request: LaunchRequest, template: dict, overrides: list[Candidate], tags: Mapping[str, str], default_image: str | None) -> dict:
+    capacity_type = "spot" if request.capacity_type == SPOT else "on-demand"
+    items = []
+    for candidate in overrides:
+        item: dict[str, Any] = {"InstanceType": candidate.instance_type.name, "SubnetId": candidate.subnet.subnet_id}
+        if default_image is not None and candidate.image_id != default_image:
+            item["ImageId"] = candidate.image_id
+        items.append(item)
+    body: dict[str, Any] = {
+        "Type": "instant",
+        "ClientToken": request.request_id[:64],
+        "TargetCapacitySpecification": {"TotalTargetCapacity": 1, "DefaultTargetCapacityType": capacity_type},
+        "LaunchTemplateConfigs": [{"LaunchTemplateSpecification": template, "Overrides": items}],
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)}, {"ResourceType": "fleet", "Tags": tag_list(tags)}],
+    }
+    if capacity_type == "spot":
+        body["SpotOptions"] = {"AllocationStrategy": "price-capacity-optimized"}
+    else:
+        body["OnDemandOptions"] = {"AllocationStrategy": "lowest-price"}
+    return body
