@@ -10,7 +10,6 @@ offering, n1-highmem-2 + 1 T4 ($0.4684/h), is launched in the same loop.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
 import pytest
@@ -19,22 +18,19 @@ pytest.importorskip("google.cloud.compute_v1")
 pytest.importorskip("google.cloud.container_v1")
 
 from pricing.catalog import region_catalog  # noqa: E402
-from tests.e2e import conftest as e2e_conftest  # noqa: E402
 from tests.e2e.daemon_helpers import (  # noqa: E402
     BASE_CONFIG,
     Daemon,
     daemon_cluster_rules,
     dump_config,
     free_port,
-    grant_service_account,
     managed_deployment,
     pods_of,
-    revoke,
     running,
     wait_for,
 )
-from tests.e2e.gke_nodes import gke_node_manifest  # noqa: E402
-from tests.providers.gcp_fake import FakeGcp, FakeInstance, Stockout  # noqa: E402
+from tests.e2e.gke_nodes import gke_machines  # noqa: E402
+from tests.gcp_fake import FakeGcp, Stockout  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -46,80 +42,63 @@ LOOP = 2.0
 SHARING = {"cloud.google.com/gke-gpu-sharing-strategy": "time-sharing", "cloud.google.com/gke-max-shared-clients-per-gpu": "2"}
 
 
-class GkeRegistrar:
-    """Plays GKE's kubelets: a created MIG instance registers its Node, a deleted one loses it."""
+class GkeEnv:
+    """The fake GKE/Compute Engine server, the registrar playing its kubelets, and the daemon
+    with --provider gcp pointed at the server (gcp.apiEndpoint, no credentials over http)."""
 
-    def __init__(self, core_v1, fake: FakeGcp) -> None:
-        self.core = core_v1
-        self.fake = fake
-        self.types = {o.instance_type.name: o.instance_type for o in region_catalog("gcp", REGION).offerings}
-        self.names: set[str] = set()
+    def __init__(self, env, core_v1) -> None:
+        from tests.e2e.registrar import Registrar
 
-    def register(self, instance: FakeInstance) -> None:
-        name = instance.machine_type
-        for accelerator in instance.accelerators:
-            name = f"{name}+{accelerator['acceleratorCount']}x{accelerator['acceleratorType']}"
-        self.core.create_node(gke_node_manifest(instance, self.fake.project, REGION, self.types[name]))
-        self.names.add(instance.name)
+        self.env = env
+        self.fake = FakeGcp(PROJECT, REGION, CLUSTER)
+        # The VM exists when the launch answers; its kubelet registers after a boot longer than a
+        # loop period (a real one takes ~30 s), as the loop expects launches to answer first.
+        self.fake.boot_seconds = 3.0
+        for offering in region_catalog("gcp", REGION).offerings:
+            itype = offering.instance_type
+            self.fake.zones[itype.machine_type or itype.name] = ZONES
+            if itype.accelerator:
+                self.fake.accelerator_zones[itype.accelerator.cloud_name] = ZONES
+        self.endpoint = self.fake.start()
+        self.registrar = Registrar(core_v1, lambda: gke_machines(self.fake, REGION)).start()
 
-    def deregister(self, instance: FakeInstance) -> None:
-        with contextlib.suppress(Exception):
-            self.core.delete_node(instance.name)
+    def start(self, config: dict) -> Daemon:
+        grant = self.env.grant(cluster_rules=daemon_cluster_rules(simulated=False))
+        options = {
+            **BASE_CONFIG, "cloud": "gcp", "region": REGION, "clusterName": CLUSTER,
+            "gcp": {"project": PROJECT, "apiEndpoint": self.endpoint, "pollInterval": "0.05", "livePrices": False},
+            **config,
+        }
+        name = f"gcp-daemon-{len(self.env.daemons) + 1}"
+        path = dump_config(self.env.workdir / f"{name}.config.yaml", options)
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "autoscaler", "run", "--provider", "gcp", "--config", str(path),
+            "--kubeconfig", str(grant.kubeconfig), "--metrics-address", f"127.0.0.1:{port}",
+            "--lease-namespace", self.env.namespace,
+        ]
+        daemon = Daemon(name, argv, self.env.workdir / f"{name}.log", port)
+        self.env.daemons.append(daemon)
+        daemon.start().wait_healthy()
+        return daemon
+
+    def close(self) -> None:
+        for daemon in self.env.daemons:
+            daemon.stop()
+        self.registrar.stop()
+        self.fake.stop()
+        with self.fake._lock:
+            self.fake.migs.clear()
+        self.registrar.sync()  # their Nodes go, as GKE would do
 
 
 @pytest.fixture
-def gke(control_plane, k8s_client, core_v1, namespace, tmp_path):
-    fake = FakeGcp(PROJECT, REGION, CLUSTER)
-    fake.boot_seconds = 1.0  # the VM exists when the launch answers; its kubelet registers a second later
-    for offering in region_catalog("gcp", REGION).offerings:
-        itype = offering.instance_type
-        fake.zones[itype.machine_type or itype.name] = ZONES
-        if itype.accelerator:
-            fake.accelerator_zones[itype.accelerator.cloud_name] = ZONES
-    registrar = GkeRegistrar(core_v1, fake)
-    fake.on_create, fake.on_delete = registrar.register, registrar.deregister
-    endpoint = fake.start()
-    grant = grant_service_account(k8s_client, control_plane, namespace, tmp_path, cluster_rules=daemon_cluster_rules(simulated=False))
-    config = {
-        **BASE_CONFIG,
-        "cloud": "gcp",
-        "region": REGION,
-        "clusterName": CLUSTER,
-        "nvidiaGPUTimeSlices": 2,
-        "scaleDown.nodeUnneededDuration": "5s",
-        "gcp": {"project": PROJECT, "apiEndpoint": endpoint, "pollInterval": "0.05", "livePrices": False},
-    }
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "autoscaler", "run", "--provider", "gcp",
-        "--config", str(dump_config(tmp_path / "config.yaml", config)),
-        "--kubeconfig", str(grant.kubeconfig), "--metrics-address", f"127.0.0.1:{port}",
-        "--lease-namespace", namespace,
-    ]
-    daemon = Daemon("gcp", argv, tmp_path / "daemon.log", port).start()
-    reported = _DaemonLogs(daemon)
-    e2e_conftest._autoscaler_envs.append(reported)  # its log goes in a failure's report
+def gke(autoscaler, core_v1):
+    env = GkeEnv(autoscaler, core_v1)
     try:
-        daemon.wait_healthy()
-        yield fake, daemon
+        yield env
     finally:
-        e2e_conftest._autoscaler_envs.remove(reported)
-        daemon.stop()
-        with contextlib.suppress(Exception):
-            core_v1.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
-        for name in registrar.names:
-            with contextlib.suppress(Exception):
-                core_v1.delete_node(name)
-        fake.stop()
-        revoke(k8s_client, grant)
-
-
-class _DaemonLogs:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-
-    def logs(self) -> list[tuple[str, str]]:
-        return [(self.daemon.name, self.daemon.log_tail(250))]
+        env.close()
 
 
 def gpu_deployment(name: str, replicas: int) -> dict:
@@ -144,8 +123,9 @@ def _logged_at(log: str, text: str) -> float:
 def test_time_shared_gpu_pods_share_one_node_of_the_next_offering_after_a_stock_out_then_it_is_removed(
     gke, core_v1, apps_v1, namespace
 ):
-    fake, daemon = gke
+    fake = gke.fake
     fake.stockouts.append(Stockout("n1-standard-2"))  # the cheapest T4 node, in every zone
+    daemon = gke.start({"nvidiaGPUTimeSlices": 2, "scaleDown.nodeUnneededDuration": "5s"})
 
     apps_v1.create_namespaced_deployment(namespace, managed_deployment("web", 1, "1"))
     apps_v1.create_namespaced_deployment(namespace, gpu_deployment("shared-gpu", 2))

@@ -16,7 +16,7 @@ from tests.test_helm_chart import config_yaml, only, render  # noqa: E402
 
 chart = test_helm_chart.chart  # the module-scoped fixture that loads the chart
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "helm-values-gke.yaml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "helm-values-gke.yaml"
 
 
 def test_gke_values_give_workload_identity_and_a_valid_gcp_config(chart, tmp_path):

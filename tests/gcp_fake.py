@@ -9,8 +9,8 @@ accelerator types, Billing SKUs with `pricingInfo`. It models what the provider 
 node pools (created RUNNING with one MIG per location), MIGs that create named instances
 (idempotent by requestId and by name), zonal stock-outs and quota errors that MIGs report
 in lastAttempt while they keep retrying, operation errors, throttling (HTTP 429), and VMs
-that stay CREATING. `on_create(instance)` / `on_delete(instance)` let an e2e registrar turn
-instances into Nodes. It is a test double of the APIs, not a cloud: no billing, no disks.
+that stay CREATING; created VMs may boot for `boot_seconds` (STAGING) before they run, and an
+e2e registrar (tests/e2e/gke_nodes.py) turns running ones into Nodes. It is a test double of the APIs, not a cloud: no billing, no disks.
 """
 
 from __future__ import annotations
@@ -75,8 +75,6 @@ class FakeGcp:
         self.calls: list[tuple[str, str]] = []
         self.deleted: list[str] = []  # names of instances deleteInstances removed, in order
         self.boot_seconds: float = 0.0  # a created VM is STAGING this long, then RUNNING (and registers)
-        self.on_create: Callable[[FakeInstance], None] | None = None
-        self.on_delete: Callable[[FakeInstance], None] | None = None
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -292,30 +290,22 @@ class FakeGcp:
         return 200, self._compute_op(zone, "compute.instanceGroupManagers.deleteInstances", target)
 
     def _boot(self, instance: FakeInstance) -> None:
-        """The VM boots (STAGING) for boot_seconds, then runs and its kubelet registers."""
+        """The VM boots (STAGING) for boot_seconds, then runs (its kubelet may register)."""
         if self.boot_seconds <= 0:
-            if self.on_create:
-                self.on_create(instance)
             return
         instance.instance_status = "STAGING"
 
         def running() -> None:
             with self._lock:
-                if instance.instance_status != "STAGING":
-                    return  # deleted meanwhile
-                instance.instance_status = "RUNNING"
-            if self.on_create:
-                self.on_create(instance)
+                if instance.instance_status == "STAGING":  # not deleted meanwhile
+                    instance.instance_status = "RUNNING"
 
         timer = threading.Timer(self.boot_seconds, running)
         timer.daemon = True
         timer.start()
 
     def _deleted(self, instance: FakeInstance) -> None:
-        was = instance.instance_status
         instance.instance_status = "TERMINATED"
-        if was == "RUNNING" and self.on_delete:
-            self.on_delete(instance)
 
     def _list_managed(self, body: Any, query: Any, zone: str, mig_name: str) -> tuple[int, Any]:
         mig = self.migs.get(mig_name)
