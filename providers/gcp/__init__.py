@@ -1,7 +1,20 @@
-"""GKE nodes through node pools and their managed instance groups (`--provider gcp`).
+"""The GCP provider: GKE nodes through node pools and their managed instance groups
+(`--provider gcp`; `pip install 'smart-autoscaler[gcp]'`).
 
-`pip install 'smart-autoscaler[gcp]'` installs google-cloud-compute, google-cloud-container
-and google-cloud-billing; they are imported only when this provider is built.
+One module per job, as the AWS provider lays them out:
+
+    clients.py      SDK clients (REST transport): credential chain, one endpoint, no SDK at import
+    calls.py        every call with a timeout; HTTP and operation errors as GceErrors
+    errors.py       GCE/GKE error codes -> typed failures with their scope (the table)
+    pools.py        a node pool per offering: deterministic name and NodePool body (pure)
+    nodepools.py    GKE calls: find, create (once, concurrently), delete idle pools
+    migs.py         a pool's MIG: createInstances one named instance, deleteInstances it, list
+    prices.py       Cloud Billing Catalog SKUs -> per-region prices (pure)
+    discovered.py   machine types Compute Engine lists that the embedded catalog lacks
+    livecatalog.py  zones and prices refreshed off the loop, embedded fallback
+    provider.py     GcpProvider: launch / terminate / list_instances (+ live_catalog)
+
+google-cloud-compute, -container and -billing are imported only when this provider is built.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from providers.base import (
     Throttled,
 )
 from tests.gcp_fake import FakeGcp, Stockout, quota_error
-from tests.providers.gcp.conftest import A, B, REGION, T4_TYPE, make_provider, request
+from tests.providers.gcp.conftest import A, B, REGION, T4_TYPE, itype, make_provider, request
 
 
 @pytest.mark.parametrize("code", ["ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "RESOURCE_POOL_EXHAUSTED"])
@@ -150,3 +150,43 @@ def test_an_api_that_never_answers_is_a_failure_of_that_call_not_a_hang():
             provider.list_instances()
     finally:
         silent.close()
+
+
+# code (+ quota metric) -> (kind, types covered (None = all), capacity type (None = both), zone (None = every))
+CASES = {
+    ("ZONE_RESOURCE_POOL_EXHAUSTED", ""): (FailureKind.INSUFFICIENT_CAPACITY, {T4_TYPE}, ON_DEMAND, A),
+    ("ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", ""): (FailureKind.INSUFFICIENT_CAPACITY, {T4_TYPE}, ON_DEMAND, A),
+    ("RESOURCE_POOL_EXHAUSTED", ""): (FailureKind.INSUFFICIENT_CAPACITY, {T4_TYPE}, ON_DEMAND, A),
+    ("QUOTA_EXCEEDED", "NVIDIA_T4_GPUS"): (FailureKind.QUOTA_EXCEEDED, "T4 types", None, None),
+    ("QUOTA_EXCEEDED", "PREEMPTIBLE_NVIDIA_T4_GPUS"): (FailureKind.QUOTA_EXCEEDED, "T4 types", SPOT, None),
+    ("QUOTA_EXCEEDED", "CPUS"): (FailureKind.QUOTA_EXCEEDED, "n1 and e2 types", None, None),
+    ("QUOTA_EXCEEDED", "INSTANCES"): (FailureKind.QUOTA_EXCEEDED, None, None, None),
+    ("rateLimitExceeded", ""): (FailureKind.THROTTLED, {T4_TYPE}, ON_DEMAND, A),
+    ("CONCURRENT_OPERATIONS_QUOTA_EXCEEDED", ""): (FailureKind.THROTTLED, {T4_TYPE}, ON_DEMAND, A),
+    ("INVALID_FIELD_VALUE", ""): (FailureKind.OTHER, None, None, None),
+}
+
+
+@pytest.mark.parametrize("code, metric", sorted(CASES))
+def test_each_gce_error_code_maps_to_its_kind_and_scope(code, metric):
+    from pricing.catalog import region_catalog
+    from providers.gcp.errors import GceError, Offering, classify
+
+    types = [o.instance_type for o in region_catalog("gcp", REGION).offerings]
+    message = f"Quota '{metric}' exceeded.  Limit: 0.0 in region {REGION}." if metric else "failed"
+
+    error = classify([GceError(code, message)], Offering(itype(T4_TYPE), ON_DEMAND, A, REGION), types)
+
+    kind, covered, capacity, zone = CASES[(code, metric)]
+    assert error.kind == kind and error.code == code
+    if kind == FailureKind.OTHER:
+        assert error.scopes == ()  # the loop backs off the offering it asked for
+        return
+    [scope] = error.scopes
+    assert (scope.capacity_type, scope.zone) == (capacity, zone)
+    if covered == "T4 types":
+        assert scope.instance_types == {t.name for t in types if t.gpu_model == "T4"}
+    elif covered == "n1 and e2 types":
+        assert {n.split("-")[0] for n in scope.instance_types} == {"n1", "e2"}
+    else:
+        assert scope.instance_types == (None if covered is None else frozenset(covered))
