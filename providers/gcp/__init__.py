@@ -12,6 +12,7 @@ One module per job, as the AWS provider lays them out:
     prices.py       Cloud Billing Catalog SKUs -> per-region prices (pure)
     discovered.py   machine types Compute Engine lists that the embedded catalog lacks
     livecatalog.py  zones and prices refreshed off the loop, embedded fallback
+    launch.py       one launch: zones in order, the pool, one named instance, cancel on failure
     provider.py     GcpProvider: launch / terminate / list_instances (+ live_catalog)
 
 google-cloud-compute, -container and -billing are imported only when this provider is built.

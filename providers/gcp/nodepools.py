@@ -112,7 +112,7 @@ class NodePools:
                     raise PoolCreateFailed(message)
                 return
             if time.monotonic() >= deadline:
-                raise CallFailed(f"node pool operation {name}", 0, [GceError("OPERATION_TIMEOUT", "not done in time")])
+                raise CallFailed(f"node pool operation {name}", 0, [GceError("rateLimitExceeded", "GKE is still creating the node pool: asked again later")])
             self.sleep(self.config.poll_interval)
 
     def _wait_ready(self, name: str, deadline: float) -> PoolInfo:
@@ -127,7 +127,7 @@ class NodePools:
             if info.status == "RUNNING" and info.instance_group_urls:
                 return info
             if time.monotonic() >= deadline:
-                raise CallFailed(f"node pool {name}", 0, [GceError("OPERATION_TIMEOUT", f"still {info.status}")])
+                raise CallFailed(f"node pool {name}", 0, [GceError("rateLimitExceeded", f"node pool still {info.status}: asked again later")])
             self.sleep(self.config.poll_interval)
 
     def note_emptiness(self, info: PoolInfo, empty: bool, now: float) -> None:

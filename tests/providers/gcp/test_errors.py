@@ -190,3 +190,20 @@ def test_each_gce_error_code_maps_to_its_kind_and_scope(code, metric):
         assert {n.split("-")[0] for n in scope.instance_types} == {"n1", "e2"}
     else:
         assert scope.instance_types == (None if covered is None else frozenset(covered))
+
+
+def test_an_instance_still_creating_when_the_call_must_answer_is_pending_until_scale_up_timeout(gcp):
+    from autoscaler.config import config_from_mapping
+    from providers.gcp import create_provider
+
+    gcp.stuck_creating.add("n1-standard-4")
+    config = config_from_mapping({
+        "cloud": "gcp", "region": REGION, "clusterName": "c1", "scaleUpTimeout": "10m", "cloudCallTimeout": "0.5s",
+        "gcp": {"project": "proj", "apiEndpoint": gcp.endpoint, "pollInterval": "0.01"},
+    })
+    provider = create_provider(config=config, start_prices=False)
+
+    instance = provider.launch(request("n1-standard-4", zones=(A,)))
+
+    assert instance.state == "pending" and instance.alive  # the loop times it out after scaleUpTimeout
+    assert [i.instance_id for i in provider.list_instances()] == [instance.instance_id]
