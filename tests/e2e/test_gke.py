@@ -10,7 +10,6 @@ offering, n1-highmem-2 + 1 T4 ($0.4684/h), is launched in the same loop.
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
@@ -21,9 +20,6 @@ from pricing.catalog import region_catalog  # noqa: E402
 from tests.e2e.daemon_helpers import (  # noqa: E402
     BASE_CONFIG,
     Daemon,
-    daemon_cluster_rules,
-    dump_config,
-    free_port,
     managed_deployment,
     pods_of,
     running,
@@ -63,24 +59,11 @@ class GkeEnv:
         self.registrar = Registrar(core_v1, lambda: gke_machines(self.fake, REGION)).start()
 
     def start(self, config: dict) -> Daemon:
-        grant = self.env.grant(cluster_rules=daemon_cluster_rules(simulated=False))
-        options = {
+        return self.env.start_cloud("gcp", {
             **BASE_CONFIG, "cloud": "gcp", "region": REGION, "clusterName": CLUSTER,
             "gcp": {"project": PROJECT, "apiEndpoint": self.endpoint, "pollInterval": "0.05", "livePrices": False},
             **config,
-        }
-        name = f"gcp-daemon-{len(self.env.daemons) + 1}"
-        path = dump_config(self.env.workdir / f"{name}.config.yaml", options)
-        port = free_port()
-        argv = [
-            sys.executable, "-m", "autoscaler", "run", "--provider", "gcp", "--config", str(path),
-            "--kubeconfig", str(grant.kubeconfig), "--metrics-address", f"127.0.0.1:{port}",
-            "--lease-namespace", self.env.namespace,
-        ]
-        daemon = Daemon(name, argv, self.env.workdir / f"{name}.log", port)
-        self.env.daemons.append(daemon)
-        daemon.start().wait_healthy()
-        return daemon
+        })
 
     def close(self) -> None:
         for daemon in self.env.daemons:
