@@ -41,6 +41,7 @@ class DaemonSetInfo:
     requests: Resources
     affinity: NodeAffinity = NodeAffinity()
     tolerations: tuple[Toleration, ...] = ()
+    host_ports: frozenset = frozenset()  # (port, protocol, host IP) its pods bind on every node
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,8 @@ class Config:
     # once, and none may take longer than cloudCallTimeout.
     max_concurrent_launches: int = 10
     cloud_call_timeout: float = 180.0
+    # Extended resources the catalog does not know: (resource name, type regexp, count per node).
+    extended_resources: tuple[tuple[str, str, int], ...] = ()
 
     def with_options(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -268,6 +270,23 @@ def parse_capacity_types(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
+def _extended_resources(value: Any) -> tuple[tuple[str, str, int], ...]:
+    """{"example.com/fpga": {"typeRegexp": "^f1\\.", "count": 1}} -> (("example.com/fpga", "^f1\\.", 1),)"""
+    if not isinstance(value, dict):
+        raise ValueError('expected a mapping of resource names to {typeRegexp, count}, e.g. {"example.com/fpga": {"typeRegexp": "^f1\\.", "count": 1}}')
+    entries = []
+    for name, item in value.items():
+        if not isinstance(name, str) or "/" not in name:
+            raise ValueError(f"{name!r}: expected an extended resource name such as example.com/fpga")
+        if not isinstance(item, dict) or set(item) - {"typeRegexp", "count"} or "typeRegexp" not in item:
+            raise ValueError(f"{name}: expected {{typeRegexp: <regexp of instance types>, count: <devices per node>}}")
+        count = item.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"{name}: count must be a whole number of at least 1, got {count!r}")
+        entries.append((name, _regexp(item["typeRegexp"]), count))
+    return tuple(sorted(entries))
+
+
 def _label_map(value: Any) -> tuple[tuple[str, str], ...]:
     if isinstance(value, str):  # "a=b,c=d"
         pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
@@ -379,6 +398,7 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "maxClusterHourlyCost": (("max_cluster_hourly_cost",), _optional(_number(0.0))),
     "scaleUpTimeout": (("scale_up_timeout",), parse_duration),
     "nodeLabels": (("node_labels",), _label_map),
+    "extendedResources": (("extended_resources",), _extended_resources),
     "nodeTTL": (("node_ttl",), _optional(parse_duration)),
     "nodeTTLMaxParallel": (("node_ttl_max_parallel",), _integer(1)),
     "loopPeriod": (("loop_period",), parse_duration),
@@ -547,7 +567,7 @@ def load_config_file(path: str, base: Config | None = None) -> Config:
         raise ConfigError(f"{path}: {err}") from None
 
 
-_STRUCTURED_OPTIONS = {"managedPodLabels", "nodeLabels", "annotationPrefixes"}  # aws.* lists: the `aws` section
+_STRUCTURED_OPTIONS = {"managedPodLabels", "nodeLabels", "annotationPrefixes", "extendedResources"}  # aws.* lists: the `aws` section
 
 
 def _configmap_value(key: str, text: Any) -> Any:

@@ -119,17 +119,83 @@ class InstanceSelection:
 NO_SELECTION = InstanceSelection()
 
 
+HostPort = tuple[int, str, str]  # (port, protocol, host IP; "" = every address)
+
+
+def ports_conflict(a: frozenset[HostPort], b: frozenset[HostPort]) -> bool:
+    """kube-scheduler's NodePorts rule: one (port, protocol) clashes when either side binds every
+    address (0.0.0.0 or unset) or both bind the same address."""
+    if not a or not b:
+        return False
+    for port, protocol, ip in a:
+        for other_port, other_protocol, other_ip in b:
+            if port == other_port and protocol == other_protocol and (not ip or not other_ip or ip == other_ip):
+                return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class PodSelector:
+    """Which pods a term counts: a label selector within some namespaces (None = every namespace)."""
+
+    match_labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[Requirement, ...] = ()
+    namespaces: frozenset[str] | None = None
+
+    def matches(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        if self.namespaces is not None and namespace not in self.namespaces:
+            return False
+        for key, value in self.match_labels:
+            if labels.get(key) != value:
+                return False
+        return all(req.matches(labels) for req in self.expressions)
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.match_labels] + [req.describe() for req in self.expressions]
+        return ",".join(parts) or "every pod"
+
+
+@dataclass(frozen=True, slots=True)
+class PodAffinityTerm:
+    """A required (anti-)affinity term: pods matching `pods` in the same `topology_key` domain."""
+
+    pods: PodSelector
+    topology_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadConstraint:
+    """A DoNotSchedule topology spread constraint (ScheduleAnyway ones are not planned for)."""
+
+    pods: PodSelector
+    topology_key: str
+    max_skew: int = 1
+    min_domains: int = 1
+    honor_node_affinity: bool = True  # nodeAffinityPolicy (default Honor)
+    honor_taints: bool = False  # nodeTaintsPolicy (default Ignore)
+
+
 @dataclass(frozen=True, slots=True)
 class PodConstraints:
     """Everything besides resource requests that limits where a pod may run."""
 
     affinity: NodeAffinity = NodeAffinity()
     tolerations: tuple[Toleration, ...] = ()
-    gpu_resource: str | None = None  # nvidia.com/gpu or amd.com/gpu when the pod asks for GPUs
-    host_ports: frozenset[tuple[int, str]] = frozenset()
-    one_per_node: bool = False  # required anti-affinity / topology spread on the hostname
+    # The device resource the pod asks for (nvidia.com/gpu, amd.com/gpu, aws.amazon.com/neuron,
+    # example.com/fpga...); its count is the `gpu` dimension of the requests.
+    gpu_resource: str | None = None
+    extra_devices: tuple[tuple[str, int], ...] = ()  # further device resources asked at once
+    host_ports: frozenset[HostPort] = frozenset()
+    pod_affinity: tuple[PodAffinityTerm, ...] = ()
+    pod_anti_affinity: tuple[PodAffinityTerm, ...] = ()
+    spread: tuple[SpreadConstraint, ...] = ()
     selection: InstanceSelection = NO_SELECTION
     gpu_time_slices: int | None = None  # GKE time-sharing clients per GPU asked by node selector
+
+    @property
+    def inter_pod(self) -> bool:
+        """Whether where other pods are matters to this pod."""
+        return bool(self.pod_affinity or self.pod_anti_affinity or self.spread)
 
 
 NO_CONSTRAINTS = PodConstraints()
@@ -193,10 +259,10 @@ class Pod:
     created: float = 0.0
     priority: int = 0
     daemonset: bool = False
+    key: str = field(init=False, repr=False, compare=False)  # namespace/name, computed once
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
 
     @property
     def requests(self) -> Resources:
@@ -235,7 +301,8 @@ class Node:
     reserved_for: tuple[str, ...] = ()  # pod keys an in-flight launch was made for
     used: Resources = ZERO  # requests of pods bound to it (filled by the snapshot)
     workload_pods: int = 0  # bound pods that are not DaemonSet pods
-    host_ports: frozenset[tuple[int, str]] = frozenset()
+    host_ports: frozenset[HostPort] = frozenset()
+    pods: tuple[Pod, ...] = field(default=(), compare=False, repr=False)  # bound, not terminal
 
     @property
     def free(self) -> Resources:

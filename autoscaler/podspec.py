@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from autoscaler.model import (
-    AMD_GPU,
+    NO_CONSTRAINTS,
     NO_SELECTION,
-    NVIDIA_GPU,
     AnnotationProblem,
     InstanceSelection,
     NodeAffinity,
@@ -25,83 +24,14 @@ from autoscaler.model import (
     Requirement,
     Toleration,
 )
-from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
+from autoscaler.podresources import PodSpecError, _primary_device, pod_devices, pod_requests  # noqa: F401
+from autoscaler.podterms import affinity_terms, host_ports, spread_constraints
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
 
-HOSTNAME = "kubernetes.io/hostname"
 GKE_SHARING_STRATEGY = "cloud.google.com/gke-gpu-sharing-strategy"
 GKE_MAX_SHARED_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"
 DEFAULT_PREFIXES = ("smart-autoscaler.io/",)
-_GPU_RESOURCES = (NVIDIA_GPU, AMD_GPU)
-
-
-class PodSpecError(ValueError):
-    """A pod whose resources cannot be read (e.g. a request that is not a quantity)."""
-
-
-def _quantities(resources: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not resources:
-        return {}
-    merged = dict(resources.get("limits") or {})
-    merged.update(resources.get("requests") or {})
-    return merged
-
-
-def _container_request(container: Mapping[str, Any], where: str) -> tuple[Resources, str | None]:
-    values = _quantities(container.get("resources"))
-    gpu_resource = None
-    gpus = 0
-    try:
-        for name in _GPU_RESOURCES:
-            if name in values:
-                count = parse_count(values[name])
-                if count:
-                    gpus += count
-                    gpu_resource = name
-        return (
-            Resources(
-                cpu=parse_cpu_millis(values["cpu"]) if "cpu" in values else 0,
-                memory=parse_count(values["memory"]) if "memory" in values else 0,
-                gpu=gpus,
-                ephemeral=parse_count(values["ephemeral-storage"]) if "ephemeral-storage" in values else 0,
-            ),
-            gpu_resource,
-        )
-    except QuantityError as err:
-        raise PodSpecError(f"{where}: {err}") from None
-
-
-def _elementwise_max(a: Resources, b: Resources) -> Resources:
-    return Resources(
-        max(a.cpu, b.cpu), max(a.memory, b.memory), max(a.gpu, b.gpu), max(a.pods, b.pods), max(a.ephemeral, b.ephemeral)
-    )
-
-
-def pod_requests(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, str | None]:
-    """Effective requests of a pod spec (with 1 pod slot) and the GPU resource it asks for."""
-    gpu_resource = None
-    app = Resources()
-    for index, container in enumerate(spec.get("containers") or []):
-        request, kind = _container_request(container, f"pod {pod}: spec.containers[{index}].resources")
-        app += request
-        gpu_resource = gpu_resource or kind
-    sidecars = Resources()
-    init_peak = Resources()
-    for index, container in enumerate(spec.get("initContainers") or []):
-        request, kind = _container_request(container, f"pod {pod}: spec.initContainers[{index}].resources")
-        gpu_resource = gpu_resource or kind
-        if container.get("restartPolicy") == "Always":
-            sidecars += request
-            init_peak = _elementwise_max(init_peak, sidecars)
-        else:
-            init_peak = _elementwise_max(init_peak, request + sidecars)
-    total = _elementwise_max(app + sidecars, init_peak)
-    overhead = spec.get("overhead")
-    if overhead:
-        extra, _ = _container_request({"resources": {"requests": overhead}}, f"pod {pod}: spec.overhead")
-        total += extra
-    return Resources(total.cpu, total.memory, total.gpu, 1, total.ephemeral), gpu_resource
 
 
 def _requirement(expr: Mapping[str, Any]) -> Requirement:
@@ -142,46 +72,6 @@ def tolerations_of(spec: Mapping[str, Any], gpu_resource: str | None) -> tuple[T
         # The ExtendedResourceToleration admission plugin adds this for extended resources.
         tolerations.append(Toleration(gpu_resource, "Exists", "", "NoSchedule"))
     return tuple(sorted(set(tolerations), key=lambda t: (t.key, t.operator, t.value, t.effect)))
-
-
-def _selects_itself(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    if selector is None:
-        return False  # a missing selector matches no pod; an empty one matches every pod
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        if not _requirement(expr).matches(labels):
-            return False
-    return True
-
-
-def one_per_node(spec: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Required anti-affinity or a DoNotSchedule spread of maxSkew 1 on the hostname, against its own kind."""
-    anti = ((spec.get("affinity") or {}).get("podAntiAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution"
-    ) or []
-    for term in anti:
-        if term.get("topologyKey") == HOSTNAME and _selects_itself(term.get("labelSelector"), labels):
-            return True
-    for spread in spec.get("topologySpreadConstraints") or []:
-        if (
-            spread.get("topologyKey") == HOSTNAME
-            and spread.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"
-            and int(spread.get("maxSkew", 1)) <= 1
-            and _selects_itself(spread.get("labelSelector"), labels)
-        ):
-            return True
-    return False
-
-
-def _host_ports(spec: Mapping[str, Any]) -> frozenset[tuple[int, str]]:
-    ports = set()
-    for container in list(spec.get("containers") or []) + list(spec.get("initContainers") or []):
-        for port in container.get("ports") or []:
-            if port.get("hostPort"):
-                ports.add((int(port["hostPort"]), str(port.get("protocol") or "TCP")))
-    return frozenset(ports)
 
 
 # ---- annotations (SPEC §3)
@@ -307,37 +197,41 @@ def _scheduled_condition(status: Mapping[str, Any]) -> tuple[bool, str]:
     return False, ""
 
 
-def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES) -> Pod:
-    """The planner's Pod for a core/v1 Pod object; PodSpecError when its resources are unreadable."""
+def pod_from_manifest(
+    obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREFIXES, memo: dict | None = None
+) -> Pod:
+    """The planner's Pod for a core/v1 Pod object; PodSpecError when its resources are unreadable.
+
+    With `memo` (a dict the caller keeps for one batch), pods whose spec, namespace, labels and
+    annotations equal an earlier pod's (the replicas of one template) reuse its parsed shape."""
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     namespace = str(metadata.get("namespace") or "default")
     name = str(metadata.get("name") or "")
-    labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
-    annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
-    requests, gpu_resource = pod_requests(spec, f"{namespace}/{name}")
-    selection, do_not_evict, problems = read_annotations(annotations, prefixes)
-    affinity = node_affinity(spec)
-    selector = spec.get("nodeSelector") or {}
-    time_slices = None
-    if selector.get(GKE_SHARING_STRATEGY) == "time-sharing" and str(selector.get(GKE_MAX_SHARED_CLIENTS, "")).isdigit():
-        time_slices = int(selector[GKE_MAX_SHARED_CLIENTS])
-    constraints = PodConstraints(
-        affinity=affinity,
-        tolerations=tolerations_of(spec, gpu_resource),
-        gpu_resource=gpu_resource,
-        host_ports=_host_ports(spec),
-        one_per_node=one_per_node(spec, labels),
-        selection=selection,
-        gpu_time_slices=time_slices,
-    )
+    key = None
+    if memo is not None and isinstance(spec, dict):
+        # Replicas read with shared specs (manifests read_only) hold the very same spec, labels
+        # and annotations objects: convert them once, key the parsed shape on their identity.
+        labels = _strings(memo, metadata.get("labels"))
+        annotations = _strings(memo, metadata.get("annotations"))
+        key = (id(spec), namespace, id(labels), id(annotations))
+        memo.setdefault(("spec", id(spec)), spec)  # keeps the object (and its id) alive
+    else:
+        labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
+        annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
+    parsed = memo.get(key) if key is not None else None
+    if parsed is None:
+        parsed = _parse_shape(spec, namespace, name, labels, annotations, prefixes)
+        if key is not None:
+            memo[key] = parsed
+    shape, do_not_evict, problems = parsed
     owner, owner_kind = _owner(metadata, namespace)
     unschedulable, message = _scheduled_condition(status)
     return Pod(
         namespace=namespace,
         name=name,
-        shape=PodShape.of(requests, constraints),
+        shape=shape,
         uid=str(metadata.get("uid") or ""),
         owner=owner,
         owner_kind=owner_kind,
@@ -353,3 +247,64 @@ def pod_from_manifest(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_
         priority=int(spec.get("priority") or 0),
         daemonset=owner_kind == "DaemonSet",
     )
+
+
+def _read(parse: Any, spec: Mapping[str, Any], namespace: str, name: str, where: str, *args: Any) -> Any:
+    """Run one term parser; malformed input (a maxSkew that is not a number, a selector that
+    is not a mapping) becomes a PodSpecError naming the pod and the field."""
+    try:
+        return parse(spec, *args)
+    except (AttributeError, TypeError, ValueError) as err:
+        raise PodSpecError(f"pod {namespace}/{name}: {where}: cannot be read ({err})") from None
+
+
+_EMPTY: dict[str, str] = {}
+
+
+def _strings(memo: dict, raw: Any) -> dict[str, str]:
+    """A str -> str copy of a labels/annotations map, one per raw object of the batch."""
+    if not raw:
+        return _EMPTY
+    known = memo.get(("map", id(raw)))
+    if known is None or known[0] is not raw:
+        known = memo[("map", id(raw))] = (raw, {str(k): str(v) for k, v in raw.items()})
+    return known[1]
+
+
+def _parse_shape(
+    spec: Mapping[str, Any],
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    prefixes: Iterable[str],
+) -> tuple[PodShape, bool, tuple[AnnotationProblem, ...]]:
+    base, devices = pod_devices(spec, f"{namespace}/{name}")
+    gpu_resource = _primary_device(devices)
+    requests = base if gpu_resource is None else Resources(base.cpu, base.memory, devices[gpu_resource], 1, base.ephemeral)
+    selection, do_not_evict, problems = read_annotations(annotations, prefixes)
+    affinity = node_affinity(spec)
+    selector = spec.get("nodeSelector") or {}
+    time_slices = None
+    if selector.get(GKE_SHARING_STRATEGY) == "time-sharing" and str(selector.get(GKE_MAX_SHARED_CLIENTS, "")).isdigit():
+        time_slices = int(selector[GKE_MAX_SHARED_CLIENTS])
+    tolerations = tolerations_of(spec, gpu_resource)
+    ports = _read(host_ports, spec, namespace, name, "spec.containers[].ports")
+    terms = spec.get("affinity") or spec.get("topologySpreadConstraints")
+    if not (affinity.terms or tolerations or gpu_resource or devices or ports or terms or selection.given or time_slices):
+        return PodShape.of(requests, NO_CONSTRAINTS), do_not_evict, problems
+    constraints = PodConstraints(
+        affinity=affinity,
+        tolerations=tolerations,
+        gpu_resource=gpu_resource,
+        extra_devices=tuple(sorted((k, v) for k, v in devices.items() if k != gpu_resource)),
+        host_ports=ports,
+        pod_affinity=_read(affinity_terms, spec, namespace, name, "spec.affinity.podAffinity", "podAffinity", namespace, labels),
+        pod_anti_affinity=_read(
+            affinity_terms, spec, namespace, name, "spec.affinity.podAntiAffinity", "podAntiAffinity", namespace, labels
+        ),
+        spread=_read(spread_constraints, spec, namespace, name, "spec.topologySpreadConstraints", namespace, labels),
+        selection=selection,
+        gpu_time_slices=time_slices,
+    )
+    return PodShape.of(requests, constraints), do_not_evict, problems

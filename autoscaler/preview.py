@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
@@ -123,9 +124,10 @@ def manifest_overheads(daemonsets: Sequence[dict[str, Any]]) -> tuple[list[Daemo
 def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list[tuple[str, str]]]:
     """Planner pods for every expanded pod; unreadable ones come back as (pod, reason)."""
     pods, broken = [], []
+    memo: dict = {}
     for expanded in manifests.pods:
         try:
-            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes))
+            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes, memo))
         except PodSpecError as err:
             meta = expanded.manifest.get("metadata") or {}
             broken.append((f"{meta.get('namespace', 'default')}/{meta.get('name', '')}", f"{expanded.source}: {err}"))
@@ -160,8 +162,15 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
     return list(lines.values())
 
 
-def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: Config) -> PreviewResult:
+def run_preview(
+    manifests: LoadedManifests, targets: Sequence[Target], config: Config, timings: dict[str, float] | None = None
+) -> PreviewResult:
+    """`timings` (phase -> seconds), when given, gets the time spent turning pods into the
+    planner's (expand) and planning (plan)."""
+    timings = timings if timings is not None else {}
+    started = time.perf_counter()
     pods, broken = pods_of(manifests, config)
+    timings["expand"] = timings.get("expand", 0.0) + time.perf_counter() - started
     overheads, problems = manifest_overheads(manifests.daemonsets)
     problems += [f"{pod}: {reason}" for pod, reason in broken]
     results = []
@@ -172,7 +181,9 @@ def run_preview(manifests: LoadedManifests, targets: Sequence[Target], config: C
         except CatalogError as err:
             raise TargetError(f"--target {target}: {err}") from None
         target_config = replace(config, cloud=target.cloud, region=target.region)
+        started = time.perf_counter()
         decided = plan(pods, catalog, target_config, daemonsets=overheads)
+        timings["plan"] = timings.get("plan", 0.0) + time.perf_counter() - started
         result = TargetResult(target, _node_lines(decided))
         result.unplaceable = [(u.pod, u.reason) for u in decided.unplaceable] + broken
         result.placed_pods = sum(len(line.pods) for line in result.nodes)

@@ -15,7 +15,8 @@ from typing import Iterable, Mapping
 
 from autoscaler.config import Config
 from autoscaler.cluster import KubeNode, PdbInfo
-from autoscaler.model import BIN_PACK, BIN_SELECT, Pod, tolerates_all
+from autoscaler.model import BIN_PACK, BIN_SELECT, Pod
+from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
 from autoscaler.resources import Resources
@@ -84,23 +85,30 @@ def _unneeded(node: KubeNode, pods: list[Pod], config: Config) -> str | None:
     return None
 
 
-def _fits_elsewhere(
-    pods: list[Pod], others: list[KubeNode], free: dict[str, Resources]
-) -> bool:
-    """Greedy first fit of the node's pods into room on the other nodes (room is taken)."""
-    for pod in sorted(pods, key=lambda p: (p.requests.cpu, p.requests.memory), reverse=True):
-        for node in others:
-            room = free[node.name]
-            if (
-                pod.requests.fits_in(room)
-                and pod.constraints.affinity.matches(node.labels)
-                and tolerates_all(pod.constraints.tolerations, node.taints)
-            ):
-                free[node.name] = room - pod.requests
-                break
-        else:
-            return False
-    return True
+def _cluster_state(nodes: list[KubeNode], bound: Mapping[str, list[Pod]], draining: set[str]) -> PlacementState:
+    """The one placement simulation over every node not being drained; only ready, schedulable
+    nodes take pods."""
+    states = []
+    for node in nodes:
+        if node.name in draining:
+            continue
+        pods = list(bound.get(node.name, ()))
+        used = Resources()
+        for pod in pods:
+            used += pod.requests
+        states.append(
+            NodeState(node.name, node.labels, node.taints, node.allocatable - used, pods, node.ready and not node.unschedulable)
+        )
+    return PlacementState(states)
+
+
+def _fits_elsewhere(pods: list[Pod], node: str, state: PlacementState) -> PlacementState | None:
+    """Would every pod on `node` fit on the remaining nodes, together? The state after moving
+    them (host ports, anti-affinity and spread counts included), or None."""
+    trial = state.copy()
+    trial.remove_node(node)
+    names = sorted(trial.nodes)
+    return trial if trial.fit_all(pods, names) else None
 
 
 def decide_scale_down(
@@ -119,15 +127,7 @@ def decide_scale_down(
     pdbs = list(pdbs)
     draining = set(draining)
     nodes = list(nodes)
-    usable = [
-        n for n in nodes if n.ready and not n.unschedulable and n.name not in draining
-    ]
-    free = {}
-    for node in usable:
-        used = Resources()
-        for pod in bound.get(node.name, ()):
-            used += pod.requests
-        free[node.name] = (node.allocatable - used).clamp_zero()
+    state = _cluster_state(nodes, bound, draining)
     slots = max(0, settings.max_parallel - len(draining))
     chosen: set[str] = set()
     for node in sorted(nodes, key=lambda n: n.name):
@@ -146,15 +146,14 @@ def decide_scale_down(
         if blocker:
             decision.kept[node.name] = blocker
             continue
-        others = [n for n in usable if n.name != node.name and n.name not in chosen]
-        if workload and not _fits_elsewhere(workload, others, dict(free)):
+        moved = _fits_elsewhere(workload, node.name, state)
+        if moved is None:
             decision.kept[node.name] = "its pods would not fit on the other nodes"
             continue
         if slots <= 0:
             decision.kept[node.name] = f"scaleDown.maxParallel={settings.max_parallel} nodes are draining"
             continue
-        if workload:
-            _fits_elsewhere(workload, others, free)  # take the room for real
+        state = moved  # take the room for real
         decision.to_drain.append(DrainCandidate(node.name, reason))
         chosen.add(node.name)
         slots -= 1

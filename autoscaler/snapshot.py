@@ -140,6 +140,7 @@ def planner_nodes(
                 used=load.used,
                 workload_pods=load.workload_pods,
                 host_ports=load.ports,
+                pods=tuple(bound.get(kube_node.name, ())),
             )
         )
     for flight in in_flight:
@@ -167,6 +168,6 @@ def planner_nodes(
 
 def daemonset_overheads(daemonsets: Iterable[DaemonSetInfo]) -> list[DaemonSetOverhead]:
     return [
-        DaemonSetOverhead(f"{ds.namespace}/{ds.name}", ds.requests, ds.affinity, ds.tolerations)
+        DaemonSetOverhead(f"{ds.namespace}/{ds.name}", ds.requests, ds.affinity, ds.tolerations, ds.host_ports)
         for ds in daemonsets
     ]

@@ -10,7 +10,6 @@ from autoscaler.model import AMD_GPU, NVIDIA_GPU, Requirement, Toleration, toler
 from autoscaler.podspec import (
     PodSpecError,
     node_affinity,
-    one_per_node,
     pod_from_manifest,
     pod_requests,
     read_annotations,
@@ -318,28 +317,45 @@ def spread(topology_key: str, max_skew: int = 1, when: str = "DoNotSchedule", se
 LABELS = {"app": "web", "tier": "front"}
 
 
+def test_required_anti_affinity_terms_are_read_with_the_pods_namespace():
+    pod = pod_from_manifest(manifest(labels=LABELS, spec=anti_affinity(HOSTNAME, {"matchLabels": {"app": "web"}})))
+    (term,) = pod.constraints.pod_anti_affinity
+    assert term.topology_key == HOSTNAME
+    assert term.pods.match_labels == (("app", "web"),)
+    assert term.pods.namespaces == frozenset({"default"})
+    assert term.pods.matches("default", LABELS) and not term.pods.matches("other", LABELS)
+
+
+def test_an_empty_selector_matches_every_pod_and_a_missing_one_none():
+    empty = pod_from_manifest(manifest(labels=LABELS, spec=anti_affinity(HOSTNAME, {})))
+    assert empty.constraints.pod_anti_affinity[0].pods.matches("default", {"x": "y"})
+    missing = pod_from_manifest(manifest(labels=LABELS, spec=anti_affinity(HOSTNAME, None)))
+    assert missing.constraints.pod_anti_affinity == ()
+
+
 @pytest.mark.parametrize(
-    ("spec", "expected"),
+    ("spec", "count", "skew"),
     [
-        (anti_affinity(HOSTNAME, {"matchLabels": {"app": "web"}}), True),
-        (anti_affinity(HOSTNAME, {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}), True),
-        (anti_affinity(HOSTNAME, {"matchLabels": {"app": "db"}}), False),  # against other pods
-        (anti_affinity(ZONE, {"matchLabels": {"app": "web"}}), False),
-        (spread(HOSTNAME), True),
-        (spread(ZONE), False),
-        (spread(HOSTNAME, max_skew=2), False),
-        (spread(HOSTNAME, when="ScheduleAnyway"), False),
-        (spread(HOSTNAME, selector={"matchLabels": {"app": "db"}}), False),
-        ({}, False),
+        (spread(HOSTNAME), 1, 1),
+        (spread(ZONE, max_skew=2), 1, 2),
+        (spread(HOSTNAME, when="ScheduleAnyway"), 0, None),  # best effort: not planned for
+        ({}, 0, None),
     ],
 )
-def test_one_per_node(spec, expected):
-    assert one_per_node(spec, LABELS) is expected
-    assert pod_from_manifest(manifest(labels=LABELS, spec=spec)).constraints.one_per_node is expected
+def test_spread_constraints(spec, count, skew):
+    constraints = pod_from_manifest(manifest(labels=LABELS, spec=spec)).constraints
+    assert len(constraints.spread) == count
+    if count:
+        assert constraints.spread[0].max_skew == skew
+        assert constraints.spread[0].honor_node_affinity and not constraints.spread[0].honor_taints
 
 
-def test_required_anti_affinity_with_an_empty_selector_is_one_per_node():
-    assert one_per_node(anti_affinity(HOSTNAME, {}), LABELS) is True
+def test_match_label_keys_narrow_the_selector_to_the_pods_own_values():
+    spec = spread(ZONE)
+    spec["topologySpreadConstraints"][0]["matchLabelKeys"] = ["tier", "absent"]
+    (constraint,) = pod_from_manifest(manifest(labels=LABELS, spec=spec)).constraints.spread
+    assert constraint.pods.matches("default", {"app": "web", "tier": "front"})
+    assert not constraint.pods.matches("default", {"app": "web", "tier": "back"})
 
 
 # ---- host ports
@@ -351,7 +367,13 @@ def test_host_ports_are_collected():
         ctr("b", {"cpu": "1"}, ports=[{"containerPort": 53, "hostPort": 53, "protocol": "UDP"}]),
     ]
     pod = pod_from_manifest(manifest(containers=containers))
-    assert pod.constraints.host_ports == frozenset({(8080, "TCP"), (53, "UDP")})
+    assert pod.constraints.host_ports == frozenset({(8080, "TCP", ""), (53, "UDP", "")})
+
+
+def test_host_ports_keep_their_address():
+    containers = [ctr("a", {"cpu": "1"}, ports=[{"containerPort": 80, "hostPort": 80, "hostIP": "10.0.0.1"}])]
+    pod = pod_from_manifest(manifest(containers=containers))
+    assert pod.constraints.host_ports == frozenset({(80, "TCP", "10.0.0.1")})
 
 
 def test_no_host_ports():
@@ -538,3 +560,15 @@ def test_equal_pods_share_one_shape_object():
     assert a.shape is b.shape
     assert a.shape is not c.shape
     assert a.shape is not d.shape
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"topologySpreadConstraints": [{"maxSkew": "x", "topologyKey": "k", "labelSelector": {}}]}, "spec.topologySpreadConstraints"),
+        ({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": ["oops"]}}}, "spec.affinity.podAntiAffinity"),
+    ],
+)
+def test_malformed_scheduling_terms_name_the_pod_and_field(spec, field):
+    with pytest.raises(PodSpecError, match=f"pod default/p: {field}"):
+        pod_from_manifest(manifest(spec=spec) | {"metadata": {"name": "p", "namespace": "default"}})

@@ -12,8 +12,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from autoscaler.cluster import DaemonSetInfo, KubeNode, PdbInfo
 from autoscaler.model import AMD_GPU, NVIDIA_GPU
-from autoscaler.podspec import DEFAULT_PREFIXES, node_affinity, pod_requests, tolerations_of
+from autoscaler.podspec import DEFAULT_PREFIXES, PodSpecError, node_affinity, pod_requests, tolerations_of
 from autoscaler.podspec import parse_timestamp
+from autoscaler.podterms import host_ports
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.resources import Resources
 from pricing.types import Taint
@@ -93,7 +94,11 @@ def daemonset_from_api(obj: Mapping[str, Any]) -> DaemonSetInfo:
     namespace, name = str(metadata.get("namespace") or "default"), str(metadata.get("name") or "")
     spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
     requests, gpu_resource = pod_requests(spec, f"{namespace}/{name} (DaemonSet template)")
-    return DaemonSetInfo(namespace, name, requests, node_affinity(spec), tolerations_of(spec, gpu_resource))
+    try:
+        ports = host_ports(spec)
+    except (AttributeError, TypeError, ValueError) as err:
+        raise PodSpecError(f"DaemonSet {namespace}/{name}: host ports cannot be read ({err})") from None
+    return DaemonSetInfo(namespace, name, requests, node_affinity(spec), tolerations_of(spec, gpu_resource), ports)
 
 
 def pdb_from_api(obj: Mapping[str, Any]) -> PdbInfo:

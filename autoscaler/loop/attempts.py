@@ -32,12 +32,13 @@ from autoscaler.cluster import ClusterView, KubeNode
 from autoscaler.config import Config
 from autoscaler.loop.events import LAUNCHED_NODE_NOT_USED, LAUNCHED_NODE_TAKEN, EventReporter
 from autoscaler.loop.lifecycle import Registration
-from autoscaler.model import Pod, PodConstraints
+from autoscaler.model import Pod, PodConstraints, tolerates_all
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.planner.types import NewNode
 from autoscaler.resources import Resources
 from autoscaler.scaledown import evictable
+from autoscaler.snapshot import STARTUP_TAINT_KEYS
 
 PodSetKey = tuple[str, Resources, PodConstraints]
 ATTEMPT_MEMORY = 86_400.0  # forget attempt counts of needs not planned for a day
@@ -142,6 +143,13 @@ class LaunchAttempts:
                         f"{watch.promised.describe()} it was launched for",
                     )
                 continue
+            mismatch = _mismatch(node, waiting)
+            if mismatch:
+                # The node does not admit them at all (a taint or labels the offering did not
+                # promise): the planner will not count it as room, and waiting changes nothing.
+                del self._watches[name]
+                self._not_placed(watch, node, waiting, mismatch)
+                continue
             if not node.ready or node.unschedulable:
                 continue
             if watch.ready_since is None:
@@ -207,3 +215,16 @@ class LaunchAttempts:
         """The back-offs to plan this pod with, when its set has backed-off pairs; else None."""
         pairs = self._pairs.get(pod_set(pod))
         return PairBackoffs(base, pairs) if pairs else None
+
+
+def _mismatch(node: KubeNode, waiting: list[Pod]) -> str:
+    """How the registered node refuses the pods whatever its room, or "" when it does not."""
+    taints = tuple(t for t in node.taints if t.key not in STARTUP_TAINT_KEYS and t.effect != "PreferNoSchedule")
+    for pod in waiting:
+        untolerated = [t for t in taints if not tolerates_all(pod.constraints.tolerations, (t,))]
+        if untolerated:
+            described = ", ".join(f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in untolerated)
+            return f"registered with taint(s) {described} that the pod does not tolerate"
+        if not pod.constraints.affinity.matches(node.labels):
+            return f"registered without the labels the pod's node selector or affinity asks for ({pod.constraints.affinity.describe()})"
+    return ""

@@ -205,7 +205,10 @@ class ScaleUp:
         if outcome.error is not None:
             return self._failed(intent, request, outcome.error, now)
         instance: Instance = outcome.value
-        known = {node.provider_id for node in view.nodes if node.provider_id}
+        # A node that registered before this call was made belongs to an earlier attempt; one
+        # that registered since is this launch, joined before its answer was read (creation
+        # timestamps have whole seconds).
+        known = {node.provider_id for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
         if not instance.alive or instance.provider_id in known:
             # The cloud answered a spent attempt (after a restart) with its old instance.
             self.attempts.spent(intent.need, now)

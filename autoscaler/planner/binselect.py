@@ -11,11 +11,14 @@ g6.24xlarge, for four 1-GPU workers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from autoscaler.model import BIN_SELECT, Pod, PodShape
+from autoscaler.model import BIN_SELECT, Pod, PodShape, ports_conflict
+from autoscaler.placement.check import PlacementState
+from autoscaler.planner.zonesets import missing_topology_key, zone_layout
+from autoscaler.podterms import HOSTNAME
 from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
@@ -49,6 +52,7 @@ class BinSelectResult:
     new_nodes: list[NewNode] = field(default_factory=list)
     placements: list[Placement] = field(default_factory=list)
     no_option: list[PodSet] = field(default_factory=list)
+    unplaceable: list[tuple[list[Pod], str]] = field(default_factory=list)
 
 
 def undominated(options: list[NodeOption]) -> list[NodeOption]:
@@ -73,6 +77,7 @@ class _OptionMatrix:
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[list[NodeOption], list[NodeOption], np.ndarray, np.ndarray]] = {}
+        self._full: dict[int, tuple[list[NodeOption], np.ndarray, dict[int, int]]] = {}
 
     def get(self, options: list[NodeOption]) -> tuple[list[NodeOption], np.ndarray, np.ndarray]:
         entry = self._cache.get(id(options))
@@ -83,12 +88,30 @@ class _OptionMatrix:
             entry = self._cache[id(options)] = (options, useful, matrix, prices)
         return entry[1], entry[2], entry[3]
 
+    def full(self, options: list[NodeOption]) -> tuple[np.ndarray, dict[int, int]]:
+        """Every option of the list as a matrix, and each option's position by identity."""
+        entry = self._full.get(id(options))
+        if entry is None or entry[0] is not options:
+            matrix = as_matrix([option.allocatable for option in options])
+            entry = self._full[id(options)] = (options, matrix, {id(o): i for i, o in enumerate(options)})
+        return entry[1], entry[2]
 
-def _per_node_limit(shape: PodShape) -> int | None:
-    constraints = shape.constraints
-    if constraints.one_per_node or constraints.host_ports:
-        return 1
-    return None
+
+def _per_node_limit(pod_set: PodSet) -> int | None:
+    """What the set's own rules allow on one new node: host ports and hostname anti-affinity
+    against its own pods give one; a hostname spread of its own pods gives maxSkew."""
+    constraints = pod_set.shape.constraints
+    first = pod_set.pods[0]
+    limit = None
+    if constraints.host_ports:
+        limit = 1
+    for term in constraints.pod_anti_affinity:
+        if term.topology_key == HOSTNAME and term.pods.matches(first.namespace, first.labels):
+            limit = 1
+    for spread in constraints.spread:
+        if spread.topology_key == HOSTNAME and spread.pods.matches(first.namespace, first.labels):
+            limit = spread.max_skew if limit is None else min(limit, spread.max_skew)
+    return limit
 
 
 def _choose_layout(
@@ -132,9 +155,12 @@ def _in_zones(zone: str, zones: set[str]) -> bool:
     return zone in zones or any(zone.startswith(f"{region}-") for region in zones)
 
 
-def _reuse(pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNode]) -> tuple[list[Placement], list[Pod]]:
-    """Put pods on idle or in-flight bin-select nodes whose type satisfies them."""
-    if not reusable:
+def _reuse(
+    pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNode], state: PlacementState | None
+) -> tuple[list[Placement], list[Pod]]:
+    """Put pods on idle or in-flight bin-select nodes whose type satisfies them and where the
+    placement simulation says they fit (resources, ports, inter-pod rules)."""
+    if not reusable or state is None:
         return [], pod_set.pods
     acceptable = {(option.name, option.capacity_type): set(option.zones) for option in options}
     placements = []
@@ -142,8 +168,6 @@ def _reuse(pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNo
     keys = {pod.key for pod in pod_set.pods}
     # nodes launched for these very pods first
     ordered = sorted(reusable, key=lambda node: (not (node.reserved_for & keys), node.name))
-    limit = _per_node_limit(pod_set.shape)
-    request = pod_set.shape.requests
     for pod in pod_set.pods:
         placed = False
         for node in ordered:
@@ -152,10 +176,8 @@ def _reuse(pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNo
                 continue
             if node.reserved_for and pod.key not in node.reserved_for and not (node.reserved_for & keys):
                 continue
-            if limit is not None and len(node.taken) >= limit:
-                continue
-            if request.fits_in(node.free):
-                node.free = node.free - request
+            if state.why_not(pod, node.name) is None:
+                state.place(pod, node.name)
                 node.taken.append(pod.key)
                 placements.append(Placement(pod.key, node.name))
                 placed = True
@@ -170,26 +192,85 @@ def select_nodes(
     book: OptionBook,
     reusable: list[ReusableNode],
     matrices: _OptionMatrix | None = None,
+    state: PlacementState | None = None,
 ) -> BinSelectResult:
     result = BinSelectResult()
     matrices = matrices or _OptionMatrix()
     for pod_set in pod_sets:
         all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
-        placements, pods = _reuse(pod_set, all_options, reusable)
+        placements, pods = _reuse(pod_set, all_options, reusable, state)
         result.placements.extend(placements)
         if not pods:
             continue
         options, matrix, prices = matrices.get(all_options)
         fits = copies_that_fit(matrix, as_row(pod_set.shape.requests))
-        limit = _per_node_limit(pod_set.shape)
+        limit = _per_node_limit(pod_set)
         if limit is not None:
             fits = np.minimum(fits, limit)
+        ports = pod_set.shape.constraints.host_ports
+        if ports:
+            clash = np.array([ports_conflict(ports, option.host_ports) for option in options], dtype=bool)
+            if clash.any() and (fits[~clash] == 0).all():
+                taken = ", ".join(f"{p}/{proto}" for p, proto, _ in sorted(ports))
+                result.unplaceable.append((pods, f"host port {taken} is taken on every new node it may get by the DaemonSet pods that run there"))
+                continue
+            fits = np.where(clash, 0, fits)
         if not (fits > 0).any():
             result.no_option.append(PodSet(pod_set.shape, pods))
             continue
+        missing = missing_topology_key(pod_set.shape.constraints, options[0], book)
+        if missing:
+            result.unplaceable.append((pods, f"topology key {missing} is not a label of the nodes it may get"))
+            continue
+        zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
+        if zoned is None:
+            _lay_out(result, pods, options, fits, prices, None, all_options, matrices)
+            continue
         start = 0
-        for option, per_node in _choose_layout(options, fits, prices, len(pods)):
-            keys = tuple(pod.key for pod in pods[start : start + per_node])
-            result.new_nodes.append(NewNode(option, BIN_SELECT, keys))
-            start += per_node
+        for zone, count in zoned.quota:
+            if count:
+                mask = np.array([zone in option.zones for option in options], dtype=bool)
+                _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
+                start += count
+        if start < len(pods):
+            result.unplaceable.append((pods[start:], zoned.reason))
     return result
+
+
+def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices) -> None:
+    if not (fits > 0).any():
+        result.no_option.append(PodSet(pods[0].shape, pods))
+        return
+    start = 0
+    known: dict[tuple[int, int], tuple[NodeOption, tuple[NodeOption, ...]]] = {}
+    for option, per_node in _choose_layout(options, fits, prices, len(pods)):
+        keys = tuple(pod.key for pod in pods[start : start + per_node])
+        entry = known.get((id(option), per_node))
+        if entry is None:
+            chosen = replace(option, zones=(zone,)) if zone is not None else option
+            alternatives = _alternatives(option, pods[start].requests.times(per_node), all_options, zone, matrices)
+            entry = known[(id(option), per_node)] = (chosen, alternatives)
+        result.new_nodes.append(NewNode(entry[0], BIN_SELECT, keys, entry[1]))
+        start += per_node
+
+
+def _alternatives(
+    chosen: NodeOption, need: Resources, options: list[NodeOption], zone: str | None, matrices: _OptionMatrix
+) -> tuple[NodeOption, ...]:
+    """The next cheapest offerings after `chosen` that hold the same pods (in the same zone)."""
+    matrix, position = matrices.full(options)
+    after = position.get(id(chosen), -1) + 1
+    fits = np.nonzero((matrix[after:] >= as_row(need)).all(axis=1))[0]
+    found = []
+    for at in fits:
+        option = options[after + int(at)]
+        if option.name == chosen.name and option.capacity_type == chosen.capacity_type:
+            continue
+        if zone is not None:
+            if zone not in option.zones:
+                continue
+            option = replace(option, zones=(zone,))
+        found.append(option)
+        if len(found) == 4:
+            break
+    return tuple(found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from autoscaler.model import PodConstraints, Toleration
-from autoscaler.planner.options import NodeOption, OptionBook
+from autoscaler.planner.options import GPU_RESOURCES, NodeOption, OptionBook
 from autoscaler.quantity import format_bytes, format_cpu
 from autoscaler.resources import Resources
 
@@ -15,9 +15,13 @@ _MAX_LISTED = 5
 def describe_need(requests: Resources, constraints: PodConstraints) -> str:
     selection = constraints.selection
     parts = []
-    if requests.gpu:
+    if requests.gpu and constraints.gpu_resource not in (None, *GPU_RESOURCES):
+        parts.append(f"{requests.gpu} {constraints.gpu_resource}")
+    elif requests.gpu:
         models = "/".join(sorted(selection.gpu_skus)) + " " if selection.gpu_skus else ""
-        parts.append(f"{requests.gpu} {models}GPU{'s' if requests.gpu > 1 else ''}")
+        vendor = "AMD " if constraints.gpu_resource == "amd.com/gpu" else ""
+        parts.append(f"{requests.gpu} {models}{vendor}GPU{'s' if requests.gpu > 1 else ''}")
+    parts.extend(f"{count} {name}" for name, count in constraints.extra_devices)
     parts.append(f"{format_cpu(requests.cpu)} CPU")
     parts.append(f"{format_bytes(requests.memory)} memory")
     if requests.ephemeral:
@@ -71,6 +75,18 @@ def _hint(
     return ""
 
 
+def _uncarried_devices(book: OptionBook, constraints: PodConstraints) -> list[str]:
+    """Device resources the pod asks for that no type of the region carries (all of them when
+    no one type carries every kind it asks for)."""
+    wanted = ([constraints.gpu_resource] if constraints.gpu_resource else []) + [n for n, _ in constraints.extra_devices]
+    if not wanted:
+        return []
+    types = {offering.instance_type.name: offering.instance_type for offering in book.catalog.offerings}.values()
+    if any(all(book.devices(itype, name) for name in wanted) for itype in types):
+        return []
+    return wanted
+
+
 def explain_no_option(
     book: OptionBook,
     requests: Resources,
@@ -80,6 +96,13 @@ def explain_no_option(
 ) -> str:
     """Why no offering can be had for a pod of these requests and constraints."""
     region = f"{book.catalog.cloud} {book.catalog.region}"
+    missing = _uncarried_devices(book, constraints)
+    if missing:
+        return (
+            f"no node type in {region} carries {' and '.join(missing)}"
+            + (" together" if len(missing) > 1 or constraints.extra_devices else "")
+            + "; set extendedResources in the configuration to say which types carry it and how many per node"
+        )
     capacity_types = book.capacity_types(constraints, default_capacity_types)
     need = describe_need(requests, constraints) + describe_selection(constraints, capacity_types)
     max_cost = constraints.selection.max_cost

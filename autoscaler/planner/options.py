@@ -17,8 +17,10 @@ from autoscaler.model import NodeAffinity, PodConstraints, Toleration, tolerates
 from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
 from autoscaler.regex import compile_user_regex
 from autoscaler.resources import Resources
+from pricing.devices import catalog_devices
 from pricing.types import ON_DEMAND, SPOT, InstanceType, Offering, RegionCatalog, Taint
 
+GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 OfferingKey = tuple[str, str, str]  # (instance type, capacity type, zone; "" = every zone)
 
 
@@ -30,6 +32,7 @@ class DaemonSetOverhead:
     requests: Resources
     affinity: NodeAffinity = NodeAffinity()
     tolerations: tuple[Toleration, ...] = ()
+    host_ports: frozenset = frozenset()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -43,6 +46,7 @@ class NodeOption:
     price_note: str = ""
     taints: tuple[Taint, ...] = ()
     gpu_time_slices: int = 1
+    host_ports: frozenset = frozenset()  # taken by the DaemonSet pods that would run on it
 
     @property
     def name(self) -> str:
@@ -161,8 +165,14 @@ class OptionBook:
         if constraints.gpu_resource is None:
             if itype.has_gpu:
                 return False  # a pod that asks for no GPU never gets a GPU node
-        elif itype.gpu_count == 0 or itype.gpu_resource != constraints.gpu_resource:
+        elif constraints.gpu_resource in GPU_RESOURCES:
+            if itype.gpu_count == 0 or itype.gpu_resource != constraints.gpu_resource:
+                return False
+        elif self.devices(itype, constraints.gpu_resource) == 0:
             return False
+        for name, count in constraints.extra_devices:
+            if self.devices(itype, name) < count:
+                return False
         selection = constraints.selection
         if selection.type_regexp is not None and not compile_user_regex(selection.type_regexp).search(itype.name):
             return False
@@ -177,17 +187,29 @@ class OptionBook:
             return False
         return tolerates_all(constraints.tolerations, offers.taints)
 
+    def devices(self, itype: InstanceType, resource: str) -> int:
+        """How many `resource` devices a node of this type advertises (GPUs by vendor; other
+        extended resources from the `extendedResources` option or the catalog)."""
+        if resource in GPU_RESOURCES:
+            return itype.gpu_count if itype.gpu_resource == resource else 0
+        for name, pattern, count in self.config.extended_resources:
+            if name == resource and compile_user_regex(pattern).search(itype.name):
+                return count
+        return catalog_devices(self.catalog.cloud, resource, itype.name)
+
     def _time_slices(self, itype: InstanceType, constraints: PodConstraints) -> int:
         if itype.gpu_resource != "nvidia.com/gpu":
             return 1
         return constraints.gpu_time_slices or self.config.nvidia_gpu_time_slices
 
-    def _daemonset_overhead(self, labels: Mapping[str, str], taints: tuple[Taint, ...]) -> Resources:
+    def _daemonset_overhead(self, labels: Mapping[str, str], taints: tuple[Taint, ...]) -> tuple[Resources, frozenset]:
         total = Resources()
+        ports: frozenset = frozenset()
         for ds in self.daemonsets:
             if ds.affinity.matches(labels) and tolerates_all(ds.tolerations, taints):
                 total += ds.requests
-        return total
+                ports = ports | ds.host_ports
+        return total, ports
 
     def _zone_offers(self, offers: _TypeOffers, constraints: PodConstraints) -> tuple[_ZoneOffer, ...]:
         """The zones to consider. Where the catalog knows only the region (GCP, Azure, OCI), a
@@ -213,6 +235,19 @@ class OptionBook:
 
     def _backed_off(self, itype: str, capacity_type: str, zone: str) -> str | None:
         return self.backoffs.reason(itype, capacity_type, zone)
+
+    def zone_price(self, option: NodeOption, zone: str) -> float | None:
+        """The option's price in one zone, or None when it is not offered there or backed off."""
+        index = getattr(self, "_zone_prices", None)
+        if index is None:
+            index = self._zone_prices = {
+                (offers.instance_type.name, offers.capacity_type): {z.zone: z.price for z in offers.zones}
+                for offers in self._types
+            }
+        price = index.get((option.name, option.capacity_type), {}).get(zone)
+        if price is None or self._backed_off(option.name, option.capacity_type, zone):
+            return None
+        return price
 
     # ---- candidates
 
@@ -278,8 +313,15 @@ class OptionBook:
                 continue
             cheapest = zones[0].price
             at_price = tuple(z.zone for z in zones if z.price == cheapest)
-            overhead = self._daemonset_overhead(base_labels, offers.taints) if self.daemonsets else Resources()
+            overhead, ds_ports = (
+                self._daemonset_overhead(base_labels, offers.taints) if self.daemonsets else (Resources(), frozenset())
+            )
             allocatable = itype.allocatable - overhead
+            if constraints.gpu_resource is not None and constraints.gpu_resource not in GPU_RESOURCES:
+                allocatable = Resources(
+                    allocatable.cpu, allocatable.memory, self.devices(itype, constraints.gpu_resource),
+                    allocatable.pods, allocatable.ephemeral,
+                )
             if slices > 1:
                 allocatable = Resources(
                     allocatable.cpu, allocatable.memory, itype.gpu_count * slices, allocatable.pods, allocatable.ephemeral
@@ -295,6 +337,7 @@ class OptionBook:
                     price_note=zones[0].note,
                     taints=offers.taints,
                     gpu_time_slices=slices,
+                    host_ports=ds_ports,
                 )
             )
         options.sort(key=lambda option: option.order_key)

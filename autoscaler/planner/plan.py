@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 
 from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodShape
-from autoscaler.planner.binpack import OpenNode, pack_nodes
+from autoscaler.placement.check import NodeState, PlacementState
+from autoscaler.planner.packer import pack
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
 from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
@@ -22,6 +23,23 @@ from autoscaler.planner.options import DaemonSetOverhead, OfferingKey, OptionBoo
 from autoscaler.planner.types import NewNode, Plan, Unplaceable
 from autoscaler.quantity import format_bytes, format_cpu
 from pricing.types import ON_DEMAND, RegionCatalog
+
+
+def placement_state(nodes: Sequence[Node], reusable: list[ReusableNode]) -> PlacementState:
+    """Every node as the one placement simulation sees it; only the reusable ones take pods."""
+    open_names = {node.name for node in reusable}
+    return PlacementState(
+        NodeState(
+            node.name,
+            node.labels,
+            node.taints,
+            node.free,
+            list(node.pods),
+            schedulable=node.name in open_names,
+            blocked="not reusable",
+        )
+        for node in nodes
+    )
 
 
 def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]:
@@ -43,9 +61,9 @@ def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]
     return reusable
 
 
-def _open_bin_pack_nodes(nodes: Sequence[Node]) -> list[OpenNode]:
+def _open_bin_pack_nodes(nodes: Sequence[Node]) -> list[Node]:
     return [
-        OpenNode(node.name, node.free, dict(node.labels), node.taints, node.host_ports)
+        node
         for node in nodes
         if node.managed and node.role == BIN_PACK and not node.unschedulable and node.free.pods > 0
     ]
@@ -64,6 +82,33 @@ def _order_for_limits(new_nodes: list[NewNode], pods: Mapping[str, Pod]) -> list
     return sorted(new_nodes, key=key)
 
 
+_BOOKS: dict[tuple, tuple[RegionCatalog, OptionBook]] = {}
+
+
+def _option_book(
+    catalog: RegionCatalog,
+    config: Config,
+    backoffs: Mapping[OfferingKey, str] | None,
+    daemonsets: Sequence[DaemonSetOverhead],
+) -> OptionBook:
+    """The option book for these inputs; plans with the same catalog, config, back-offs and
+    DaemonSets (every loop, most of the time) reuse its candidate lists instead of filtering
+    the whole catalog again. A pure cache: the book is a function of its inputs."""
+    try:
+        key = (id(catalog), config, frozenset((backoffs or {}).items()), tuple(daemonsets))
+        hash(key)
+    except (TypeError, AttributeError):  # inputs that cannot key a cache: build the book afresh
+        return OptionBook(catalog, config, backoffs, daemonsets)
+    found = _BOOKS.get(key)
+    if found is not None and found[0] is catalog:
+        return found[1]
+    if len(_BOOKS) > 16:
+        _BOOKS.clear()
+    book = OptionBook(catalog, config, backoffs, daemonsets)
+    _BOOKS[key] = (catalog, book)
+    return book
+
+
 def plan(
     pending: Sequence[Pod],
     catalog: RegionCatalog,
@@ -74,7 +119,7 @@ def plan(
     backoffs: Mapping[OfferingKey, str] | None = None,
     apply_cluster_limits: bool = True,
 ) -> Plan:
-    book = OptionBook(catalog, config, backoffs, daemonsets)
+    book = _option_book(catalog, config, backoffs, daemonsets)
     problems = [problem.message(pod.key) for pod in pending for problem in pod.annotation_problems]
 
     by_shape: dict[PodShape, list[Pod]] = {}
@@ -86,23 +131,27 @@ def plan(
             group.append(pod)
 
     modes: dict[str, str] = {}
-    pack: dict[PodShape, list[Pod]] = {}
+    pack_pods: dict[PodShape, list[Pod]] = {}
     sets: dict[tuple[str, PodShape], list[Pod]] = {}
     for shape, pods in by_shape.items():
         mode = classify(shape, config)
         modes.update(dict.fromkeys((pod.key for pod in pods), mode))
         if mode == BIN_PACK:
-            pack[shape] = pods
+            pack_pods[shape] = pods
         else:
             for pod in pods:
                 sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
 
+    reusable = _reusable_nodes(nodes, config)
+    state = placement_state(nodes, reusable) if sets and nodes else None
     selected = select_nodes(
-        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, _reusable_nodes(nodes, config)
+        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state
     )
-    packed = pack_nodes(pack, book, config, _open_bin_pack_nodes(nodes))
+    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes))
 
     unplaceable: list[Unplaceable] = []
+    for pods, reason in packed.unplaceable + selected.unplaceable:
+        unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
     for pod_set in selected.no_option:
         reason = explain_no_option(book, pod_set.shape.requests, pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pod_set.pods)

@@ -1,8 +1,9 @@
 """InMemoryCluster: a named simulator of a Kubernetes cluster, for `simulate` and loop tests.
 
 It models what the autoscaler depends on, the way the real control plane behaves:
-- a minimal scheduler binds pending pods to ready, schedulable nodes that fit them
-  (requests, node selectors/affinity, taints, host ports) and otherwise marks them
+- a minimal scheduler binds pending pods to ready, schedulable nodes that fit them (the one
+  placement simulation, `autoscaler.placement`: requests, node selectors/affinity, taints,
+  host ports, required inter-pod (anti-)affinity, topology spread) and otherwise marks them
   `PodScheduled=False`, reason `Unschedulable`, with a kube-scheduler-style message;
   gated pods stay `SchedulingGated` and are never bound;
 - controllers recreate the evicted or orphaned pods of a workload (Deployment, ReplicaSet,
@@ -10,8 +11,8 @@ It models what the autoscaler depends on, the way the real control plane behaves
 - the Eviction API honours PodDisruptionBudgets (429 when no disruption is allowed) and
   never touches DaemonSet pods' owners; deleting a Node deletes the pods bound to it;
 - Events expire after `event_ttl` seconds, as the API server's do (about an hour).
-It does not model: priorities and preemption, inter-pod affinity beyond one-per-node,
-volumes, or scheduling latency.
+It does not model: priorities and preemption, preferred (soft) terms and scoring, volumes,
+or scheduling latency.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from typing import Callable, Mapping
 
 from autoscaler.clock import Clock
 from autoscaler.cluster import ClusterError, ClusterView, DaemonSetInfo, EvictionOutcome, KubeNode, ObjectRef, PdbInfo
-from autoscaler.model import Pod, tolerates_all
+from autoscaler.model import Pod
+from autoscaler.placement.check import UNSCHEDULABLE, NodeState, PlacementState
 from autoscaler.resources import Resources
 from pricing.types import Taint
 
 
 NOT_READY_TAINT = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
+NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
 
 
 @dataclass
@@ -137,8 +140,8 @@ class InMemoryCluster:
             if pod is not None and started is not None and now - started >= seconds and not pod.terminal:
                 self.pods[key] = replace(pod, phase="Succeeded")
                 self._changes += 1
-        free = {name: self._free(node) for name, node in self.nodes.items()}
-        ports = {name: self._ports(name) for name in self.nodes}
+        state = self.placement_state()
+        order = sorted(self.nodes)
         pending = sorted(
             (p for p in self.pods.values() if not p.node_name and p.phase == "Pending"),
             key=lambda p: (-p.priority, p.created, p.key),
@@ -152,60 +155,43 @@ class InMemoryCluster:
                     self.pods[pod.key] = replace(pod, unschedulable=True, unschedulable_message=message)
                     self._changes += 1
                 continue
-            reasons: dict[str, int] = {}
-            chosen = None
-            for name in sorted(self.nodes):
-                why = self._why_not(pod, self.nodes[name], free[name], ports[name])
-                if why is None:
-                    chosen = name
-                    break
-                reasons[why] = reasons.get(why, 0) + 1
+            chosen, reasons = state.first_fit(pod, order)
             if chosen is None:
                 message = _scheduler_message(len(self.nodes), reasons)
                 if not pod.unschedulable or pod.unschedulable_message != message:
                     self.pods[pod.key] = replace(pod, unschedulable=True, unschedulable_message=message)
                     self._changes += 1
                 continue
-            free[chosen] = free[chosen] - pod.requests
-            ports[chosen] = ports[chosen] | pod.constraints.host_ports
+            state.place(pod, chosen)
             self.pods[pod.key] = replace(pod, node_name=chosen, phase="Running", unschedulable=False, unschedulable_message="")
             self.started[pod.key] = now
             self._changes += 1
             if self.on_pod_bound:
                 self.on_pod_bound(pod, chosen)
 
-    def _free(self, node: KubeNode) -> Resources:
-        used = Resources()
+    def placement_state(self) -> PlacementState:
+        """The cluster as the one placement simulation sees it (bound, unfinished pods)."""
+        bound: dict[str, list[Pod]] = {name: [] for name in self.nodes}
         for pod in self.pods.values():
-            if pod.node_name == node.name and not pod.terminal:
+            if pod.node_name in bound and not pod.terminal:
+                bound[pod.node_name].append(pod)
+        states = []
+        for name, node in self.nodes.items():
+            used = Resources()
+            for pod in bound[name]:
                 used += pod.requests
-        return node.allocatable - used
-
-    def _ports(self, node_name: str) -> frozenset:
-        ports: set = set()
-        for pod in self.pods.values():
-            if pod.node_name == node_name and not pod.terminal:
-                ports |= pod.constraints.host_ports
-        return frozenset(ports)
-
-    @staticmethod
-    def _why_not(pod: Pod, node: KubeNode, free: Resources, ports: frozenset) -> str | None:
-        if not node.ready:
-            return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
-        if node.unschedulable:
-            return "node(s) were unschedulable"
-        if not pod.constraints.affinity.matches(node.labels):
-            return "node(s) didn't match Pod's node affinity/selector"
-        if not tolerates_all(pod.constraints.tolerations, node.taints):
-            first = next(t for t in node.taints if t.effect != "PreferNoSchedule" and not any(x.tolerates(t) for x in pod.constraints.tolerations))
-            return f"node(s) had untolerated taint {{{first.key}: {first.value}}}"
-        if pod.constraints.host_ports & ports:
-            return "node(s) didn't have free ports for the requested pod ports"
-        short = pod.requests.shortfall(free)
-        if short:
-            name = {"gpu": pod.constraints.gpu_resource or "nvidia.com/gpu", "pods": "pods"}.get(short[0], short[0])
-            return f"Insufficient {name}" if name != "pods" else "Too many pods"
-        return None
+            states.append(
+                NodeState(
+                    name,
+                    node.labels,
+                    node.taints,
+                    node.allocatable - used,
+                    bound[name],
+                    schedulable=node.ready and not node.unschedulable,
+                    blocked=NOT_READY if not node.ready else UNSCHEDULABLE,
+                )
+            )
+        return PlacementState(states)
 
     # ---- Cluster protocol
 

@@ -156,7 +156,8 @@ def test_pending_pods_get_one_ec2_node_and_scale_down_terminates_it(aws_env, app
     env.env.wait(lambda: not env.instances(), 60, "instance terminated")
     env.env.wait(lambda: not env.env.managed_nodes(), 30, "node deleted")
     assert env.cloud.faults.calls["TerminateInstances"] >= 1
-    assert daemon.metric("smart_autoscaler_scale_downs_total") == 1
+    # the removal is counted once the loop has read the termination's answer
+    env.env.wait(lambda: daemon.metric("smart_autoscaler_scale_downs_total") == 1, 30, "scale-down counted")
 
 
 def test_a_stockout_of_the_cheapest_type_gets_the_next_offering_in_the_same_loop(aws_env, apps_v1, core_v1):

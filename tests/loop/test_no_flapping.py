@@ -102,11 +102,11 @@ def test_the_same_pods_may_use_another_offering_after_the_scheduler_refused_one(
     assert len(sim.cluster.events_for("default/p", "LaunchedNodeNotUsed")) == 1
 
 
-def test_pod_not_placed_on_a_ready_node_with_room_is_reported_after_the_grace_and_not_cycled():
+def test_pod_refused_by_a_taint_its_launched_node_registers_with_is_reported_and_not_cycled():
     """Given t3a.xlarge nodes whose image adds a taint the pod does not tolerate, when the node
-    launched for the pod stands Ready with room for 30 s and the scheduler does not place the
-    pod, then the pod gets a LaunchedNodeNotUsed Warning quoting the scheduler, and the next
-    node comes from another offering: two launches in all, and the pod runs."""
+    launched for the pod registers with that taint, then the pod gets a LaunchedNodeNotUsed
+    Warning naming the taint, and the next node comes from another offering: two launches in
+    all, and the pod runs."""
     from pricing.types import Taint
 
     sim = world(launch_delay=60, **{"scaleDown.nodeUnneededDuration": "5m"})
@@ -114,8 +114,7 @@ def test_pod_not_placed_on_a_ready_node_with_room_is_reported_after_the_grace_an
     add(sim, make_pod("p", "3", "1Gi", owner="ReplicaSet/p"))
     sim.run_for(1800)
     (warning,) = sim.cluster.events_for("default/p", "LaunchedNodeNotUsed")
-    assert "has been Ready for 30s with room for the pod" in warning.message
-    assert "untolerated taint {example.com/image: legacy}" in warning.message
+    assert "registered with taint(s) example.com/image=legacy:NoSchedule that the pod does not tolerate" in warning.message
     types = [t for t, _ in launches(sim)]
     assert types[0] == "t3a.xlarge" and len(types) == 2 and types[1] != "t3a.xlarge"
     assert running(sim) == ["default/p"]

@@ -1,0 +1,103 @@
+"""The bins of the bin-pack: open nodes and new nodes, one numpy column each.
+
+Per bin: free room per resource, the zone it is pinned to (or the zones it may still take),
+how many of its pods match each selector in play, and how many carry a hostname
+anti-affinity term of each selector (for symmetric anti-affinity). Host ports are kept per
+bin in Python sets: only pods that ask for ports look at them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autoscaler.model import HostPort
+from autoscaler.planner.fit import DIMENSIONS
+from autoscaler.planner.options import NodeOption
+
+UNPINNED = -1
+
+
+class Bins:
+    def __init__(self, capacity: int, selectors: int) -> None:
+        capacity = max(capacity, 8)
+        self.free = np.zeros((DIMENSIONS, capacity), dtype=np.int64)
+        self.zone = np.full(capacity, UNPINNED, dtype=np.int64)
+        self.zmask = np.zeros(capacity, dtype=np.int64)
+        self.selectors = selectors
+        self.counts = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
+        self.sym = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
+        self.hold = np.zeros((max(selectors, 1), capacity), dtype=np.int64)  # pods with a hostname spread on s
+        self.count = 0
+        self.version = 0  # bumped whenever a bin is added or its zones change
+        self.names: list[str | None] = []  # None for a new node
+        self.options: list[NodeOption | None] = []
+        self.pods: list[list[str]] = []
+        self.ports: list[set[HostPort]] = []
+        self.classes: list[set[int]] = []  # pod classes on the bin (for alternatives)
+
+    def _grow(self, at_least: int) -> None:
+        more = max(self.free.shape[1], at_least)
+        self.free = np.concatenate([self.free, np.zeros((DIMENSIONS, more), dtype=np.int64)], axis=1)
+        self.zone = np.concatenate([self.zone, np.full(more, UNPINNED, dtype=np.int64)])
+        self.zmask = np.concatenate([self.zmask, np.zeros(more, dtype=np.int64)])
+        rows = self.counts.shape[0]
+        self.counts = np.concatenate([self.counts, np.zeros((rows, more), dtype=np.int64)], axis=1)
+        self.sym = np.concatenate([self.sym, np.zeros((rows, more), dtype=np.int64)], axis=1)
+        self.hold = np.concatenate([self.hold, np.zeros((rows, more), dtype=np.int64)], axis=1)
+
+    def add_block(
+        self, room: np.ndarray, count: int, option: NodeOption, zone: int, zmask: int, ports: frozenset
+    ) -> int:
+        """`count` new, empty bins of one option; the index of the first."""
+        if self.count + count > self.free.shape[1]:
+            self._grow(self.count + count - self.free.shape[1])
+        first, end = self.count, self.count + count
+        self.free[:, first:end] = room[:, None]
+        self.zone[first:end] = zone
+        self.zmask[first:end] = zmask
+        self.version += 1
+        self.names.extend([None] * count)
+        self.options.extend([option] * count)
+        self.pods.extend([] for _ in range(count))
+        self.ports.extend(set(ports) for _ in range(count))
+        self.classes.extend(set() for _ in range(count))
+        self.count = end
+        return first
+
+    def add(
+        self,
+        room: np.ndarray,
+        name: str | None,
+        option: NodeOption | None,
+        zone: int,
+        zmask: int,
+        ports: set[HostPort] | None = None,
+    ) -> int:
+        if self.count == self.free.shape[1]:
+            self._grow(1)
+        index = self.count
+        self.free[:, index] = room
+        self.zone[index] = zone
+        self.zmask[index] = zmask
+        self.version += 1
+        self.names.append(name)
+        self.options.append(option)
+        self.pods.append([])
+        self.ports.append(set(ports or ()))
+        self.classes.append(set())
+        self.count += 1
+        return index
+
+
+def room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:
+    """Copies of `request` each column of `free` holds (0/1 when only one is wanted)."""
+    result = None
+    for dim in range(len(request)):
+        need = request[dim]
+        if need <= 0:
+            continue
+        column = free[dim] >= need if one else free[dim] // need
+        result = column if result is None else (result & column if one else np.minimum(result, column))
+    if result is None:
+        return np.full(free.shape[1], 1 << 40, dtype=np.int64)
+    return result.astype(np.int64) if one else result

@@ -1,0 +1,170 @@
+"""The bin-pack's state: its bins, its zones, its pod classes, and how many pods matching each
+selector in play each bin and each zone holds (what the rules read). `take` is the one way
+pods get into bins, so the counters always agree with the bins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscaler.config import Config
+from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape
+from autoscaler.planner.bins import UNPINNED, Bins
+from autoscaler.planner.fit import as_row
+from autoscaler.planner.groups import HOSTNAME, ZONE, PodGroup, SelectorRegistry
+from autoscaler.planner.options import NodeOption, OptionBook
+from autoscaler.planner.types import NewNode, Placement
+from autoscaler.planner.pack_classes import PodClass, class_key, meets_shape
+from autoscaler.resources import Resources
+
+
+@dataclass
+class BinPackResult:
+    new_nodes: list[NewNode] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    no_option: list[tuple[PodShape, list[Pod]]] = field(default_factory=list)
+    unplaceable: list[tuple[list[Pod], str]] = field(default_factory=list)  # rules that cannot be met
+
+
+class PackState:
+    """Counters of the bin-pack: bins, zones, pod classes, matching pods per selector and zone."""
+
+    def __init__(
+        self, book: OptionBook, config: Config, open_nodes: list[Node], all_nodes: list[Node], registry: SelectorRegistry
+    ) -> None:
+        self.book, self.config, self.registry = book, config, registry
+        self.zone_ids: dict[str, int] = {}
+        self.zone_names: list[str] = []
+        self.bins = Bins(len(open_nodes) + 64, len(registry.selectors))
+        self.classes: dict[PodConstraints, PodClass] = {}
+        self.class_list: list[PodClass] = []
+        self.all_nodes = all_nodes
+        self.open_names = {node.name for node in open_nodes}
+        self.total = np.zeros(max(len(registry.selectors), 1), dtype=np.int64)  # matching pods anywhere
+        self.zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> placed matching pods
+        self.sym_zones: dict[int, set[int]] = {}  # selector -> zones with a zone anti-affinity term on it
+        self.largest: dict[PodConstraints, Resources] = {}
+        # Catalog zones get the first ids, always in the same order, so that what pod classes
+        # keep on the option book (zone masks) holds for every plan made with that book.
+        statics = getattr(book, "_pack_statics", None)
+        if statics is None:
+            zones = sorted({offering.zone for offering in book.catalog.offerings})
+            statics = {"zones": zones, "classes": {}}
+            try:
+                book._pack_statics = statics
+            except AttributeError:
+                pass
+        for zone in statics["zones"]:
+            self._zone(zone)
+        self.book_statics: dict = statics["classes"]
+        for node in all_nodes:
+            zone = self._zone(node.zone) if node.zone else UNPINNED
+            for pod in node.pods:
+                self._count_existing(pod, zone)
+        for node in open_nodes:
+            zone = self._zone(node.zone or "")
+            index = self.bins.add(as_row(node.free), node.name, None, zone, 1 << zone, set(node.host_ports))
+            for pod in node.pods:
+                for sid in registry.signature(pod):
+                    self.bins.counts[sid, index] += 1
+                for term in pod.constraints.pod_anti_affinity:
+                    if term.topology_key == HOSTNAME:
+                        self.bins.sym[registry.ids[term.pods], index] += 1
+        self.open_nodes = open_nodes
+        self.result = BinPackResult()
+        self._alternatives_seen: dict[tuple, tuple[NodeOption, ...]] = {}
+        self._rows: dict[int, np.ndarray] = {}
+        self._class_of: dict[int, tuple[PodConstraints, PodClass]] = {}
+        self._class_by_node_level: dict[tuple, PodClass] = {}
+        self.skip = 0
+        self.smallest = np.zeros(5, dtype=np.int64)
+
+    # ---- bookkeeping
+
+    def _zone(self, name: str) -> int:
+        index = self.zone_ids.get(name)
+        if index is None:
+            index = self.zone_ids[name] = len(self.zone_names)
+            self.zone_names.append(name)
+        return index
+
+    def _count_existing(self, pod: Pod, zone: int) -> None:
+        for sid in self.registry.signature(pod):
+            self.total[sid] += 1
+            if zone >= 0 and sid in self.registry.zone_keyed:
+                per_zone = self.zone_counts.setdefault(sid, {})
+                per_zone[zone] = per_zone.get(zone, 0) + 1
+        for term in pod.constraints.pod_anti_affinity:
+            if term.topology_key == ZONE and zone >= 0:
+                self.sym_zones.setdefault(self.registry.ids[term.pods], set()).add(zone)
+
+    def _row(self, shape: PodShape) -> np.ndarray:
+        row = self._rows.get(id(shape))
+        if row is None:
+            row = self._rows[id(shape)] = as_row(shape.requests)
+        return row
+
+    def pod_class(self, constraints: PodConstraints) -> PodClass:
+        known = self._class_of.get(id(constraints))
+        if known is not None and known[0] is constraints:
+            return known[1]
+        klass = self._pod_class(constraints)
+        self._class_of[id(constraints)] = (constraints, klass)
+        return klass
+
+    def _pod_class(self, constraints: PodConstraints) -> PodClass:
+        c = constraints
+        node_level = (c.affinity, c.tolerations, c.gpu_resource, c.extra_devices, c.selection, c.gpu_time_slices)
+        found = self._class_by_node_level.get(node_level)
+        if found is not None:
+            return found
+        key = class_key(constraints)
+        found = self.classes.get(key)
+        if found is None:
+            options, _ = self.book.candidates(key, BIN_PACK, self.config.bin_packing_node_pricing)
+            shaped = [o for o in options if meets_shape(o, self.config, key.gpu_resource is not None)]
+            found = self.classes[key] = PodClass(len(self.classes), key, shaped, options, self)
+            self.class_list.append(found)
+        self._class_by_node_level[node_level] = found
+        return found
+
+    # ---- the rules for one group
+
+    def _take(self, group: PodGroup, klass: PodClass, index: int, pods: list[Pod], zone: int, bins_count: int = 1) -> None:
+        """Put `pods` on bin `index`, or spread them evenly over `bins_count` bins from `index` on
+        (new bins of one option and zone, opened together)."""
+        bins = self.bins
+        end = index + bins_count
+        take = len(pods) // bins_count
+        shape = group.shape
+        bins.free[:, index:end] -= (self._row(shape) * take)[:, None]
+        keys = [pod.key for pod in pods]
+        for at in range(bins_count):
+            bins.pods[index + at].extend(keys[at * take : (at + 1) * take])
+            bins.classes[index + at].add(klass.index)
+            if shape.constraints.host_ports:
+                bins.ports[index + at] |= shape.constraints.host_ports
+        if zone >= 0 and bins.zone[index] == UNPINNED:
+            bins.zone[index:end] = zone
+            bins.zmask[index:end] = 1 << zone
+            bins.version += 1
+        elif bins.zone[index] == UNPINNED:
+            bins.zmask[index:end] &= klass.zone_ok(index)
+            bins.version += 1
+        pinned = int(bins.zone[index])
+        for sid in group.sids:
+            bins.counts[sid, index:end] += take
+            self.total[sid] += len(pods)
+            if pinned >= 0 and sid in self.registry.zone_keyed:
+                per_zone = self.zone_counts.setdefault(sid, {})
+                per_zone[pinned] = per_zone.get(pinned, 0) + len(pods)
+        for constraint in shape.constraints.spread:
+            if constraint.topology_key == HOSTNAME:
+                bins.hold[self.registry.ids[constraint.pods], index:end] += take
+        for term in shape.constraints.pod_anti_affinity:
+            sid = self.registry.ids[term.pods]
+            if term.topology_key == HOSTNAME:
+                bins.sym[sid, index:end] += take
+            elif term.topology_key == ZONE and pinned >= 0:
+                self.sym_zones.setdefault(sid, set()).add(pinned)
