@@ -47,9 +47,8 @@ class GkeEnv:
 
         self.env = env
         self.fake = FakeGcp(PROJECT, REGION, CLUSTER)
-        # The VM exists when the launch answers; its kubelet registers after a boot longer than a
-        # loop period (a real one takes ~30 s), as the loop expects launches to answer first.
-        self.fake.boot_seconds = 3.0
+        # The VM exists when the launch answers (STAGING); its kubelet registers once it runs.
+        self.fake.boot_seconds = 1.0
         for offering in region_catalog("gcp", REGION).offerings:
             itype = offering.instance_type
             self.fake.zones[itype.machine_type or itype.name] = ZONES
