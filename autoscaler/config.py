@@ -134,6 +134,28 @@ _OCI_AUTH_METHODS = ("instance_principal", "workload_identity", "api_key", "none
 
 
 @dataclass(frozen=True)
+class GcpConfig:
+    """GKE: where the cluster is and how the node pools the autoscaler makes are set up."""
+
+    project: str = ""  # empty: the project of the default credentials
+    location: str = ""  # the cluster's location (region or zone); empty: `region`
+    cluster: str = ""  # the GKE cluster's name; empty: `clusterName`
+    disk_size_gb: int = 100
+    disk_type: str = "pd-balanced"
+    image_type: str = "COS_CONTAINERD"
+    service_account: str = ""  # empty: the Compute Engine default service account
+    network_tags: tuple[str, ...] = ()
+    pod_range: str = ""  # secondary range for pods of new pools; empty: the cluster's default
+    gpu_driver_version: str = "DEFAULT"  # DEFAULT, LATEST or INSTALLATION_DISABLED
+    pool_idle_time: float = 600.0  # seconds a pool made by the autoscaler may stay empty
+    call_timeout: float = 30.0  # seconds, every API call
+    poll_interval: float = 2.0  # seconds between operation / instance polls
+    price_refresh: float = 3600.0  # seconds between live price refreshes
+    live_prices: bool = True
+    api_endpoint: str = ""  # one endpoint for Compute, GKE and Billing (a test server)
+
+
+@dataclass(frozen=True)
 class BackoffConfig:
     insufficient_capacity: float = 300.0
     quota_exceeded: float = 900.0
@@ -178,6 +200,7 @@ class Config:
     aws: AwsConfig = field(default_factory=AwsConfig)
     azure: AzureConfig = field(default_factory=AzureConfig)
     oci: OciConfig = field(default_factory=OciConfig)
+    gcp: GcpConfig = field(default_factory=GcpConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
     # Cloud calls run off the loop: at most this many launches (and as many terminations) at
@@ -539,6 +562,27 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
             ("launchTimeout", "launch_timeout", parse_duration),
             ("priceListURL", "price_list_url", _any_text),
             ("priceRefreshInterval", "price_refresh_interval", parse_duration),
+        )
+    },
+    **{
+        f"gcp.{name}": (("gcp", attr), parse)
+        for name, attr, parse in (
+            ("project", "project", _text),
+            ("location", "location", _text),
+            ("cluster", "cluster", _text),
+            ("diskSizeGb", "disk_size_gb", _integer(10, 65536)),
+            ("diskType", "disk_type", _text),
+            ("imageType", "image_type", _text),
+            ("serviceAccount", "service_account", _text),
+            ("networkTags", "network_tags", _string_list),
+            ("podRange", "pod_range", _text),
+            ("gpuDriverVersion", "gpu_driver_version", _one_of("DEFAULT", "LATEST", "INSTALLATION_DISABLED")),
+            ("poolIdleTime", "pool_idle_time", parse_duration),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("pollInterval", "poll_interval", parse_duration),
+            ("priceRefresh", "price_refresh", parse_duration),
+            ("livePrices", "live_prices", _bool),
+            ("apiEndpoint", "api_endpoint", _text),
         )
     },
     **{

@@ -7,7 +7,7 @@ from typing import Iterable, Mapping
 
 from autoscaler.cluster import ClusterView, DaemonSetInfo, KubeNode
 from autoscaler.model import Node, Pod
-from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, INSTANCE_TYPE, REGION, ROLE, ZONE
+from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, REGION, ROLE, ZONE, catalog_type_name
 from autoscaler.planner.options import DaemonSetOverhead
 from autoscaler.resources import Resources
 from pricing.flex import sized_from_tags
@@ -125,7 +125,7 @@ def planner_nodes(
         taints = kube_node.taints
         if young and not kube_node.ready:
             taints = tuple(t for t in taints if t.key not in STARTUP_TAINT_KEYS)
-        itype = labels.get(INSTANCE_TYPE, "")
+        itype = catalog_type_name(labels, kube_node.allocatable.gpu)
         capacity = labels.get(CAPACITY_TYPE, labels.get("karpenter.sh/capacity-type", "on-demand"))
         zone = labels.get(ZONE, "")
         if zone.isdigit():

@@ -200,6 +200,13 @@ def _instance_type(cloud: str, spec: dict[str, Any], settings: CatalogSettings, 
     )
 
 
+def instance_type_from_spec(cloud: str, spec: dict[str, Any], settings: CatalogSettings = CatalogSettings()) -> InstanceType:
+    """An instance type from a spec in the data files' shape (name, family, vcpu, memory_mib,
+    gpu_*, arch), e.g. one a provider learnt from its cloud's API, with allocatable worked out
+    as for the embedded types."""
+    return _instance_type(cloud, spec, settings)
+
+
 def _spot_from_ratio(price: float, settings: CatalogSettings) -> float:
     return round(price * settings.spot_price_ratio, 6)
 

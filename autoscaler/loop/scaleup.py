@@ -127,9 +127,11 @@ class ScaleUp:
 
     # ---- launching
 
-    def labels_for(self, itype: InstanceType, capacity_type: str, role: str) -> dict[str, str]:
+    def labels_for(self, itype: InstanceType, capacity_type: str, role: str, gpu_time_slices: int = 1) -> dict[str, str]:
+        # A time-shared GPU node (GKE) carries the sharing labels its pods select, in flight too.
         labels = node_labels(
-            self.catalog.cloud, self.catalog.region, itype, capacity_type, "", role, dict(self.config.node_labels)
+            self.catalog.cloud, self.catalog.region, itype, capacity_type, "", role, dict(self.config.node_labels),
+            gpu_time_slices if gpu_time_slices > 1 else None,
         )
         labels.pop(ZONE, None)
         return labels
@@ -172,7 +174,7 @@ class ScaleUp:
             return False
         need = self.attempts.need(new, pods)
         request_id = self.attempts.request_id(need, now)
-        labels = self.labels_for(itype, option.capacity_type, new.mode)
+        labels = self.labels_for(itype, option.capacity_type, new.mode, option.gpu_time_slices)
         request = LaunchRequest(
             request_id=request_id,
             instance_type=itype,

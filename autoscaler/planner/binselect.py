@@ -151,6 +151,12 @@ def _choose_layout(
     return layout
 
 
+def _in_zones(zone: str, zones: set[str], region: str) -> bool:
+    """An option priced for a whole region (a catalog without zones: GCP, Azure, OCI) covers the
+    region's zones, whatever they are called (us-central1-a, eastus-1, US-ASHBURN-AD-1)."""
+    return zone in zones or region in zones or any(zone.startswith(f"{name}-") for name in zones)
+
+
 def _reuse(
     pod_set: PodSet,
     options: list[NodeOption],
@@ -173,7 +179,7 @@ def _reuse(
         placed = False
         for node in ordered:
             zones = acceptable.get((node.instance_type, node.capacity_type))
-            if zones is None or (node.zone and node.zone not in zones and region not in zones):
+            if zones is None or (node.zone and not _in_zones(node.zone, zones, region)):
                 continue
             if node.reserved_for and pod.key not in node.reserved_for and not (node.reserved_for & keys):
                 continue
