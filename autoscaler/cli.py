@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--max-pods", type=_positive_int, default=MAX_PREVIEW_PODS, metavar="N",
                          help=f"refuse manifests that would create more than N pods in all (default {MAX_PREVIEW_PODS:,})")
     preview.add_argument("--timings", "-v", action="store_true", help="print the time of each phase (read, expand, plan, print) to stderr")
+    preview.add_argument("--live-prices", action="store_true",
+                         help="ask each target cloud's public price API for current prices (Azure Retail Prices); "
+                              "the embedded catalog answers when it cannot be reached")
 
     simulate = commands.add_parser(
         "simulate",
@@ -131,7 +134,7 @@ def _run_preview(args: argparse.Namespace) -> int:
         for line in manifests.skipped:
             print(f"  skipped {line}", file=sys.stderr)
         return EXIT_USAGE
-    result = run_preview(manifests, targets, config, timings)
+    result = run_preview(manifests, targets, config, timings, live_prices=args.live_prices)
     started = time.perf_counter()
     if args.output == "json":
         print(json.dumps(result.as_json(), indent=2))

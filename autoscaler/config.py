@@ -16,7 +16,7 @@ import yaml
 
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.regex import RegexError, compile_user_regex
-from pricing.catalog import CatalogError, check_region
+from pricing.catalog import DEFAULT_REGIONS, CatalogError, check_region
 from pricing.types import CAPACITY_TYPES, ON_DEMAND
 
 
@@ -76,6 +76,88 @@ class AwsConfig:
 
 
 @dataclass(frozen=True)
+class AzureConfig:
+    """`azure.*`: the AKS cluster the provider grows, how its agent pools look, and how long
+    Azure's own failures keep an offering out (what the Azure Karpenter provider learned)."""
+
+    subscription_id: str = ""  # default: $AZURE_SUBSCRIPTION_ID
+    resource_group: str = ""  # the AKS cluster's resource group
+    cluster_name: str = ""  # the AKS cluster's name; default: clusterName
+    node_resource_group: str = ""  # default: what the cluster says (MC_...)
+    os_disk_size_gb: int = 128
+    gpu_os_disk_size_gb: int = 256  # GPU images and drivers need more room
+    os_sku: str = "Ubuntu"
+    gpu_driver: str = "Install"  # Install: AKS installs the NVIDIA driver; None: the GPU operator does
+    vnet_subnet_id: str = ""
+    max_pods: int | None = None
+    pool_idle_time: float = 600.0  # an empty pool the autoscaler made is deleted after this
+    call_timeout: float = 60.0  # every HTTP call
+    operation_timeout: float = 900.0  # a long-running operation (scale-out, pool create) end to end
+    poll_interval: float = 5.0  # between polls of a long-running operation, unless Azure says (Retry-After)
+    # Azure Resource Manager; another cloud's (e.g. https://management.chinacloudapi.cn), or a
+    # local test server at http://127.0.0.1:PORT (then no credential is used or sent)
+    resource_manager_endpoint: str = "https://management.azure.com"
+    retail_prices_url: str = "https://prices.azure.com/api/retail/prices"
+    price_refresh_interval: float = 12 * 3600.0
+    allocation_failed_backoff: float = 3600.0
+    sku_not_available_spot_backoff: float = 3600.0
+    sku_not_available_on_demand_backoff: float = 23 * 3600.0
+    quota_backoff: float = 600.0
+    include_special_sizes: bool = False  # confidential (DC*, EC*, *_cc_*) and promo sizes: special images/hosts
+
+
+@dataclass(frozen=True)
+class OciConfig:
+    """`oci.*`: where and how the OCI provider makes OKE node pools (providers/oci)."""
+
+    compartment_id: str = ""
+    cluster_id: str = ""
+    subnet_id: str = ""  # worker subnet (regional subnets serve every availability domain)
+    pod_subnet_id: str = ""  # VCN-native pod networking; "" for flannel
+    availability_domains: tuple[str, ...] = ()  # () = every AD of the region (Identity API)
+    image_id: str = ""  # OKE worker image for x86 shapes
+    image_id_arm: str = ""  # for Ampere shapes
+    image_id_gpu: str = ""  # for GPU shapes
+    kubernetes_version: str = ""  # "" = the cluster's version
+    boot_volume_size_gb: int | None = None
+    nsg_ids: tuple[str, ...] = ()
+    ssh_public_key: str = ""
+    auth_method: str = "instance_principal"  # instance_principal, workload_identity, api_key, none
+    config_profile: str = "DEFAULT"  # for api_key: the ~/.oci/config profile
+    service_endpoint: str = ""  # Container Engine endpoint override (private endpoints, tests)
+    identity_endpoint: str = ""
+    call_timeout: float = 30.0
+    launch_timeout: float = 180.0  # how long a launch waits for the node's instance (or its error)
+    price_list_url: str = "https://apexapps.oracle.com/pls/apex/cetools/api/v1/products/?currencyCode=USD"
+    price_refresh_interval: float = 6 * 3600.0
+
+
+_OCI_AUTH_METHODS = ("instance_principal", "workload_identity", "api_key", "none")
+
+
+@dataclass(frozen=True)
+class GcpConfig:
+    """GKE: where the cluster is and how the node pools the autoscaler makes are set up."""
+
+    project: str = ""  # empty: the project of the default credentials
+    location: str = ""  # the cluster's location (region or zone); empty: `region`
+    cluster: str = ""  # the GKE cluster's name; empty: `clusterName`
+    disk_size_gb: int = 100
+    disk_type: str = "pd-balanced"
+    image_type: str = "COS_CONTAINERD"
+    service_account: str = ""  # empty: the Compute Engine default service account
+    network_tags: tuple[str, ...] = ()
+    pod_range: str = ""  # secondary range for pods of new pools; empty: the cluster's default
+    gpu_driver_version: str = "DEFAULT"  # DEFAULT, LATEST or INSTALLATION_DISABLED
+    pool_idle_time: float = 600.0  # seconds a pool made by the autoscaler may stay empty
+    call_timeout: float = 30.0  # seconds, every API call
+    poll_interval: float = 2.0  # seconds between operation / instance polls
+    price_refresh: float = 3600.0  # seconds between live price refreshes
+    live_prices: bool = True
+    api_endpoint: str = ""  # one endpoint for Compute, GKE and Billing (a test server)
+
+
+@dataclass(frozen=True)
 class BackoffConfig:
     insufficient_capacity: float = 300.0
     quota_exceeded: float = 900.0
@@ -119,6 +201,9 @@ class Config:
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
     manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
+    azure: AzureConfig = field(default_factory=AzureConfig)
+    oci: OciConfig = field(default_factory=OciConfig)
+    gcp: GcpConfig = field(default_factory=GcpConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
     loop_period: float = 10.0
     # Cloud calls run off the loop: at most this many launches (and as many terminations) at
@@ -435,6 +520,81 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.livePrices": (("aws", "live_prices"), _bool),
     "aws.priceRefreshPeriod": (("aws", "price_refresh_period"), parse_duration),
     "aws.apiTimeout": (("aws", "api_timeout"), parse_duration),
+    # ---- azure.* (providers/azure)
+    **{
+        f"azure.{name}": (("azure", attr), parse)
+        for name, attr, parse in (
+            ("subscriptionId", "subscription_id", _text),
+            ("resourceGroup", "resource_group", _text),
+            ("clusterName", "cluster_name", _text),
+            ("nodeResourceGroup", "node_resource_group", _text),
+            ("osDiskSizeGB", "os_disk_size_gb", _integer(30, 2048)),
+            ("gpuOSDiskSizeGB", "gpu_os_disk_size_gb", _integer(30, 2048)),
+            ("osSKU", "os_sku", _text),
+            ("gpuDriver", "gpu_driver", _one_of("Install", "None")),
+            ("vnetSubnetID", "vnet_subnet_id", _text),
+            ("maxPods", "max_pods", _optional(_integer(10, 250))),
+            ("poolIdleTime", "pool_idle_time", parse_duration),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("operationTimeout", "operation_timeout", parse_duration),
+            ("pollInterval", "poll_interval", parse_duration),
+            ("resourceManagerEndpoint", "resource_manager_endpoint", _text),
+            ("retailPricesURL", "retail_prices_url", _text),
+            ("priceRefreshInterval", "price_refresh_interval", parse_duration),
+            ("allocationFailedBackoff", "allocation_failed_backoff", parse_duration),
+            ("skuNotAvailableSpotBackoff", "sku_not_available_spot_backoff", parse_duration),
+            ("skuNotAvailableOnDemandBackoff", "sku_not_available_on_demand_backoff", parse_duration),
+            ("quotaBackoff", "quota_backoff", parse_duration),
+            ("includeSpecialSizes", "include_special_sizes", _bool),
+        )
+    },
+    # ---- OCI (providers/oci)
+    **{
+        f"oci.{name}": (("oci", attr), parse)
+        for name, attr, parse in (
+            ("compartmentId", "compartment_id", _any_text),
+            ("clusterId", "cluster_id", _any_text),
+            ("subnetId", "subnet_id", _any_text),
+            ("podSubnetId", "pod_subnet_id", _any_text),
+            ("availabilityDomains", "availability_domains", _string_list),
+            ("imageId", "image_id", _any_text),
+            ("imageIdArm", "image_id_arm", _any_text),
+            ("imageIdGpu", "image_id_gpu", _any_text),
+            ("kubernetesVersion", "kubernetes_version", _any_text),
+            ("bootVolumeSizeGB", "boot_volume_size_gb", _optional(_integer(50, 32768))),
+            ("nsgIds", "nsg_ids", _string_list),
+            ("sshPublicKey", "ssh_public_key", _any_text),
+            ("authMethod", "auth_method", _one_of(*_OCI_AUTH_METHODS)),
+            ("configProfile", "config_profile", _text),
+            ("serviceEndpoint", "service_endpoint", _any_text),
+            ("identityEndpoint", "identity_endpoint", _any_text),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("launchTimeout", "launch_timeout", parse_duration),
+            ("priceListURL", "price_list_url", _any_text),
+            ("priceRefreshInterval", "price_refresh_interval", parse_duration),
+        )
+    },
+    **{
+        f"gcp.{name}": (("gcp", attr), parse)
+        for name, attr, parse in (
+            ("project", "project", _text),
+            ("location", "location", _text),
+            ("cluster", "cluster", _text),
+            ("diskSizeGb", "disk_size_gb", _integer(10, 65536)),
+            ("diskType", "disk_type", _text),
+            ("imageType", "image_type", _text),
+            ("serviceAccount", "service_account", _text),
+            ("networkTags", "network_tags", _string_list),
+            ("podRange", "pod_range", _text),
+            ("gpuDriverVersion", "gpu_driver_version", _one_of("DEFAULT", "LATEST", "INSTALLATION_DISABLED")),
+            ("poolIdleTime", "pool_idle_time", parse_duration),
+            ("callTimeout", "call_timeout", parse_duration),
+            ("pollInterval", "poll_interval", parse_duration),
+            ("priceRefresh", "price_refresh", parse_duration),
+            ("livePrices", "live_prices", _bool),
+            ("apiEndpoint", "api_endpoint", _text),
+        )
+    },
     **{
         f"backoff.{name}": (("backoff", attr), parse_duration)
         for name, attr in (
@@ -490,6 +650,8 @@ def config_from_mapping(values: dict[str, Any] | None, base: Config | None = Non
             sections.setdefault(path[0], {})[path[1]] = value
     for section, changes in sections.items():
         top[section] = replace(getattr(config, section), **changes)
+    if "cloud" in top and "region" not in top and top["cloud"] != config.cloud:
+        top["region"] = DEFAULT_REGIONS.get(top["cloud"], config.region)  # a cloud alone takes its default region
     config = replace(config, **top)
     _check_consistency(config)
     return config

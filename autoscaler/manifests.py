@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import yaml
 
+from autoscaler.manifest_yaml import ManifestLoader
 from autoscaler.validate.manifests import (
     MAX_MANIFEST_CHARS,
     PodBudget,
@@ -32,7 +33,7 @@ from autoscaler.validate.manifests import (
     skip_reason,
 )
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER = ManifestLoader
 # Kubernetes' rand.SafeEncodeString alphabet: no vowels and no 0/1/3, so no words by accident.
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "smart-autoscaler/manifests")

@@ -14,9 +14,8 @@ from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.snapshot import daemonset_overheads
 from autoscaler.validate.notices import annotation_hints, triage
-from pricing.catalog import CatalogError, catalog_settings, region_catalog
+from pricing.catalog import DEFAULT_REGIONS, CatalogError, catalog_settings, region_catalog
 
-DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
 HOURS_PER_MONTH = 730
 
 
@@ -152,11 +151,11 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
     for node in result_plan.new_nodes:
         option = node.option
         itype = option.instance_type
-        key = (itype.name, option.capacity_type, node.mode, option.zones)
+        key = (itype.display_name, option.capacity_type, node.mode, option.zones)
         line = lines.get(key)
         if line is None:
             line = lines[key] = NodeLine(
-                instance_type=itype.name,
+                instance_type=itype.display_name,
                 capacity_type=option.capacity_type,
                 mode=node.mode,
                 count=0,
@@ -175,8 +174,26 @@ def _node_lines(result_plan: Any) -> list[NodeLine]:
     return list(lines.values())
 
 
+def _with_live_prices(catalog: Any, target: Target, config: Config, problems: list[str]) -> Any:
+    """`--live-prices`: the target cloud's public price API over the embedded figures; on
+    failure a warning, and the embedded catalog answers."""
+    from pricing.catalog import with_live_prices
+    from providers.registry import live_prices
+
+    try:
+        table = live_prices(target.cloud, target.region, config)
+    except ValueError as err:
+        problems.append(f"{target}: {err}; using the embedded prices")
+        return catalog
+    if table is None:
+        problems.append(f"{target}: no live price source for {target.cloud}; using the embedded prices")
+        return catalog
+    return with_live_prices(catalog, table.prices, table.note())
+
+
 def run_preview(
-    manifests: LoadedManifests, targets: Sequence[Target], config: Config, timings: dict[str, float] | None = None
+    manifests: LoadedManifests, targets: Sequence[Target], config: Config, timings: dict[str, float] | None = None,
+    live_prices: bool = False,
 ) -> PreviewResult:
     """`timings` (phase -> seconds), when given, gets the time spent turning pods into the
     planner's (expand) and planning (plan)."""
@@ -201,6 +218,8 @@ def run_preview(
             catalog = region_catalog(target.cloud, target.region, settings)
         except CatalogError as err:
             raise TargetError(f"--target {target}: {err}") from None
+        if live_prices:
+            catalog = _with_live_prices(catalog, target, config, problems)
         target_config = replace(config, cloud=target.cloud, region=target.region)
         started = time.perf_counter()
         decided = plan(pods, catalog, target_config, daemonsets=overheads)

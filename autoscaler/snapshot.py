@@ -7,9 +7,10 @@ from typing import Iterable, Mapping
 
 from autoscaler.cluster import ClusterView, DaemonSetInfo, KubeNode
 from autoscaler.model import Node, Pod
-from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, INSTANCE_TYPE, ROLE, ZONE
+from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, REGION, ROLE, ZONE, catalog_type_name
 from autoscaler.planner.options import DaemonSetOverhead
 from autoscaler.resources import Resources
+from pricing.flex import sized_from_tags
 from pricing.types import Offering, RegionCatalog, Taint
 
 IN_FLIGHT_PREFIX = "in-flight/"
@@ -29,12 +30,19 @@ class PriceIndex:
     """(instance type, capacity type) -> (lowest price, physical GPUs), from the catalog."""
 
     entries: Mapping[tuple[str, str], tuple[float, int]]
+    flex_shapes: tuple = ()  # pricing.flex.FlexShape: a flexible node's price is its size's
 
     @classmethod
     def of(cls, catalog: RegionCatalog) -> PriceIndex:
-        return cls(_index(catalog.offerings))
+        return cls(_index(catalog.offerings), catalog.flex_shapes)
 
-    def price(self, instance_type: str, capacity_type: str) -> float:
+    def price(self, instance_type: str, capacity_type: str, size: Mapping[str, str] | None = None) -> float:
+        """The lowest price of the type; for a flexible shape, the price of the size that `size`
+        (the node's labels or the instance's tags) names, when it names one."""
+        if size and self.flex_shapes:
+            sized = sized_from_tags(self.flex_shapes, instance_type, capacity_type, size)
+            if sized is not None:
+                return sized[1]
         return self.entries.get((instance_type, capacity_type), (0.0, 0))[0]
 
     def gpus(self, instance_type: str, capacity_type: str) -> int:
@@ -117,21 +125,26 @@ def planner_nodes(
         taints = kube_node.taints
         if young and not kube_node.ready:
             taints = tuple(t for t in taints if t.key not in STARTUP_TAINT_KEYS)
-        itype = labels.get(INSTANCE_TYPE, "")
+        itype = catalog_type_name(labels, kube_node.allocatable.gpu)
         capacity = labels.get(CAPACITY_TYPE, labels.get("karpenter.sh/capacity-type", "on-demand"))
+        zone = labels.get(ZONE, "")
+        if zone.isdigit():
+            # No availability zone: Azure labels an unzoned node with its fault domain ("0",
+            # "1", ...). Such a node is somewhere in the region, as region-wide offerings are.
+            zone = labels.get(REGION, "")
         nodes.append(
             Node(
                 name=kube_node.name,
                 instance_type=itype,
                 capacity_type=capacity,
-                zone=labels.get(ZONE, ""),
+                zone=zone,
                 allocatable=kube_node.allocatable,
                 labels=labels,
                 taints=taints,
                 managed=managed,
                 starting=starting,
                 role=labels.get(ROLE, ""),
-                price=prices.price(itype, capacity),
+                price=prices.price(itype, capacity, labels),
                 gpus=prices.gpus(itype, capacity),
                 ready=kube_node.ready,
                 unschedulable=kube_node.unschedulable,

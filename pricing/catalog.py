@@ -13,12 +13,14 @@ import gzip
 import json
 import logging
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources as importlib_resources
-from typing import Any
+from typing import Any, Mapping
 
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
+from pricing.flex import FlexShape
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorError, SpotAdvisorPolicy, apply_spot_advisor, load_advisor_file
 from pricing.types import ON_DEMAND, SPOT, Accelerator, InstanceType, Offering, RegionCatalog, Taint
 
@@ -33,6 +35,11 @@ _AWS_UNUSABLE_FAMILY_PREFIXES = ("mac",)
 # The GPU taint GKE and OKE put on GPU nodes; pods requesting nvidia.com/gpu tolerate it.
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 AKS_SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+# Azure sizes AKS cannot run with its default node image and hosts, not chosen unless
+# azure.includeSpecialSizes: confidential VMs (DC*, EC*: AMD SEV-SNP / Intel TDX / SGX;
+# *_cc_* confidential containers) and promo SKUs.
+# Basic_* sizes have no spec in the data, so they are never offered either.
+AZURE_SPECIAL_SIZE = re.compile(r"^Standard_(DC|EC|NCC)\d|_cc_|_Promo$", re.IGNORECASE)
 # vCPU ceiling per (GPU model, count) for GCP n1 machines with attached GPUs (GCP GPU docs).
 _GCP_N1_MAX_VCPU = {
     "T4": {1: 48, 2: 48, 4: 96},
@@ -40,9 +47,6 @@ _GCP_N1_MAX_VCPU = {
     "V100": {1: 12, 2: 24, 4: 48, 8: 96},
     "P100": {1: 16, 2: 32, 4: 64},
 }
-# A grid of OCI flex shapes offered to the planner: OCPU counts and GB per OCPU.
-_OCI_FLEX_OCPUS = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 80)
-_OCI_FLEX_GB_PER_OCPU = (1, 2, 4, 6, 8, 16, 32, 64)
 
 
 class CatalogError(ValueError):
@@ -55,6 +59,7 @@ class CatalogSettings:
     vm_memory_overhead: float | None = None  # None: the cloud's default above
     max_pods: int | None = None  # None: per type from the data, else 110
     spot_advisor: SpotAdvisorPolicy | None = None  # AWS only: aws.useSpotAdvisor
+    special_sizes: bool = False  # Azure only: azure.includeSpecialSizes (confidential, promo)
 
 
 def catalog_settings(config: Any, cloud: str | None = None) -> CatalogSettings:
@@ -72,7 +77,10 @@ def catalog_settings(config: Any, cloud: str | None = None) -> CatalogSettings:
             config.aws.max_spot_interrupt_bucket,
             config.aws.max_spot_price_ratio,
         )
-    return CatalogSettings(config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node, advisor)
+    special = (cloud or config.cloud) == "azure" and config.azure.include_special_sizes
+    return CatalogSettings(
+        config.spot_price_ratio_estimate, config.vm_memory_overhead_percent, config.max_pods_per_node, advisor, special
+    )
 
 
 _advisor_files: dict[str, tuple[float, SpotAdvisorData | None]] = {}
@@ -137,6 +145,10 @@ def _listed_regions(cloud: str) -> list[str]:
     return sorted(json.loads(blob)[cloud])
 
 
+# The region a cloud alone means (preview targets, a configuration naming only its cloud).
+DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus", "oci": "us-ashburn-1"}
+
+
 def check_region(cloud: str, region: str) -> None:
     """CatalogError naming the known regions when `region` is not one of `cloud`'s."""
     known = known_regions(cloud)
@@ -184,7 +196,15 @@ def _instance_type(cloud: str, spec: dict[str, Any], settings: CatalogSettings, 
         machine_type=spec["name"],
         accelerator=extra.get("accelerator"),
         reservation_note=note,
+        ocpus=extra.get("ocpus", 0),
     )
+
+
+def instance_type_from_spec(cloud: str, spec: dict[str, Any], settings: CatalogSettings = CatalogSettings()) -> InstanceType:
+    """An instance type from a spec in the data files' shape (name, family, vcpu, memory_mib,
+    gpu_*, arch), e.g. one a provider learnt from its cloud's API, with allocatable worked out
+    as for the embedded types."""
+    return _instance_type(cloud, spec, settings)
 
 
 def _spot_from_ratio(price: float, settings: CatalogSettings) -> float:
@@ -285,7 +305,7 @@ def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
     offerings = []
     for spec in data["instance_types"]:
         name = spec["name"]
-        if name not in prices:
+        if name not in prices or (AZURE_SPECIAL_SIZE.search(name) and not settings.special_sizes):
             continue
         itype = _instance_type("azure", spec, settings)
         price = prices[name]
@@ -297,37 +317,56 @@ def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
     return offerings
 
 
-def _oci(region: str, settings: CatalogSettings) -> list[Offering]:
-    data = raw_catalog("oci")
+def oci_flex_shapes(settings: CatalogSettings = CatalogSettings(), data: dict[str, Any] | None = None) -> list[FlexShape]:
+    """OCI's flexible shapes as data; the planner sizes each node of one to its pods."""
+    data = data or raw_catalog("oci")
+    overhead = settings.vm_memory_overhead
+    shapes = []
+    for flex in data.get("flex_shapes", []):
+        low_gb, high_gb = flex["memory_gb_per_ocpu"]
+        shapes.append(
+            FlexShape(
+                name=flex["name"],
+                family=flex.get("family") or flex["name"],
+                arch=flex["arch"],
+                vcpu_per_ocpu=int(flex["vcpu_per_ocpu"]),
+                ocpu_price=float(flex["ocpu_price"]),
+                memory_gb_price=float(flex["memory_gb_price"]),
+                min_ocpus=int(flex["min_ocpus"]),
+                max_ocpus=int(flex["max_ocpus"]),
+                min_memory_gb=int(flex.get("min_memory_gb", 1)),
+                max_memory_gb=int(flex.get("max_memory_gb", flex["max_ocpus"] * high_gb)),
+                min_gb_per_ocpu=float(low_gb),
+                max_gb_per_ocpu=float(high_gb),
+                preemptible_ratio=float(data.get("preemptible_ratio", 0.5)),
+                max_pods=settings.max_pods or DEFAULT_MAX_PODS,
+                vm_memory_overhead=DEFAULT_VM_MEMORY_OVERHEAD["oci"] if overhead is None else overhead,
+            )
+        )
+    return shapes
+
+
+def _oci(region: str, settings: CatalogSettings, data: dict[str, Any] | None = None) -> list[Offering]:
+    data = data or raw_catalog("oci")
     ratio = data.get("preemptible_ratio", 0.5)
     prices = data["prices"]["*"]
     offerings = []
 
-    def add(itype: InstanceType, price: float) -> None:
-        taints = (GPU_TAINT,) if itype.gpu_count else ()
-        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), taints=taints))
-        offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), taints=taints))
+    def add(itype: InstanceType, price: float, note: str = "") -> None:
+        nvidia = itype.gpu_count and itype.gpu_resource == "nvidia.com/gpu"
+        taints = (GPU_TAINT,) if nvidia else ()  # OKE taints its NVIDIA GPU nodes
+        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), price_note=note, taints=taints))
+        if itype.name.startswith("VM."):  # OCI offers preemptible capacity on VM shapes, not bare metal
+            offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), price_note=note, taints=taints))
 
     for spec in data["instance_types"]:
         if spec["name"] in prices:
-            add(_instance_type("oci", spec, settings), prices[spec["name"]])
-    for flex in data.get("flex_shapes", []):
-        low_gb, high_gb = flex["memory_gb_per_ocpu"]
-        for ocpus in _OCI_FLEX_OCPUS:
-            if not flex["min_ocpus"] <= ocpus <= flex["max_ocpus"]:
-                continue
-            for per_ocpu in _OCI_FLEX_GB_PER_OCPU:
-                if not low_gb <= per_ocpu <= high_gb:
-                    continue
-                memory_gb = ocpus * per_ocpu
-                spec = {
-                    "name": f"{flex['name']}-{ocpus}ocpu-{memory_gb}gb",
-                    "family": flex["name"],
-                    "vcpu": ocpus * flex["vcpu_per_ocpu"],
-                    "memory_mib": memory_gb * 1024,
-                    "arch": flex["arch"],
-                }
-                add(_instance_type("oci", spec, settings), ocpus * flex["ocpu_price"] + memory_gb * flex["memory_gb_price"])
+            add(_instance_type("oci", spec, settings, ocpus=int(spec.get("ocpus", 0))), prices[spec["name"]])
+    # A flexible shape is one offering at its largest size and its smallest price: a template
+    # the planner sizes to the pods (OptionBook.sized_for); the launch carries the chosen size.
+    for shape in oci_flex_shapes(settings, data):
+        smallest = shape.min_ocpus
+        add(shape.largest(), shape.price(smallest, shape.memory_range(smallest)[0]), "flexible: sized to the pods")
     return offerings
 
 
@@ -348,4 +387,29 @@ def region_catalog(cloud: str, region: str, settings: CatalogSettings = CatalogS
         offerings=offerings,
         sources=_source_lines(data),
         notes=tuple(data.get("notes", [])),
+        flex_shapes=tuple(oci_flex_shapes(settings)) if cloud == "oci" else (),
     )
+
+
+# ---- live prices over the embedded catalog
+
+
+def with_live_prices(catalog: RegionCatalog, prices: Mapping[tuple[str, str], float], note: str) -> RegionCatalog:
+    """The catalog with the live prices a cloud's price API gave, keyed (type, capacity type).
+    An offering without a live price keeps its embedded one; a spot estimate derived from the
+    on-demand price follows the live on-demand price (still marked estimated)."""
+    if not prices:
+        return catalog
+    embedded_on_demand = {o.instance_type.name: o.price for o in catalog.offerings if o.capacity_type == ON_DEMAND}
+    offerings = []
+    for offering in catalog.offerings:
+        name = offering.instance_type.name
+        live = prices.get((name, offering.capacity_type))
+        if live is not None:
+            offering = replace(offering, price=live, price_estimated=False, price_note=note)
+        elif offering.capacity_type == SPOT and offering.price_estimated and (name, ON_DEMAND) in prices:
+            base = embedded_on_demand.get(name) or 0.0
+            if base > 0:
+                offering = replace(offering, price=round(offering.price * prices[(name, ON_DEMAND)] / base, 6))
+        offerings.append(offering)
+    return replace(catalog, offerings=tuple(offerings), notes=(*catalog.notes, note))

@@ -49,6 +49,15 @@ class InstanceType:
     machine_type: str = ""  # the cloud's base machine type when `name` adds attached GPUs
     accelerator: Accelerator | None = None
     reservation_note: str = ""
+    ocpus: int = 0  # OCI: the shape's OCPUs (x86 and A2: 2 vCPU each, A1: 1)
+    flexible: bool = False  # OCI Flex shape: OCPUs and memory chosen per node
+
+    @property
+    def display_name(self) -> str:
+        """`VM.Standard.E5.Flex (4 OCPU, 32 GB)` for a sized flexible shape, else the name."""
+        if self.flexible and self.ocpus:
+            return f"{self.name} ({self.ocpus} OCPU, {self.memory_mib // 1024} GB)"
+        return self.name
 
     @property
     def has_gpu(self) -> bool:
@@ -87,3 +96,5 @@ class RegionCatalog:
     offerings: tuple[Offering, ...]
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # Flexible shapes (pricing.flex.FlexShape) whose offerings are templates the planner sizes.
+    flex_shapes: tuple = ()

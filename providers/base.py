@@ -62,17 +62,25 @@ class ProviderError(Exception):
 
     `scopes` say what the failure covers (see FailureScope); empty means the provider could
     not tell, and the loop backs off the offering it asked for in the zones it offered.
+    `backoff` is how long (seconds) the provider's cloud says to leave those scopes alone
+    (e.g. Azure: a SKU not available on demand for 23 h); None leaves it to `BackoffConfig`.
     """
 
     kind = FailureKind.OTHER
 
     def __init__(
-        self, message: str, code: str = "", zone: str = "", scopes: tuple[FailureScope, ...] = ()
+        self,
+        message: str,
+        code: str = "",
+        zone: str = "",
+        scopes: tuple[FailureScope, ...] = (),
+        backoff: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.zone = zone  # the zone the failure is about, when the cloud says
         self.scopes = tuple(scopes)
+        self.backoff = backoff
         # The separate failures one call gathered (e.g. every CreateFleet override's error),
         # each with its own kind and scopes; empty for a single failure.
         self.causes: tuple[ProviderError, ...] = ()

@@ -58,3 +58,20 @@ def _builtin(name: str, **kwargs: Any) -> Provider:
     if factory is None:
         raise ValueError(f"provider {name!r} is not available: providers.{name} defines no create_provider()")
     return factory(**kwargs)
+
+
+def live_prices(cloud: str, region: str, config: Any) -> Any:
+    """A built-in cloud's live price table for a region, fetched now (blocking), or None when
+    the cloud has no live price source here. The table has `prices` ((type, capacity type) ->
+    USD/h) and `note()`. Raises ValueError saying why the prices could not be had."""
+    try:
+        module = importlib.import_module(f"providers.{cloud}")
+    except ImportError:
+        return None
+    fetch = getattr(module, "live_prices", None)
+    if fetch is None:
+        return None
+    try:
+        return fetch(region, config)
+    except Exception as err:  # the price API's own failure, whatever the cloud
+        raise ValueError(f"live {cloud} prices for {region}: {err}") from None

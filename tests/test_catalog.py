@@ -308,21 +308,76 @@ def test_oci_gpu_shape_price_in_any_region(region):
 
 @pytest.mark.parametrize(("ocpus", "gb"), [(1, 1), (4, 24), (16, 16), (80, 80)])
 def test_oci_a1_flex_priced_per_ocpu_and_gb(ocpus, gb):
-    offering = one("oci", "us-ashburn-1", f"VM.Standard.A1.Flex-{ocpus}ocpu-{gb}gb")
-    assert offering.price == pytest.approx(ocpus * 0.01 + gb * 0.0015, abs=1e-9)
-    assert one("oci", "us-ashburn-1", f"VM.Standard.A1.Flex-{ocpus}ocpu-{gb}gb", "spot").price == pytest.approx(
-        (ocpus * 0.01 + gb * 0.0015) / 2, abs=1e-9
-    )
+    (a1,) = [shape for shape in region_catalog("oci", "us-ashburn-1").flex_shapes if shape.name == "VM.Standard.A1.Flex"]
+    assert a1.price(ocpus, gb) == pytest.approx(ocpus * 0.01 + gb * 0.0015, abs=1e-9)
+    assert a1.price(ocpus, gb, "spot") == pytest.approx((ocpus * 0.01 + gb * 0.0015) / 2, abs=1e-9)
+    itype = a1.instance_type(ocpus, gb)
+    assert (itype.arch, itype.vcpu, itype.memory_mib, itype.ocpus) == ("arm64", ocpus, gb * 1024, ocpus)
+    assert itype.display_name == f"VM.Standard.A1.Flex ({ocpus} OCPU, {gb} GB)"
+
+
+def test_oci_flex_shapes_are_one_untainted_template_offering_each():
+    catalog = region_catalog("oci", "us-ashburn-1")
+    templates = [o for o in catalog.offerings if o.instance_type.flexible and o.capacity_type == "on-demand"]
+    assert sorted(o.instance_type.name for o in templates) == sorted(shape.name for shape in catalog.flex_shapes)
+    e5 = next(o for o in templates if o.instance_type.name == "VM.Standard.E5.Flex")
+    # offered at its largest size (94 OCPU, 1049 GB) for the static filters, priced from its smallest
+    assert (e5.instance_type.vcpu, e5.instance_type.memory_mib) == (188, 1049 * 1024)
+    assert e5.price == pytest.approx(0.03 + 0.002) and e5.taints == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "vcpu_per_ocpu", "ocpu_price", "gb_price", "max_ocpus", "max_gb"),
+    [
+        ("VM.Standard.E4.Flex", 2, 0.025, 0.0015, 64, 1024),
+        ("VM.Standard.E5.Flex", 2, 0.03, 0.002, 94, 1049),
+        ("VM.Standard.E6.Flex", 2, 0.03, 0.002, 126, 1454),
+        ("VM.Standard3.Flex", 2, 0.04, 0.0015, 32, 512),
+        ("VM.Standard.A1.Flex", 1, 0.01, 0.0015, 80, 512),
+        ("VM.Standard.A2.Flex", 2, 0.014, 0.002, 78, 946),
+    ],
+)
+def test_oci_flex_shape_data(name, vcpu_per_ocpu, ocpu_price, gb_price, max_ocpus, max_gb):
+    (shape,) = [s for s in region_catalog("oci", "us-ashburn-1").flex_shapes if s.name == name]
+    assert (shape.vcpu_per_ocpu, shape.ocpu_price, shape.memory_gb_price) == (vcpu_per_ocpu, ocpu_price, gb_price)
+    assert (shape.min_ocpus, shape.max_ocpus, shape.max_memory_gb) == (1, max_ocpus, max_gb)
+    assert shape.memory_range(4) == (4, 256)  # 1 to 64 GB per OCPU
+
+
+@pytest.mark.parametrize(
+    ("name", "gpus", "model", "price", "ocpus", "memory_gb"),
+    [
+        ("VM.GPU2.1", 1, "P100", 1.275, 12, 72),
+        ("VM.GPU3.1", 1, "V100", 2.95, 6, 90),
+        ("VM.GPU3.4", 4, "V100", 11.8, 24, 360),
+        ("VM.GPU.A10.1", 1, "A10", 2.0, 15, 240),
+        ("VM.GPU.A10.2", 2, "A10", 4.0, 30, 480),
+        ("BM.GPU4.8", 8, "A100", 24.4, 64, 2048),
+        ("BM.GPU.A100-v2.8", 8, "A100", 32.0, 128, 2048),
+        ("BM.GPU.H100.8", 8, "H100", 80.0, 112, 2048),
+        ("BM.GPU.L40S.4", 4, "L40S", 14.0, 112, 1024),
+    ],
+)
+def test_oci_gpu_shapes_priced_per_gpu_hour_and_tainted(name, gpus, model, price, ocpus, memory_gb):
+    offering = one("oci", "us-ashburn-1", name)
     itype = offering.instance_type
-    assert (itype.arch, itype.vcpu, itype.memory_mib) == ("arm64", ocpus, gb * 1024)
-    assert offering.taints == ()
+    assert (itype.gpu_count, itype.gpu_model, itype.ocpus, itype.vcpu, itype.memory_mib) == (
+        gpus, model, ocpus, 2 * ocpus, memory_gb * 1024,
+    )
+    assert offering.price == pytest.approx(price) and GPU_TAINT in offering.taints
+    if name.startswith("VM."):
+        assert one("oci", "us-ashburn-1", name, "spot").price == pytest.approx(price / 2)
 
 
-def test_oci_every_a1_offering_follows_the_formula():
-    for offering in region_catalog("oci", "us-ashburn-1").offerings:
-        itype = offering.instance_type
-        if itype.family == "VM.Standard.A1.Flex" and offering.capacity_type == "on-demand":
-            assert offering.price == pytest.approx(itype.vcpu * 0.01 + itype.memory_mib / 1024 * 0.0015, abs=1e-9)
+def test_oci_bare_metal_shapes_are_not_offered_preemptible():
+    assert offers("oci", "us-ashburn-1", "BM.GPU.H100.8", "spot") == []
+    assert offers("oci", "us-ashburn-1", "BM.Standard.E5.192", "spot") == []
+    assert offers("oci", "us-ashburn-1", "VM.GPU.A10.1", "spot")
+
+
+def test_oci_bare_metal_standard_priced_at_its_family_rates():
+    assert one("oci", "us-ashburn-1", "BM.Standard.E5.192").price == pytest.approx(192 * 0.03 + 2304 * 0.002)
+    assert one("oci", "us-ashburn-1", "BM.Standard.A1.160").instance_type.vcpu == 160
 
 
 # ---- allocatable
@@ -332,13 +387,11 @@ SIXTEEN_VCPU = [
     ("aws", "us-east-1", "m5.4xlarge"),
     ("gcp", "us-central1", "n2-standard-16"),
     ("azure", "eastus", "Standard_D16s_v5"),
-    ("oci", "us-ashburn-1", "VM.Standard.A1.Flex-16ocpu-16gb"),
 ]
 SIXTEEN_GIB = [
     ("aws", "us-east-1", "m5.xlarge"),
     ("gcp", "us-central1", "n2-standard-4"),
     ("azure", "eastus", "Standard_D4s_v5"),
-    ("oci", "us-ashburn-1", "VM.Standard.A1.Flex-16ocpu-16gb"),
 ]
 
 
@@ -355,6 +408,13 @@ def test_a_16_gib_node_has_less_than_16_gib_allocatable(cloud, region, name):
     itype = one(cloud, region, name).instance_type
     assert itype.memory_mib == 16 * 1024
     assert 0 < itype.allocatable.memory < 16 * GIB
+
+
+def test_a_16_ocpu_16_gb_a1_node_has_less_than_16_cpus_and_16_gib_allocatable():
+    (a1,) = [s for s in region_catalog("oci", "us-ashburn-1").flex_shapes if s.name == "VM.Standard.A1.Flex"]
+    itype = a1.instance_type(16, 16)
+    assert (itype.vcpu, itype.capacity.cpu, itype.memory_mib) == (16, 16000, 16 * 1024)
+    assert 0 < itype.allocatable.cpu < 16000 and 0 < itype.allocatable.memory < 16 * GIB
 
 
 @pytest.mark.parametrize(("cloud", "region"), [("aws", "us-east-1"), ("gcp", "us-central1"), ("azure", "eastus"), ("oci", "us-ashburn-1")])

@@ -366,3 +366,14 @@ def test_hot_node_and_ttl_options_of_their_own():
     assert config_from_mapping({}).manage_high_utilization.max_metrics_age == 150.0
     with pytest.raises(ConfigError, match="nodeTTLJitter must be below nodeTTL"):
         config_from_mapping({"nodeTTL": "1h", "nodeTTLJitter": "2h"})
+
+
+def test_azure_options_nested_or_dotted_with_durations():
+    config = config_from_mapping(
+        {"azure": {"subscriptionId": "0b1f6471-1bf0-4dda-aec3-cb9272f09590", "resourceGroup": "rg-aks", "poolIdleTime": "5m"},
+         "azure.skuNotAvailableOnDemandBackoff": "23h", "azure.gpuDriver": "None"}
+    )
+    assert (config.azure.resource_group, config.azure.pool_idle_time, config.azure.gpu_driver) == ("rg-aks", 300.0, "None")
+    assert config.azure.sku_not_available_on_demand_backoff == 23 * 3600
+    with pytest.raises(ConfigError, match=r"azure.osDiskSizeGB: invalid value 8"):
+        config_from_mapping({"azure": {"osDiskSizeGB": 8}})

@@ -386,3 +386,14 @@ def test_prometheus_operator_objects_when_enabled(chart: Any, default: list[dict
     assert monitor["spec"]["selector"]["matchLabels"] == only(objects, "Service")["spec"]["selector"]
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_azure_workload_identity_annotates_the_service_account_and_labels_the_pods(chart: Any) -> None:
+    client_id = "5f0d3a6e-0000-4000-8000-000000000001"
+    objects = render(chart, {"provider": "azure", "config": {"cloud": "azure", "region": "eastus"},
+                             "serviceAccount": {"azureClientId": client_id, "annotations": {"team": "platform"}}})
+    assert only(objects, "ServiceAccount")["metadata"]["annotations"] == {
+        "team": "platform", "azure.workload.identity/client-id": client_id}
+    assert only(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    default = render(chart)
+    assert "azure.workload.identity/use" not in only(default, "Deployment")["spec"]["template"]["metadata"]["labels"]

@@ -72,8 +72,12 @@ class BackoffTracker:
             FailureKind.LAUNCH_TIMEOUT: config.launch_timeout,
         }.get(kind, config.other)
 
-    def record_failure(self, scope: FailureScope, kind: str, now: float, message: str = "") -> float:
-        """Back the scope off; returns how long from now it stays backed off."""
+    def record_failure(
+        self, scope: FailureScope, kind: str, now: float, message: str = "", base: float | None = None
+    ) -> float:
+        """Back the scope off; returns how long from now it stays backed off. `base` is the
+        provider's own duration for this failure (ProviderError.backoff, e.g. Azure's 23 h for
+        a size not offered on demand): it replaces the per-kind one and may exceed the cap."""
         self._forget(now)
         key = _key(scope)
         previous = self._entries.get(key)
@@ -82,7 +86,8 @@ class BackoffTracker:
             self._entries[key] = replace(previous, kind=kind, message=message or previous.message)
             return previous.until - now
         failures = previous.failures + 1 if previous is not None else 1
-        duration = min(self.base_duration(kind) * 2 ** (failures - 1), self.config.max_duration)
+        first = base if base and base > 0 else self.base_duration(kind)
+        duration = min(first * 2 ** (failures - 1), max(self.config.max_duration, first))
         self._entries[key] = _Entry(scope, kind, message, failures, duration, now + duration)
         return duration
 

@@ -7,7 +7,7 @@ from typing import Iterable
 from autoscaler.cluster import ClusterView
 from autoscaler.loop.backoff import BackoffTracker
 from autoscaler.metrics import Metrics
-from autoscaler.nodelabels import CAPACITY_TYPE, INSTANCE_TYPE, ROLE
+from autoscaler.nodelabels import CAPACITY_TYPE, ROLE, catalog_type_name
 from autoscaler.snapshot import InFlightNode, PriceIndex, is_managed_node
 from providers.base import FailureKind
 
@@ -34,7 +34,9 @@ def record_gauges(
         if is_managed_node(node):
             role = node.labels.get(ROLE) or "unknown"
             by_role[role] = by_role.get(role, 0) + 1
-            cost += prices.price(node.labels.get(INSTANCE_TYPE, ""), node.labels.get(CAPACITY_TYPE, "on-demand"))
+            cost += prices.price(
+                catalog_type_name(node.labels, node.allocatable.gpu), node.labels.get(CAPACITY_TYPE, "on-demand"), node.labels
+            )
     flights = list(in_flight)
     for flight in flights:
         by_role[flight.role or "unknown"] = by_role.get(flight.role or "unknown", 0) + 1

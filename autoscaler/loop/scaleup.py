@@ -28,6 +28,7 @@ from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.resources import Resources
 from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes, pods_by_node
+from pricing.flex import flex_size, sized_from_tags
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
     TAG_CAPACITY,
@@ -142,9 +143,11 @@ class ScaleUp:
 
     # ---- launching
 
-    def labels_for(self, itype: InstanceType, capacity_type: str, role: str) -> dict[str, str]:
+    def labels_for(self, itype: InstanceType, capacity_type: str, role: str, gpu_time_slices: int = 1) -> dict[str, str]:
+        # A time-shared GPU node (GKE) carries the sharing labels its pods select, in flight too.
         labels = node_labels(
-            self.catalog.cloud, self.catalog.region, itype, capacity_type, "", role, dict(self.config.node_labels)
+            self.catalog.cloud, self.catalog.region, itype, capacity_type, "", role, dict(self.config.node_labels),
+            gpu_time_slices if gpu_time_slices > 1 else None,
         )
         labels.pop(ZONE, None)
         return labels
@@ -152,6 +155,11 @@ class ScaleUp:
     def intent_for(self, instance: Instance, base: LaunchIntent | None = None) -> LaunchIntent:
         """The launch record of an instance as the cloud delivered it (adopted ones: no pods)."""
         itype = self.types.get(instance.instance_type)
+        price = self.prices.price(instance.instance_type, instance.capacity_type)
+        if itype is not None and itype.flexible:  # a flexible shape: its size is in the tags
+            sized = sized_from_tags(self.catalog.flex_shapes, itype.name, instance.capacity_type, instance.tags)
+            if sized is not None:
+                itype, price = sized
         role = base.role if base else role_of(instance)
         return LaunchIntent(
             request_id=instance.request_id or (base.request_id if base else ""),
@@ -161,7 +169,7 @@ class ScaleUp:
             zones=(instance.zone,),
             role=role,
             allocatable=itype.allocatable if itype else Resources(),
-            price=self.prices.price(instance.instance_type, instance.capacity_type),
+            price=price,
             gpus=itype.gpu_count if itype else 0,
             labels=self.labels_for(itype, instance.capacity_type, role) if itype else {},
             taints=base.taints if base else (),
@@ -182,7 +190,7 @@ class ScaleUp:
             return False
         need = self.attempts.need(new, pods)
         request_id = self.attempts.request_id(need, now)
-        labels = self.labels_for(itype, option.capacity_type, new.mode)
+        labels = self.labels_for(itype, option.capacity_type, new.mode, option.gpu_time_slices)
         request = LaunchRequest(
             request_id=request_id,
             instance_type=itype,
@@ -191,7 +199,7 @@ class ScaleUp:
             labels=labels,
             taints=tuple(option.taints),
             tags={TAG_CLUSTER: self.config.cluster_name, TAG_REQUEST: request_id, TAG_ROLE: new.mode,
-                  TAG_CAPACITY: option.capacity_type},
+                  TAG_CAPACITY: option.capacity_type, **flex_size(itype)},
             price=option.price,
             alternatives=tuple(
                 LaunchAlternative(alt.instance_type, alt.capacity_type, alt.zones, alt.price) for alt in new.alternatives
@@ -237,7 +245,7 @@ class ScaleUp:
             duration = 0.0
             for scope in skipped.scopes:
                 detail = f"{skipped.code}: {skipped}" if skipped.code else str(skipped)
-                duration = max(duration, self.backoff.record_failure(scope, skipped.kind, now, detail))
+                duration = max(duration, self.backoff.record_failure(scope, skipped.kind, now, detail, skipped.backoff))
             self.reporter.note(
                 "launch-failed",
                 f"launch {intent.request_id[:12]} passed over an offering ({skipped.kind}"
@@ -268,7 +276,7 @@ class ScaleUp:
         duration = 0.0
         for cause in err.causes or (err,):  # each gathered failure backs off with its own kind
             for scope in cause.scopes or (scopes if cause is err else ()):
-                duration = max(duration, self.backoff.record_failure(scope, cause.kind, now, detail))
+                duration = max(duration, self.backoff.record_failure(scope, cause.kind, now, detail, cause.backoff))
         self.attempts.spent(intent.need, now)
         self.metrics.launch_failures.labels(err.kind).inc()
         self.metrics.cloud_api_errors.labels("launch", err.kind).inc()

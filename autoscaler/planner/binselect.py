@@ -20,6 +20,7 @@ from autoscaler.placement.check import PlacementState
 from autoscaler.planner.zonesets import missing_topology_key, zone_layout
 from autoscaler.podterms import HOSTNAME
 from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
+from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
 from autoscaler.resources import Resources
@@ -150,11 +151,22 @@ def _choose_layout(
     return layout
 
 
+def _in_zones(zone: str, zones: set[str], region: str) -> bool:
+    """An option priced for a whole region (a catalog without zones: GCP, Azure, OCI) covers the
+    region's zones, whatever they are called (us-central1-a, eastus-1, US-ASHBURN-AD-1)."""
+    return zone in zones or region in zones or any(zone.startswith(f"{name}-") for name in zones)
+
+
 def _reuse(
-    pod_set: PodSet, options: list[NodeOption], reusable: list[ReusableNode], state: PlacementState | None
+    pod_set: PodSet,
+    options: list[NodeOption],
+    reusable: list[ReusableNode],
+    state: PlacementState | None,
+    region: str = "",
 ) -> tuple[list[Placement], list[Pod]]:
     """Put pods on idle or in-flight bin-select nodes whose type satisfies them and where the
-    placement simulation says they fit (resources, ports, inter-pod rules)."""
+    placement simulation says they fit (resources, ports, inter-pod rules). An option the
+    catalog offers region-wide (zone = the region: OCI, GCP, Azure) takes a node in any zone."""
     if not reusable or state is None:
         return [], pod_set.pods
     acceptable = {(option.name, option.capacity_type): set(option.zones) for option in options}
@@ -167,7 +179,7 @@ def _reuse(
         placed = False
         for node in ordered:
             zones = acceptable.get((node.instance_type, node.capacity_type))
-            if zones is None or (node.zone and node.zone not in zones):
+            if zones is None or (node.zone and not _in_zones(node.zone, zones, region)):
                 continue
             if node.reserved_for and pod.key not in node.reserved_for and not (node.reserved_for & keys):
                 continue
@@ -193,7 +205,8 @@ def select_nodes(
     matrices = matrices or _OptionMatrix()
     for pod_set in pod_sets:
         all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
-        placements, pods = _reuse(pod_set, all_options, reusable, state)
+        all_options = sized_for(book, all_options, pod_set.shape.requests)
+        placements, pods = _reuse(pod_set, all_options, reusable, state, book.catalog.region)
         result.placements.extend(placements)
         if not pods:
             continue

@@ -138,6 +138,11 @@ class OptionBook:
         self.daemonsets = tuple(daemonsets)
         self._types = _offers_of(catalog)
         self._cache: dict[tuple, tuple[list[NodeOption], Rejections]] = {}
+        # flexible shapes (planner/flexsize.py): option lists sized per need, and what each
+        # candidate list was made for (its price ceiling applies to the sized nodes too)
+        self.flex_shapes = {shape.name: shape for shape in catalog.flex_shapes}
+        self.flex_cache: dict[tuple, list[NodeOption]] = {}
+        self.made_for: dict[int, PodConstraints] = {}
 
     # ---- filters
 
@@ -247,6 +252,8 @@ class OptionBook:
         price = index.get((option.name, option.capacity_type), {}).get(zone)
         if price is None or self._backed_off(option.name, option.capacity_type, zone):
             return None
+        if option.instance_type.flexible:
+            return option.price  # a sized flexible node: its size's price, not the shape's smallest
         return price
 
     # ---- candidates
@@ -342,4 +349,5 @@ class OptionBook:
             )
         options.sort(key=lambda option: option.order_key)
         self._cache[key] = (options, rejections)
+        self.made_for[id(options)] = constraints
         return options, rejections

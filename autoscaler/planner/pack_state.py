@@ -13,6 +13,7 @@ from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape
 from autoscaler.planner.bins import UNPINNED, Bins
 from autoscaler.planner.fit import as_row
 from autoscaler.planner.groups import HOSTNAME, ZONE, PodGroup, SelectorRegistry
+from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
 from autoscaler.planner.pack_classes import PodClass, class_key, meets_shape
@@ -123,6 +124,9 @@ class PackState:
         found = self.classes.get(key)
         if found is None:
             options, _ = self.book.candidates(key, BIN_PACK, self.config.bin_packing_node_pricing)
+            # flexible shapes sized to the bin-pack shape and the class's largest pod
+            largest = self.largest.get(key) or Resources(pods=1)
+            options = sized_for(self.book, options, largest, self.config.bin_packing_node_cpu, self.config.bin_packing_node_memory)
             shaped = [o for o in options if meets_shape(o, self.config, key.gpu_resource is not None)]
             found = self.classes[key] = PodClass(len(self.classes), key, shaped, options, self)
             self.class_list.append(found)

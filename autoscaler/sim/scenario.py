@@ -306,7 +306,7 @@ class Simulation:
         self.cluster.schedule()
         hours = self.scenario.step / 3600.0
         self.spent += hours * sum(
-            self.reconciler.prices.price(i.instance_type, i.capacity_type) for i in self.provider.list_instances()
+            self.reconciler.prices.price(i.instance_type, i.capacity_type, i.tags) for i in self.provider.list_instances()
         )
         if self.track_cheapest:
             self.cheapest += hours * self._cheapest_now()

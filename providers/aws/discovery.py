@@ -46,15 +46,31 @@ class Discovery:
         self._subnets: TTLCache = TTLCache(maxsize=1, ttl=SUBNET_TTL)
         self._groups: TTLCache = TTLCache(maxsize=1, ttl=GROUPS_TTL)
         self._lock = threading.RLock()
+        self._loading: dict[tuple[int, str], threading.Event] = {}
 
     def _cached(self, cache: TTLCache, key: str, load: Callable[[], T]) -> T:
-        with self._lock:
-            if key in cache:
-                return cache[key]
-        value = load()  # outside the lock: a slow call must not hold every launch
-        with self._lock:
-            cache[key] = value
-        return value
+        """One load per key at a time: a burst of launches on a cold cache asks the cloud once
+        (the others wait for that answer) instead of once per launch thread, which would eat
+        the account's API rate at the worst moment. If the load fails, each waiter tries itself."""
+        flight_key = (id(cache), key)
+        while True:
+            with self._lock:
+                if key in cache:
+                    return cache[key]
+                flight = self._loading.get(flight_key)
+                if flight is None:
+                    flight = self._loading[flight_key] = threading.Event()
+                    break
+            flight.wait()
+        try:
+            value = load()  # outside the lock: a slow call must not hold the other keys
+            with self._lock:
+                cache[key] = value
+            return value
+        finally:
+            with self._lock:
+                del self._loading[flight_key]
+            flight.set()
 
     def forget_subnets(self) -> None:
         with self._lock:

@@ -84,6 +84,7 @@ class LaunchTemplates:
         self.cluster_name = cluster_name
         self._ids: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._creating: dict[str, threading.Lock] = {}  # per name: a burst creates a template once
 
     def specification(self, request: LaunchRequest, shared_labels: Mapping[str, str], image_id: str, tags: Mapping[str, str]) -> dict:
         if self.settings.launch_template:
@@ -123,6 +124,14 @@ class LaunchTemplates:
         with self._lock:
             if name in self._ids:
                 return self._ids[name]
+            creating = self._creating.setdefault(name, threading.Lock())
+        with creating:  # the other launches of a burst wait for the first one's template
+            with self._lock:
+                if name in self._ids:
+                    return self._ids[name]
+            return self._find_or_create(name, data)
+
+    def _find_or_create(self, name: str, data: dict) -> str:
         ec2 = self.clients.ec2
         found = ec2.describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [name]}])["LaunchTemplates"]
         if found:

@@ -541,6 +541,23 @@ class AutoscalerEnv:
             daemon.wait_healthy()
         return daemon
 
+    def start_cloud(self, provider: str, options: dict[str, Any], name: str | None = None) -> Daemon:
+        """`run --provider <cloud>` (not the simulated one) under the chart's rules without node
+        create; `options` are the whole configuration. Waits until it is healthy."""
+        grant = self.grant(cluster_rules=daemon_cluster_rules(simulated=False))
+        name = name or f"{provider}-daemon-{len(self.daemons) + 1}"
+        path = dump_config(self.workdir / f"{name}.config.yaml", options)
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "autoscaler", "run", "--provider", provider, "--config", str(path),
+            "--kubeconfig", str(grant.kubeconfig), "--metrics-address", f"127.0.0.1:{port}",
+            "--lease-namespace", self.namespace,
+        ]
+        daemon = Daemon(name, argv, self.workdir / f"{name}.log", port)
+        self.daemons.append(daemon)
+        daemon.start().wait_healthy()
+        return daemon
+
     def check_daemons(self) -> None:
         """Raise (with the log) if a daemon that should be running has died."""
         for daemon in self.daemons:

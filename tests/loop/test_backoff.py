@@ -152,3 +152,14 @@ def test_snapshot_lists_kind_and_end_for_metrics(tracker):
         BackoffState(G5, FailureKind.INSUFFICIENT_CAPACITY, T0 + 300),
     ]
     assert tracker.snapshot(now=T0 + 300) == [BackoffState(G5_ALL_ZONES, FailureKind.QUOTA_EXCEEDED, T0 + 900)]
+
+
+def test_a_providers_own_duration_replaces_the_kinds_and_may_pass_the_cap(tracker):
+    """Azure: a size not offered on demand stays out 23 h (past maxDuration 1 h); an allocation
+    failure 1 h, not doubled past it; an empty figure leaves the configured duration."""
+    sku = FailureScope.offering("Standard_NC24ads_A100_v4", "on-demand", "eastus")
+    assert tracker.record_failure(sku, FailureKind.INSUFFICIENT_CAPACITY, T0, base=23 * 3600) == 23 * 3600
+    allocation = FailureScope.offering("Standard_D4s_v5", "spot", "eastus")
+    assert tracker.record_failure(allocation, FailureKind.INSUFFICIENT_CAPACITY, T0, base=3600) == 3600
+    assert tracker.record_failure(allocation, FailureKind.INSUFFICIENT_CAPACITY, T0 + 3601, base=3600) == 3600
+    assert tracker.record_failure(G5, FailureKind.THROTTLED, T0, base=0.0) == 120

@@ -180,6 +180,44 @@ def test_launches_from_ten_threads_at_once_each_get_their_own_instance(aws):
     assert len(templates) == 1 and templates[0]["LaunchTemplateName"].startswith("smart-autoscaler-demo-")
 
 
+def test_a_burst_of_ten_launches_on_a_cold_start_looks_up_the_account_once(aws):
+    """Given a provider that has not looked at the account yet and ten launches that reach it
+    together (the loop's executor, maxConcurrentLaunches 10), when they run, then EC2 and EKS
+    are asked once for the subnets, the security groups, the cluster and the launch template
+    (not once per launch thread, which would spend the account's API rate on a burst), and each
+    launch still gets its own instance."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider = aws.provider()
+    together = threading.Barrier(10, timeout=30)  # every launch is past its own look-up at once
+    second_look = threading.Event()
+    lookups: list[str] = []
+
+    def hold_first_subnet_lookup(model, **_):
+        lookups.append(model.name)
+        if model.name == "DescribeInstances" and lookups.count("DescribeInstances") <= 10:
+            together.wait()
+        if model.name == "DescribeSubnets":
+            if lookups.count("DescribeSubnets") > 1:
+                second_look.set()
+            else:  # the first look-up stays open until another thread asks too (or a second)
+                second_look.wait(timeout=1)
+
+    provider.clients.ec2.meta.events.register("before-call.ec2", hold_first_subnet_lookup)
+    provider.clients.eks.meta.events.register("before-call.eks", lambda model, **_: lookups.append(model.name))
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        launched = list(pool.map(lambda i: provider.launch(request(request_id=f"burst-{i}")), range(10)))
+
+    assert len({i.instance_id for i in launched}) == 10
+    # one load per discovery filter (cluster tag, karpenter.sh/discovery tag)
+    assert lookups.count("DescribeSubnets") == 2
+    assert lookups.count("DescribeSecurityGroups") == 2
+    assert lookups.count("DescribeCluster") == 1
+    assert lookups.count("CreateLaunchTemplate") == 1
+    assert len(aws.ec2.describe_launch_templates()["LaunchTemplates"]) == 1
+
+
 def test_block_device_mappings_and_the_instance_profile_go_into_the_launch_template(aws):
     provider = aws.provider(
         nodeInstanceProfile="eks-nodes",

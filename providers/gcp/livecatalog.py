@@ -1,0 +1,193 @@
+"""Which zones offer each machine type, and what it costs there now: refreshed off the loop.
+
+Two sources, each refreshed on its own by a background thread every `gcp.priceRefresh`:
+"gcp-zones" (machineTypes and acceleratorTypes aggregatedList, filtered to the region's
+zones) and "gcp-billing" (the Cloud Billing Catalog's Compute Engine SKUs, with
+`gcp.livePrices`). Their figures sit in a cachetools TTL cache (a source failing for two
+periods in a row falls back to the embedded figures); the loop only reads them. A launch that
+needs zones before the first refresh loads them itself. Until a source answers, the embedded
+catalog does (its GCP prices are one list for every region).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+from cachetools import TTLCache
+
+from autoscaler.config import GcpConfig
+from pricing.catalog import CatalogSettings
+from pricing.types import SPOT, InstanceType, Offering, RegionCatalog
+from providers.gcp.calls import CallFailed, call
+from providers.gcp.clients import GcpClients
+from providers.gcp.discovered import MachineSpec, extra_offerings, machine_spec
+from providers.gcp.prices import COMPUTE_ENGINE_SERVICE, RegionPrices, region_prices
+
+log = logging.getLogger(__name__)
+ZONES, BILLING = "gcp-zones", "gcp-billing"
+SOURCES = (ZONES, BILLING)
+
+
+class LiveCatalog:
+    def __init__(self, clients: GcpClients, config: GcpConfig, region: str, settings: CatalogSettings = CatalogSettings()) -> None:
+        self.clients = clients
+        self.config = config
+        self.region = region
+        self.settings = settings
+        self._figures: TTLCache = TTLCache(maxsize=len(SOURCES), ttl=max(config.price_refresh * 2, 60.0))
+        self._updated: dict[str, float] = {}
+        self._generation = 0
+        self._built: tuple[int, int, RegionCatalog] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- reading (the loop and launches)
+
+    def zones_for(self, itype: InstanceType, where: str) -> tuple[str, ...]:
+        """Zones of `where` (the region, or one zone) that offer the type (and its GPU)."""
+        machine = _zones_of(itype, self._zones(), self.region)
+        if where != self.region:
+            return (where,) if where in machine else ()
+        return machine
+
+    def ages(self) -> dict[str, float]:
+        """Seconds since each source's figures were fetched; -1 = the embedded catalog answers."""
+        now = time.monotonic()
+        with self._lock:
+            return {s: (now - self._updated[s]) if s in self._figures else -1.0 for s in SOURCES}
+
+    def catalog(self, base: RegionCatalog) -> RegionCatalog:
+        """`base` (the embedded catalog) per zone where zones are known, at live prices where
+        known, plus the types Compute Engine lists that `base` lacks; `base` itself when no
+        source has answered. The same object until the figures change."""
+        with self._lock:
+            zones, prices = self._figures.get(ZONES), self._figures.get(BILLING)
+            if self._built is not None and self._built[:2] == (self._generation, id(base)):
+                return self._built[2]
+            generation = self._generation
+        built = base if zones is None and prices is None else live_catalog(base, zones, prices, self.settings)
+        with self._lock:
+            self._built = (generation, id(base), built)
+        return built
+
+    # ---- refreshing (a background thread)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="gcp-prices", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            self._stop.wait(self.config.price_refresh)
+
+    def refresh(self) -> bool:
+        """Fetch every source once; a failing source keeps its previous figures. True when all answered."""
+        loaders: dict[str, Callable[[], Any]] = {ZONES: self._load_zones, BILLING: self._load_prices}
+        answered = True
+        for source, load in loaders.items():
+            try:
+                value = load()
+            except CallFailed as failed:
+                log.warning("refreshing %s failed (the last figures or the embedded catalog answer): %s", source, failed)
+                answered = False
+                continue
+            if value is not None:
+                self._store(source, value)
+        return answered
+
+    def _store(self, source: str, value: Any) -> None:
+        with self._lock:
+            self._figures[source] = value
+            self._updated[source] = time.monotonic()
+            self._generation += 1
+
+    def _zones(self) -> dict[str, Any]:
+        with self._lock:
+            cached = self._figures.get(ZONES)
+        if cached is None:
+            cached = self._load_zones()
+            self._store(ZONES, cached)
+        return cached
+
+    def _load_zones(self) -> dict[str, Any]:
+        region_filter = f"zone eq {self.region}-.*"
+        specs: dict[str, MachineSpec] = {}
+        machines = self._aggregated(self.clients.machine_types, "machine_types", region_filter, specs)
+        accelerators = self._aggregated(self.clients.accelerator_types, "accelerator_types", region_filter)
+        return {"machines": machines, "accelerators": accelerators, "specs": specs}
+
+    def _aggregated(self, client: Any, field: str, region_filter: str, specs: dict | None = None) -> dict[str, tuple[str, ...]]:
+        request = {"project": self.clients.project, "filter": region_filter}
+        pager = call(f"{field}.aggregatedList", client.aggregated_list, request=request, timeout=self.config.call_timeout)
+        found: dict[str, set[str]] = {}
+        for scope, listed in call(f"{field}.aggregatedList", list, pager):
+            zone = scope.rsplit("/", 1)[-1]
+            if not zone.startswith(f"{self.region}-"):
+                continue
+            for item in getattr(listed, field):
+                found.setdefault(item.name, set()).add(zone)
+                if specs is not None and item.name not in specs and (spec := machine_spec(item)) is not None:
+                    specs[item.name] = spec
+        return {name: tuple(sorted(zones)) for name, zones in found.items()}
+
+    def _load_prices(self) -> RegionPrices | None:
+        if not self.config.live_prices or self.clients.billing is None:
+            return None
+        request = {"parent": COMPUTE_ENGINE_SERVICE, "currency_code": "USD"}
+        pager = call("skus.list", self.clients.billing.list_skus, request=request, timeout=self.config.call_timeout)
+        prices = region_prices(call("skus.list", list, pager), self.region)
+        if not prices.resources:
+            log.warning("the Cloud Billing Catalog listed no Compute Engine prices for %s: keeping the embedded ones", self.region)
+            return None
+        return prices
+
+
+def live_catalog(base: RegionCatalog, zones: dict[str, Any] | None, prices: RegionPrices | None, settings: CatalogSettings) -> RegionCatalog:
+    """`base` re-priced and re-zoned. A price the Billing Catalog lacks keeps the embedded one;
+    a spot price estimated from on-demand is estimated again from the live on-demand price."""
+    live_on_demand: dict[str, float] = {}
+    if prices is not None:
+        for offering in base.offerings:
+            if offering.capacity_type != SPOT and (price := prices.price(offering.instance_type, offering.capacity_type)) is not None:
+                live_on_demand[offering.instance_type.name] = price
+    offerings: list[Offering] = []
+    for offering in base.offerings:
+        itype = offering.instance_type
+        priced = offering
+        live = prices.price(itype, offering.capacity_type) if prices is not None else None
+        if live is not None:
+            priced = replace(offering, price=live, price_estimated=False, price_note="Cloud Billing Catalog")
+        elif offering.capacity_type == SPOT and offering.price_estimated and itype.name in live_on_demand:
+            ratio = settings.spot_price_ratio
+            note = f"on-demand (Cloud Billing Catalog) x {ratio} (spotPriceRatioEstimate)"
+            priced = replace(offering, price=round(live_on_demand[itype.name] * ratio, 6), price_note=note)
+        if zones is None:
+            offerings.append(priced)
+            continue
+        for zone in _zones_of(itype, zones, base.region):
+            offerings.append(replace(priced, zone=zone))
+    if zones is not None and prices is not None:
+        known = {o.instance_type.machine_type or o.instance_type.name for o in base.offerings}
+        offerings += extra_offerings(zones["specs"].values(), known, prices, zones["machines"], settings)
+    sources = (*base.sources, "live: Compute Engine machineTypes/acceleratorTypes aggregatedList, Cloud Billing Catalog SKUs")
+    return replace(base, offerings=tuple(offerings), sources=sources)
+
+
+def _zones_of(itype: InstanceType, zones: dict[str, Any], region: str) -> tuple[str, ...]:
+    machine = zones["machines"].get(itype.machine_type or itype.name, ())
+    if itype.accelerator is not None:
+        accelerator = set(zones["accelerators"].get(itype.accelerator.cloud_name, ()))
+        machine = tuple(z for z in machine if z in accelerator)
+    return tuple(z for z in machine if z.startswith(f"{region}-"))

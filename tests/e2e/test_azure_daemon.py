@@ -1,0 +1,162 @@
+"""The daemon with `--provider azure` against the real control plane and a local Azure
+Resource Manager (tests/providers/fake_azure.py, on loopback): the Azure SDKs make the real
+calls; the shared registrar (tests/e2e/registrar.py) plays AKS's kubelets: scale-set instances
+become kwok Nodes as AKS registers them (tests/e2e/aks_nodes.py). The daemon runs under the
+chart's ClusterRole (unchanged for Azure).
+
+Numbers: azure eastus, loopPeriod 2s. A 2 CPU / 4Gi pod is bin-select; its cheapest size is
+Standard_B4ls_v2 ($0.147/h on demand, allocatable 3860m CPU), the next Standard_B4als_v2
+($0.152/h). Spot costs on-demand x 0.5 (spotPriceRatioEstimate).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+import pytest
+
+pytest.importorskip("azure.mgmt.compute")
+
+from providers.azure.names import Offering, pool_name  # noqa: E402
+from tests.e2e.aks_nodes import aks_machines  # noqa: E402
+from tests.e2e.daemon_helpers import (  # noqa: E402
+    BASE_CONFIG,
+    INSTANCE_TYPE_LABEL,
+    Daemon,
+    daemon_cluster_rules,
+    dump_config,
+    free_port,
+    pods_of,
+    running,
+)
+from tests.e2e.registrar import Registrar  # noqa: E402
+from tests.providers.azure_fixtures import fake_azure  # noqa: E402,F401
+from tests.providers.fake_azure import CLUSTER, RESOURCE_GROUP, SUBSCRIPTION  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+LOOP = 2.0
+SPOT_LABEL = "kubernetes.azure.com/scalesetpriority"
+OFFERINGS = "smart-autoscaler.io/instance-offerings"
+TOLERATES_SPOT = [{"key": SPOT_LABEL, "operator": "Equal", "value": "spot", "effect": "NoSchedule"}]
+
+
+def start_daemon(env, fake, **options) -> Daemon:
+    grant = env.grant(cluster_rules=daemon_cluster_rules(simulated=False))
+    config = {
+        **BASE_CONFIG,
+        "cloud": "azure",
+        "region": "eastus",
+        "clusterName": f"e2e-{env.namespace}",
+        "azure": {
+            "subscriptionId": SUBSCRIPTION,
+            "resourceGroup": RESOURCE_GROUP,
+            "clusterName": CLUSTER,
+            "resourceManagerEndpoint": fake.base_url,  # loopback: plain HTTP, no credential
+            "retailPricesURL": f"{fake.base_url}/api/retail/prices",
+            "pollInterval": "50ms",
+        },
+        **options,
+    }
+    name = f"azure-daemon-{len(env.daemons) + 1}"
+    path = dump_config(env.workdir / f"{name}.config.yaml", config)
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "autoscaler", "run", "--provider", "azure", "--config", str(path),
+        "--kubeconfig", str(grant.kubeconfig), "--metrics-address", f"127.0.0.1:{port}",
+        "--lease-namespace", env.namespace,
+    ]
+    daemon = Daemon(name, argv, env.workdir / f"{name}.log", port)
+    env.daemons.append(daemon)
+    return daemon.start().wait_healthy()
+
+
+@pytest.fixture
+def aks(fake_azure, core_v1):
+    """The shared registrar playing AKS's kubelets for the local ARM server's instances."""
+    registrar = Registrar(core_v1, lambda: aks_machines(fake_azure)).start()
+    yield registrar
+    registrar.stop()
+
+
+def pod(name: str, *, offerings: str | None = None, tolerations=None) -> dict:
+    metadata = {"name": name, "labels": {"app": name, "smart-autoscaler.io/managed": "true"}}
+    if offerings:
+        metadata["annotations"] = {OFFERINGS: offerings}
+    spec = {
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
+                        "resources": {"requests": {"cpu": "2", "memory": "4Gi"}}}],
+    }
+    if tolerations:
+        spec["tolerations"] = tolerations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def seconds(stamp: str) -> float:
+    """A log line's time ('2026-11-29 17:06:30,784') in seconds."""
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def node_of(env, core_v1, name: str):
+    (running_pod,) = env.wait(lambda: running(pods_of(core_v1, env.namespace, name)), 60, f"pod {name} Running")
+    return core_v1.read_node(running_pod.spec.node_name)
+
+
+def test_a_spot_tolerating_pod_gets_a_spot_node_and_one_that_does_not_gets_regular(
+    autoscaler, fake_azure, aks, core_v1, namespace
+):
+    start_daemon(autoscaler, fake_azure)
+    # One after the other, so that the scheduler cannot put the tolerating pod on the
+    # Regular node (it may run there: tolerating is not requiring).
+    core_v1.create_namespaced_pod(namespace, pod("batch", offerings="spot,on-demand", tolerations=TOLERATES_SPOT))
+    spot_node = node_of(autoscaler, core_v1, "batch")
+    core_v1.create_namespaced_pod(namespace, pod("api", offerings="spot,on-demand"))
+    regular_node = node_of(autoscaler, core_v1, "api")
+
+    assert spot_node.metadata.labels[SPOT_LABEL] == "spot"
+    assert {(t.key, t.value, t.effect) for t in spot_node.spec.taints} >= {(SPOT_LABEL, "spot", "NoSchedule")}
+    assert SPOT_LABEL not in regular_node.metadata.labels
+    assert spot_node.metadata.labels[INSTANCE_TYPE_LABEL] == regular_node.metadata.labels[INSTANCE_TYPE_LABEL] == "Standard_B4ls_v2"
+    spot_pool = fake_azure.pools[spot_node.metadata.labels["kubernetes.azure.com/agentpool"]]["properties"]
+    regular_pool = fake_azure.pools[regular_node.metadata.labels["kubernetes.azure.com/agentpool"]]["properties"]
+    assert (spot_pool["scaleSetPriority"], spot_pool["scaleSetEvictionPolicy"], spot_pool["spotMaxPrice"]) == ("Spot", "Delete", -1)
+    assert regular_pool["scaleSetPriority"] == "Regular"
+    vmss = fake_azure.vmss_of(spot_node.metadata.labels["kubernetes.azure.com/agentpool"])
+    (number,) = fake_azure.vms[vmss]
+    assert spot_node.spec.provider_id == (
+        f"azure:///subscriptions/{SUBSCRIPTION}/resourceGroups/mc_rg-aks_aks1_eastus/providers/Microsoft.Compute"
+        f"/virtualMachineScaleSets/{vmss}/virtualMachines/{number}"
+    )
+
+
+def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale_down_deletes_that_instance(
+    autoscaler, fake_azure, aks, core_v1, namespace
+):
+    cheapest = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus"), "bin-select")
+    fake_azure.fail("PATCH", rf"virtualMachineScaleSets/aks-{cheapest}-[^/]+$", "AllocationFailed",
+                    "Allocation failed. We do not have sufficient capacity for the requested VM size in this region.",
+                    in_operation=True)
+    daemon = start_daemon(autoscaler, fake_azure, **{"scaleDown.nodeUnneededDuration": "5s"})
+    core_v1.create_namespaced_pod(namespace, pod("web"))
+
+    node = node_of(autoscaler, core_v1, "web")
+    assert node.metadata.labels[INSTANCE_TYPE_LABEL] == "Standard_B4als_v2"
+    failed_vmss = fake_azure.vmss_of(cheapest)
+    assert fake_azure.vms[failed_vmss] == {}  # the failed scale-out left nothing behind
+    assert daemon.metric("smart_autoscaler_launch_failures_total", kind="insufficient-capacity") == 1
+    # backed off for Azure's 1 h (azure.allocationFailedBackoff), not the generic 5 min, and the
+    # next size asked for by the loop that read the failure, not a loop period later
+    failed = daemon.wait_log(r"^(\S+ \S+) INFO \S+ launch-failed: .*AllocationFailed.*for 3600s", 5)
+    retried = daemon.wait_log(r"^(\S+ \S+) INFO \S+ creating agent pool \w+ for Standard_B4als_v2", 5)
+    assert 0 <= seconds(retried.group(1)) - seconds(failed.group(1)) < LOOP
+    launched = fake_azure.vmss_of(pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus"), "bin-select"))
+    assert len(fake_azure.vms[launched]) == 1  # one node for the pod, however often the need is planned
+    vmss, number = node.spec.provider_id.split("/virtualMachineScaleSets/")[1].split("/virtualMachines/")
+
+    core_v1.delete_namespaced_pod("web", namespace, grace_period_seconds=0)
+    autoscaler.wait(lambda: not fake_azure.vms[vmss], 5 + 10 * LOOP, f"instance {vmss}/{number} deleted")
+    autoscaler.wait(lambda: not autoscaler.managed_nodes(), 10, "node gone")
+
+    assert fake_azure.calls("POST", rf"{vmss}/delete$") == [{"instanceIds": [number]}]
