@@ -150,7 +150,9 @@ def test_pending_pods_get_one_ec2_node_and_scale_down_terminates_it(aws_env, app
     assert node.spec.provider_id == f"aws:///{zone}/{instance['InstanceId']}"
     assert node.metadata.labels[INSTANCE_TYPE_LABEL] == BIN_PACK_TYPE and node.metadata.labels[ROLE_LABEL] == "bin-pack"
     assert {p.spec.node_name for p in pods} == {node.metadata.name}
-    assert daemon.metric("smart_autoscaler_scale_ups_total", instance_type=BIN_PACK_TYPE) == 1
+    # counted once the loop has read the launch's answer (the registrar may be quicker)
+    env.env.wait(lambda: daemon.metric("smart_autoscaler_scale_ups_total", instance_type=BIN_PACK_TYPE) == 1, 30,
+                 "scale-up counted")
     # when the pods go, the node is drained, its instance terminated and the Node deleted
     apps_v1.patch_namespaced_deployment_scale("web", env.env.namespace, {"spec": {"replicas": 0}})
     env.env.wait(lambda: not env.instances(), 60, "instance terminated")
@@ -174,7 +176,8 @@ def test_a_stockout_of_the_cheapest_type_gets_the_next_offering_in_the_same_loop
     assert node.metadata.labels[INSTANCE_TYPE_LABEL] == instance["InstanceType"]
     assert {p.spec.node_name for p in pods} == {node.metadata.name}
     # the override EC2 passed over is backed off, and said so
-    assert daemon.metric("smart_autoscaler_launch_failures_total", kind="insufficient-capacity") >= 1
+    env.env.wait(lambda: daemon.metric("smart_autoscaler_launch_failures_total", kind="insufficient-capacity") >= 1,
+                 30, "the passed-over offering counted")
     lines = [line for line in daemon.log_text().splitlines() if "launch-failed:" in line or "launch: launched" in line]
     assert any(f"backed off {BIN_PACK_TYPE}/on-demand" in line for line in lines if "launch-failed:" in line)
     assert sum("launch: launched" in line for line in lines) == 1 and instance["InstanceId"] in lines[-1]
