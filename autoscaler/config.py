@@ -43,6 +43,8 @@ class HotNodeConfig:
     red_memory: float = 85.0
     green_cpu: float = 10.0
     green_memory: float = 15.0
+    # Samples older than this are not acted on (metrics-server's default resolution is 60 s).
+    max_metrics_age: float = 150.0
 
 
 SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
@@ -195,6 +197,7 @@ class Config:
     node_labels: tuple[tuple[str, str], ...] = ()
     node_ttl: float | None = None
     node_ttl_max_parallel: int = 1
+    node_ttl_jitter: float | None = None  # None: a tenth of nodeTTL
     scale_down: ScaleDownConfig = field(default_factory=ScaleDownConfig)
     manage_high_utilization: HotNodeConfig = field(default_factory=HotNodeConfig)
     aws: AwsConfig = field(default_factory=AwsConfig)
@@ -435,6 +438,12 @@ def _text(value: Any) -> str:
     return value
 
 
+# Hot-node mitigation and node TTL cycling, beyond Luna's names (SPEC §5).
+_HOT_NODE_AND_TTL_OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
+    "manageHighUtilization.maxMetricsAge": (("manage_high_utilization", "max_metrics_age"), parse_duration),
+    "nodeTTLJitter": (("node_ttl_jitter",), _optional(parse_duration)),
+}
+
 # option name -> (attribute path, parser)
 _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "cloud": (("cloud",), _cloud),
@@ -491,6 +500,7 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
             ("greenMemory", "green_memory"),
         )
     },
+    **_HOT_NODE_AND_TTL_OPTIONS,
     "aws.useSpotAdvisor": (("aws", "use_spot_advisor"), _bool),
     "aws.maxSpotInterruptBucket": (("aws", "max_spot_interrupt_bucket"), _integer(0, 4)),
     "aws.maxSpotPriceRatio": (("aws", "max_spot_price_ratio"), _number(0.0, 1.0)),
@@ -657,6 +667,12 @@ def _check_consistency(config: Config) -> None:
     ):
         if low > high:
             raise ConfigError(f"configuration: {what} (got {low:g} and {high:g})")
+    if config.node_ttl is not None and config.node_ttl_jitter is not None and config.node_ttl_jitter >= config.node_ttl:
+        raise ConfigError(
+            f"configuration: nodeTTLJitter must be below nodeTTL (got {config.node_ttl_jitter:g}s and {config.node_ttl:g}s)"
+        )
+    if config.node_ttl is not None and config.node_ttl <= 0:
+        raise ConfigError("configuration key nodeTTL: must be above 0 (leave it unset to keep nodes forever)")
     if not config.managed_pod_labels:
         raise ConfigError("configuration key managedPodLabels: at least one label is needed")
     try:
@@ -671,10 +687,6 @@ def not_acted_on(config: Config) -> list[str]:
     """Options that are set but that this version does not act on yet, one message each, so
     the daemon can say so at start instead of ignoring them silently."""
     notes = []
-    if config.node_ttl is not None:
-        notes.append("nodeTTL is set but node TTL cycling is not implemented in this version: nodes are not cycled")
-    if config.manage_high_utilization.enabled:
-        notes.append("manageHighUtilization.enabled is set but hot-node mitigation is not implemented in this version")
     return notes
 
 

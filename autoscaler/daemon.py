@@ -145,6 +145,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.clock import SystemClock
     from autoscaler.cluster import ClusterError
     from autoscaler.kube.client import KubeCluster
+    from autoscaler.kube.metrics import MetricsApi
     from autoscaler.kube.leader import LeaderElector
     from autoscaler.metrics import Metrics, serve
     from autoscaler.loop.calls import ThreadedCalls
@@ -191,7 +192,8 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         state["provider"] = provider
         calls = ThreadedCalls(clock, config.max_concurrent_launches, config.cloud_call_timeout, on_answer=cluster.wake)
         state["reconciler"] = Reconciler(
-            cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run, calls=calls
+            cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run, calls=calls,
+            usage=MetricsApi(cluster.api_client, clock),
         )
         metrics.is_leader.set(1)
         leading.set()

@@ -54,13 +54,19 @@ class Metrics:
             "Age of the live prices in use, by source (-1: not fetched yet, the embedded catalog answers)",
             ["source"], registry=r,
         )
+        # Hot-node mitigation and node TTL cycling (SPEC §5).
+        self.hot_nodes = Gauge(
+            f"{PREFIX}_hot_node_colour_nodes", "Bin-pack nodes judged by hot-node mitigation, by colour", ["colour"], registry=r
+        )
+        self.evictions = Counter(f"{PREFIX}_evictions", "Pods evicted, by reason", ["reason"], registry=r)
+        self.ttl_cycling = Gauge(f"{PREFIX}_ttl_cycling_nodes", "Nodes past nodeTTL being replaced now", registry=r)
 
     def forget_leader_state(self) -> None:
         """A replica that stops leading drops the gauges it set while leading: only the leader's
         figures mean anything."""
-        for gauge in (self.backoffs, self.managed_nodes):
+        for gauge in (self.backoffs, self.managed_nodes, self.hot_nodes):
             gauge.clear()
-        for gauge in (self.pending_pods, self.unplaceable_pods, self.in_flight, self.hourly_cost):
+        for gauge in (self.pending_pods, self.unplaceable_pods, self.in_flight, self.hourly_cost, self.ttl_cycling):
             gauge.set(0)
 
     def exposition(self) -> bytes:

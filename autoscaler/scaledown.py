@@ -111,6 +111,31 @@ def _fits_elsewhere(pods: list[Pod], node: str, state: PlacementState) -> Placem
     return trial if trial.fit_all(pods, names) else None
 
 
+def _take_room_of_drains(state: PlacementState, bound: Mapping[str, list[Pod]], draining: Iterable[str]) -> set[str]:
+    """Pods on nodes being drained (by any job) are evicted from the next loop on: their room
+    on the other nodes is taken before anyone else is given it. Returns the nodes that take them."""
+    before = {name: len(node.pods) for name, node in state.nodes.items()}
+    names = sorted(state.nodes)
+    for name in sorted(draining):
+        leaving = [pod for pod in bound.get(name, ()) if evictable(pod)]
+        if leaving:
+            state.fit_all(leaving, names)
+    return {name for name, node in state.nodes.items() if len(node.pods) != before[name]}
+
+
+def room_for_drain(
+    node_name: str, nodes: Iterable[KubeNode], bound: Mapping[str, list[Pod]], draining: Iterable[str]
+) -> bool:
+    """Right before a drain evicts: whether the node's pods still fit on the other nodes, after
+    the pods of the other nodes being drained have taken their room (the cluster may have
+    changed since the drain was decided: new pods, a taint)."""
+    others = set(draining) - {node_name}
+    state = _cluster_state(list(nodes), bound, others)
+    _take_room_of_drains(state, bound, others)
+    workload = [pod for pod in bound.get(node_name, ()) if evictable(pod)]
+    return not workload or _fits_elsewhere(workload, node_name, state) is not None
+
+
 def decide_scale_down(
     nodes: Iterable[KubeNode],
     bound: Mapping[str, list[Pod]],
@@ -128,6 +153,7 @@ def decide_scale_down(
     draining = set(draining)
     nodes = list(nodes)
     state = _cluster_state(nodes, bound, draining)
+    receiving = _take_room_of_drains(state, bound, draining)
     slots = max(0, settings.max_parallel - len(draining))
     chosen: set[str] = set()
     for node in sorted(nodes, key=lambda n: n.name):
@@ -141,6 +167,9 @@ def decide_scale_down(
         decision.unneeded_since[node.name] = since
         if now - since < settings.node_unneeded_duration:
             continue
+        if node.name in receiving:
+            decision.kept[node.name] = "it is the room for the pods of a node being drained"
+            continue
         workload = [pod for pod in pods if evictable(pod)]
         blocker = next((b for b in (eviction_blocker(pod, pdbs) for pod in workload) if b), None)
         if blocker:
@@ -153,6 +182,7 @@ def decide_scale_down(
         if slots <= 0:
             decision.kept[node.name] = f"scaleDown.maxParallel={settings.max_parallel} nodes are draining"
             continue
+        receiving |= {name for name, held in moved.nodes.items() if len(held.pods) != len(state.nodes[name].pods)}
         state = moved  # take the room for real
         decision.to_drain.append(DrainCandidate(node.name, reason))
         chosen.add(node.name)

@@ -354,9 +354,18 @@ def test_options_not_acted_on_yet_are_named_at_start():
     from autoscaler.config import not_acted_on
 
     assert not_acted_on(config_from_mapping({})) == []
+    # Hot-node mitigation and TTL cycling act now; only the Spot Advisor is still named.
     notes = not_acted_on(config_from_mapping({"nodeTTL": "7d", "manageHighUtilization.enabled": True, "aws.useSpotAdvisor": True}))
-    # aws.useSpotAdvisor is acted on since the AWS provider and the advisor data landed
-    assert [n.split(" ")[0] for n in notes] == ["nodeTTL", "manageHighUtilization.enabled"]
+    # Hot-node mitigation, TTL cycling and the Spot Advisor are all acted on now.
+    assert notes == []
+
+
+def test_hot_node_and_ttl_options_of_their_own():
+    config = config_from_mapping({"nodeTTL": "7d", "nodeTTLJitter": "6h", "manageHighUtilization": {"maxMetricsAge": "90s"}})
+    assert (config.node_ttl, config.node_ttl_jitter, config.manage_high_utilization.max_metrics_age) == (604800.0, 21600.0, 90.0)
+    assert config_from_mapping({}).manage_high_utilization.max_metrics_age == 150.0
+    with pytest.raises(ConfigError, match="nodeTTLJitter must be below nodeTTL"):
+        config_from_mapping({"nodeTTL": "1h", "nodeTTLJitter": "2h"})
 
 
 def test_azure_options_nested_or_dotted_with_durations():

@@ -271,6 +271,8 @@ def test_cluster_role_is_least_privilege() -> None:
         ("", "events"): {"create", "list"},
         ("apps", "daemonsets"): {"list", "watch"},
         ("policy", "poddisruptionbudgets"): {"list", "watch"},
+        ("metrics.k8s.io", "nodes"): {"list"},
+        ("metrics.k8s.io", "pods"): {"list"},
     }
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in rules_file("clusterrole-rules.yaml"):
@@ -338,7 +340,7 @@ def test_dashboard_config_map_holds_the_dashboard(default: list[dict[str, Any]])
     assert dashboard == json.loads((FILES / "dashboard.json").read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 36
     families = metric_families()
-    assert len(families) == 16
+    assert len(families) == 19  # + hot-node colours, evictions by reason, TTL cycling
     for family in families:
         assert family in text, f"no dashboard panel shows {family}"
     # every query uses the data-source variable

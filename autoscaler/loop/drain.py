@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 from autoscaler.cluster import Cluster, ClusterError, ClusterView, EvictionOutcome, KubeNode
 from autoscaler.loop.calls import CallExecutor, CallOutcome
@@ -47,6 +47,10 @@ class Drain:
     kind: str  # unneeded, ttl, hot-node, ...: the scale-down metric's reason label
     started: float
     terminating: bool = False
+    # Asked right before the pods are evicted, on that loop's view: '' to go on, else why not
+    # now (the drain is then called off quietly and the caller plans again). TTL cycling
+    # uses it: room promised to the pods one loop earlier may have been taken since.
+    recheck: Callable[[ClusterView, float], str] | None = None
 
 
 @dataclass
@@ -78,7 +82,10 @@ class Drainer:
     def draining(self) -> set[str]:
         return set(self.drains)
 
-    def request(self, node: KubeNode, reason: str, kind: str, now: float) -> bool:
+    def request(
+        self, node: KubeNode, reason: str, kind: str, now: float,
+        recheck: Callable[[ClusterView, float], str] | None = None,
+    ) -> bool:
         """Start draining `node`; False when it could not be tainted (tried again by the caller)."""
         if node.name in self.drains:
             return True
@@ -88,7 +95,7 @@ class Drainer:
             self.metrics.kube_api_errors.labels("patch_node").inc()
             log.error("tainting node %s for removal failed: %s", node.name, err)
             return False
-        self.drains[node.name] = Drain(node.name, reason, kind, now)
+        self.drains[node.name] = Drain(node.name, reason, kind, now, recheck=recheck)
         self.reporter.note("drain", f"draining node {node.name}: {reason}")
         return True
 
@@ -141,6 +148,10 @@ class Drainer:
         if workload and now - drain.started > self.timeout:
             self._abort(node, f"drain did not finish within {self.timeout:g}s", result)
             return
+        why = drain.recheck(view, now) if workload and drain.recheck else ""
+        if why:
+            self._call_off(node, why, result)
+            return
         for pod in workload:
             try:
                 outcome = self.cluster.evict_pod(pod.namespace, pod.name)
@@ -154,6 +165,7 @@ class Drainer:
                 )
                 return
             if outcome == EvictionOutcome.EVICTED:
+                self.metrics.evictions.labels(drain.kind).inc()
                 self.reporter.note("evict", f"evicted {pod.key} from {node.name}")
         if workload:
             return  # the pods go away; remove the node on a later loop
@@ -187,6 +199,17 @@ class Drainer:
         self.metrics.scale_downs.labels(drain.kind).inc()
         result.removed.append(name)
         self.reporter.note("remove", f"removed node {name} ({drain.reason})")
+
+    def _call_off(self, node: KubeNode, why: str, result: DrainStep) -> None:
+        """Stop before any eviction, without a Warning: the caller plans the node again."""
+        self.drains.pop(node.name, None)
+        try:
+            self.cluster.patch_node(node.name, remove_taint_keys=(DRAIN_TAINT_KEY,))
+        except ClusterError as err:
+            self.metrics.kube_api_errors.labels("patch_node").inc()
+            log.error("removing the drain taint from %s failed: %s", node.name, err)
+        self.reporter.note("drain", f"drain of node {node.name} put off: {why}")
+        result.aborted.append(node.name)
 
     def _abort(self, node: KubeNode, why: str, result: DrainStep) -> None:
         self.drains.pop(node.name, None)

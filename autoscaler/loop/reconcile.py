@@ -14,9 +14,11 @@ now. Each job is a part of its own under autoscaler/loop/:
     gauges.py     the gauges
     backoff.py    the back-off tracker (scopes from the providers)
 
-One more job (TTL cycling, hot-node mitigation) plugs in with `add(component)`: its
-`run(LoopContext)` is called every loop after scale-down, and it may drain through
-`reconciler.drainer.request(node, reason, kind, now)`.
+    ttl.py        node TTL cycling (replacement first, then the drain)
+    hotnodes.py   hot-node mitigation from the metrics API
+
+More jobs plug in with `add(component)`: its `run(LoopContext)` is called every loop after
+scale-down, and it may drain through `reconciler.drainer.request(node, reason, kind, now)`.
 """
 
 from __future__ import annotations
@@ -36,11 +38,15 @@ from autoscaler.loop.drain import DRAIN_TERMINATE, Drainer, DrainStep
 from autoscaler.loop.prices import LivePrices
 from autoscaler.loop.events import EventReporter, TimelineEntry
 from autoscaler.loop.gauges import record_gauges
+from autoscaler.loop.hotnodes import HotNodes
 from autoscaler.loop.lifecycle import LAUNCH, TERMINATE, InstanceLifecycle
 from autoscaler.loop.scaleup import ScaleUp
+from autoscaler.loop.ttl import TtlCycling
 from autoscaler.loop.unneeded import ScaleDown
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
+from autoscaler.planner import Plan
+from autoscaler.usage import NO_METRICS, MetricsSource
 from autoscaler.snapshot import pods_by_node
 from pricing.types import RegionCatalog
 from providers.base import Instance, Provider
@@ -97,6 +103,7 @@ class Reconciler:
         backoff: BackoffTracker | None = None,
         on_timeline: Callable[[TimelineEntry], None] | None = None,
         calls: CallExecutor | None = None,
+        usage: MetricsSource | None = None,
     ) -> None:
         self.cluster = cluster
         self._provider = provider
@@ -118,7 +125,12 @@ class Reconciler:
         self.drainer = Drainer(cluster, provider, self.calls, self.reporter, self.metrics, config.scale_down.drain_timeout)
         self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run)
         self.costs = CostEstimates(catalog, config, self.reporter)
-        self.components: list[Component] = []
+        self.hot_nodes = HotNodes(cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run)
+        self.ttl = TtlCycling(
+            cluster, config, self.metrics, self.reporter, self.drainer, self._plan_without, self.scale_up.submit, dry_run,
+            also_moving=lambda: self.hot_nodes.evicted_now,
+        )
+        self.components: list[Component] = [self.hot_nodes, self.ttl]
         self._dry_run = dry_run
         self.prices = self.scale_up.prices
         self.live_prices = LivePrices(lambda: self._provider, catalog, self.metrics, self._use_catalog)
@@ -139,6 +151,7 @@ class Reconciler:
     @dry_run.setter
     def dry_run(self, value: bool) -> None:
         self._dry_run = self.lifecycle.dry_run = self.scale_up.dry_run = self.scale_down.dry_run = value
+        self.ttl.dry_run = self.hot_nodes.dry_run = value
 
     @property
     def timeline(self) -> list[TimelineEntry]:
@@ -199,6 +212,12 @@ class Reconciler:
     def _record(self, view: ClusterView, now: float) -> None:
         self.reporter.forget_pods({pod.uid or pod.key for pod in view.pods})
         record_gauges(self.metrics, view, self.lifecycle.in_flight(now), self.prices, self.backoff, now)
+
+    def _plan_without(self, view: ClusterView, pods: list[Pod], now: float) -> tuple[Plan, set[str]]:
+        """TTL cycling: the plan of an expiring node's pods against the cluster without it, and
+        the planner nodes not Ready yet (a placement there is a replacement on its way)."""
+        decided, nodes = self.scale_up.plan_for(view, pods, now)
+        return decided, {node.name for node in nodes if node.in_flight or not node.ready}
 
     def _list_instances(self) -> list[Instance] | None:
         self.calls.submit(LIST, LIST, self.provider.list_instances)

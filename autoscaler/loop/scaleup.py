@@ -27,7 +27,7 @@ from autoscaler.planner import NewNode, Plan, plan
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.resources import Resources
-from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes
+from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes, pods_by_node
 from pricing.flex import flex_size, sized_from_tags
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
@@ -124,6 +124,22 @@ class ScaleUp:
             problems=tuple(x for p in plans for x in p.problems),
             modes={k: v for p in plans for k, v in p.modes.items()},
         )
+
+    def plan_for(self, view: ClusterView, pods: list[Pod], now: float) -> tuple[Plan, list[Node]]:
+        """Pods planned as if pending (TTL cycling: an expiring node's pods against the cluster
+        without it), with the planner nodes the plan saw."""
+        nodes = planner_nodes(
+            view, self.lifecycle.in_flight(now), self.prices, pods_by_node(view.pods), now, self.config.scale_up_timeout
+        )
+        decided = plan(
+            pods, self.catalog, self.config, nodes=nodes, daemonsets=daemonset_overheads(view.daemonsets),
+            backoffs=self.backoff.view(now),
+        )
+        return decided, nodes
+
+    def submit(self, new: NewNode, pods: Mapping[str, Pod], now: float) -> bool:
+        """Launch one planned node for these pods (TTL replacements); True when submitted."""
+        return self._submit(new, pods, now)
 
     # ---- launching
 

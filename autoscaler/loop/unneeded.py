@@ -14,7 +14,8 @@ from autoscaler.config import Config
 from autoscaler.loop.drain import Drainer
 from autoscaler.loop.events import EventReporter
 from autoscaler.model import Pod
-from autoscaler.scaledown import decide_scale_down
+from autoscaler.scaledown import decide_scale_down, room_for_drain
+from autoscaler.snapshot import pods_by_node
 
 UNNEEDED = "unneeded"
 
@@ -41,9 +42,20 @@ class ScaleDown:
                 self.reporter.note("dry-run", f"would drain and remove node {node.name}: {candidate.reason}")
                 self.reporter.node(node, "DryRunScaleDown", f"would remove: {candidate.reason}", event_type="Normal")
                 self.unneeded_since.pop(node.name, None)
-            elif self.drainer.request(node, candidate.reason, UNNEEDED, now):
+            elif self.drainer.request(node, candidate.reason, UNNEEDED, now, self._recheck(node.name)):
                 started.add(node.name)
         return started
+
+    def _recheck(self, name: str):
+        """Right before evicting: the pods still have room elsewhere (else called off, and the
+        node must be unneeded for the whole duration again)."""
+
+        def recheck(view: ClusterView, now: float) -> str:
+            if room_for_drain(name, view.nodes, pods_by_node(view.pods), self.drainer.draining()):
+                return ""
+            return "its pods would no longer fit on the other nodes"
+
+        return recheck
 
     def drains_ended(self, removed: Iterable[str], aborted: Iterable[str], now: float) -> None:
         for name in removed:

@@ -48,7 +48,12 @@ def node_manifest(instance: Instance, request: LaunchRequest, node_name: str) ->
         "metadata": {
             "name": node_name,
             "labels": labels,
-            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {
+                KWOK_ANNOTATION: "fake",
+                "node.alpha.kubernetes.io/ttl": "0",
+                # kwok emulates this kubelet's resource metrics there, for metrics-server
+                "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{node_name}/metrics/resource",
+            },
         },
         "spec": spec,
         "status": {

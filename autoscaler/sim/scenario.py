@@ -40,6 +40,8 @@ from autoscaler.clock import SimClock
 from autoscaler.config import Config, ConfigError, config_from_mapping, parse_duration
 from autoscaler.kube.convert import node_from_api
 from autoscaler.sim.cluster import InMemoryCluster
+from autoscaler.sim.metrics import SimulatedMetricsServer
+from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.manifests import ManifestError, load_manifest_text
 from autoscaler.model import Pod
 from autoscaler.planner import plan
@@ -84,6 +86,7 @@ class Scenario:
     base_dir: Path
     ready_delay: float = 0.0  # from a Node's registration to its kubelet reporting Ready
     call_time: float = 0.0  # simulated seconds a launch or terminate call takes to answer
+    metrics_resolution: float = 15.0  # the simulated metrics-server's scrape interval
 
 
 def _duration(value: Any, where: str) -> float:
@@ -121,6 +124,7 @@ def load_scenario(path: str) -> Scenario:
         ready_delay=simulator.readyDelay,
         events=events,
         base_dir=Path(path).parent,
+        metrics_resolution=validated.metricsServer.resolution if validated.metricsServer else 15.0,
     )
 
 
@@ -128,14 +132,14 @@ def _event(path: str, index: int, item: Any, raw: dict) -> tuple[int, ScenarioEv
     """(index, the event, the workloads it applies)."""
     where = f"scenario {path}: events[{index}]"
     action = next(key for key in ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch",
-                                  "neverBoots", "clearFaults") if key in raw)
+                                  "neverBoots", "clearFaults", "usage") if key in raw)
     spec = raw[action]
     if action == "file":
         spec = read_event_file(Path(path).parent / item.file, f"{where}.file")
         action = "apply"
     elif action == "apply" and not isinstance(spec, str):
         spec = yaml.safe_dump_all(spec if isinstance(spec, list) else [spec])
-    elif action in ("stockout", "quota", "slowLaunch", "neverBoots"):
+    elif action in ("stockout", "quota", "slowLaunch", "neverBoots", "usage"):
         spec = getattr(item, action).model_dump(exclude_none=True)
     workloads: set[str] = set()
     if action == "apply":
@@ -184,7 +188,8 @@ class Simulation:
             call_time=scenario.call_time,
             catalog=self.catalog,
         )
-        self.reconciler = Reconciler(self.cluster, self.provider, self.catalog, config, self.clock)
+        self.metrics_server = SimulatedMetricsServer(self.cluster, self.clock, scenario.metrics_resolution)
+        self.reconciler = Reconciler(self.cluster, self.provider, self.catalog, config, self.clock, usage=self.metrics_server)
         self.workloads: dict[str, set[str]] = {}  # workload -> owners of its pods
         self.created: dict[str, float] = {}
         self.waits: dict[str, float] = {}
@@ -264,7 +269,17 @@ class Simulation:
             self.provider.inject_never_boots(spec["instanceType"])
         elif event.action == "clearFaults":
             self.provider.clear_faults()
+        elif event.action == "usage":
+            self._usage(spec)
         self.reconciler.note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
+
+    def _usage(self, spec: dict) -> None:
+        try:
+            cpu, memory = parse_cpu_millis(spec.get("cpu", 0)), parse_count(spec.get("memory", 0))
+        except QuantityError as err:
+            raise ScenarioError(f"{self.scenario.name}: usage of {spec['workload']}: {err}") from None
+        for owner in self._owners(str(spec["workload"])):
+            self.metrics_server.set_usage(owner, cpu, memory)
 
     # ---- accounting
 

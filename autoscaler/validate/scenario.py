@@ -27,7 +27,7 @@ from autoscaler.validate.pydantic_errors import problems_of
 MAX_SIMULATED_DAYS = 30
 MAX_DURATION = MAX_SIMULATED_DAYS * 86400.0
 MAX_STEPS = 200_000  # reconcile loops in one run (30 days at 15s; 1 day at 1s)
-ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults")
+ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults", "usage")
 
 
 def _duration(value: Any) -> float:
@@ -91,6 +91,18 @@ class NeverBoots(_Strict):
     instanceType: Name
 
 
+class Usage(_Strict):
+    """Per-pod usage of a workload, as the simulated metrics-server will report it."""
+
+    workload: Reference
+    cpu: Annotated[StrictStr, Field(min_length=1, max_length=40)] = "0"
+    memory: Annotated[StrictStr, Field(min_length=1, max_length=40)] = "0"
+
+
+class MetricsServer(_Strict):
+    resolution: Duration = 15.0
+
+
 class Event(_Strict):
     at: Duration
     apply: Optional[Any] = None
@@ -102,6 +114,7 @@ class Event(_Strict):
     slowLaunch: Optional[SlowLaunch] = None
     neverBoots: Optional[NeverBoots] = None
     clearFaults: Optional[Any] = None
+    usage: Optional[Usage] = None
     runFor: Optional[Duration] = None
     heldBy: Optional[StrictStr] = None
 
@@ -131,6 +144,7 @@ class ScenarioFile(_Strict):
     step: Duration = 10.0
     config: Optional[dict] = None
     cloudSimulator: Optional[CloudSimulator] = None
+    metricsServer: Optional[MetricsServer] = None
     events: Optional[list[Event]] = None
 
     @model_validator(mode="after")

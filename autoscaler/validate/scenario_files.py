@@ -33,11 +33,12 @@ def read_event_file(path: Path, where: str) -> str:
 
 
 def check_event_references(path: str, events: Sequence[tuple[int, Any, set[str]]]) -> None:
-    """Every `delete`/`release` names a workload that an `apply` at or before its time created."""
+    """Every `delete`/`release`/`usage` names a workload that an `apply` at or before its time created."""
     applied: set[str] = set()
     for index, event, workloads in sorted(events, key=lambda item: (item[1].at, item[0])):
         applied |= workloads
-        if event.action in ("delete", "release") and event.spec not in applied:
+        named = event.spec.get("workload") if event.action == "usage" else event.spec
+        if event.action in ("delete", "release", "usage") and named not in applied:
             known = ", ".join(sorted(applied)) or "none"
-            raise ScenarioError(f"scenario {path}: events[{index}].{event.action}: no workload {event.spec!r} "
+            raise ScenarioError(f"scenario {path}: events[{index}].{event.action}: no workload {named!r} "
                                 f"is applied at or before {event.at:g}s (applied by then: {known})")

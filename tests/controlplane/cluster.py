@@ -38,6 +38,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build.sh"
 STAGES_DIR = HERE / "stages"
+# kwok's kubelet resource-metrics emulation (Metric + ClusterResourceUsage), for metrics-server.
+KWOK_METRICS_DIR = HERE / "metrics"
 BINARIES = ("etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok")
 
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
@@ -76,10 +78,17 @@ def ensure_binaries(*, quiet: bool = False) -> Path:
                 f"SMART_AUTOSCALER_CP_BIN={override} lacks {', '.join(missing)}"
             )
         return bin_dir
+    return run_build_script(BUILD_SCRIPT, quiet=quiet)
+
+
+def run_build_script(script: Path, *, quiet: bool = False) -> Path:
+    """Run a build script of this directory; return the bin directory it prints last.
+    Exit 127 (no Go and nothing cached) and other failures raise BinariesUnavailable."""
+    name = f"tests/controlplane/{script.name}"
     if shutil.which("bash") is None:
-        raise BinariesUnavailable("bash is needed to run tests/controlplane/build.sh")
+        raise BinariesUnavailable(f"bash is needed to run {name}")
     proc = subprocess.Popen(
-        ["bash", str(BUILD_SCRIPT)],
+        ["bash", str(script)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -98,12 +107,10 @@ def ensure_binaries(*, quiet: bool = False) -> Path:
         detail = "\n".join(errors[-20:]) or "(no output)"
         if proc.returncode == 127:
             raise BinariesUnavailable(detail)
-        raise BinariesUnavailable(
-            f"tests/controlplane/build.sh failed (exit {proc.returncode}):\n{detail}"
-        )
+        raise BinariesUnavailable(f"{name} failed (exit {proc.returncode}):\n{detail}")
     lines = out.strip().splitlines()
     if not lines:
-        raise BinariesUnavailable("tests/controlplane/build.sh printed no bin directory")
+        raise BinariesUnavailable(f"{name} printed no bin directory")
     return Path(lines[-1])
 
 
@@ -589,13 +596,16 @@ class ControlPlane:
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION_SELECTOR}",
             f"--server-address=127.0.0.1:{self.ports['kwok']}",
             f"--cidr={POD_CIDR}",
-            "--node-ip=10.0.0.1",
+            # Nodes' InternalIP: where their "kubelet" (kwok) answers, so metrics-server
+            # can scrape the resource metrics kwok emulates (metrics/*.yaml).
+            "--node-ip=127.0.0.1",
             # kwok alone defaults this to 0 (only kwokctl sets 40): without node
             # leases the node-lifecycle controller marks nodes NotReady after its
             # grace period (50 s), since the heartbeat stage writes status rarely.
             "--node-lease-duration-seconds=40",
         ]
         args += [f"--config={p}" for p in sorted(STAGES_DIR.glob("*.yaml"))]
+        args += [f"--config={p}" for p in sorted(KWOK_METRICS_DIR.glob("*.yaml"))]
         args += list(self.extra_kwok_args)
         # kwok also reads ~/.kwok/kwok.yaml if it exists: give it an empty home.
         home = self._dir / "kwok-home"

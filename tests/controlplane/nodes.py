@@ -30,6 +30,13 @@ from typing import Mapping
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_ANNOTATION_VALUE = "fake"
 KWOK_ANNOTATION_SELECTOR = f"{KWOK_ANNOTATION}={KWOK_ANNOTATION_VALUE}"
+# Where metrics-server finds this node's kubelet resource metrics: kwok serves them per node
+# (tests/controlplane/metrics/metrics-resource.yaml) on its port, at the node's InternalIP.
+RESOURCE_METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
+
+
+def resource_metrics_path(node_name: str) -> str:
+    return f"/metrics/nodes/{node_name}/metrics/resource"
 GPU_RESOURCE = "nvidia.com/gpu"
 _NODE_INFO_FIELDS = (
     "architecture", "bootID", "containerRuntimeVersion", "kernelVersion", "kubeProxyVersion",
@@ -91,6 +98,7 @@ def kwok_node_manifest(
             "annotations": {
                 KWOK_ANNOTATION: KWOK_ANNOTATION_VALUE,
                 "node.alpha.kubernetes.io/ttl": "0",
+                RESOURCE_METRICS_PATH_ANNOTATION: resource_metrics_path(name),
                 **(annotations or {}),
             },
         },

@@ -88,6 +88,26 @@ def control_plane():
 
 
 @pytest.fixture(scope="session")
+def metrics_server(control_plane):
+    """metrics-server (tests/controlplane/metrics_server.py) scraping kwok's emulated kubelet
+    metrics, registered as the metrics.k8s.io APIService; started on first use only. Pod usage
+    comes from the annotations kwok.x-k8s.io/usage-cpu / -memory; CPU appears after about two
+    resolutions (12 s each)."""
+    from tests.controlplane.metrics_server import MetricsServer, ensure_metrics_server
+
+    try:
+        bin_dir = ensure_metrics_server()
+    except BinariesUnavailable as err:
+        _unavailable(f"metrics-server unavailable: {err}")
+    server = MetricsServer(control_plane, bin_dir=bin_dir).start()
+    sys.stderr.write(f"\n[e2e] metrics-server up in {server.startup_seconds:.1f}s\n")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def k8s_client(control_plane):
     """An official ``kubernetes`` ApiClient for the admin kubeconfig."""
     try:

@@ -34,7 +34,7 @@ from autoscaler.validate.scenario import ScenarioFile
 from pricing.catalog import region_catalog
 from tests.fuzz.schema_strategies import from_schema
 
-FIELD_NAMED = re.compile(r"(spec|metadata|kind|apiVersion|items|status|template|events|config|cloudSimulator|duration|"
+FIELD_NAMED = re.compile(r"(spec|metadata|kind|apiVersion|items|status|template|events|config|cloudSimulator|metricsServer|duration|"
                          r"step|name|description|cloud|region|clusters|users|contexts|current-context|configuration key|"
                          r"document \d+|YAML|nested|object)")
 

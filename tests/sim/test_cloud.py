@@ -290,7 +290,12 @@ def test_node_manifest_is_what_a_kubelet_would_register(cloud):
     instance = cloud.launch(req)
     node = node_manifest(instance, req, "sim-i-00000001")
     assert node["metadata"]["name"] == "sim-i-00000001"
-    assert node["metadata"]["annotations"] == {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}
+    assert node["metadata"]["annotations"] == {
+        "kwok.x-k8s.io/node": "fake",
+        "node.alpha.kubernetes.io/ttl": "0",
+        # where kwok serves this kubelet's resource metrics (for metrics-server)
+        "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{node['metadata']['name']}/metrics/resource",
+    }
     assert node["metadata"]["labels"] == {
         "smart-autoscaler.io/node-type": "bin-select",
         "kubernetes.io/hostname": "sim-i-00000001",

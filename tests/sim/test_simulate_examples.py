@@ -58,3 +58,38 @@ def test_bad_scenarios_say_what_is_wrong(tmp_path, content, expected):
     path.write_text(content)
     with pytest.raises(ScenarioError, match=expected):
         run_scenario(str(path))
+
+
+def test_hot_node_is_tainted_its_hungriest_pod_moved_and_untainted_when_it_cools():
+    result, text = run_scenario(str(SCENARIOS / "hot-node.yaml"))
+    hot = [e for e in result.timeline if e.kind in ("hot-node", "evict")]
+    # then at 10m the node is red (90% CPU): tainted and the worker (1.6 CPU, the most) evicted, once
+    assert [e.message.split(":")[0] for e in hot] == [
+        "node sim-i-00000001", "hot-node", "node sim-i-00000001"]
+    assert "red (cpu 90%" in hot[0].message and "evicting shop/worker-" in hot[0].message
+    assert hot[0].time - result.timeline[0].time == 10 * 60
+    # and the worker's replacement gets a second node; at 40m the node is green and untainted
+    assert result.launched == {"t3a.xlarge on-demand": 2}
+    assert "cooled down" in hot[2].message and hot[2].time - result.timeline[0].time == 40 * 60
+    assert sorted({reason for _, reason, _ in result.events}) == [
+        "EvictedFromHotNode", "HotNodeEviction", "HotNodeTainted", "HotNodeUntainted"]
+    assert result.never_scheduled == []
+
+
+def test_a_week_of_ttl_cycling_replaces_every_node_first_and_holds_the_do_not_evict_one():
+    result, _ = run_scenario(str(SCENARIOS / "ttl-week.yaml"))
+    start = result.timeline[0].time
+    expired = [e for e in result.timeline if e.kind == "ttl" and " expired: " in e.message]
+    # then every node launched in the first 4 days expires between 2d - 6h and 2d of its life
+    assert len(expired) == 7
+    # web pods never wait for a node when they move: the replacement was Ready first
+    waits = result.pod_waits
+    assert waits.count(0.0) == len(waits) - 15  # only the first 15 pods (14 web + train) waited
+    # the training node is held by its do-not-evict pod until it ends at 3d, then removed
+    held = [e for e in result.timeline if "held until pod(s) ml/train" in e.message]
+    assert len(held) == 1 and held[0].time - start < 2 * 86400
+    removed = [e for e in result.timeline if e.kind == "remove" and "sim-i-00000001" in e.message]
+    assert len(removed) == 1 and 3 * 86400 <= removed[0].time - start < 3 * 86400 + 3600  # it started at ~10m
+    # nothing else: 3 generations of 2 web nodes + the training node = 9 launches, 2 left at the end
+    assert result.launched == {"t3a.xlarge on-demand": 9}
+    assert result.nodes_at_end == 2 and result.never_scheduled == []
