@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 import urllib.request
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from cachetools import TTLCache
-
 from pricing.catalog import advisor_file_data
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorPolicy, apply_spot_advisor, parse_advisor
 from pricing.types import ON_DEMAND, SPOT, Offering, RegionCatalog
 from providers.aws.discovery import _paginate
+from providers.refresher import RefreshedSources
 
 log = logging.getLogger("smart_autoscaler.providers.aws.prices")
 SOURCES = ("on-demand", "spot", "zones", "advisor", "subnets")
@@ -67,7 +64,9 @@ def parse_price_list(items: list[str]) -> dict[str, float]:
     return prices
 
 
-class LivePrices:
+class LivePrices(RefreshedSources):
+    failure_log = "refreshing %s prices failed (the last figures or the embedded catalog answer): %s"
+
     def __init__(
         self,
         clients: Any,
@@ -76,58 +75,28 @@ class LivePrices:
         fetch_url: Callable[[str], bytes] | None = None,
         subnet_zones: Callable[[], frozenset[str]] | None = None,
     ) -> None:
+        period = max(1.0, config.aws.price_refresh_period)
+        ttl = max(4 * period, 2 * ADVISOR_REFRESH)  # older figures are dropped: the embedded ones answer
+        super().__init__(SOURCES, period, ttl, "aws-prices", log)
         self.clients = clients
         self.config = config
         self.region = config.region
         self.settings = config.aws
-        self.period = max(1.0, config.aws.price_refresh_period)
         self.fetch_url = fetch_url or _fetch_url
         self.subnet_zones = subnet_zones
-        ttl = max(4 * self.period, 2 * ADVISOR_REFRESH)  # older figures are dropped: the embedded ones answer
-        self._figures: TTLCache = TTLCache(maxsize=len(SOURCES), ttl=ttl, timer=time.monotonic)
-        self._updated: dict[str, float] = {}
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._built: tuple[int, int, RegionCatalog] | None = None  # (generation, id(base), catalog)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ---- refresh (background)
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="aws-prices", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            self._stop.wait(self.period)
-
-    def refresh(self) -> None:
+    def refresh(self) -> bool:
         """Fetch every source once; a failing source keeps its previous figures."""
         loaders: dict[str, Callable[[], Any]] = {}
         if self.settings.live_prices:
             loaders.update({"on-demand": self._on_demand, "spot": self._spot, "zones": self._zones})
-        if self.settings.use_spot_advisor and not self._fresh("advisor", ADVISOR_REFRESH):
+        if self.settings.use_spot_advisor and not self.fresh("advisor", ADVISOR_REFRESH):
             loaders["advisor"] = self._advisor
         if self.subnet_zones is not None:
             loaders["subnets"] = lambda: self.subnet_zones() or None
-        for source, load in loaders.items():
-            try:
-                value = load()
-            except Exception as err:  # noqa: BLE001 - any failure: keep the last figures
-                log.warning("refreshing %s prices failed (the last figures or the embedded catalog answer): %s", source, err)
-                continue
-            if value is None:
-                continue
-            with self._lock:
-                self._figures[source] = value
-                self._updated[source] = time.monotonic()
-                self._generation += 1
+        return self.refresh_sources(loaders)
 
     def _on_demand(self) -> dict[str, float] | None:
         items: list[str] = []
@@ -162,31 +131,11 @@ class LivePrices:
             return parse_advisor(self.fetch_url(source), source)
         return advisor_file_data(source)
 
-    def _fresh(self, source: str, max_age: float) -> bool:
-        with self._lock:
-            return source in self._figures and time.monotonic() - self._updated[source] < max_age
-
     # ---- answers (the loop's thread)
-
-    def ages(self) -> dict[str, float]:
-        """Seconds since each source's figures were fetched; -1 = the embedded catalog answers."""
-        now = time.monotonic()
-        with self._lock:
-            return {source: (now - self._updated[source]) if source in self._figures else -1.0 for source in SOURCES}
 
     def catalog(self, base: RegionCatalog) -> RegionCatalog:
         """The embedded catalog `base` with live figures where known (same object when none)."""
-        with self._lock:
-            figures = {source: self._figures.get(source) for source in SOURCES}
-            generation = self._generation
-            if self._built is not None and self._built[:2] == (generation, id(base)):
-                return self._built[2]
-        if not any(figures.values()):
-            return base
-        built = live_catalog(base, figures, self.config)
-        with self._lock:
-            self._built = (generation, id(base), built)
-        return built
+        return self.built(base, lambda figures: live_catalog(base, figures, self.config) if any(figures.values()) else base)
 
 
 def live_catalog(base: RegionCatalog, figures: dict[str, Any], config: Any) -> RegionCatalog:

@@ -15,7 +15,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pricing.catalog import raw_catalog
-from pricing.types import RegionCatalog
 from providers.aws.clients import AwsClients
 from providers.aws.discovery import Discovery, _paginate
 from providers.aws.errors import ErrorContext, provider_error
@@ -32,12 +31,13 @@ from providers.base import (
     LaunchRequest,
     ProviderError,
 )
+from providers.live_prices import LivePriceMethods
 
 log = logging.getLogger("smart_autoscaler.providers.aws")
 NOT_FOUND_CODES = frozenset({"InvalidInstanceID.NotFound"})
 
 
-class AwsProvider:
+class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see providers/live_prices.py
     name = "aws"
 
     def __init__(self, config: Any, clock: Any = None, clients: AwsClients | None = None, start_prices: bool = True) -> None:
@@ -141,22 +141,6 @@ class AwsProvider:
             ],
         )
         return [instance_from_ec2(item) for reservation in reservations for item in reservation.get("Instances", [])]
-
-    # ---- live prices (optional provider method, see LivePrices)
-
-    def live_catalog(self, base: RegionCatalog) -> RegionCatalog:
-        """The loop's prices: `base` with the live figures fetched so far (never waits for them).
-        The first call starts the background refresher, so a provider built only to check the
-        configuration starts no thread."""
-        if self._start_prices:
-            self.prices.start()
-        return self.prices.catalog(base)
-
-    def price_ages(self) -> dict[str, float]:
-        return self.prices.ages()
-
-    def close(self) -> None:
-        self.prices.stop()
 
     # ---- helpers
 

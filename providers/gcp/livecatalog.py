@@ -12,12 +12,8 @@ catalog does (its GCP prices are one list for every region).
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import replace
-from typing import Any, Callable
-
-from cachetools import TTLCache
+from typing import Any
 
 from autoscaler.config import GcpConfig
 from pricing.catalog import CatalogSettings
@@ -26,25 +22,21 @@ from providers.gcp.calls import CallFailed, call
 from providers.gcp.clients import GcpClients
 from providers.gcp.discovered import MachineSpec, extra_offerings, machine_spec
 from providers.gcp.prices import COMPUTE_ENGINE_SERVICE, RegionPrices, region_prices
+from providers.refresher import RefreshedSources
 
 log = logging.getLogger(__name__)
 ZONES, BILLING = "gcp-zones", "gcp-billing"
 SOURCES = (ZONES, BILLING)
 
 
-class LiveCatalog:
+class LiveCatalog(RefreshedSources):
     def __init__(self, clients: GcpClients, config: GcpConfig, region: str, settings: CatalogSettings = CatalogSettings()) -> None:
+        ttl = max(config.price_refresh * 2, 60.0)
+        super().__init__(SOURCES, config.price_refresh, ttl, "gcp-prices", log, failures=(CallFailed,))
         self.clients = clients
         self.config = config
         self.region = region
         self.settings = settings
-        self._figures: TTLCache = TTLCache(maxsize=len(SOURCES), ttl=max(config.price_refresh * 2, 60.0))
-        self._updated: dict[str, float] = {}
-        self._generation = 0
-        self._built: tuple[int, int, RegionCatalog] | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ---- reading (the loop and launches)
 
@@ -55,70 +47,26 @@ class LiveCatalog:
             return (where,) if where in machine else ()
         return machine
 
-    def ages(self) -> dict[str, float]:
-        """Seconds since each source's figures were fetched; -1 = the embedded catalog answers."""
-        now = time.monotonic()
-        with self._lock:
-            return {s: (now - self._updated[s]) if s in self._figures else -1.0 for s in SOURCES}
-
     def catalog(self, base: RegionCatalog) -> RegionCatalog:
         """`base` (the embedded catalog) per zone where zones are known, at live prices where
         known, plus the types Compute Engine lists that `base` lacks; `base` itself when no
         source has answered. The same object until the figures change."""
-        with self._lock:
-            zones, prices = self._figures.get(ZONES), self._figures.get(BILLING)
-            if self._built is not None and self._built[:2] == (self._generation, id(base)):
-                return self._built[2]
-            generation = self._generation
-        built = base if zones is None and prices is None else live_catalog(base, zones, prices, self.settings)
-        with self._lock:
-            self._built = (generation, id(base), built)
-        return built
+        return self.built(base, lambda figures: self._live(base, figures[ZONES], figures[BILLING]))
+
+    def _live(self, base: RegionCatalog, zones: dict[str, Any] | None, prices: RegionPrices | None) -> RegionCatalog:
+        return base if zones is None and prices is None else live_catalog(base, zones, prices, self.settings)
 
     # ---- refreshing (a background thread)
 
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="gcp-prices", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.refresh()
-            self._stop.wait(self.config.price_refresh)
-
     def refresh(self) -> bool:
         """Fetch every source once; a failing source keeps its previous figures. True when all answered."""
-        loaders: dict[str, Callable[[], Any]] = {ZONES: self._load_zones, BILLING: self._load_prices}
-        answered = True
-        for source, load in loaders.items():
-            try:
-                value = load()
-            except CallFailed as failed:
-                log.warning("refreshing %s failed (the last figures or the embedded catalog answer): %s", source, failed)
-                answered = False
-                continue
-            if value is not None:
-                self._store(source, value)
-        return answered
-
-    def _store(self, source: str, value: Any) -> None:
-        with self._lock:
-            self._figures[source] = value
-            self._updated[source] = time.monotonic()
-            self._generation += 1
+        return self.refresh_sources({ZONES: self._load_zones, BILLING: self._load_prices})
 
     def _zones(self) -> dict[str, Any]:
-        with self._lock:
-            cached = self._figures.get(ZONES)
+        cached = self.figure(ZONES)
         if cached is None:
             cached = self._load_zones()
-            self._store(ZONES, cached)
+            self.store(ZONES, cached)
         return cached
 
     def _load_zones(self) -> dict[str, Any]:

@@ -32,11 +32,12 @@ from providers.gcp.errors import THROTTLE_CODES
 from providers.gcp.migs import GONE_ACTIONS, Mig, MigOps
 from providers.gcp.nodepools import NodePools
 from providers.gcp.pools import PoolInfo, mig_name, mig_zone, pool_of_instance
+from providers.live_prices import LivePriceMethods
 
 log = logging.getLogger(__name__)
 
 
-class GcpProvider:
+class GcpProvider(LivePriceMethods):  # live_catalog, price_ages, close: see providers/live_prices.py
     name = "gcp"
 
     def __init__(
@@ -67,20 +68,6 @@ class GcpProvider:
         self.launcher = Launcher(
             config, self.project, self.pools, self.migs, prices, self.book, self._known_types, self._now, self._instance, sleep
         )
-
-    def live_catalog(self, base: RegionCatalog) -> RegionCatalog:
-        """The loop's offerings: `base` per zone at live prices, as far as fetched (never waits).
-        The first call starts the background refresh, so a provider built only to check the
-        configuration starts no thread."""
-        if self._start_prices:
-            self.prices.start()
-        return self.prices.catalog(base)
-
-    def price_ages(self) -> dict[str, float]:
-        return self.prices.ages()
-
-    def close(self) -> None:
-        self.prices.stop()
 
     def _known_types(self) -> list[InstanceType]:
         """The embedded types, and those the live catalog learnt from Compute Engine (for quota scopes)."""

@@ -24,6 +24,7 @@ from providers.base import TAG_CAPACITY as BASE_TAG_CAPACITY
 from providers.base import TAG_REQUEST
 from providers.base import TAG_ROLE as BASE_TAG_ROLE
 from providers.base import FailureScope, Instance, InsufficientCapacity, LaunchRequest, ProviderError, QuotaExceeded
+from providers.live_prices import LivePriceMethods
 from providers.oci.clients import OciClients
 from providers.oci.errors import zone_of
 from providers.oci.nodepools import NodePools, PoolRef, _plain_failure
@@ -38,7 +39,7 @@ _NODE_STATES = {"CREATING": "pending", "UPDATING": "running", "ACTIVE": "running
 _ROLE_LABEL = "smart-autoscaler.io/node-type"
 
 
-class OciProvider:
+class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see providers/live_prices.py
     name = "oci"
 
     def __init__(
@@ -73,23 +74,6 @@ class OciProvider:
         self._version: str | None = None
 
     # ---- the provider interface
-
-    def live_catalog(self, base: Any) -> Any:
-        """`base` re-priced from OCI's price list (read off the loop); never blocks. The first
-        call starts the background refresher, so a provider built only to check the
-        configuration starts no thread."""
-        if self.prices is None:
-            return base
-        if self._start_prices:
-            self.prices.start()
-        return self.prices.catalog(base)
-
-    def price_ages(self) -> dict[str, float]:
-        return self.prices.ages() if self.prices is not None else {}
-
-    def close(self) -> None:
-        if self.prices is not None:
-            self.prices.stop()
 
     def launch(self, request: LaunchRequest) -> Instance:
         with self._lock:
