@@ -137,8 +137,8 @@ def test_the_provider_serves_the_loop_live_prices_once_fetched(fake_azure):
     provider = make_provider(fake_azure, SimClock(), retailPricesURL=f"{fake_azure.base_url}/api/retail/prices")
     base = region_catalog("azure", "eastus")
 
-    assert provider.live_catalog(base) is base
-    assert provider.price_ages() == {"retail-prices": -1.0}
+    assert provider.price_ages() == {"retail-prices": -1.0}  # nothing fetched yet
+    assert provider.live_catalog(base) is base  # this first ask starts the refresh, off the loop
     provider.prices._refresh.result()
     live = provider.live_catalog(base)
 
