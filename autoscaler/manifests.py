@@ -150,13 +150,21 @@ class _Obj:
         group = self.api_version.rpartition("/")[0]
         return "apps" if group == "extensions" else group  # pre-1.16 Deployment/ReplicaSet/DaemonSet
 
-    @functools.cached_property
+    # Cached in the instance's __dict__ by hand: functools.cached_property takes a lock on
+    # every access in Python 3.11, and a Deployment asks once per replica.
+    @property
     def source(self) -> str:
-        return f"{self.where} {self.kind}/{self.name}"
+        cached = self.__dict__.get("_source")
+        if cached is None:
+            cached = self.__dict__["_source"] = f"{self.where} {self.kind}/{self.name}"
+        return cached
 
-    @functools.cached_property
+    @property
     def workload(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
+        cached = self.__dict__.get("_workload")
+        if cached is None:
+            cached = self.__dict__["_workload"] = f"{self.kind}/{self.namespace}/{self.name}"
+        return cached
 
     def error(self, field_: str, message: str) -> ManifestError:
         return self.where.error(field_, message, what=f"{self.kind} {self.name}")
@@ -674,7 +682,10 @@ def _objects(value: object, where: _Where) -> Iterator[tuple[_Where, object]]:
         yield where, value
         return
     for i, item in enumerate(items):
-        yield from _objects(item, where.child(f"{step}[{i}]"))
+        if isinstance(item, dict) and not (isinstance(item.get("kind"), str) and item["kind"].endswith("List")):
+            yield where.child(f"{step}[{i}]"), item  # an object, not a nested list: no generator
+        else:
+            yield from _objects(item, where.child(f"{step}[{i}]"))
 
 
 class _Collector:

@@ -63,12 +63,15 @@ def expansion_problem(document: Any, *, may_share: bool = True) -> str | None:
 
 
 def _deeper_than(node: dict | list, levels: int) -> bool:
-    """True when a tree of mappings and lists nests more than `levels` deep (node = level 1)."""
-    if levels < 1:
-        return True
-    for child in node.values() if type(node) is dict else node:
-        if isinstance(child, (dict, list)) and _deeper_than(child, levels - 1):
+    """True when a tree of mappings and lists nests more than `levels` deep (node = level 1).
+    Walked one level at a time: a comprehension per level, not a call per node."""
+    level = [node]
+    while level:
+        if levels < 1:
             return True
+        levels -= 1
+        level = [child for parent in level for child in (parent.values() if isinstance(parent, dict) else parent)
+                 if isinstance(child, (dict, list))]
     return False
 
 
