@@ -1,3 +1,4 @@
+import atexit
 import os
 import sys
 
@@ -7,8 +8,9 @@ code = main()
 if batch_finished() and isinstance(code, int):
     # A finished preview leaves tens of thousands of objects in reference cycles (it runs with
     # the cyclic collector off); the interpreter's teardown would collect and free them one by
-    # one (~0.2 s for 20,000 pods), the OS frees them at once. Output is flushed first; when
-    # that fails, the ordinary exit below reports it as before.
+    # one (~0.2 s for 20,000 pods), the OS frees them at once. Exit handlers still run and
+    # output is flushed first; when flushing fails, the ordinary exit reports it as before.
+    atexit._run_exitfuncs()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
