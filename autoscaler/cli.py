@@ -121,6 +121,16 @@ def _preview(args: argparse.Namespace) -> int:
         return _run_preview(args)
     finally:
         gc.enable()
+        _finished_batch.append(args.command)
+
+
+# Batch commands that ran to the end in this process (see __main__: their process may skip
+# the interpreter's teardown).
+_finished_batch: list[str] = []
+
+
+def batch_finished() -> bool:
+    return bool(_finished_batch)
 
 
 def _run_preview(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ libraries were not used because they read `yes`, `on`, `010` and `1e3` different
 from __future__ import annotations
 
 from collections.abc import Callable
+from sys import intern as _intern
 
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
@@ -92,7 +93,9 @@ class ManifestLoader(_BASE):  # type: ignore[misc, valid-type]
             mapping: dict = {}
             memo[node] = mapping
             for key_node, value_node in pairs:
-                key = key_node.value if key_node.tag == _STR else self.construct_object(key_node)
+                # Interned like the keys json.loads and source code use: later lookups of
+                # "spec", "containers"... then match by identity, not by comparing text.
+                key = _intern(key_node.value) if key_node.tag == _STR else self.construct_object(key_node)
                 mapping[key] = build(value_node)
             return mapping
         if cls is SequenceNode and tag == _SEQ:

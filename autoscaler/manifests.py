@@ -150,13 +150,21 @@ class _Obj:
         group = self.api_version.rpartition("/")[0]
         return "apps" if group == "extensions" else group  # pre-1.16 Deployment/ReplicaSet/DaemonSet
 
-    @functools.cached_property
+    # Cached in the instance's __dict__ by hand: functools.cached_property takes a lock on
+    # every access in Python 3.11, and a Deployment asks once per replica.
+    @property
     def source(self) -> str:
-        return f"{self.where} {self.kind}/{self.name}"
+        cached = self.__dict__.get("_source")
+        if cached is None:
+            cached = self.__dict__["_source"] = f"{self.where} {self.kind}/{self.name}"
+        return cached
 
-    @functools.cached_property
+    @property
     def workload(self) -> str:
-        return f"{self.kind}/{self.namespace}/{self.name}"
+        cached = self.__dict__.get("_workload")
+        if cached is None:
+            cached = self.__dict__["_workload"] = f"{self.kind}/{self.namespace}/{self.name}"
+        return cached
 
     def error(self, field_: str, message: str) -> ManifestError:
         return self.where.error(field_, message, what=f"{self.kind} {self.name}")
@@ -253,6 +261,9 @@ def _token(seed: str, length: int) -> str:
     return "".join(chars)
 
 
+_PAIRS = [a + b for b in _ALPHABET for a in _ALPHABET]  # [i + 27 j] = _ALPHABET[i] + _ALPHABET[j]
+
+
 def _canonical(value: object) -> str:
     try:
         return json.dumps(value, sort_keys=True, default=str)
@@ -273,8 +284,14 @@ def _generated_names(prefix: str, seed: str, count: int) -> list[str]:
     """`count` distinct names `<prefix><5 chars>`, like metadata.generateName but reproducible."""
     names: list[str] = []
     seen: set[str] = set()
+    # The same characters as _token(f"{seed}/{index}", 5), for many replicas: the hash of the
+    # common "<seed>/" is taken once and copied, and two characters are looked up at a time.
+    head, pairs, modulus = hashlib.sha256(f"{seed}/".encode()), _PAIRS, len(_ALPHABET) ** 5
     for index in range(count):
-        name, attempt = prefix + _token(f"{seed}/{index}", 5), 0
+        digest = head.copy()
+        digest.update(str(index).encode())
+        number = int.from_bytes(digest.digest()[:16], "big") % modulus
+        name, attempt = f"{prefix}{pairs[number % 729]}{pairs[number // 729 % 729]}{_ALPHABET[number // 531441]}", 0
         while name in seen:
             attempt += 1
             name = prefix + _token(f"{seed}/{index}/{attempt}", 5)
@@ -619,13 +636,14 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
         except RecursionError:
             raise ManifestError(file, "nested too deeply to read; refused", document=1) from None
         else:
-            problem = check_document(document)
+            problem = check_document(document, may_share=False)  # json.loads builds a tree
             if problem:
                 raise ManifestError(file, problem, document=1)
             if document is not None:
                 yield 1, document
             return
     documents = yaml.load_all(text, Loader=_LOADER)
+    may_share = "*" in text  # only an alias (`*name`) makes two places one object
     index = 0
     while True:
         try:
@@ -643,7 +661,7 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
         except (ValueError, TypeError, OverflowError) as err:  # a value PyYAML cannot build, e.g. a 5000-digit int
             raise ManifestError(file, f"YAML value cannot be read: {err}", document=index + 1) from None
         index += 1
-        problem = check_document(document)
+        problem = check_document(document, may_share=may_share)
         if problem:
             raise ManifestError(file, problem, document=index)
         if document is not None:
@@ -664,7 +682,10 @@ def _objects(value: object, where: _Where) -> Iterator[tuple[_Where, object]]:
         yield where, value
         return
     for i, item in enumerate(items):
-        yield from _objects(item, where.child(f"{step}[{i}]"))
+        if isinstance(item, dict) and not (isinstance(item.get("kind"), str) and item["kind"].endswith("List")):
+            yield where.child(f"{step}[{i}]"), item  # an object, not a nested list: no generator
+        else:
+            yield from _objects(item, where.child(f"{step}[{i}]"))
 
 
 class _Collector:

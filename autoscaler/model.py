@@ -218,8 +218,17 @@ class PodShape:
         self.requests = requests
         self.constraints = constraints
 
+    # Shapes without constraints (most pods), keyed by their requests alone: hashing a
+    # PodConstraints (every field, each time) costs more than the rest of `of`.
+    _plain: weakref.WeakValueDictionary[Resources, PodShape] = weakref.WeakValueDictionary()
+
     @classmethod
     def of(cls, requests: Resources, constraints: PodConstraints = NO_CONSTRAINTS) -> PodShape:
+        if constraints is NO_CONSTRAINTS or constraints == NO_CONSTRAINTS:
+            shape = cls._plain.get(requests)
+            if shape is None:
+                shape = cls._plain[requests] = cls(requests, NO_CONSTRAINTS)
+            return shape
         key = (requests, constraints)
         shape = cls._interned.get(key)
         if shape is None:

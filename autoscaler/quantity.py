@@ -76,16 +76,37 @@ def _in_range(amount: int, text: str) -> int:
     return amount
 
 
+# Parsed answers for quantity strings (only successes; a bad one raises again each time).
+# Manifests repeat a few thousand distinct quantities over many pods.
+_CPU_MILLIS: dict[str, int] = {}
+_COUNTS: dict[str, int] = {}
+_CACHE_LIMIT = 65_536
+
+
 def parse_cpu_millis(value: object) -> int:
     """'500m' -> 500, '2' -> 2000, 0.25 -> 250 (rounded up to a whole millicore)."""
+    if type(value) is str:
+        known = _CPU_MILLIS.get(value)
+        if known is not None:
+            return known
     text = _as_text(value)
-    return _in_range(int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING)), text)
+    millis = _in_range(int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING)), text)
+    if type(value) is str and len(_CPU_MILLIS) < _CACHE_LIMIT:
+        _CPU_MILLIS[value] = millis
+    return millis
 
 
 def parse_count(value: object) -> int:
     """Whole units: bytes for memory and storage, devices for GPUs, a count for pods."""
+    if type(value) is str:
+        known = _COUNTS.get(value)
+        if known is not None:
+            return known
     text = _as_text(value)
-    return _in_range(int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING)), text)
+    count = _in_range(int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING)), text)
+    if type(value) is str and len(_COUNTS) < _CACHE_LIMIT:
+        _COUNTS[value] = count
+    return count
 
 
 def format_bytes(amount: int) -> str:

@@ -28,3 +28,4 @@ def test_shapes_no_pod_holds_are_not_kept():
     del shape
     gc.collect()
     assert key not in PodShape._interned
+    assert key[0] not in PodShape._plain

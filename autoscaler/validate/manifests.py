@@ -32,8 +32,8 @@ def read_stdin(name: str, error: Callable[[str, str], Exception]) -> str:
         raise error(name, f"cannot read: not UTF-8 text ({err.reason} at byte {err.start})") from None
 
 
-def check_document(document: Any) -> str | None:
-    return expansion_problem(document)
+def check_document(document: Any, *, may_share: bool = True) -> str | None:
+    return expansion_problem(document, may_share=may_share)
 
 
 def check_workload(group: str, kind: str, raw: Mapping[str, Any], error: ObjectError) -> None:

@@ -14,6 +14,8 @@ from autoscaler.validate.problems import FieldProblem
 
 _NATIVE_PREFIXES = ("kubernetes.io/", "requests.", "limits.")  # Kubernetes' own resource names
 _MAX_TEXT = 64  # a quantity string longer than this is not one (and is not parsed at all)
+_CHECKED: dict[tuple[str, str], str | None] = {}  # (resource, quantity string) -> its problem
+_CHECKED_LIMIT = 65_536
 
 
 def is_extended(name: str) -> bool:
@@ -23,8 +25,22 @@ def is_extended(name: str) -> bool:
     return "/" in name and not name.startswith(_NATIVE_PREFIXES) and ".kubernetes.io/" not in name
 
 
+_VALUES: dict[str, Decimal] = {}  # quantity string -> its number (successes only)
+
+
 def quantity_value(value: Any) -> Decimal:
     """The number a quantity stands for; QuantityError with the reason when it is not one."""
+    if type(value) is str:
+        known = _VALUES.get(value)
+        if known is None:
+            known = _quantity_value(value)
+            if len(_VALUES) < _CHECKED_LIMIT:
+                _VALUES[value] = known
+        return known
+    return _quantity_value(value)
+
+
+def _quantity_value(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise QuantityError("expected a quantity such as 500m, 2, 16Gi or 1.5")
     if isinstance(value, float):
@@ -41,8 +57,24 @@ def quantity_value(value: Any) -> Decimal:
         raise QuantityError("is not a Kubernetes quantity (e.g. 500m, 2, 16Gi, 1.5G)") from None
 
 
+
+
 def quantity_problem(name: str, value: Any) -> str | None:
     """Why `value` is not a valid amount of resource `name`, or None."""
+    if type(value) is not str:
+        return _quantity_problem(name, value)
+    key = (name, value)
+    try:
+        return _CHECKED[key]
+    except KeyError:
+        pass
+    reason = _quantity_problem(name, value)
+    if len(_CHECKED) < _CHECKED_LIMIT:
+        _CHECKED[key] = reason
+    return reason
+
+
+def _quantity_problem(name: str, value: Any) -> str | None:
     try:
         number = quantity_value(value)
     except QuantityError as err:

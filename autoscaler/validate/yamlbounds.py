@@ -18,10 +18,16 @@ MAX_ALIAS_EXPANSION = 100_000
 MAX_DEPTH = 200  # Kubernetes objects nest a few dozen levels; Python's own limit is ~1000
 
 
-def expansion_problem(document: Any) -> str | None:
-    """Why this loaded document is refused (alias bomb, self-reference, nesting), or None."""
+def expansion_problem(document: Any, *, may_share: bool = True) -> str | None:
+    """Why this loaded document is refused (alias bomb, self-reference, nesting), or None.
+
+    `may_share=False` says the document is a tree (JSON, or YAML text without a `*` alias):
+    no value can stand for more than what is written or contain itself, so only its depth
+    is checked, without the bookkeeping per node."""
     if not isinstance(document, (dict, list)):
         return None
+    if not may_share:
+        return _DEEP if _deeper_than(document, MAX_DEPTH) else None
     sizes: dict[int, int] = {}  # id of a mapping or list -> values it stands for, expanded
     on_path: set[int] = set()
     written = 0  # values as written: each mapping or list once, with its scalars
@@ -36,7 +42,7 @@ def expansion_problem(document: Any) -> str | None:
             if ident in on_path:
                 return _RECURSIVE
             if depth > MAX_DEPTH:
-                return f"nested more than {MAX_DEPTH} levels deep; refused"
+                return _DEEP
             on_path.add(ident)
             stack.append((node, depth, True))
             stack.extend((child, depth + 1, False) for child in children if isinstance(child, (dict, list)))
@@ -56,6 +62,20 @@ def expansion_problem(document: Any) -> str | None:
     return None
 
 
+def _deeper_than(node: dict | list, levels: int) -> bool:
+    """True when a tree of mappings and lists nests more than `levels` deep (node = level 1).
+    Walked one level at a time: a comprehension per level, not a call per node."""
+    level = [node]
+    while level:
+        if levels < 1:
+            return True
+        levels -= 1
+        level = [child for parent in level for child in (parent.values() if isinstance(parent, dict) else parent)
+                 if isinstance(child, (dict, list))]
+    return False
+
+
+_DEEP = f"nested more than {MAX_DEPTH} levels deep; refused"
 _RECURSIVE = "a YAML alias refers to a value that contains it (a recursive document); refused"
 
 __all__ = ["MAX_ALIAS_EXPANSION", "MAX_DEPTH", "expansion_problem"]
