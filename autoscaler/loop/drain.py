@@ -202,22 +202,21 @@ class Drainer:
 
     def _call_off(self, node: KubeNode, why: str, result: DrainStep) -> None:
         """Stop before any eviction, without a Warning: the caller plans the node again."""
-        self.drains.pop(node.name, None)
-        try:
-            self.cluster.patch_node(node.name, remove_taint_keys=(DRAIN_TAINT_KEY,))
-        except ClusterError as err:
-            self.metrics.kube_api_errors.labels("patch_node").inc()
-            log.error("removing the drain taint from %s failed: %s", node.name, err)
+        self._release(node)
         self.reporter.note("drain", f"drain of node {node.name} put off: {why}")
         result.aborted.append(node.name)
 
-    def _abort(self, node: KubeNode, why: str, result: DrainStep) -> None:
+    def _release(self, node: KubeNode) -> None:
+        """Forget the drain and take its taint off, so the node takes pods again."""
         self.drains.pop(node.name, None)
         try:
             self.cluster.patch_node(node.name, remove_taint_keys=(DRAIN_TAINT_KEY,))
         except ClusterError as err:
             self.metrics.kube_api_errors.labels("patch_node").inc()
             log.error("removing the drain taint from %s failed: %s", node.name, err)
+
+    def _abort(self, node: KubeNode, why: str, result: DrainStep) -> None:
+        self._release(node)
         self.reporter.node(node, SCALE_DOWN_BLOCKED, why)
         self.reporter.note("blocked", f"kept node {node.name}: {why}")
         result.aborted.append(node.name)
