@@ -13,7 +13,6 @@ from typing import Any, Mapping
 
 from autoscaler.model import HostPort, PodAffinityTerm, PodSelector, Requirement, SpreadConstraint
 
-HOSTNAME = "kubernetes.io/hostname"
 
 
 def _requirement(expr: Mapping[str, Any]) -> Requirement:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from autoscaler.model import Pod, ports_conflict, tolerates_all
-from autoscaler.placement.rules import HOSTNAME, domain_of, self_matching, skew_allows, spread_eligible
+from autoscaler.nodelabels import HOSTNAME
+from autoscaler.placement.rules import domain_of, self_matching, skew_allows, spread_eligible
 from autoscaler.resources import Resources
 from pricing.types import Taint
 

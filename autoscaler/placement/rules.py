@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from autoscaler.model import Pod, PodConstraints, SpreadConstraint, tolerates_all
+from autoscaler.nodelabels import HOSTNAME
 from pricing.types import Taint
 
-HOSTNAME = "kubernetes.io/hostname"
 
 
 def domain_of(labels: Mapping[str, str], name: str, key: str) -> str | None:

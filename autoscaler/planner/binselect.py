@@ -18,7 +18,7 @@ import numpy as np
 from autoscaler.model import BIN_SELECT, Pod, PodShape, ports_conflict
 from autoscaler.placement.check import PlacementState
 from autoscaler.planner.zonesets import missing_topology_key, zone_layout
-from autoscaler.podterms import HOSTNAME
+from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
 from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook

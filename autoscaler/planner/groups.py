@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from autoscaler.model import Pod, PodSelector, PodShape
+from autoscaler.nodelabels import HOSTNAME, ZONE
 
-HOSTNAME = "kubernetes.io/hostname"
-ZONE = "topology.kubernetes.io/zone"  # the bin-pack plans hostname and zone terms; others are not planned
+# the bin-pack plans hostname and zone terms; others are not planned
 
 
 class SelectorRegistry:

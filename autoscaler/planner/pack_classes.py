@@ -13,7 +13,7 @@ import numpy as np
 
 from autoscaler.config import Config
 from autoscaler.model import PodConstraints, tolerates_all
-from autoscaler.nodelabels import INSTANCE_TYPE, node_labels
+from autoscaler.nodelabels import HOSTNAME, INSTANCE_TYPE, ZONE, node_labels
 from autoscaler.planner.fit import as_matrix
 from autoscaler.planner.options import NodeOption
 from autoscaler.regex import compile_user_regex
@@ -97,13 +97,13 @@ class PodClass:
         """The label keys a new node of this class carries (the hostname included)."""
         if self._label_keys is None:
             packer = self.packer
-            keys = {"kubernetes.io/hostname"} | {key for key, _ in packer.config.node_labels}
+            keys = {HOSTNAME} | {key for key, _ in packer.config.node_labels}
             option = self.shaped[0] if self.shaped else (self.options[0] if self.options else None)
             if option is not None:
                 catalog = packer.book.catalog
                 keys |= set(node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, "", "bin-pack"))
             else:
-                keys |= {"topology.kubernetes.io/zone"}
+                keys |= {ZONE}
             self._label_keys = frozenset(keys)
         return self._label_keys
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from autoscaler.model import ports_conflict
 from autoscaler.planner.bins import UNPINNED
-from autoscaler.planner.groups import HOSTNAME, ZONE, PodGroup
+from autoscaler.nodelabels import HOSTNAME, ZONE
+from autoscaler.planner.groups import PodGroup
 from autoscaler.planner.options import NodeOption
 from autoscaler.planner.zones import spread_allowed, spread_quota
 from autoscaler.placement.rules import spread_eligible

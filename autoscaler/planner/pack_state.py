@@ -12,7 +12,8 @@ from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape
 from autoscaler.planner.bins import UNPINNED, Bins
 from autoscaler.planner.fit import as_row
-from autoscaler.planner.groups import HOSTNAME, ZONE, PodGroup, SelectorRegistry
+from autoscaler.nodelabels import HOSTNAME, ZONE
+from autoscaler.planner.groups import PodGroup, SelectorRegistry
 from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement

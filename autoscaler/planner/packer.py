@@ -17,7 +17,8 @@ from autoscaler.config import Config
 from autoscaler.model import Node, Pod, PodShape, ports_conflict
 from autoscaler.planner.bins import UNPINNED, room_for
 from autoscaler.planner.fit import as_row, copies_that_fit
-from autoscaler.planner.groups import HOSTNAME, PodGroup, group_pods
+from autoscaler.nodelabels import HOSTNAME
+from autoscaler.planner.groups import PodGroup, group_pods
 from autoscaler.planner.options import OptionBook
 from autoscaler.planner.pack_classes import PodClass, class_key
 from autoscaler.planner.pack_state import BinPackResult, PackState

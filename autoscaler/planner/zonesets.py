@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from autoscaler.placement.check import PlacementState
-from autoscaler.placement.rules import HOSTNAME, domain_of, spread_eligible
+from autoscaler.nodelabels import HOSTNAME
+from autoscaler.placement.rules import domain_of, spread_eligible
 from autoscaler.planner.options import NodeOption
 from autoscaler.planner.zones import spread_allowed, spread_quota
 from autoscaler.nodelabels import ZONE, node_labels
