@@ -211,7 +211,10 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     def healthy() -> bool:
         return not cluster.unsynced() and time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)
 
-    server = serve(metrics, host, port, healthy)
+    try:
+        server = serve(metrics, host, port, healthy)
+    except OSError as err:
+        raise DaemonError(f"cannot serve metrics on --metrics-address {host}:{port}: {err.strerror or err}") from None
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     elector = None
