@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pytest
 
-pytest.importorskip("azure.mgmt.compute")
+pytest.importorskip("azure.mgmt.containerservice")
 
 from providers.azure.names import Offering, pool_name  # noqa: E402
 from tests.e2e.aks_nodes import aks_machines  # noqa: E402
