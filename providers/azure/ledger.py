@@ -1,24 +1,27 @@
 """Which machine each launch got, kept on the agent pool itself (no scale-set tags).
 
-A count change for a pool is one batch of launches. Before the change the provider writes
-the batch into the pool's tags, in the same PUT that sets the new count: its sequence
-number, when it was made, the highest machine number the pool had (the watermark) and the
-launches' request ids in order. Azure numbers a scale set's instances in creation order,
-and the provider makes one count change at a time per pool, so batch i's machines are the
-machines numbered above its watermark and at most the next batch's, the lowest first, in
-request order. A new process (after a crash, or a new leader) reads the same tags and
-finds the same answer, so a launch retried with its request id gets the machine it got,
-and a listed machine carries the request id of the launch that made it.
+A count change for a pool is one batch of launches. The provider writes the batch into the
+pool's tags in the same PUT that sets the new count: its sequence number, when it was made,
+the highest machine number the pool had (the watermark) and the launches' request ids in
+order. Azure numbers a scale set's instances in creation order, and the provider makes one
+count change at a time per pool, so batch i's machines are those numbered above its
+watermark and at most the next batch's, the lowest first, in request order. A new process
+(after a crash, or a new leader) reads the same tags and finds the same answer, so a launch
+retried with its request id gets the machine it got, and a listed machine carries the
+request id of the launch that made it. (The order-based answer holds until a machine of the
+batch is deleted; the process that made the batch remembers the exact answer.)
 
-Each batch is one tag (`sa-launches-<slot>`, value `<seq>:<epoch>:<watermark>:<id>,<id>...`,
-ids are 12 hex digits of the request id's SHA-256); the newest LEDGER_SLOTS batches are
-kept, enough for every launch that can still be waiting for its node; a batch has at most
-MAX_BATCH launches so that its value stays within Azure's 256 characters.
+A batch is one or more tags `sa-launches-<slot>-<part>`, each value
+`<seq>:<epoch>:<watermark>:<id>,<id>,...` within Azure's 256 characters; request ids are
+kept as they are (the loop's are 32 hex digits), or as 12 hex digits of their SHA-256 when
+longer than 40 characters or holding `:` or `,`. The newest LEDGER_SLOTS batches are kept,
+enough for every launch that can still be waiting for its node.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -26,13 +29,13 @@ from providers.azure.names import TAG_VALUE_MAX, machine_number
 
 LEDGER_PREFIX = "sa-launches-"
 LEDGER_SLOTS = 4
-ID_DIGITS = 12
-MAX_BATCH = 16  # 16 ids x 13 characters + the header stay within 256
+MAX_BATCH = 16
+_PLAIN = re.compile(r"^[^:,]{1,40}$")
 
 
-def short_id(request_id: str) -> str:
-    """12 hex digits naming a request id (any text) in the ledger."""
-    return hashlib.sha256(request_id.encode()).hexdigest()[:ID_DIGITS]
+def stored_id(request_id: str) -> str:
+    """The request id as the ledger keeps it."""
+    return request_id if _PLAIN.match(request_id) else hashlib.sha256(request_id.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,14 @@ class Batch:
     watermark: int  # highest machine number before the change; -1: none
     ids: tuple[str, ...]
 
-    def value(self) -> str:
-        text = f"{self.seq}:{self.made_at}:{self.watermark}:{','.join(self.ids)}"
-        assert len(text) <= TAG_VALUE_MAX, text
-        return text
+    def values(self) -> list[str]:
+        header = f"{self.seq}:{self.made_at}:{self.watermark}:"
+        parts: list[list[str]] = [[]]
+        for request in self.ids:
+            if parts[-1] and len(header) + len(",".join([*parts[-1], request])) > TAG_VALUE_MAX:
+                parts.append([])
+            parts[-1].append(request)
+        return [header + ",".join(part) for part in parts]
 
     @classmethod
     def parse(cls, value: str) -> "Batch | None":
@@ -65,16 +72,28 @@ class Ledger:
 
     @classmethod
     def of(cls, tags: Mapping[str, str] | None) -> "Ledger":
-        found = [Batch.parse(v) for k, v in (tags or {}).items() if k.startswith(LEDGER_PREFIX)]
-        return cls(tuple(sorted((b for b in found if b is not None), key=lambda b: b.seq)))
+        found: dict[int, list[tuple[int, Batch]]] = {}
+        for key, value in (tags or {}).items():
+            if not key.startswith(LEDGER_PREFIX):
+                continue
+            part = key.rsplit("-", 1)[-1]
+            batch = Batch.parse(value)
+            if batch is not None and part.isdigit():
+                found.setdefault(batch.seq, []).append((int(part), batch))
+        batches = []
+        for seq in sorted(found):
+            pieces = [b for _, b in sorted(found[seq], key=lambda p: p[0])]
+            ids = tuple(i for piece in pieces for i in piece.ids)
+            batches.append(Batch(seq, pieces[0].made_at, pieces[0].watermark, ids))
+        return cls(tuple(batches))
 
     def known(self, request_id: str) -> bool:
-        wanted = short_id(request_id)
+        wanted = stored_id(request_id)
         return any(wanted in batch.ids for batch in self.batches)
 
     def add(self, request_ids: Iterable[str], watermark: int, now: float) -> "Ledger":
         seq = self.batches[-1].seq + 1 if self.batches else 0
-        batch = Batch(seq, int(now), watermark, tuple(short_id(r) for r in request_ids))
+        batch = Batch(seq, int(now), watermark, tuple(stored_id(r) for r in request_ids))
         assert len(batch.ids) <= MAX_BATCH
         return Ledger((*self.batches, batch)[-LEDGER_SLOTS:])
 
@@ -85,11 +104,12 @@ class Ledger:
         """`others` (the pool's other tags) with this ledger in place of the old one."""
         tags = {k: v for k, v in others.items() if not k.startswith(LEDGER_PREFIX)}
         for batch in self.batches:
-            tags[f"{LEDGER_PREFIX}{batch.seq % LEDGER_SLOTS}"] = batch.value()
+            for part, value in enumerate(batch.values()):
+                tags[f"{LEDGER_PREFIX}{batch.seq % LEDGER_SLOTS}-{part}"] = value
         return tags
 
     def assign(self, machines: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, int]]:
-        """machine name -> (short request id, when its count change was made)."""
+        """machine name -> (request id as stored, when its count change was made)."""
         numbered = sorted((machine_number(m), str(m.get("name", ""))) for m in machines)
         found: dict[str, tuple[str, int]] = {}
         for index, batch in enumerate(self.batches):

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from autoscaler.config import Config
 from providers.azure.api import AzureApi, OperationTimeout
-from providers.azure.ledger import MAX_BATCH, Ledger, short_id
+from providers.azure.ledger import MAX_BATCH, Ledger, stored_id
 from providers.azure.names import Offering
 from providers.azure.pools import changed_pool, pool_count, pool_state, pool_tags
 from providers.base import Instance, LaunchRequest, ProviderError
@@ -84,7 +84,7 @@ class PoolScaler:
         self._guard = threading.Lock()
         self._pools: dict[str, PoolWork] = {}
         self._in_flight: dict[str, Waiter] = {}  # request id -> launch whose count change runs
-        self.full_ids: dict[str, str] = {}  # short id (ledger) -> the request id this process saw
+        self.full_ids: dict[str, str] = {}  # stored id (ledger) -> the request id this process saw
         # What this process saw each launch get, right after its count change (the ledger's
         # order-based answer holds only until a machine of the batch is deleted).
         self.request_of: dict[str, str] = {}  # machine name -> request id
@@ -98,7 +98,7 @@ class PoolScaler:
             waiter = work.grows.get(request.request_id) or self._in_flight.get(request.request_id)
             if waiter is None:  # a retry of a launch still queued or running joins it
                 waiter = work.grows[request.request_id] = Waiter(request.request_id, request)
-            self.full_ids[short_id(request.request_id)] = request.request_id
+            self.full_ids[stored_id(request.request_id)] = request.request_id
             self._start(pool, work)
         instance = waiter.result(self._patience(), f"launch {request.request_id[:12]} in agent pool {pool}")
         assert instance is not None
@@ -118,10 +118,12 @@ class PoolScaler:
             return work.lock if work is not None else self._pools.setdefault(pool, PoolWork(Offering("", "", ""), _no_body)).lock
 
     def idle(self, pool: str) -> bool:
-        """No launch or deletion queued or running for the pool (call under its lock)."""
+        """No launch or deletion waits for the pool. Under the pool's lock nothing runs on it
+        either: a worker takes the lock for each round of work (a launch that comes meanwhile
+        waits, then finds the pool gone and makes it anew)."""
         with self._guard:
             work = self._pools.get(pool)
-            return work is None or not (work.grows or work.deletes or work.running)
+            return work is None or not (work.grows or work.deletes)
 
     def _patience(self) -> float:
         # the operation itself, a wait for an operation already running on the pool, and the clean-up
@@ -231,7 +233,7 @@ class PoolScaler:
     def _recorded(
         self, pool: str, ledger: Ledger, machines: list[dict[str, Any]], request_id: str, missing_is_error: bool = False
     ) -> Instance:
-        wanted = short_id(request_id)
+        wanted = stored_id(request_id)
         by_name = {m["name"]: m for m in machines}
         assigned = ledger.assign(machines)
         remembered = [name for name, request in self.request_of.items() if request == request_id]
