@@ -333,3 +333,50 @@ def test_without_the_azure_sdk_the_message_says_what_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_azure)
     with pytest.raises(ValueError, match=r"pip install 'smart-autoscaler\[azure\]'"):
         create_provider(config=azure_config())
+
+
+def test_pools_made_with_the_charts_default_configuration_pass_azures_tag_validation(fake_azure, clock):
+    """The chart's `config:` (values.yaml) with only the AKS cluster named: a Spot pool and an
+    on-demand GPU pool are created, each accepted by the fake's ARM tag validation, and AKS's
+    copy of the tags on the scale set holds within Azure's limits too."""
+    from pathlib import Path
+
+    import yaml
+
+    from autoscaler.config import config_from_mapping
+    from providers.azure import create_provider
+    from tests.providers.azure_fixtures import FakeCredential
+    from tests.providers.fake_azure import CLUSTER, RESOURCE_GROUP
+
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm/smart-autoscaler/values.yaml").read_text())["config"]
+    config = config_from_mapping({**values, "cloud": "azure", "region": "eastus", "azure": {
+        "subscriptionId": SUBSCRIPTION, "resourceGroup": RESOURCE_GROUP, "clusterName": CLUSTER}})
+    provider = create_provider(config=config, clock=clock, credential=FakeCredential(), base_url=fake_azure.base_url,
+                               polling_interval=0, allow_http=True)
+    provider.launch(request("chart-spot", capacity="spot"))
+    provider.launch(request("chart-gpu", vm_size="Standard_NC4as_T4_v3", taints=(GPU_TAINT,)))
+    provider.close()
+
+    assert len(fake_azure.pools) == 2
+    for pool in fake_azure.pools.values():
+        assert pool["properties"]["tags"]["smart-autoscaler.io_cluster"] == values["clusterName"]
+        assert names.tag_problems(fake_azure.scale_sets[fake_azure.vmss_of(pool["name"])]["tags"]) == []
+
+
+def test_the_fake_refuses_a_tag_name_with_a_slash_as_azure_does(fake_azure, provider, monkeypatch):
+    """The old pool tags (`smart-autoscaler.io/cluster`) would not pass: ARM's
+    InvalidTagNameCharacters comes back as a failed launch naming Azure's code."""
+    import providers.azure.provider as module
+    from providers.base import ProviderError
+
+    real = module.pool_body
+
+    def with_a_slash(*args, **kwargs):
+        body = real(*args, **kwargs)
+        body["properties"]["tags"]["smart-autoscaler.io/cluster"] = "prod-east"
+        return body
+
+    monkeypatch.setattr(module, "pool_body", with_a_slash)
+    with pytest.raises(ProviderError) as caught:
+        provider.launch(request("slash"))
+    assert caught.value.code == "InvalidTagNameCharacters" and fake_azure.pools == {}
