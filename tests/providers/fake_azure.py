@@ -175,6 +175,7 @@ class FakeAzure:
     operations: dict[str, Operation] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # time.monotonic() of each request
     price_pages: list[list[dict[str, Any]]] = field(default_factory=list)
     cluster_tags: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -364,6 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         with fake.lock:
             fake.advance()
             fake.requests.append((method, url.path, body))
+            fake.arrived.append(time.monotonic())
             if url.path == "/api/retail/prices":
                 return self._prices(parse_qs(url.query))
             fault = self._fault(method, url.path)
