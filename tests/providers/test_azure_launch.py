@@ -380,3 +380,30 @@ def test_the_fake_refuses_a_tag_name_with_a_slash_as_azure_does(fake_azure, prov
     with pytest.raises(ProviderError) as caught:
         provider.launch(request("slash"))
     assert caught.value.code == "InvalidTagNameCharacters" and fake_azure.pools == {}
+
+
+def test_a_launch_the_loop_gave_up_on_holds_nothing_and_its_retry_gets_its_machine(clock):
+    """AKS operations take 1.5 s; the loop gives up on a launch after 0.3 s (cloudCallTimeout).
+    Meanwhile another offering's launch goes through; the retry with the same key joins the
+    count change still running and gets its machine: one count change, one machine."""
+    from autoscaler.clock import SystemClock
+    from autoscaler.loop.calls import ThreadedCalls
+
+    fake, server = start_fake_azure(lro_seconds=1.5)
+    provider = make_provider(fake, clock)
+    calls = ThreadedCalls(SystemClock(), 10, timeout=0.3)
+    try:
+        calls.submit("launch", "slow", lambda: provider.launch(request("slow")))
+        outcome = calls.wait("launch", "slow", 0.6)
+        assert outcome is not None and outcome.timed_out
+        other = provider.launch(request("other", vm_size="Standard_E4as_v5"))
+        again = provider.launch(request("slow"))
+    finally:
+        calls.shutdown(0)
+        provider.close()
+        server.shutdown()
+
+    slow_pool = again.instance_id.split("/")[0]
+    assert [body["properties"]["count"] for name, body in pool_puts(fake) if name == slow_pool] == [1]
+    assert len(fake.machines(slow_pool)) == 1 and again.request_id == "slow"
+    assert other.instance_id.split("/")[0] != slow_pool
