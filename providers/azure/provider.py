@@ -159,7 +159,7 @@ class AzureProvider:
                     instance = replace(instance, state="terminating")
                 instances.append(instance)
             self.pools.seen(name, len(machines), now)
-        for gone in [m for m in self.scaler.request_of if m not in listed]:
+        for gone in [m for m in list(self.scaler.request_of) if m not in listed]:
             self.scaler.request_of.pop(gone, None)
         return instances
 

@@ -84,7 +84,7 @@ class PoolScaler:
         self._guard = threading.Lock()
         self._pools: dict[str, PoolWork] = {}
         self._in_flight: dict[str, Waiter] = {}  # request id -> launch whose count change runs
-        self.full_ids: dict[str, str] = {}  # stored id (ledger) -> the request id this process saw
+        self.full_ids: dict[str, str] = {}  # a hashed id in the ledger -> the request id this process saw
         # What this process saw each launch get, right after its count change (the ledger's
         # order-based answer holds only until a machine of the batch is deleted).
         self.request_of: dict[str, str] = {}  # machine name -> request id
@@ -98,7 +98,8 @@ class PoolScaler:
             waiter = work.grows.get(request.request_id) or self._in_flight.get(request.request_id)
             if waiter is None:  # a retry of a launch still queued or running joins it
                 waiter = work.grows[request.request_id] = Waiter(request.request_id, request)
-            self.full_ids[stored_id(request.request_id)] = request.request_id
+            if stored_id(request.request_id) != request.request_id:
+                self.full_ids[stored_id(request.request_id)] = request.request_id
             self._start(pool, work)
         instance = waiter.result(self._patience(), f"launch {request.request_id[:12]} in agent pool {pool}")
         assert instance is not None
@@ -236,7 +237,7 @@ class PoolScaler:
         wanted = stored_id(request_id)
         by_name = {m["name"]: m for m in machines}
         assigned = ledger.assign(machines)
-        remembered = [name for name, request in self.request_of.items() if request == request_id]
+        remembered = [name for name, request in list(self.request_of.items()) if request == request_id]
         if remembered:  # this process saw which machine it got: that one, or none when it is gone
             found = by_name.get(remembered[0])
             if found is not None:
