@@ -14,7 +14,6 @@ Standard_B4ls_v2 ($0.147/h on demand, allocatable 3860m CPU), the next Standard_
 from __future__ import annotations
 
 import sys
-import time
 from datetime import datetime
 
 import pytest
@@ -30,6 +29,7 @@ from tests.e2e.daemon_helpers import (  # noqa: E402
     daemon_cluster_rules,
     dump_config,
     free_port,
+    hold,
     pods_of,
     running,
 )
@@ -187,9 +187,12 @@ def test_ten_pods_get_ten_nodes_from_one_count_change_that_a_cluster_update_keep
 
     with fake_azure.lock:
         fake_azure.reconcile()  # what AKS does on any cluster update
-    time.sleep(3 * LOOP)
-    assert len(fake_azure.machines(pool)) == 10 and len(autoscaler.managed_nodes()) == 10
-    assert len(running(pods_of(core_v1, namespace, "web"))) == 10
+
+    def all_ten_stay() -> None:
+        assert len(fake_azure.machines(pool)) == 10 and len(autoscaler.managed_nodes()) == 10
+        assert len(running(pods_of(core_v1, namespace, "web"))) == 10
+
+    hold(3 * LOOP, all_ten_stay, check=autoscaler.check_daemons)
 
     gone = next(p for p in pods_of(core_v1, namespace, "web") if p.metadata.name == "web-3")
     core_v1.delete_namespaced_pod("web-3", namespace, grace_period_seconds=0)
@@ -221,13 +224,15 @@ def test_a_crash_between_the_count_change_and_registration_leaves_no_duplicate_a
 
     second = start_daemon(autoscaler, fake_azure)
     second.wait_log(r"became leader", 30)
-    time.sleep(3 * LOOP)  # loops that see the pod pending and the machine not yet a node
-    assert count_changes(fake_azure, pool) == [1] and len(fake_azure.machines(pool)) == 1
+
+    def one_change_one_machine() -> None:
+        assert count_changes(fake_azure, pool) == [1] and len(fake_azure.machines(pool)) == 1
+
+    hold(3 * LOOP, one_change_one_machine)  # loops that see the pod pending and the machine not yet a node
     aks.resume()
     node = node_of(autoscaler, core_v1, "web")
-    time.sleep(2 * LOOP)
+    hold(2 * LOOP, one_change_one_machine)
 
-    assert count_changes(fake_azure, pool) == [1]
     (machine,) = fake_azure.machines(pool)
     assert node.metadata.name == machine["name"]
     assert [n.metadata.name for n in autoscaler.managed_nodes()] == [machine["name"]]
