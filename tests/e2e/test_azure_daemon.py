@@ -25,6 +25,7 @@ from tests.e2e.aks_nodes import aks_machines  # noqa: E402
 from tests.e2e.daemon_helpers import (  # noqa: E402
     BASE_CONFIG,
     INSTANCE_TYPE_LABEL,
+    LEASE_NAME,
     Daemon,
     daemon_cluster_rules,
     dump_config,
@@ -206,7 +207,7 @@ def test_ten_pods_get_ten_nodes_from_one_count_change_that_a_cluster_update_keep
 
 
 def test_a_crash_between_the_count_change_and_registration_leaves_no_duplicate_and_no_leak(
-    autoscaler, fake_azure, aks, core_v1, namespace
+    autoscaler, fake_azure, aks, core_v1, coordination_v1, namespace
 ):
     """AKS operations take 2 s here and the kubelets hold registration. The daemon is killed
     right after AKS accepted the pool's count change; a new daemon takes over (the lease
@@ -221,6 +222,7 @@ def test_a_crash_between_the_count_change_and_registration_leaves_no_duplicate_a
     autoscaler.wait(lambda: count_changes(fake_azure, pool), 10 * LOOP, "the pool's count change")
     first.kill()
     autoscaler.killed(first)
+    coordination_v1.delete_namespaced_lease(LEASE_NAME, namespace)  # as if its 15 s had run out
 
     second = start_daemon(autoscaler, fake_azure)
     second.wait_log(r"became leader", 30)
