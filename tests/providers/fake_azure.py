@@ -9,7 +9,9 @@ Every behaviour follows a published source, never this project's code:
   the same contract as azure-mgmt-containerservice's models): PUT creates a pool (201) or
   changes it (200) and runs a long-running operation; `count` is 0-1000 for a User pool;
   `vmSize`, `scaleSetPriority`, `osType` and `availabilityZones` cannot change on an existing
-  pool; taints are `key=value:Effect`; the enums are the spec's. POST .../deleteMachines with
+  pool (PropertyChangeNotAllowed, "Changing property ... vmSize is not allowed" in the stable
+  API versions, quoted in Azure/bicep-registry-modules#7130; "You can't change the VM size of a
+  node pool after you create it", AKS docs, multiple node pools); taints are `key=value:Effect`; the enums are the spec's. POST .../deleteMachines with
   `{"machineNames": [...]}` deletes exactly those machines (202) and the pool's count drops by
   as many. Machines - List / Get name each machine after its node and give its scale-set VM
   in `properties.resourceId`.
