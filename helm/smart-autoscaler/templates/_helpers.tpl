@@ -76,6 +76,14 @@ option again at start).
 {{- if and (has $provider (list "aws" "gcp" "azure" "oci")) (ne $provider $cloud) }}
 {{- fail (printf "provider %q launches instances in %s, but config.cloud is %q (prices and sizes come from it): set config.cloud=%s" $provider $provider $cloud $provider) }}
 {{- end }}
+{{- $config := .Values.config | default dict }}
+{{- if not $config.clusterName }}
+{{- fail "config.clusterName is required: a name unique among the clusters sharing the cloud account (every instance launched is tagged with it, so the autoscaler adopts its own nodes and never another cluster's), e.g. --set config.clusterName=prod-eu-1" }}
+{{- end }}
+{{- if not $config.region }}
+{{- $examples := dict "aws" "us-east-1" "gcp" "us-central1" "azure" "eastus" "oci" "us-ashburn-1" }}
+{{- fail (printf "config.region is required: the %s region the cluster runs in, e.g. --set config.region=%s" $cloud (get $examples $cloud | default "us-east-1")) }}
+{{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled=true: two replicas must never act at once" }}
 {{- end }}
