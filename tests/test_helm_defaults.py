@@ -24,8 +24,10 @@ from autoscaler.config import config_from_mapping  # noqa: E402
 
 CHART = Path(__file__).resolve().parent.parent / "helm" / "smart-autoscaler"
 CLOUDS = ("aws", "gcp", "azure", "oci")
-# options that point the provider at a local test server: not for operators' values
-TEST_ONLY_OPTIONS = {"gcp.apiEndpoint", "azure.resourceManagerEndpoint", "oci.serviceEndpoint", "oci.identityEndpoint"}
+# options that point the provider at a local test server, or that only `preview` reads: not for
+# the daemon's values
+TEST_ONLY_OPTIONS = {"gcp.apiEndpoint", "azure.resourceManagerEndpoint", "oci.serviceEndpoint", "oci.identityEndpoint",
+                     "aws.publicPriceListURL"}
 
 
 @pytest.fixture(scope="module")
