@@ -127,7 +127,7 @@ def test_deployment_runs_the_daemon_with_the_mounted_config(default: list[dict[s
     assert arg(args, "--provider") == "aws"
     assert arg(args, "--metrics-address") == "0.0.0.0:8080"
     assert "--dry-run" not in args and "--no-leader-elect" not in args
-    assert main["image"] == "ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0"
+    assert main["image"] == "ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0-aws"  # the AWS image: one SDK
     # the flags are the daemon's own: its parser accepts them
     parsed = _parser().parse_args(args)
     assert (parsed.command, parsed.config, parsed.dry_run) == ("run", config_path, False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,7 @@ helm = pytest.importorskip("helm_python", reason="needs helm-python-sdk (pip ins
 from autoscaler.cli import _parser  # noqa: E402
 from autoscaler.cloudconfig import CLOUD_OPTIONS  # noqa: E402
 from autoscaler.config import config_from_mapping  # noqa: E402
-
-CHART = Path(__file__).resolve().parent.parent / "helm" / "smart-autoscaler"
-CLOUDS = ("aws", "gcp", "azure", "oci")
+from tests.chart_values import CHART, CLOUDS, completed_values, values_file  # noqa: E402
 # options that point the provider at a local test server, or that only `preview` reads: not for
 # the daemon's values
 TEST_ONLY_OPTIONS = {"gcp.apiEndpoint", "azure.resourceManagerEndpoint", "oci.serviceEndpoint", "oci.identityEndpoint",
@@ -43,10 +40,6 @@ def render_all(chart: Any, values: dict[str, Any]) -> dict[str, str]:
 def objects(manifests: dict[str, str]) -> list[dict[str, Any]]:
     return [doc for path, text in sorted(manifests.items()) if not path.endswith("NOTES.txt")
             for doc in yaml.safe_load_all(text) if doc]
-
-
-def cloud_values(cloud: str) -> dict[str, Any]:
-    return yaml.safe_load((CHART / "ci" / f"{cloud}-values.yaml").read_text())
 
 
 # ---- nothing chosen for the operator
@@ -74,7 +67,9 @@ def test_values_yaml_names_no_cluster_or_region() -> None:
 
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_each_clouds_values_file_renders_a_daemon_for_that_cloud(chart: Any, cloud: str) -> None:
-    values = cloud_values(cloud)
+    with pytest.raises(helm.HelmRenderError, match=r"config\.clusterName is required"):
+        render_all(chart, values_file(cloud))  # the starting file leaves the cluster's name to the operator
+    values = completed_values(cloud)
     report = helm.lint(CHART, values, strict=True, namespace="kube-system")
     assert not report["errors"] and not [m for m in report["messages"] if m["severity"] >= 2], report
     rendered = objects(render_all(chart, values))
@@ -82,6 +77,7 @@ def test_each_clouds_values_file_renders_a_daemon_for_that_cloud(chart: Any, clo
     (main,) = deployment["spec"]["template"]["spec"]["containers"]
     args = _parser().parse_args(main["args"])
     assert args.provider == cloud
+    assert main["image"] == f"ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0-{cloud}"  # that cloud's SDK only
     (config_map,) = [o for o in rendered if o["kind"] == "ConfigMap" and "config.yaml" in o["data"]]
     config = config_from_mapping(yaml.safe_load(config_map["data"]["config.yaml"]))
     assert (config.cloud, config.region, config.cluster_name) == (
@@ -106,7 +102,7 @@ def test_values_yaml_explains_every_option_of_each_cloud(cloud: str) -> None:
 
 
 def test_notes_name_the_next_command(chart: Any) -> None:
-    manifests = render_all(chart, cloud_values("aws"))
+    manifests = render_all(chart, completed_values("aws"))
     (notes,) = [text for path, text in manifests.items() if path.endswith("NOTES.txt")]
     assert "smart-autoscaler doctor --config /etc/smart-autoscaler/config.yaml --provider aws" in notes
     assert "kubectl -n kube-system exec deploy/sa-smart-autoscaler --" in notes
@@ -137,3 +133,9 @@ def test_every_dashboard_panel_shows_its_quantity_in_its_unit() -> None:
         expressions = [t["expr"] for t in panel["targets"]]
         unit = panel["fieldConfig"]["defaults"].get("unit")
         assert unit in unit_for(expressions), f"panel {panel['title']!r}: unit {unit!r} for {expressions}"
+
+
+def test_the_simulated_provider_and_plugins_get_the_image_with_every_sdk(chart: Any) -> None:
+    rendered = objects(render_all(chart, values_file("simulated")))
+    (deployment,) = [o for o in rendered if o["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0"

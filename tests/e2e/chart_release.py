@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.daemon_helpers import CHART, wait_for
+from tests.e2e.daemon_helpers import wait_for
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 RELEASE_LABEL = "app.kubernetes.io/instance"
@@ -179,10 +179,6 @@ class ImageProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             return self.proc.wait(5)
-
-
-def chart_values_file(name: str) -> dict[str, Any]:
-    return yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text())
 
 
 def wait_gone(api_client, namespace: str, release: str, timeout: float = 60.0) -> None:

@@ -14,19 +14,16 @@ import pytest
 from tests.e2e.chart_release import (
     ImageProcess,
     PodFromRelease,
-    chart_values_file,
     helm_config,
     manifest_objects,
     release_leftovers,
     validate_strictly,
     wait_gone,
 )
+from tests.chart_values import CLOUDS, completed_values
 from tests.e2e.daemon_helpers import CHART, free_port, managed_nodes, managed_pod, node_ready, wait_for
 
 helm = pytest.importorskip("helm_python", reason="needs helm-python-sdk (pip install helm-python-sdk)")
-
-CLOUDS = ("aws", "gcp", "azure", "oci")
-
 
 def revision(apps_v1, namespace: str, name: str) -> str:
     deployment = apps_v1.read_namespaced_deployment(name, namespace)
@@ -36,7 +33,7 @@ def revision(apps_v1, namespace: str, name: str) -> str:
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_each_clouds_values_install_upgrade_and_uninstall_cleanly(cloud, control_plane, k8s_client, namespace, apps_v1, core_v1):
     release = f"sa-{cloud}"
-    values = chart_values_file(cloud)
+    values = completed_values(cloud)
     config = helm_config(control_plane, namespace)
     try:
         # the objects Helm would create, checked by the API server itself
@@ -58,7 +55,7 @@ def test_each_clouds_values_install_upgrade_and_uninstall_cleanly(cloud, control
         # a changed option rolls the pods: a second ReplicaSet revision
         changed = {**values, "config": {**values["config"], "maxNodes": 50}}
         upgraded = config.upgrade(str(CHART), release, changed, namespace=namespace, timeout=60)
-        assert upgraded["version"] == 2
+        assert upgraded["revision"] == 2
         wait_for(lambda: revision(apps_v1, namespace, deployment) == "2", 30, "the Deployment's second revision")
         config_map = core_v1.read_namespaced_config_map(deployment, namespace)
         assert "maxNodes: 50" in config_map.data["config.yaml"]
@@ -88,7 +85,7 @@ def test_the_daemon_started_from_what_the_chart_installed_launches_a_node_for_a_
         pytest.skip(str(err))
     port = free_port()
     values = {
-        **chart_values_file("simulated"),
+        **completed_values("simulated"),
         "metrics": {"port": port},
         "extraArgs": ["--simulated-launch-delay", "1s"],
         # no kubelet runs the chart's own pod here: keep it off the nodes launched for the test pod

@@ -49,9 +49,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The container image. */}}
+{{/*
+The container image. One image per cloud (Dockerfile, build ARG CLOUD): unless image.tag is set,
+a cloud provider gets <appVersion>-<cloud> (only its SDK) and anything else <appVersion> (every SDK).
+*/}}
 {{- define "smart-autoscaler.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- $provider := .Values.provider | toString }}
+{{- $default := ternary (printf "%s-%s" .Chart.AppVersion $provider) .Chart.AppVersion (has $provider (list "aws" "gcp" "azure" "oci")) }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default $default | toString) }}
 {{- end }}
 
 {{/* The leader-election Lease name (--lease-name). */}}
