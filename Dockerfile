@@ -16,8 +16,9 @@ COPY pyproject.toml README.md ./
 COPY autoscaler ./autoscaler
 COPY providers ./providers
 COPY pricing ./pricing
-# The package and its dependencies in a virtual environment that the runtime stage copies whole;
-# pip and setuptools are not needed to run it and leave with the build stage.
+# The package and its dependencies in a virtual environment that the runtime stage copies whole.
+# Left behind: pip and setuptools (not needed to run), and the kubernetes client's asyncio
+# variant (kubernetes.aio, ~60 MB, with aiohttp: the daemon uses the synchronous client).
 RUN case "${CLOUD}" in \
       all) extras="aws,gcp,azure,oci" ;; \
       none) extras="" ;; \
@@ -26,7 +27,9 @@ RUN case "${CLOUD}" in \
     esac \
  && python3 -m venv /opt/smart-autoscaler \
  && /opt/smart-autoscaler/bin/pip install --no-cache-dir --disable-pip-version-check "/src[${extras}]" \
- && /opt/smart-autoscaler/bin/pip uninstall --yes --quiet pip setuptools
+ && site="$(/opt/smart-autoscaler/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+ && rm -rf "${site}/kubernetes/aio" \
+ && /opt/smart-autoscaler/bin/pip uninstall --yes --quiet aiohttp aiohttp-retry pip setuptools
 
 FROM ${BASE}
 ARG CLOUD=all

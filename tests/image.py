@@ -161,6 +161,7 @@ def build() -> Image:
         started = time.monotonic()
         base = _base_tar(folder, log)
         storage = folder / "storage"
+        shutil.rmtree(storage, ignore_errors=True)  # what an interrupted build left
         buildah = ["buildah", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "--storage-driver", "vfs"]
         try:
             ctr = _run([*buildah, "from", "scratch"], log).strip()
@@ -220,7 +221,7 @@ def image_command(image: Image, args: Sequence[str], *, mounts: Mapping[str, str
     """argv running the image's entrypoint with `args` as the image's user: read-only root,
     an empty /tmp, /proc, /dev, and `mounts` (host path -> path in the image, read-only)."""
     root = image.root
-    mounts = dict(mounts or {})
+    mounts = {host: resolve_inside(root, inside) for host, inside in (mounts or {}).items()}
     for inside in mounts.values():  # mount points, as a container runtime makes them
         (root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
     script = [
@@ -242,6 +243,26 @@ def image_command(image: Image, args: Sequence[str], *, mounts: Mapping[str, str
         "sh", "-ec", "\n".join(script), "run-image", str(root),
         "env", "-i", *environment, "chroot", f"--userspec={user}", str(root), *image.entrypoint, *args,
     ]
+
+
+def resolve_inside(root: Path, path: str) -> str:
+    """`path` as the image sees it, its symbolic links followed inside `root` (Debian's /var/run
+    is a link to /run: on the host it would lead out of the image)."""
+    parts = [p for p in path.split("/") if p]
+    resolved: list[str] = []
+    for _ in range(64):  # links followed at most this many times
+        if not parts:
+            return "/" + "/".join(resolved)
+        part = parts.pop(0)
+        candidate = root.joinpath(*resolved, part)
+        if candidate.is_symlink():
+            target = os.readlink(candidate)
+            parts = [p for p in target.split("/") if p] + parts
+            if target.startswith("/"):
+                resolved = []
+            continue
+        resolved.append(part)
+    raise ValueError(f"{path}: too many symbolic links in the image")
 
 
 def _quote(text: str) -> str:

@@ -53,4 +53,5 @@ def test_the_aws_image_holds_the_aws_sdk_and_no_other_cloud_sdk(image: Image) ->
     present = {name for name in ("boto3", "botocore", "oci", "google", "azure") if (site / name).exists()}
     assert present == {"boto3", "botocore"}
     assert not (site / "pip").exists()  # pip leaves with the build stage
+    assert not (site / "kubernetes" / "aio").exists() and not (site / "aiohttp").exists()  # the unused asyncio client
     assert image.labels.get("io.smart-autoscaler.cloud") == "aws"
