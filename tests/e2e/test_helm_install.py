@@ -40,9 +40,9 @@ def test_each_clouds_values_install_upgrade_and_uninstall_cleanly(cloud, control
         planned = config.install(str(CHART), release, values, namespace=namespace, dry_run="server")
         objects = manifest_objects(planned["manifest"])
         accepted = validate_strictly(k8s_client, objects, namespace)
-        assert sorted(o.split("/")[0] for o in accepted) == sorted([
-            "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget",
-            "Role", "RoleBinding", "Service", "ServiceAccount"])
+        assert len(accepted) == len(objects) and {o.split("/")[0] for o in accepted} >= {
+            "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget",
+            "Role", "RoleBinding", "Service", "ServiceAccount"}
 
         config.install(str(CHART), release, values, namespace=namespace, timeout=60)
         deployment = f"{release}-smart-autoscaler"
