@@ -1,7 +1,8 @@
 """The container image, built from the repository's Dockerfile without a registry, and run the
 way a kubelet runs the chart's Deployment.
 
-Build (tests/setup.sh runs `python3 -m tests.image build`, in parallel with the control plane):
+Build (tests/setup.sh runs `python3 -m tests.image start`: the build goes on in the background
+while the control plane builds and the fast tier runs; the tests that run the image wait for it):
 a Debian bookworm root file system from Debian's archive (mmdebstrap: python3 and its venv
 module) becomes the base image; buildah (vfs storage, chroot isolation, no daemon, no registry)
 builds the Dockerfile with BASE set to that base and CLOUD=aws. The image's root file system
@@ -45,6 +46,8 @@ SOURCES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "autosc
 # the host's pip configuration and CA bundle, mounted while the image's pip runs (never kept)
 HOST_PIP_FILES = ("/etc/pip.conf", "/etc/ssl/certs/ca-certificates.crt")
 SIZE_TIMEOUT = 1800
+BUILD_LOG = "build.log"
+BUILD_WAIT = 1200.0  # how long a test waits for a build still running (a cold one takes ~10 min under load)
 
 
 class ImageUnavailable(RuntimeError):
@@ -96,14 +99,46 @@ def built_image() -> Image | None:
     return Image.load(folder) if (folder / "config.json").is_file() else None
 
 
-def ensure_image() -> Image:
-    """The cached image for the current sources; raises ImageUnavailable when it was not built
-    (tests never build it: tests/setup.sh does, with the time that takes)."""
+def ensure_image(wait: float = BUILD_WAIT) -> Image:
+    """The cached image for the current sources. A build still running (tests/setup.sh starts it
+    in the background, so that it overlaps the fast tier) is waited for, up to `wait` seconds.
+    Raises ImageUnavailable when there is none (tests never build it themselves)."""
+    deadline = time.monotonic() + wait
+    while built_image() is None and _building() and time.monotonic() < deadline:
+        time.sleep(2)
     image = built_image()
     if image is None:
+        log = cache_dir() / BUILD_LOG
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.is_file() else ""
         raise ImageUnavailable(
-            f"no image built for these sources in {cache_dir()} (run `python3 -m tests.image build`, as tests/setup.sh does)")
+            f"no image built for these sources in {cache_dir()} (`python3 -m tests.image build`, as tests/setup.sh "
+            f"runs it){': ' + tail if tail else ''}")
     return image
+
+
+def _building() -> bool:
+    """True while a build holds the cache's lock."""
+    lock_path = cache_dir() / ".lock"
+    if not lock_path.exists():
+        return False
+    with open(lock_path) as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return False
+
+
+def start_background_build() -> Path:
+    """Start `build` detached (it outlives the caller), its output in the cache's build.log."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / BUILD_LOG
+    with open(log_path, "w") as log:
+        subprocess.Popen([sys.executable, "-m", "tests.image", "build"], cwd=REPO, stdin=subprocess.DEVNULL,
+                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return log_path
 
 
 # ---------------------------------------------------------------------------- building
@@ -277,10 +312,20 @@ def main(argv: Sequence[str]) -> int:
             print(f"image: not built: {err}", file=sys.stderr)
             return 1
         return 0
+    if list(argv) == ["start"]:
+        if built_image() is not None:
+            print(f"image: reusing {cache_dir() / source_key()}")
+            return 0
+        missing = _missing_tools()
+        if missing:
+            print(f"image: not built: {', '.join(missing)} not found (Debian packages buildah, mmdebstrap)", file=sys.stderr)
+            return 1
+        print(f"image: building in the background (the end-to-end tier waits for it); log: {start_background_build()}")
+        return 0
     if list(argv) == ["show"]:
         print(composition(ensure_image()))
         return 0
-    print("usage: python3 -m tests.image build|show", file=sys.stderr)
+    print("usage: python3 -m tests.image build|start|show", file=sys.stderr)
     return 2
 
 
