@@ -47,6 +47,7 @@ SOURCES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "autosc
 HOST_PIP_FILES = ("/etc/pip.conf", "/etc/ssl/certs/ca-certificates.crt")
 SIZE_TIMEOUT = 1800
 BUILD_LOG = "build.log"
+SHELLS = ("/bin/sh", "/bin/bash", "/bin/dash", "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/dash")
 BUILD_WAIT = 1200.0  # how long a test waits for a build still running (a cold one takes ~10 min under load)
 
 
@@ -252,11 +253,13 @@ def composition(image: Image) -> str:
 
 
 def image_command(image: Image, args: Sequence[str], *, mounts: Mapping[str, str] | None = None,
-                  env: Mapping[str, str] | None = None) -> list[str]:
-    """argv running the image's entrypoint with `args` as the image's user: read-only root,
-    an empty /tmp, /proc, /dev, and `mounts` (host path -> path in the image, read-only)."""
+                  env: Mapping[str, str] | None = None, entrypoint: Sequence[str] | None = None) -> list[str]:
+    """argv running the image's entrypoint (or `entrypoint`) with `args` as the image's user:
+    read-only root, an empty /tmp, /proc, /dev, `mounts` (host path -> path in the image,
+    read-only), and the image's shells replaced by /dev/null: nothing may need one at run time."""
     root = image.root
     mounts = {host: resolve_inside(root, inside) for host, inside in (mounts or {}).items()}
+    shells = sorted({resolve_inside(root, shell) for shell in SHELLS if (root / shell.lstrip("/")).exists()})
     for inside in mounts.values():  # mount points, as a container runtime makes them
         (root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
     script = [
@@ -270,13 +273,15 @@ def image_command(image: Image, args: Sequence[str], *, mounts: Mapping[str, str
     for host, inside in mounts.items():
         target = f'"$root"/{inside.lstrip("/")}'
         script += [f"mount --bind {_quote(host)} {target}", f"mount -o remount,bind,ro {target}"]
+    for shell in shells:
+        script.append(f'mount --bind /dev/null "$root"/{shell.lstrip("/")}')
     script.append('exec "$@"')
     environment = [*image.env, *(f"{k}={v}" for k, v in (env or {}).items())]
     user = image.user if ":" in image.user else f"{image.user}:{image.user}"
     return [
         "unshare", "--mount", "--propagation", "private", "--fork", "--",
         "sh", "-ec", "\n".join(script), "run-image", str(root),
-        "env", "-i", *environment, "chroot", f"--userspec={user}", str(root), *image.entrypoint, *args,
+        "env", "-i", *environment, "chroot", f"--userspec={user}", str(root), *(entrypoint or image.entrypoint), *args,
     ]
 
 

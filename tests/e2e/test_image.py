@@ -3,7 +3,8 @@ pod: as the image's user, on a read-only root file system, with an empty /tmp.
 
 Given the image built by tests/setup.sh, when its entrypoint runs with `--version` or `preview`
 of an example, then it answers as the installed command does; what it holds is only the AWS
-variant's SDK. (`run` against the control plane: test_helm_install.py.)
+variant's SDK; its shells are not needed and the root file system is read-only. (`run` against
+the control plane: test_helm_install.py.)
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ def image() -> Image:
         pytest.skip(str(err))
 
 
-def run(image: Image, *args: str, mounts: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(image_command(image, args, mounts=mounts), capture_output=True, text=True, timeout=120)
+def run(image: Image, *args: str, mounts: dict[str, str] | None = None,
+        entrypoint: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(image_command(image, args, mounts=mounts, entrypoint=entrypoint), capture_output=True,
+                          text=True, timeout=120)
 
 
 def test_the_image_prints_the_packages_version(image: Image) -> None:
@@ -55,3 +58,18 @@ def test_the_aws_image_holds_the_aws_sdk_and_no_other_cloud_sdk(image: Image) ->
     assert not (site / "pip").exists()  # pip leaves with the build stage
     assert not (site / "kubernetes" / "aio").exists() and not (site / "aiohttp").exists()  # the unused asyncio client
     assert image.labels.get("io.smart-autoscaler.cloud") == "aws"
+
+
+def test_no_shell_is_needed_at_run_time(image: Image) -> None:
+    """The runner replaces the image's shells with /dev/null, yet --version, preview (above) and
+    the daemon (test_helm_install.py) run: the entrypoint is exec form, its script's interpreter
+    is the venv's python."""
+    assert run(image, "-c", "true", entrypoint=["/bin/sh"]).returncode != 0
+    script = (image.root / image.entrypoint[0].lstrip("/")).read_text().splitlines()[0]
+    assert script == "#!/opt/smart-autoscaler/bin/python3"
+
+
+def test_the_root_file_system_is_read_only_to_the_daemon(image: Image) -> None:
+    done = run(image, "-c", "open('/tmp/scratch', 'w').write('ok'); open('/opt/smart-autoscaler/x', 'w')",
+               entrypoint=["/opt/smart-autoscaler/bin/python3"])
+    assert done.returncode != 0 and "Read-only file system" in done.stderr
