@@ -7,7 +7,7 @@ a Debian bookworm root file system from Debian's archive (mmdebstrap: python3 an
 module) becomes the base image; buildah (vfs storage, chroot isolation, no daemon, no registry)
 builds the Dockerfile with BASE set to that base and CLOUD=aws. The image's root file system
 and its configuration (user, entrypoint, environment) are exported to a cache outside the
-repository, keyed by the Dockerfile, pyproject.toml and every source file:
+repository, keyed by the Dockerfile, pyproject.toml and every source file (not README.md):
 ~/.cache/smart-autoscaler/image/<key>/ (SMART_AUTOSCALER_IMAGE_CACHE overrides the folder).
 A cached image is reused; the base file system is cached on its own, so a source change
 rebuilds only the image. The build's pip uses the host's pip configuration and CA bundle
@@ -42,7 +42,9 @@ SUITE = "bookworm"  # Debian 12: python3 3.11, as pyproject.toml requires
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 BASE_TAG = f"localhost/smart-autoscaler-base:{SUITE}"
 IMAGE_TAG = "localhost/smart-autoscaler:test"
-SOURCES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "autoscaler", "providers", "pricing")
+# What the image is built from. README.md is copied too, but only as the package's long
+# description: a change to the documentation alone does not rebuild the image.
+SOURCES = ("Dockerfile", ".dockerignore", "pyproject.toml", "autoscaler", "providers", "pricing")
 # the host's pip configuration and CA bundle, mounted while the image's pip runs (never kept)
 HOST_PIP_FILES = ("/etc/pip.conf", "/etc/ssl/certs/ca-certificates.crt")
 SIZE_TIMEOUT = 1800
