@@ -112,7 +112,7 @@ def ensure_image(wait: float = BUILD_WAIT) -> Image:
     image = built_image()
     if image is None:
         log = cache_dir() / BUILD_LOG
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.is_file() else ""
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-3:]) if log.is_file() else ""
         raise ImageUnavailable(
             f"no image built for these sources in {cache_dir()} (`python3 -m tests.image build`, as tests/setup.sh "
             f"runs it){': ' + tail if tail else ''}")
