@@ -47,7 +47,7 @@ IMAGE_TAG = "localhost/smart-autoscaler:test"
 SOURCES = ("Dockerfile", ".dockerignore", "pyproject.toml", "autoscaler", "providers", "pricing")
 # the host's pip configuration and CA bundle, mounted while the image's pip runs (never kept)
 HOST_PIP_FILES = ("/etc/pip.conf", "/etc/ssl/certs/ca-certificates.crt")
-SIZE_TIMEOUT = 1800
+STEP_TIMEOUT = 1800  # seconds for one build step (mmdebstrap, bud)
 BUILD_LOG = "build.log"
 SHELLS = ("/bin/sh", "/bin/bash", "/bin/dash", "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/dash")
 BUILD_WAIT = 1200.0  # how long a test waits for a build still running (a cold one takes ~10 min under load)
@@ -161,7 +161,7 @@ def _locked(folder: Path) -> Iterator[None]:
 
 def _run(argv: Sequence[str], log: list[str], **kwargs) -> str:
     started = time.monotonic()
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=SIZE_TIMEOUT, **kwargs)
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=STEP_TIMEOUT, **kwargs)
     log.append(f"$ {' '.join(argv)}  ({time.monotonic() - started:.0f}s, rc={done.returncode})")
     if done.returncode != 0:
         raise ImageUnavailable(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
