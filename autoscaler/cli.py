@@ -75,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"refuse manifests that would create more than N pods in all (default {MAX_PREVIEW_PODS:,})")
     preview.add_argument("--timings", "-v", action="store_true", help="print the time of each phase (read, expand, plan, print) to stderr")
     preview.add_argument("--live-prices", action="store_true",
-                         help="ask each target cloud's public price API for current prices (Azure Retail Prices); "
-                              "the embedded catalog answers when it cannot be reached")
+                         help="ask each target cloud's price list for current prices (AWS bulk price list, OCI price list, "
+                              "Azure Retail Prices: no account; GCP Cloud Billing Catalog: needs GOOGLE_API_KEY); "
+                              "the embedded catalog answers when one cannot be reached")
 
     simulate = commands.add_parser(
         "simulate",

@@ -188,6 +188,8 @@ def _with_live_prices(catalog: Any, target: Target, config: Config, problems: li
     if table is None:
         problems.append(f"{target}: no live price source for {target.cloud}; using the embedded prices")
         return catalog
+    if hasattr(table, "apply"):  # re-prices the catalog itself (providers/public_prices.py)
+        return table.apply(catalog)
     return with_live_prices(catalog, table.prices, table.note())
 
 

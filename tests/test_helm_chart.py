@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,21 @@ def chart() -> Any:
         yield loaded
 
 
-def render(chart: Any, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every object the chart renders with these values (NOTES.txt left out)."""
+# The two values an operator must give (no default may apply to every cluster).
+REQUIRED = {"config": {"region": "us-east-1", "clusterName": "prod-eu-1"}}
+
+
+def with_required(values: dict[str, Any] | None) -> dict[str, Any]:
+    """`values` with the required ones filled in where the caller left them out."""
+    merged = {**REQUIRED, **(values or {})}
+    merged["config"] = {**REQUIRED["config"], **((values or {}).get("config") or {})}
+    return merged
+
+
+def render(chart: Any, values: dict[str, Any] | None = None, *, bare: bool = False) -> list[dict[str, Any]]:
+    """Every object the chart renders with these values (NOTES.txt left out); the required
+    values are filled in unless `bare`."""
+    values = values if bare else with_required(values)
     manifests = chart.render(values=values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
     objects = []
     for path, text in sorted(manifests.items()):
@@ -78,7 +92,7 @@ def default(chart: Any) -> list[dict[str, Any]]:
 def test_lint_passes_without_errors() -> None:
     for values in (None, {"provider": "simulated", "dryRun": True, "replicaCount": 1},
                    {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}):
-        report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE)
+        report = helm.lint(CHART, with_required(values), strict=True, namespace=NAMESPACE)
         errors = [m for m in report["messages"] if m["severity"] >= 2]
         assert not report["errors"] and not errors, report
 
@@ -113,7 +127,7 @@ def test_deployment_runs_the_daemon_with_the_mounted_config(default: list[dict[s
     assert arg(args, "--provider") == "aws"
     assert arg(args, "--metrics-address") == "0.0.0.0:8080"
     assert "--dry-run" not in args and "--no-leader-elect" not in args
-    assert main["image"] == "ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0"
+    assert main["image"] == "ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0-aws"  # the AWS image: one SDK
     # the flags are the daemon's own: its parser accepts them
     parsed = _parser().parse_args(args)
     assert (parsed.command, parsed.config, parsed.dry_run) == ("run", config_path, False)
@@ -222,11 +236,13 @@ def test_default_config_is_valid_and_matches_the_daemon_defaults(default: list[d
     values = yaml.safe_load(config_yaml(default))
     assert isinstance(values, dict)
     config = config_from_mapping(values)  # an unknown (misspelt) key or a bad value raises ConfigError
-    assert config == Config(), "values.yaml's config: defaults should be the daemon's own"
+    # besides the two values the operator must give, values.yaml's defaults are the daemon's own
+    expected = replace(Config(), region="us-east-1", cluster_name="prod-eu-1")
+    assert config == expected
     # and the file as the daemon reads it
     path = tmp_path / "config.yaml"
     path.write_text(config_yaml(default))
-    assert load_config_file(str(path)) == Config()
+    assert load_config_file(str(path)) == expected
 
 
 def test_config_values_reach_the_daemon(chart: Any, tmp_path: Path) -> None:
