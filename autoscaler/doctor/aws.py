@@ -557,8 +557,10 @@ def prices(account: Account, now: datetime | None = None) -> list[Check]:
     except (ClientError, BotoCoreError) as err:
         results.append(_price_failure("on-demand prices (Price List API)", "pricing:GetProducts", err))
     try:
+        sample = _representatives(config).get("x86_64")
         history = account.clients.ec2.describe_spot_price_history(
-            ProductDescriptions=["Linux/UNIX"], StartTime=now - timedelta(hours=6), MaxResults=50).get("SpotPriceHistory", [])
+            ProductDescriptions=["Linux/UNIX"], StartTime=now - timedelta(hours=6), MaxResults=50,
+            **({"InstanceTypes": [sample.name]} if sample else {})).get("SpotPriceHistory", [])
         stamps = [h["Timestamp"] for h in history if h.get("Timestamp")]
         if stamps:
             newest = max(stamps)
