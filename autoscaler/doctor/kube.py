@@ -6,7 +6,6 @@ answered by the API server and stored nowhere."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from autoscaler.doctor.access import Access, needed
@@ -134,47 +133,37 @@ def permissions(target: KubeTarget, *, hot_nodes: bool, simulated: bool, lease: 
     return checks
 
 
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, ValueError):
-        return None
-
-
-def metrics_api(target: KubeTarget, config: Any, now: datetime | None = None) -> list[Check]:
-    """NodeMetrics served, for (nearly) every node, and fresh enough for hot-node mitigation."""
+def metrics_api(target: KubeTarget, config: Any, clock: Any = None) -> list[Check]:
+    """NodeMetrics served, for every node, and fresh enough for hot-node mitigation -- read
+    the way the daemon reads them (autoscaler/kube/metrics.py)."""
     hot = config.manage_high_utilization
     what = "metrics API (metrics.k8s.io)"
     if not hot.enabled:
         return [skip(AREA, what, "not needed: manageHighUtilization.enabled is false")]
-    from kubernetes.client import CoreV1Api, CustomObjectsApi
+    from kubernetes.client import CoreV1Api
 
-    now = now or datetime.now(timezone.utc)
-    try:
-        listed = CustomObjectsApi(target.api_client).list_cluster_custom_object(
-            "metrics.k8s.io", "v1beta1", "nodes", _request_timeout=TIMEOUT)
-    except Exception as err:  # noqa: BLE001
-        status = getattr(err, "status", None)
-        fix = ("install metrics-server (https://github.com/kubernetes-sigs/metrics-server) -- hot-node mitigation "
-               "reads NodeMetrics and PodMetrics" if status in (404, 503) else
-               "the metrics.k8s.io APIService must answer: kubectl get apiservice v1beta1.metrics.k8s.io")
-        return [fail(AREA, what, f"listing NodeMetrics failed: {_api_error(err)}", fix)]
-    samples = {item["metadata"]["name"]: _parse_time(item.get("timestamp", "")) for item in listed.get("items", [])}
+    from autoscaler.kube.metrics import MetricsApi
+
+    report = MetricsApi(target.api_client, clock=clock).usage()
+    if report.error:
+        return [fail(AREA, what, report.error,
+                     "install metrics-server (https://github.com/kubernetes-sigs/metrics-server): hot-node "
+                     "mitigation reads NodeMetrics and PodMetrics; kubectl get apiservice v1beta1.metrics.k8s.io")]
     nodes = [n.metadata.name for n in CoreV1Api(target.api_client).list_node(_request_timeout=TIMEOUT).items]
-    fresh = {name for name, stamp in samples.items() if stamp and (now - stamp).total_seconds() <= hot.max_metrics_age}
+    fresh = {name for name, sample in report.nodes.items() if sample.age(report.read_at) <= hot.max_metrics_age}
     missing = [n for n in nodes if n not in fresh]
     if nodes and not fresh:
         return [fail(AREA, what, f"no node has metrics newer than {hot.max_metrics_age:g}s "
-                     f"(manageHighUtilization.maxMetricsAge); {len(samples)} of {len(nodes)} nodes have any",
+                     f"(manageHighUtilization.maxMetricsAge); {len(report.nodes)} of {len(nodes)} nodes have any",
                      "check metrics-server's logs (kubectl -n kube-system logs deploy/metrics-server): it must "
                      "scrape every kubelet")]
     if missing:
         shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
         return [warn(AREA, what, f"{len(fresh)} of {len(nodes)} nodes have fresh metrics; none for {shown}",
                      "nodes without metrics are never treated as hot; check metrics-server can reach their kubelets")]
-    ages = [(now - samples[n]).total_seconds() for n in fresh if samples[n]]
-    newest = f", newest {min(ages):.0f}s old" if ages else ""
-    return [ok(AREA, what, f"fresh for all {len(nodes)} nodes{newest}")]
+    ages = [report.nodes[n].age(report.read_at) for n in fresh]
+    newest = f", newest {max(0.0, min(ages)):.0f}s old" if ages else ""
+    return [ok(AREA, what, f"served; fresh for all {len(nodes)} nodes{newest}")]
 
 
 def extended_resources_asked(pods: Iterable[Any], config: Any) -> dict[str, str]:
