@@ -9,6 +9,14 @@ Long-running operations answer 201/202 with `Azure-AsyncOperation` (and `Locatio
 and `Retry-After: 0`; the operation's status resource goes InProgress -> Succeeded, or Failed
 with a scripted error. Errors can be scripted synchronously (the HTTP status and
 `{"error": {"code", "message"}}` body) or inside the long-running operation.
+
+For `doctor` (read-only calls, Azure REST API reference shapes): Permissions - List For
+Resource Group (`GET .../resourceGroups/{rg}/providers/Microsoft.Authorization/permissions`,
+`value[]` of `{actions, notActions, dataActions, notDataActions}`; by default one entry with
+`actions: ["*"]`, what Owner lists), Usage - List (`GET .../providers/Microsoft.Compute/
+locations/{location}/usages`, `value[]` of `{unit, currentValue, limit, name: {value,
+localizedValue}}`), and the managed cluster's `kubernetesVersion`, `fqdn` and
+`identityProfile.kubeletidentity`.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ class FakeAzure:
     faults: list[Fault] = field(default_factory=list)
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     price_pages: list[list[dict[str, Any]]] = field(default_factory=list)
+    permissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # resource group -> entries
+    usages: list[dict[str, Any]] = field(default_factory=list)  # Compute usages of REGION
     lock: threading.RLock = field(default_factory=threading.RLock)
     _numbers: itertools.count = field(default_factory=lambda: itertools.count(0))
 
@@ -222,7 +232,18 @@ def _route(handler: _Handler, fake: FakeAzure, method: str, path: str, body: Any
     if m := re.fullmatch(r".*/managedClusters/([^/]+)", path):
         if m.group(1) != CLUSTER:
             raise KeyError(m.group(1))
-        return handler._send(200, {"name": CLUSTER, "location": REGION, "properties": {"nodeResourceGroup": NODE_RESOURCE_GROUP, "provisioningState": "Succeeded"}})
+        return handler._send(200, {"name": CLUSTER, "location": REGION, "properties": {
+            "nodeResourceGroup": NODE_RESOURCE_GROUP, "provisioningState": "Succeeded", "kubernetesVersion": "1.31.2",
+            "fqdn": f"{CLUSTER}-dns-00000000.hcp.{REGION}.azmk8s.io",
+            "identityProfile": {"kubeletidentity": {
+                "resourceId": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{NODE_RESOURCE_GROUP}/providers/"
+                              f"Microsoft.ManagedIdentity/userAssignedIdentities/{CLUSTER}-agentpool",
+                "clientId": "11111111-2222-3333-4444-555555555555", "objectId": "66666666-7777-8888-9999-000000000000"}}}})
+    if m := re.fullmatch(r".*/resourceGroups/([^/]+)/providers/Microsoft.Authorization/permissions", path):
+        owner = [{"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []}]
+        return handler._send(200, {"value": fake.permissions.get(m.group(1), owner)})
+    if m := re.fullmatch(r"/subscriptions/[^/]+/providers/Microsoft.Compute/locations/([^/]+)/usages", path):
+        return handler._send(200, {"value": fake.usages if m.group(1) == REGION else []})
     if re.fullmatch(r".*/managedClusters/[^/]+/agentPools", path):
         return handler._send(200, {"value": list(fake.pools.values())})
     if m := re.fullmatch(r".*/agentPools/([^/]+)", path):

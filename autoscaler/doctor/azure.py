@@ -1,0 +1,224 @@
+"""AKS checks, read-only: a token for Resource Manager; the cluster (version, FQDN, node resource
+group, kubelet identity); every action of the chart's role (helm/smart-autoscaler/files/
+azure-role.json) in the permissions Resource Manager lists for the caller at the cluster's and
+the node resource group (`Microsoft.Authorization/permissions`, GET); vCPU usage and limit per
+VM family (`Microsoft.Compute/locations/usages`) for the families the catalog would choose; the
+Retail Prices API reachable."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from autoscaler.doctor.report import Check, Status, fail, guarded, ok, warn
+
+AREA = "AZURE"
+PERMISSIONS_API = "2022-04-01"
+ROLE_FIX = "assign the chart's role (helm/smart-autoscaler/files/azure-role.json; README 'Run it on AKS')"
+
+# What providers/azure calls, by the scope it calls it in: the chart's role, as one table.
+ACTIONS: tuple[tuple[str, str, str], ...] = (
+    ("cluster", "Microsoft.ContainerService/managedClusters/read", "reads the cluster"),
+    ("cluster", "Microsoft.ContainerService/managedClusters/agentPools/read", "lists its agent pools"),
+    ("cluster", "Microsoft.ContainerService/managedClusters/agentPools/write", "creates an agent pool per node shape"),
+    ("cluster", "Microsoft.ContainerService/managedClusters/agentPools/delete", "deletes an idle pool it made"),
+    ("cluster", "Microsoft.ContainerService/locations/operations/read", "follows pool operations"),
+    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/read", "reads the pools' scale sets"),
+    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/write", "grows a scale set by one"),
+    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/delete/action", "deletes one instance"),
+    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read", "reads the instances"),
+    ("nodes", "Microsoft.Compute/locations/operations/read", "follows scale-set operations"),
+)
+GPU_FAMILY_PREFIXES = ("standardnc", "standardnd", "standardnv", "standard nc", "standard nd", "standard nv")
+
+
+def sdk_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("azure.mgmt.compute", "azure.mgmt.containerservice", "azure.identity"))
+
+
+@dataclass
+class Subscription:
+    config: Any
+    api: Any  # providers.azure.api.AzureApi
+    subscription: str
+    node_resource_group: str = ""
+
+    def scope(self, which: str) -> str:
+        group = self.config.azure.resource_group if which == "cluster" else self.node_resource_group
+        return f"/subscriptions/{self.subscription}/resourceGroups/{group}"
+
+
+def checks(config: Any, target: Any = None, credential: Any = None) -> list[Check]:
+    from providers.azure import LoopbackCredential, _loopback_http
+    from providers.azure.api import ARM_SCOPE, AzureApi
+
+    settings = config.azure
+    subscription = settings.subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+    if not subscription or not settings.resource_group:
+        return [fail(AREA, "configuration", "azure.subscriptionId (or $AZURE_SUBSCRIPTION_ID) and azure.resourceGroup are needed",
+                     "set them to the AKS cluster's subscription and resource group")]
+    endpoint = settings.resource_manager_endpoint.rstrip("/")
+    loopback = _loopback_http(endpoint)
+    if loopback:
+        credential = credential or LoopbackCredential()
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    try:
+        credential.get_token(ARM_SCOPE)
+    except Exception as err:  # noqa: BLE001 - every credential kind fails its own way
+        return [fail(AREA, "credentials", f"no token for Resource Manager: {type(err).__name__}: {str(err)[:300]}",
+                     "set serviceAccount.azureClientId (Workload Identity) or give the node a managed identity")]
+    if not settings.cluster_name:
+        from dataclasses import replace
+
+        settings = replace(settings, cluster_name=config.cluster_name)
+    api = AzureApi(settings, subscription, credential, endpoint, None, loopback)
+    account = Subscription(config, api, subscription)
+    found = [ok(AREA, "credentials", f"a Resource Manager token, subscription {subscription}")]
+    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+        ("AKS cluster", lambda: cluster(account)),
+        ("role permissions", lambda: permissions(account)),
+        ("vCPU quotas", lambda: usages(account)),
+        ("prices", lambda: prices(account)),
+    ]
+    for what, step in steps:
+        found += guarded(AREA, what, step)
+    return found
+
+
+def _plain(model: Any) -> dict[str, Any]:
+    from providers.azure.api import _plain as rest_shape
+
+    return rest_shape(model)
+
+
+def _error(err: Exception) -> str:
+    error = getattr(err, "error", None)
+    code = getattr(error, "code", "") or getattr(err, "status_code", "")
+    return f"{code}: {getattr(err, 'message', err)}" if code else f"{type(err).__name__}: {err}"
+
+
+def cluster(account: Subscription) -> list[Check]:
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    settings = account.api.settings
+    what = "AKS cluster"
+    try:
+        found = _plain(account.api.aks.managed_clusters.get(settings.resource_group, settings.cluster_name))
+    except ResourceNotFoundError:
+        return [fail(AREA, what, f"no cluster {settings.cluster_name!r} in resource group {settings.resource_group}",
+                     "set azure.clusterName (or clusterName) and azure.resourceGroup to the AKS cluster's")]
+    except HttpResponseError as err:
+        return [fail(AREA, what, _error(err), ROLE_FIX if getattr(err, "status_code", 0) in (401, 403) else
+                     "check access to Resource Manager")]
+    properties = found.get("properties") or {}
+    account.node_resource_group = settings.node_resource_group or properties.get("nodeResourceGroup", "")
+    state = properties.get("provisioningState", "")
+    detail = (f"{settings.cluster_name}: Kubernetes {properties.get('kubernetesVersion', '?')}, {state}, "
+              f"{properties.get('fqdn', '')}, node resource group {account.node_resource_group}")
+    checks = [ok(AREA, what, detail) if state in ("Succeeded", "") else warn(AREA, what, detail, "wait for the cluster")]
+    kubelet = ((properties.get("identityProfile") or {}).get("kubeletidentity") or {})
+    if kubelet:
+        checks.append(ok(AREA, "kubelet identity", kubelet.get("resourceId") or kubelet.get("clientId", "")))
+    else:
+        checks.append(warn(AREA, "kubelet identity", "the cluster reports none (a service-principal cluster?)",
+                           "new nodes pull images and join with the cluster's kubelet identity"))
+    return checks
+
+
+def listed_permissions(account: Subscription, scope: str) -> list[dict[str, Any]]:
+    from azure.core.rest import HttpRequest
+
+    base = account.api.settings.resource_manager_endpoint.rstrip("/")
+    request = HttpRequest("GET", f"{base}{scope}/providers/Microsoft.Authorization/permissions",
+                          params={"api-version": PERMISSIONS_API})
+    response = account.api.compute.send_request(request)
+    if response.status_code != 200:
+        raise PermissionError(f"HTTP {response.status_code}: {response.text()[:200]}")
+    return response.json().get("value", [])
+
+
+def allowed(action: str, permissions: list[dict[str, Any]]) -> bool:
+    """Resource Manager's rule: an action is allowed by an entry whose `actions` match it
+    (wildcards, case-insensitive) and whose `notActions` do not."""
+    action = action.lower()
+    for entry in permissions:
+        if any(fnmatch.fnmatchcase(action, a.lower()) for a in entry.get("actions", [])) and \
+                not any(fnmatch.fnmatchcase(action, a.lower()) for a in entry.get("notActions", [])):
+            return True
+    return False
+
+
+def permissions(account: Subscription) -> list[Check]:
+    results = []
+    for which in ("cluster", "nodes"):
+        scope = account.scope(which)
+        if which == "nodes" and not account.node_resource_group:
+            results.append(warn(AREA, "node resource group permissions", "unknown node resource group (cluster line)"))
+            continue
+        try:
+            listed = listed_permissions(account, scope)
+        except Exception as err:  # noqa: BLE001
+            results.append(fail(AREA, f"permissions at {scope}", f"Microsoft.Authorization/permissions: {err}", ROLE_FIX))
+            continue
+        for scope_of, action, why in ACTIONS:
+            if scope_of != which:
+                continue
+            what = f"{action}"
+            if allowed(action, listed):
+                results.append(ok(AREA, what, f"at {scope}"))
+            else:
+                results.append(fail(AREA, what, f"not allowed at {scope}: the provider {why}", ROLE_FIX))
+    return results
+
+
+def usages(account: Subscription) -> list[Check]:
+    from azure.core.exceptions import HttpResponseError
+
+    from pricing.catalog import catalog_settings, region_catalog
+
+    config = account.config
+    try:
+        items = [_plain(u) for u in account.api.compute.usage.list(config.region)]
+    except HttpResponseError as err:
+        return [warn(AREA, "vCPU quotas", f"Microsoft.Compute/locations/usages: {_error(err)}",
+                     "allow Microsoft.Compute/locations/usages/read to whoever runs doctor (the daemon does not need it)")]
+    catalog = region_catalog("azure", config.region, catalog_settings(config))
+    families = {o.instance_type.family.replace(" ", "").lower() for o in catalog.offerings}
+    results = []
+    for item in sorted(items, key=lambda u: u["name"]["value"]):
+        name = item["name"]["value"]
+        if name.replace(" ", "").lower() not in families:
+            continue
+        limit, used = float(item.get("limit", 0)), float(item.get("currentValue", item.get("current_value", 0)))
+        what = f"quota {name}"
+        detail = f"{limit:g} vCPUs in {config.region} ({used:g} used)"
+        fix = f"request more {name} vCPUs: portal 'Quotas > Compute', region {config.region}"
+        if limit - used > 0:
+            results.append(ok(AREA, what, detail))
+        elif name.lower().startswith(GPU_FAMILY_PREFIXES):
+            results.append(warn(AREA, what, f"{detail}: pods that need these GPUs stay pending", fix))
+        else:
+            results.append(fail(AREA, what, f"{detail}: no node of this family can launch", fix))
+    return results or [warn(AREA, "vCPU quotas", f"no usage listed for the catalog's families in {config.region}")]
+
+
+def prices(account: Subscription) -> list[Check]:
+    from providers.azure.prices import PriceFetchError, _get_json, first_page_url
+
+    settings = account.api.settings
+    what = "live prices (Retail Prices API)"
+    try:
+        page = _get_json(first_page_url(settings.retail_prices_url, account.config.region), min(settings.call_timeout, 20.0))
+    except PriceFetchError as err:
+        return [warn(AREA, what, f"{err}; the embedded catalog's prices answer", "allow HTTPS to prices.azure.com")]
+    count = len(page.get("Items") or [])
+    if not count:
+        return [Check(AREA, what, Status.WARN, f"no price for {account.config.region}", "check the region name")]
+    return [ok(AREA, what, f"reachable ({count} prices on the first page)")]
