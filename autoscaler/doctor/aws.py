@@ -515,7 +515,7 @@ def quotas(account: Account) -> list[Check]:
     vcpu_quotas = [(q, letters) for q, letters in vcpu_quotas if letters]
     catalog = region_catalog("aws", config.region, catalog_settings(config))
     families = {o.instance_type.family for o in catalog.offerings
-                if o.capacity_type in config.bin_packing_node_pricing or o.instance_type.gpu_count}
+                if o.instance_type.arch == "amd64" or config.include_arm_instance}
     results = []
     for quota, letters in sorted(vcpu_quotas, key=lambda item: item[0].get("QuotaName", "")):
         used = sorted(f for f in families if family_letters(f) in letters)

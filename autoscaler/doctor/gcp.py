@@ -180,6 +180,9 @@ def quotas(account: Project) -> list[Check]:
     region = config.region
     try:
         found = account.client(compute_v1.RegionsClient).get(project=account.project, region=region, timeout=TIMEOUT)
+    except exceptions.Forbidden as err:
+        return [warn(AREA, "quotas", f"regions.get denied: {err.message}",
+                     "allow compute.regions.get to whoever runs doctor to see quotas (the daemon does not need it)")]
     except exceptions.GoogleAPIError as err:
         return [_failed("quotas", err, "check network access to compute.googleapis.com")]
     limits = {q.metric: (q.limit, q.usage) for q in found.quotas}
