@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from autoscaler.doctor.report import Check, Status, fail, guarded, ok, skip, warn
+from autoscaler.doctor.report import Check, Status, fail, guarded, ok, run_steps, skip, warn
 
 AREA = "AWS"
 DENIED = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnauthorizedAccess"})
@@ -88,7 +88,7 @@ def checks(config: Any, target: Any = None, session: Any = None) -> list[Check]:
     found = guarded(AREA, "identity", lambda: identity(account))
     if any(c.status is Status.FAIL for c in found):
         return found  # without credentials every other call fails the same way
-    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+    return found + run_steps(AREA, [
         ("EKS cluster", lambda: eks_cluster(account)),
         ("subnets", lambda: subnets(account)),
         ("security groups", lambda: security_groups(account)),
@@ -100,10 +100,7 @@ def checks(config: Any, target: Any = None, session: Any = None) -> list[Check]:
         ("user data", lambda: user_data(account)),
         ("vCPU quotas", lambda: quotas(account)),
         ("prices", lambda: prices(account)),
-    ]
-    for what, step in steps:
-        found += guarded(AREA, what, step)
-    return found
+    ])
 
 
 # ---- identity

@@ -11,9 +11,9 @@ import fnmatch
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from autoscaler.doctor.report import Check, Status, fail, guarded, ok, warn
+from autoscaler.doctor.report import Check, Status, fail, ok, run_steps, warn
 
 AREA = "AZURE"
 PERMISSIONS_API = "2022-04-01"
@@ -81,15 +81,12 @@ def checks(config: Any, target: Any = None, credential: Any = None) -> list[Chec
     api = AzureApi(settings, subscription, credential, endpoint, None, loopback)
     account = Subscription(config, api, subscription)
     found = [ok(AREA, "credentials", f"a Resource Manager token, subscription {subscription}")]
-    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+    return found + run_steps(AREA, [
         ("AKS cluster", lambda: cluster(account)),
         ("role permissions", lambda: permissions(account)),
         ("vCPU quotas", lambda: usages(account)),
         ("prices", lambda: prices(account)),
-    ]
-    for what, step in steps:
-        found += guarded(AREA, what, step)
-    return found
+    ])
 
 
 def _plain(model: Any) -> dict[str, Any]:

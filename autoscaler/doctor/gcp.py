@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from autoscaler.doctor.report import Check, Status, fail, guarded, ok, warn
+from autoscaler.doctor.report import Check, Status, fail, ok, run_steps, warn
 
 AREA = "GCP"
 TIMEOUT = 20.0
@@ -75,15 +75,12 @@ def checks(config: Any, target: Any = None) -> list[Check]:
     account = Project(config, credentials, project, config.gcp.api_endpoint)
     who = getattr(credentials, "service_account_email", "") or type(credentials).__name__
     found = [ok(AREA, "credentials", f"{who}, project {project}")]
-    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+    return found + run_steps(AREA, [
         ("GKE cluster", lambda: cluster(account)),
         ("IAM permissions", lambda: permissions(account)),
         ("quotas", lambda: quotas(account)),
         ("prices", lambda: prices(account)),
-    ]
-    for what, step in steps:
-        found += guarded(AREA, what, step)
-    return found
+    ])
 
 
 def _failed(what: str, err: Exception, fix: str) -> Check:

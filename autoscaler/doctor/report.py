@@ -109,3 +109,14 @@ def guarded(area: str, what: str, run: Callable[[], Iterable[Check]]) -> list[Ch
             raise
         return [fail(area, what, f"the check itself failed: {type(err).__name__}: {err}",
                      "this is a bug in the check: please report it (SMART_AUTOSCALER_DEBUG=1 shows where)")]
+
+
+Step = tuple[str, Callable[[], Iterable[Check]]]
+
+
+def run_steps(area: str, steps: Iterable[Step]) -> list[Check]:
+    """Each (what, step) in order, each guarded: one failing step never hides the others."""
+    checks: list[Check] = []
+    for what, step in steps:
+        checks += guarded(area, what, step)
+    return checks

@@ -6,10 +6,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from autoscaler.doctor import kube, settings
-from autoscaler.doctor.report import Check, Report, fail, guarded, skip
+from autoscaler.doctor.report import Check, Report, fail, guarded, run_steps, skip
 
 CLOUDS = ("aws", "gcp", "azure", "oci")
 SDK_EXTRAS = {"aws": "boto3", "gcp": "google-cloud-compute, google-cloud-container", "azure": "azure-mgmt-*",
@@ -60,15 +60,13 @@ def _kubernetes(report: Report, config: Any, options: DoctorOptions, provider: s
     if any(c.status.value == "fail" for c in reachable):
         return None
     lease = (_lease_namespace(options), options.lease_name) if options.leader_elect else None
-    steps: list[tuple[str, Callable[[], list[Check]]]] = [
+    report.add(run_steps(kube.AREA, [
         ("identity", lambda: kube.identity(target)),
         ("RBAC", lambda: kube.permissions(target, hot_nodes=config.manage_high_utilization.enabled,
                                           simulated=provider == "simulated", lease=lease)),
         ("metrics API", lambda: kube.metrics_api(target, config)),
         ("device plugins", lambda: kube.device_plugins(target, config)),
-    ]
-    for what, step in steps:
-        report.add(guarded(kube.AREA, what, step))
+    ]))
     return target
 
 
