@@ -146,3 +146,36 @@ def test_the_access_table_asks_for_metrics_only_with_hot_node_mitigation(hot):
     labels = {a.label for a in needed(hot_nodes=hot, simulated=False, leader_election=True)}
     assert ("list nodes.metrics.k8s.io" in labels) is hot
     assert "create nodes" not in labels and "create pods/eviction" in labels
+
+
+def test_the_kubernetes_part_only_reads_and_asks(tmp_path):
+    # given an API server that records every request (the real one keeps no such record)
+    from autoscaler.doctor.kube import KubeTarget, device_plugins, identity, permissions
+    from tests.kube.fakeapi import FakeApiServer, Reply
+
+    server = FakeApiServer()
+    try:
+        def review(request):
+            return Reply(201, {**request.body, "status": {"allowed": True}})
+
+        server.on("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+        server.on("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                  Reply(201, {"kind": "SelfSubjectReview", "status": {"userInfo": {"username": "system:serviceaccount:kube-system:sa"}}}))
+        server.on("GET", "/api/v1/pods", Reply(200, {"metadata": {}, "items": []}))
+        from autoscaler.config import Config
+
+        target = KubeTarget(server.api_client(), server.url)
+        checks = identity(target) + permissions(target, hot_nodes=True, simulated=False, lease=("kube-system", "sa"))
+        checks += device_plugins(target, Config())
+        assert all(c.status.value == "ok" for c in checks), [c for c in checks if c.status.value != "ok"]
+        # then every request was a GET or a review, which the API server answers and stores nowhere
+        kinds = {(r.method, r.path) for r in server.requests}
+        assert {m for m, _ in kinds} <= {"GET", "POST"}
+        assert {p for m, p in kinds if m == "POST"} == {"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                                                        "/apis/authentication.k8s.io/v1/selfsubjectreviews"}
+        reviewed = [r.body["spec"]["resourceAttributes"] for r in server.sent("POST", ".*selfsubjectaccessreviews")]
+        assert {"group": "", "resource": "pods", "subresource": "eviction", "verb": "create"} in reviewed
+        assert {"group": "coordination.k8s.io", "resource": "leases", "verb": "update", "namespace": "kube-system",
+                "name": "sa"} in reviewed
+    finally:
+        server.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autoscaler.doctor.access import needed
 from tests.e2e.daemon_helpers import REPO, daemon_cluster_rules, grant_service_account, revoke, wait_for, without_verb
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +62,7 @@ def test_the_charts_roles_pass_every_kubernetes_check(granted, namespace, tmp_pa
     rbac = [c["what"] for c in lines if c["what"].startswith("RBAC: ")]
     assert "RBAC: create pods/eviction" in rbac and "RBAC: update leases.coordination.k8s.io" in rbac
     assert "RBAC: create nodes" in rbac  # the simulated provider registers Nodes
-    assert len(rbac) == 17
+    assert len(rbac) == len(needed(hot_nodes=False, simulated=True, leader_election=True)) == 18
     identity = next(c for c in lines if c["what"] == "identity")
     assert identity["detail"] == f"system:serviceaccount:{namespace}:smart-autoscaler"
     assert "Kubernetes v1." in next(c for c in lines if c["what"] == "API server reachable")["detail"]
