@@ -300,7 +300,7 @@ def dry_runs(account: Account) -> list[Check]:
         profile = settings.node_instance_profile
         run_params["IamInstanceProfile"] = {"Arn": profile} if profile.startswith("arn:") else {"Name": profile}
     template = ({"LaunchTemplateId": settings.launch_template} if settings.launch_template.startswith("lt-")
-                else {"LaunchTemplateName": settings.launch_template or f"smart-autoscaler-{account.config.cluster_name}-doctor"})
+                else {"LaunchTemplateName": settings.launch_template or _generated_template(account)})
     fleet_params = {
         "Type": "instant",
         "TargetCapacitySpecification": {"TotalTargetCapacity": 1, "DefaultTargetCapacityType": "on-demand"},
@@ -334,8 +334,25 @@ def dry_runs(account: Account) -> list[Check]:
                                 "proved once an instance tagged for the cluster runs (the policy may limit it by tag)"))
         else:
             results.append(warn(AREA, what, f"not proved: EC2 answered {detail}",
-                                "the answer above came before EC2 checked the permission; check the policy by hand"))
+                                "EC2 checked the request before the permission (CreateFleet needs a launch template "
+                                "the provider made: proved after the first launch); check the policy by hand"))
     return results
+
+
+def _generated_template(account: Account) -> str:
+    """A launch template the provider generated earlier (EC2 checks CreateFleet's template
+    before its permission), else a name that does not exist yet."""
+    from botocore.exceptions import ClientError
+
+    from providers.aws.launch import TEMPLATE_PREFIX
+
+    prefix = f"{TEMPLATE_PREFIX}-{account.config.cluster_name}-"
+    try:
+        found = account.clients.ec2.describe_launch_templates(
+            Filters=[{"Name": "launch-template-name", "Values": [f"{prefix}*"]}]).get("LaunchTemplates", [])
+    except ClientError:
+        found = []
+    return found[0]["LaunchTemplateName"] if found else f"{prefix}doctor"
 
 
 # ---- node role

@@ -90,10 +90,10 @@ class Report:
             if check.fix and check.status in (Status.FAIL, Status.WARN):
                 lines.append(f"      fix: {check.fix}")
         if self.options:
-            lines += ["", "Options in force (set: where from; others at their defaults)"]
-            for option in self.options:
-                if option["source"] != "default":
-                    lines.append(f"  {option['name']} = {option['value']}  ({option['source']})")
+            set_here = [o for o in self.options if o["source"] != "default"]
+            lines += ["", f"Options in force: {len(set_here)} set, {len(self.options) - len(set_here)} at their defaults"
+                      " (-o json lists every one)"]
+            lines += [f"  {o['name']} = {o['value']}  ({o['source']})" for o in set_here]
         verdict = "ready" if self.healthy else "not ready: fix each ✗ above"
         lines += ["", f"{self.count(Status.OK)} ✓, {self.count(Status.FAIL)} ✗, {self.count(Status.WARN)} !, "
                   f"{self.count(Status.SKIP)} not needed: {verdict}"]
