@@ -15,7 +15,7 @@ from typing import Any
 
 from autoscaler.doctor.report import Check, Status, fail, ok, run_steps, warn
 
-AREA = "AZURE"
+AREA = "Azure"
 PERMISSIONS_API = "2022-04-01"
 ROLE_FIX = "assign the chart's role (helm/smart-autoscaler/files/azure-role.json; README 'Run it on AKS')"
 

@@ -71,7 +71,7 @@ def _kubernetes(report: Report, config: Any, options: DoctorOptions, provider: s
 
 
 def cloud_checks(provider: str, config: Any, target: kube.KubeTarget | None) -> list[Check]:
-    area = provider.upper() if provider in CLOUDS else provider
+    area = {"aws": "AWS", "gcp": "GCP", "azure": "Azure", "oci": "OCI"}.get(provider, provider)
     if provider == "simulated":
         return [skip(area, "cloud account", "the simulated provider needs no cloud account")]
     if provider not in CLOUDS:
