@@ -202,3 +202,29 @@ def test_unknown_credentials_are_refused(monkeypatch, aws_account):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     report = run_aws(account)
     assert report.checks[0].status is Status.FAIL and "GetCallerIdentity" in report.checks[0].detail
+
+
+@pytest.mark.parametrize("mapped, status", [(True, Status.OK), (False, Status.FAIL)])
+def test_a_config_map_cluster_maps_the_node_role_in_aws_auth(aws_account, mapped, status):
+    # given a cluster in CONFIG_MAP authentication mode: EKS refuses ListAccessEntries
+    # (InvalidRequestException), and kube-system/aws-auth holds the mapRoles
+    from autoscaler.doctor.kube import KubeTarget
+    from tests.kube.fakeapi import FakeApiServer, Reply
+
+    account = aws_account()
+    account.answers.pop("ListAccessEntries")
+    account.failures["ListAccessEntries"] = ("InvalidRequestException", 400)
+    role = "arn:aws:iam::123456789012:role/eks-nodes" if mapped else "arn:aws:iam::123456789012:role/other"
+    roles = f"- rolearn: {role}\n  username: system:node:{{{{EC2PrivateDNSName}}}}\n  groups: [system:bootstrappers, system:nodes]\n"
+    server = FakeApiServer()
+    try:
+        server.on("GET", "/api/v1/namespaces/kube-system/configmaps/aws-auth",
+                  Reply(200, {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "aws-auth"}, "data": {"mapRoles": roles}}))
+        from autoscaler.doctor import aws
+
+        checks = {c.what: c for c in aws.checks(config(), KubeTarget(server.api_client(), server.url), session=account.session())}
+    finally:
+        server.close()
+    check = checks["node role mapped in the cluster"]
+    assert check.status is status, check
+    assert ("kube-system/aws-auth maps" in check.detail) is mapped
