@@ -228,3 +228,16 @@ def test_a_config_map_cluster_maps_the_node_role_in_aws_auth(aws_account, mapped
     check = checks["node role mapped in the cluster"]
     assert check.status is status, check
     assert ("kube-system/aws-auth maps" in check.detail) is mapped
+
+
+def test_an_ami_parameter_not_published_and_a_user_data_template_with_an_unknown_field(aws_account):
+    account = aws_account()
+    account.answers.pop("GetParameter")
+    account.failures["GetParameter"] = ("ParameterNotFound", 400)
+    report = run_aws(account)
+    ami = line(report, "AMI for x86_64")
+    assert ami.status is Status.FAIL and "aws.amiIdGeneric" in ami.fix
+    # a self-managed cluster's template naming a field Luna's templates do not have
+    report = run_aws(account, config(userDataType="Template", userData="#!/bin/sh\njoin --labels {{.Labels}} --zone {{.Zone}}\n"))
+    user_data = line(report, "user data renders")
+    assert user_data.status is Status.FAIL and "{{.Zone}}" in user_data.detail

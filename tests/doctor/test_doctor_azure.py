@@ -98,3 +98,14 @@ def test_missing_subscription_is_one_failure(monkeypatch):
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
     [check] = azure.checks(config_from_mapping({"cloud": "azure", "region": "eastus"}))
     assert check.status is Status.FAIL and "azure.subscriptionId" in check.detail
+
+
+def test_a_credential_without_a_token_is_one_failure():
+    from autoscaler.doctor import azure
+
+    class NoToken:
+        def get_token(self, *scopes, **kwargs):
+            raise RuntimeError("ManagedIdentityCredential: no managed identity endpoint found")
+
+    [check] = azure.checks(azure_config(), credential=NoToken())
+    assert check.what == "credentials" and check.status is Status.FAIL and "azureClientId" in check.fix
