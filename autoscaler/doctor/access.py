@@ -1,7 +1,9 @@
 """The Kubernetes access `smart-autoscaler run` needs: one table, read by `doctor` (asked with
 SelfSubjectAccessReview) and by the chart's tests (the ClusterRole in
 helm/smart-autoscaler/files/clusterrole-rules*.yaml and the Lease Role in templates/role.yaml
-must grant exactly these). Each entry names the calls that need it.
+must grant exactly these). Each entry says why the daemon needs it; tests/doctor/
+test_doctor_access.py reads the daemon's source and checks that every Kubernetes call it makes
+is here, and nothing else.
 """
 
 from __future__ import annotations
