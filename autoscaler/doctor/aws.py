@@ -94,6 +94,7 @@ def checks(config: Any, target: Any = None, session: Any = None) -> list[Check]:
         ("security groups", lambda: security_groups(account)),
         ("AMIs", lambda: images(account)),
         ("instances of the cluster", lambda: owned_instances(account)),
+        ("other reads", lambda: other_reads(account)),
         ("launch permissions", lambda: dry_runs(account)),
         ("node role", lambda: node_role(account)),
         ("node role mapping", lambda: node_role_mapping(account, target)),
@@ -257,6 +258,27 @@ def owned_instances(account: Account) -> list[Check]:
         return [_failed_call(what, "ec2:DescribeInstances", err)]
     account.owned_instance = found[0] if found else ""
     return [ok(AREA, what, f"{len(found)} running, tagged {TAG_CLUSTER}={account.config.cluster_name}")]
+
+
+def other_reads(account: Account) -> list[Check]:
+    """The daemon's reads no other line makes: zones per type, and its launch templates."""
+    from botocore.exceptions import ClientError
+
+    ec2 = account.clients.ec2
+    reads: list[tuple[str, Callable[[], Any]]] = [
+        ("ec2:DescribeInstanceTypeOfferings",
+         lambda: ec2.describe_instance_type_offerings(LocationType="availability-zone", MaxResults=5)),
+        ("ec2:DescribeLaunchTemplates", lambda: ec2.describe_launch_templates(MaxResults=5)),
+    ]
+    results = []
+    for action, call in reads:
+        try:
+            call()
+        except ClientError as err:
+            results.append(_failed_call(action, action, err))
+            continue
+        results.append(ok(AREA, action, "allowed"))
+    return results
 
 
 # ---- permissions, proved with DryRun

@@ -241,3 +241,9 @@ def test_an_ami_parameter_not_published_and_a_user_data_template_with_an_unknown
     report = run_aws(account, config(userDataType="Template", userData="#!/bin/sh\njoin --labels {{.Labels}} --zone {{.Zone}}\n"))
     user_data = line(report, "user data renders")
     assert user_data.status is Status.FAIL and "{{.Zone}}" in user_data.detail
+
+
+def test_a_read_the_daemon_needs_is_named_when_denied(aws_account):
+    report = run_aws(aws_account(without_action(readme_policy(), "ec2:DescribeInstanceTypeOfferings")))
+    assert failed(report) == ["ec2:DescribeInstanceTypeOfferings"], report.to_table()
+    assert "allow ec2:DescribeInstanceTypeOfferings" in line(report, "ec2:DescribeInstanceTypeOfferings").fix
