@@ -14,7 +14,8 @@ e2e registrar (tests/e2e/gke_nodes.py) turns running ones into Nodes. It is a te
 
 For `doctor`: Cloud Resource Manager `projects.testIamPermissions` (POST
 /v1/projects/{project}:testIamPermissions, body `{"permissions": [...]}`, answer the subset the
-caller holds -- Resource Manager API reference), Compute Engine `regions.get` with the
+caller holds -- Resource Manager API reference; the same on a service account, POST
+/v1/projects/-/serviceAccounts/{email}:testIamPermissions -- IAM API reference), Compute Engine `regions.get` with the
 region's `quotas` (`metric`, `limit`, `usage` -- Compute Engine API reference, Region), and the
 cluster's `currentMasterVersion`, `endpoint` and `nodeConfig.serviceAccount` (GKE API
 reference, Cluster).
@@ -84,6 +85,7 @@ class FakeGcp:
         self.boot_seconds: float = 0.0  # a created VM is STAGING this long, then RUNNING (and registers)
         self.granted: set[str] | None = None  # IAM permissions the caller holds (None: every one)
         self.region_quotas: list[dict[str, Any]] = []  # regions.get `quotas`
+        self.granted_on_accounts: dict[str, set[str]] = {}  # service account email -> permissions held on it
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -168,6 +170,7 @@ class FakeGcp:
             (r"/compute/v1/projects/[^/]+/aggregated/acceleratorTypes", "GET", self._accelerator_types),
             (r"/v1/services/[^/]+/skus", "GET", self._skus),
             (r"/v1/projects/([^/:]+):testIamPermissions", "POST", self._test_permissions),
+            (r"/v1/projects/-/serviceAccounts/([^/:]+):testIamPermissions", "POST", self._test_account_permissions),
             (r"/compute/v1/projects/[^/]+/regions/([^/]+)", "GET", self._region),
         ]
 
@@ -178,6 +181,10 @@ class FakeGcp:
             return _error(403, f"The caller does not have permission on project {project}", "forbidden", "PERMISSION_DENIED")
         asked = body.get("permissions") or []
         held = [p for p in asked if self.granted is None or p in self.granted]
+        return 200, ({"permissions": held} if held else {})
+
+    def _test_account_permissions(self, body: dict[str, Any], query: Any, email: str) -> tuple[int, Any]:
+        held = [p for p in body.get("permissions") or [] if p in self.granted_on_accounts.get(email, set())]
         return 200, ({"permissions": held} if held else {})
 
     def _region(self, body: Any, query: Any, region: str) -> tuple[int, Any]:

@@ -16,6 +16,8 @@ from autoscaler.doctor.report import Check, Status, fail, ok, run_steps, warn
 AREA = "GCP"
 TIMEOUT = 20.0
 CRM = "https://cloudresourcemanager.googleapis.com"
+IAM = "https://iam.googleapis.com"
+ACT_AS = "iam.serviceAccounts.actAs"
 README_FIX = "README 'Run it on GKE' lists the roles the daemon's Google service account needs"
 
 # What providers/gcp calls, and the permission each call needs (GKE and Compute Engine IAM
@@ -46,6 +48,7 @@ class Project:
     credentials: Any
     project: str
     endpoint: str  # "" = Google's endpoints
+    node_service_account: str = ""  # an email; "" = the Compute Engine default one
 
     @property
     def location(self) -> str:
@@ -107,19 +110,22 @@ def cluster(account: Project) -> list[Check]:
     detail = f"{account.cluster_name}: Kubernetes {found.current_master_version}, {status}, {found.endpoint}"
     checks = [ok(AREA, what, detail) if status == "RUNNING" else warn(AREA, what, detail, "nodes join a RUNNING cluster")]
     node_sa = account.config.gcp.service_account or found.node_config.service_account or "default"
+    account.node_service_account = "" if node_sa == "default" else node_sa
     shown = "the Compute Engine default service account" if node_sa == "default" else node_sa
     checks.append(ok(AREA, "node service account", shown))
     return checks
 
 
-def test_permissions(account: Project, wanted: list[str]) -> set[str]:
-    """The subset of `wanted` the caller holds on the project (projects.testIamPermissions)."""
+def test_permissions(account: Project, wanted: list[str], resource: str = "") -> set[str]:
+    """The subset of `wanted` the caller holds on the project (projects.testIamPermissions),
+    or on a service account (`resource` = its email: IAM serviceAccounts.testIamPermissions)."""
     import requests
 
-    base = account.endpoint if account.endpoint else CRM
+    base = account.endpoint if account.endpoint else (IAM if resource else CRM)
     if not base.startswith("http"):
         base = f"https://{base}"
-    url = f"{base.rstrip('/')}/v1/projects/{account.project}:testIamPermissions"
+    path = f"projects/-/serviceAccounts/{resource}" if resource else f"projects/{account.project}"
+    url = f"{base.rstrip('/')}/v1/{path}:testIamPermissions"
     if account.endpoint.startswith("http://"):
         session: Any = requests.Session()  # a local test server: no credentials are sent
     else:
@@ -139,11 +145,19 @@ def permissions(account: Project) -> list[Check]:
     except Exception as err:  # noqa: BLE001 - the call itself failing is one line
         return [fail(AREA, "IAM permissions (projects.testIamPermissions)", str(err),
                      "the daemon's credentials must be able to call Cloud Resource Manager on the project")]
+    on_account = set()
+    if ACT_AS not in held and account.node_service_account:  # actAs is usually granted on the account itself
+        try:
+            on_account = test_permissions(account, [ACT_AS], account.node_service_account)
+        except Exception:  # noqa: BLE001 - then the project's answer stands
+            on_account = set()
     results = []
     for permission, why in PERMISSIONS:
         what = f"IAM {permission}"
         if permission in held:
             results.append(ok(AREA, what, f"held on project {account.project}"))
+        elif permission in on_account:
+            results.append(ok(AREA, what, f"held on {account.node_service_account}"))
         else:
             results.append(fail(AREA, what, f"not held on project {account.project}",
                                 f"grant a role with {permission}: the provider {why} ({README_FIX})"))

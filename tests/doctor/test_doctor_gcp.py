@@ -82,3 +82,16 @@ def test_no_credentials_is_one_failure(monkeypatch, tmp_path):
     config = config_from_mapping({"cloud": "gcp", "region": REGION, "gcp": {"project": "proj"}})
     [check] = gcp.checks(config)
     assert check.what == "credentials" and check.status is Status.FAIL and "Workload Identity" in check.fix
+
+
+def test_act_as_granted_on_the_node_service_account_itself_counts(gcp):
+    from autoscaler.doctor.gcp import PERMISSIONS
+
+    nodes = "gke-nodes@proj.iam.gserviceaccount.com"
+    gcp.granted = {p for p, _ in PERMISSIONS} - {"iam.serviceAccounts.actAs"}
+    report = run_gcp(gcp, serviceAccount=nodes)
+    act_as = line(report, "IAM iam.serviceAccounts.actAs")
+    assert act_as.status is Status.FAIL  # held nowhere
+    gcp.granted_on_accounts[nodes] = {"iam.serviceAccounts.actAs"}
+    act_as = line(run_gcp(gcp, serviceAccount=nodes), "IAM iam.serviceAccounts.actAs")
+    assert act_as.status is Status.OK and act_as.detail == f"held on {nodes}"
