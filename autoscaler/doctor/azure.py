@@ -1,7 +1,7 @@
 """AKS checks, read-only: a token for Resource Manager; the cluster (version, FQDN, node resource
 group, kubelet identity); every action of the chart's role (helm/smart-autoscaler/files/
-azure-role.json) in the permissions Resource Manager lists for the caller at the cluster's and
-the node resource group (`Microsoft.Authorization/permissions`, GET); vCPU usage and limit per
+azure-role.json) in the permissions Resource Manager lists for the caller at the cluster's
+resource group (`Microsoft.Authorization/permissions`, GET); vCPU usage and limit per
 VM family (`Microsoft.Compute/locations/usages`) for the families the catalog would choose; the
 Retail Prices API reachable."""
 
@@ -19,25 +19,22 @@ AREA = "Azure"
 PERMISSIONS_API = "2022-04-01"
 ROLE_FIX = "assign the chart's role (helm/smart-autoscaler/files/azure-role.json; README 'Run it on AKS')"
 
-# What providers/azure calls, by the scope it calls it in: the chart's role, as one table.
-ACTIONS: tuple[tuple[str, str, str], ...] = (
-    ("cluster", "Microsoft.ContainerService/managedClusters/read", "reads the cluster"),
-    ("cluster", "Microsoft.ContainerService/managedClusters/agentPools/read", "lists its agent pools"),
-    ("cluster", "Microsoft.ContainerService/managedClusters/agentPools/write", "creates an agent pool per node shape"),
-    ("cluster", "Microsoft.ContainerService/managedClusters/agentPools/delete", "deletes an idle pool it made"),
-    ("cluster", "Microsoft.ContainerService/locations/operations/read", "follows pool operations"),
-    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/read", "reads the pools' scale sets"),
-    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/write", "grows a scale set by one"),
-    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/delete/action", "deletes one instance"),
-    ("nodes", "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read", "reads the instances"),
-    ("nodes", "Microsoft.Compute/locations/operations/read", "follows scale-set operations"),
+# What providers/azure calls, all at the cluster's resource group: the chart's role as one table.
+ACTIONS: tuple[tuple[str, str], ...] = (
+    ("Microsoft.ContainerService/managedClusters/agentPools/read", "reads and lists its agent pools"),
+    ("Microsoft.ContainerService/managedClusters/agentPools/write", "creates a pool and changes its count"),
+    ("Microsoft.ContainerService/managedClusters/agentPools/delete", "deletes an idle pool it made"),
+    ("Microsoft.ContainerService/managedClusters/agentPools/deleteMachines/action", "deletes exactly the machines it scaled down"),
+    ("Microsoft.ContainerService/managedClusters/agentPools/machines/read", "reads a pool's machines"),
+    ("Microsoft.ContainerService/locations/operations/read", "follows pool operations"),
 )
+USAGES_API = "2024-07-01"
 GPU_FAMILY_PREFIXES = ("standardnc", "standardnd", "standardnv", "standard nc", "standard nd", "standard nv")
 
 
 def sdk_available() -> bool:
     return all(importlib.util.find_spec(m) is not None
-               for m in ("azure.mgmt.compute", "azure.mgmt.containerservice", "azure.identity"))
+               for m in ("azure.mgmt.containerservice", "azure.identity"))
 
 
 @dataclass
@@ -47,9 +44,19 @@ class Subscription:
     subscription: str
     node_resource_group: str = ""
 
-    def scope(self, which: str) -> str:
-        group = self.config.azure.resource_group if which == "cluster" else self.node_resource_group
-        return f"/subscriptions/{self.subscription}/resourceGroups/{group}"
+    @property
+    def scope(self) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{self.config.azure.resource_group}"
+
+    def get(self, path: str, api_version: str) -> dict[str, Any]:
+        """A GET through the SDK's own pipeline (credential, retries, timeouts)."""
+        from azure.core.rest import HttpRequest
+
+        base = self.api.settings.resource_manager_endpoint.rstrip("/")
+        response = self.api.aks.send_request(HttpRequest("GET", f"{base}{path}", params={"api-version": api_version}))
+        if response.status_code != 200:
+            raise PermissionError(f"HTTP {response.status_code}: {response.text()[:200]}")
+        return response.json()
 
 
 def checks(config: Any, target: Any = None, credential: Any = None) -> list[Check]:
@@ -89,12 +96,6 @@ def checks(config: Any, target: Any = None, credential: Any = None) -> list[Chec
     ])
 
 
-def _plain(model: Any) -> dict[str, Any]:
-    from providers.azure.api import _plain as rest_shape
-
-    return rest_shape(model)
-
-
 def _error(err: Exception) -> str:
     error = getattr(err, "error", None)
     code = getattr(error, "code", "") or getattr(err, "status_code", "")
@@ -107,13 +108,17 @@ def cluster(account: Subscription) -> list[Check]:
     settings = account.api.settings
     what = "AKS cluster"
     try:
-        found = _plain(account.api.aks.managed_clusters.get(settings.resource_group, settings.cluster_name))
+        from providers.azure.api import rest_shape
+
+        found = rest_shape(account.api.aks.managed_clusters.get(settings.resource_group, settings.cluster_name))
     except ResourceNotFoundError:
         return [fail(AREA, what, f"no cluster {settings.cluster_name!r} in resource group {settings.resource_group}",
                      "set azure.clusterName (or clusterName) and azure.resourceGroup to the AKS cluster's")]
     except HttpResponseError as err:
-        return [fail(AREA, what, _error(err), ROLE_FIX if getattr(err, "status_code", 0) in (401, 403) else
-                     "check access to Resource Manager")]
+        if getattr(err, "status_code", 0) in (401, 403):  # the daemon never reads the cluster itself
+            return [warn(AREA, what, _error(err), "allow Microsoft.ContainerService/managedClusters/read to whoever "
+                         "runs doctor to see the cluster (the daemon does not need it)")]
+        return [fail(AREA, what, _error(err), "check access to Resource Manager")]
     properties = found.get("properties") or {}
     account.node_resource_group = settings.node_resource_group or properties.get("nodeResourceGroup", "")
     state = properties.get("provisioningState", "")
@@ -129,18 +134,6 @@ def cluster(account: Subscription) -> list[Check]:
     return checks
 
 
-def listed_permissions(account: Subscription, scope: str) -> list[dict[str, Any]]:
-    from azure.core.rest import HttpRequest
-
-    base = account.api.settings.resource_manager_endpoint.rstrip("/")
-    request = HttpRequest("GET", f"{base}{scope}/providers/Microsoft.Authorization/permissions",
-                          params={"api-version": PERMISSIONS_API})
-    response = account.api.compute.send_request(request)
-    if response.status_code != 200:
-        raise PermissionError(f"HTTP {response.status_code}: {response.text()[:200]}")
-    return response.json().get("value", [])
-
-
 def allowed(action: str, permissions: list[dict[str, Any]]) -> bool:
     """Resource Manager's rule: an action is allowed by an entry whose `actions` match it
     (wildcards, case-insensitive) and whose `notActions` do not."""
@@ -153,38 +146,29 @@ def allowed(action: str, permissions: list[dict[str, Any]]) -> bool:
 
 
 def permissions(account: Subscription) -> list[Check]:
+    scope = account.scope
+    try:
+        listed = account.get(f"{scope}/providers/Microsoft.Authorization/permissions", PERMISSIONS_API).get("value", [])
+    except Exception as err:  # noqa: BLE001
+        return [fail(AREA, f"permissions at {scope}", f"Microsoft.Authorization/permissions: {err}", ROLE_FIX)]
     results = []
-    for which in ("cluster", "nodes"):
-        scope = account.scope(which)
-        if which == "nodes" and not account.node_resource_group:
-            results.append(warn(AREA, "node resource group permissions", "unknown node resource group (cluster line)"))
-            continue
-        try:
-            listed = listed_permissions(account, scope)
-        except Exception as err:  # noqa: BLE001
-            results.append(fail(AREA, f"permissions at {scope}", f"Microsoft.Authorization/permissions: {err}", ROLE_FIX))
-            continue
-        for scope_of, action, why in ACTIONS:
-            if scope_of != which:
-                continue
-            what = f"{action}"
-            if allowed(action, listed):
-                results.append(ok(AREA, what, f"at {scope}"))
-            else:
-                results.append(fail(AREA, what, f"not allowed at {scope}: the provider {why}", ROLE_FIX))
+    for action, why in ACTIONS:
+        if allowed(action, listed):
+            results.append(ok(AREA, action, f"at {scope}"))
+        else:
+            results.append(fail(AREA, action, f"not allowed at {scope}: the provider {why}", ROLE_FIX))
     return results
 
 
 def usages(account: Subscription) -> list[Check]:
-    from azure.core.exceptions import HttpResponseError
-
     from pricing.catalog import catalog_settings, region_catalog
 
     config = account.config
+    path = f"/subscriptions/{account.subscription}/providers/Microsoft.Compute/locations/{config.region}/usages"
     try:
-        items = [_plain(u) for u in account.api.compute.usage.list(config.region)]
-    except HttpResponseError as err:
-        return [warn(AREA, "vCPU quotas", f"Microsoft.Compute/locations/usages: {_error(err)}",
+        items = account.get(path, USAGES_API).get("value", [])
+    except Exception as err:  # noqa: BLE001 - doctor's own read
+        return [warn(AREA, "vCPU quotas", f"Microsoft.Compute/locations/usages: {err}",
                      "allow Microsoft.Compute/locations/usages/read to whoever runs doctor (the daemon does not need it)")]
     catalog = region_catalog("azure", config.region, catalog_settings(config))
     families = {o.instance_type.family.replace(" ", "").lower() for o in catalog.offerings}
@@ -193,7 +177,7 @@ def usages(account: Subscription) -> list[Check]:
         name = item["name"]["value"]
         if name.replace(" ", "").lower() not in families:
             continue
-        limit, used = float(item.get("limit", 0)), float(item.get("currentValue", item.get("current_value", 0)))
+        limit, used = float(item.get("limit", 0)), float(item.get("currentValue", 0))
         what = f"quota {name}"
         detail = f"{limit:g} vCPUs in {config.region} ({used:g} used)"
         fix = f"request more {name} vCPUs: portal 'Quotas > Compute', region {config.region}"

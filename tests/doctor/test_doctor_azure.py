@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("azure.mgmt.compute")
 pytest.importorskip("azure.mgmt.containerservice")
 
 from autoscaler.doctor.report import Report, Status  # noqa: E402
 from tests.providers.azure_fixtures import azure_config  # noqa: E402
-from tests.providers.fake_azure import NODE_RESOURCE_GROUP, RESOURCE_GROUP, start_fake_azure  # noqa: E402
+from tests.providers.fake_azure import RESOURCE_GROUP, start_fake_azure  # noqa: E402
 
 ROLE = Path(__file__).resolve().parents[2] / "helm" / "smart-autoscaler" / "files" / "azure-role.json"
 
@@ -48,9 +47,9 @@ def role_entry(actions):
 
 
 def test_the_charts_role_passes_and_nothing_is_changed(fake):
-    # given the chart's role at both resource groups
+    # given the chart's role at the cluster's resource group
     actions = json.loads(ROLE.read_text())["Actions"]
-    fake.permissions = {RESOURCE_GROUP: role_entry(actions), NODE_RESOURCE_GROUP: role_entry(actions)}
+    fake.permissions = {RESOURCE_GROUP: role_entry(actions)}
     report = run_azure(fake)
     assert [c.what for c in report.checks if c.status is Status.FAIL] == [], report.to_table()
     assert line(report, "AKS cluster").detail.startswith("aks1: Kubernetes 1.31.2, Succeeded")
@@ -64,17 +63,17 @@ def test_the_charts_role_passes_and_nothing_is_changed(fake):
 def test_doctors_action_table_is_the_charts_role():
     from autoscaler.doctor.azure import ACTIONS
 
-    assert sorted(action for _, action, _ in ACTIONS) == sorted(json.loads(ROLE.read_text())["Actions"])
+    assert sorted(action for action, _ in ACTIONS) == sorted(json.loads(ROLE.read_text())["Actions"])
 
 
-def test_an_action_missing_at_the_node_resource_group_is_named(fake):
+def test_an_action_missing_from_the_role_is_named(fake):
     actions = json.loads(ROLE.read_text())["Actions"]
-    fake.permissions = {RESOURCE_GROUP: role_entry(actions),
-                        NODE_RESOURCE_GROUP: role_entry(a for a in actions if a != "Microsoft.Compute/virtualMachineScaleSets/write")}
+    missing = "Microsoft.ContainerService/managedClusters/agentPools/deleteMachines/action"
+    fake.permissions = {RESOURCE_GROUP: role_entry(a for a in actions if a != missing)}
     report = run_azure(fake)
     [failed] = [c for c in report.checks if c.status is Status.FAIL]
-    assert failed.what == "Microsoft.Compute/virtualMachineScaleSets/write"
-    assert NODE_RESOURCE_GROUP in failed.detail and "azure-role.json" in failed.fix
+    assert failed.what == missing
+    assert RESOURCE_GROUP in failed.detail and "azure-role.json" in failed.fix
 
 
 def test_not_actions_take_an_action_away(fake):
