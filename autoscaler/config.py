@@ -332,3 +332,11 @@ def _configmap_value(key: str, text: Any) -> Any:
 def option_names() -> list[str]:
     return sorted(_OPTIONS)
 
+
+
+def option_value(config: Config, name: str) -> Any:
+    """The value in force of one option (a SPEC name from option_names())."""
+    value: Any = config
+    for attr in _OPTIONS[name][0]:
+        value = getattr(value, attr)
+    return value

@@ -11,6 +11,14 @@ node pools (created RUNNING with one MIG per location), MIGs that create named i
 in lastAttempt while they keep retrying, operation errors, throttling (HTTP 429), and VMs
 that stay CREATING; created VMs may boot for `boot_seconds` (STAGING) before they run, and an
 e2e registrar (tests/e2e/gke_nodes.py) turns running ones into Nodes. It is a test double of the APIs, not a cloud: no billing, no disks.
+
+For `doctor`: Cloud Resource Manager `projects.testIamPermissions` (POST
+/v1/projects/{project}:testIamPermissions, body `{"permissions": [...]}`, answer the subset the
+caller holds -- Resource Manager API reference; the same on a service account, POST
+/v1/projects/-/serviceAccounts/{email}:testIamPermissions -- IAM API reference), Compute Engine `regions.get` with the
+region's `quotas` (`metric`, `limit`, `usage` -- Compute Engine API reference, Region), and the
+cluster's `currentMasterVersion`, `endpoint` and `nodeConfig.serviceAccount` (GKE API
+reference, Cluster).
 """
 
 from __future__ import annotations
@@ -75,6 +83,9 @@ class FakeGcp:
         self.calls: list[tuple[str, str]] = []
         self.deleted: list[str] = []  # names of instances deleteInstances removed, in order
         self.boot_seconds: float = 0.0  # a created VM is STAGING this long, then RUNNING (and registers)
+        self.granted: set[str] | None = None  # IAM permissions the caller holds (None: every one)
+        self.region_quotas: list[dict[str, Any]] = []  # regions.get `quotas`
+        self.granted_on_accounts: dict[str, set[str]] = {}  # service account email -> permissions held on it
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -144,7 +155,7 @@ class FakeGcp:
         gke = r"/v1/projects/[^/]+/locations/[^/]+"
         zone = r"/compute/v1/projects/[^/]+/zones/([^/]+)"
         return [
-            (gke + r"/clusters/[^/]+", "GET", self._get_cluster),
+            (gke + r"/clusters/([^/]+)", "GET", self._get_cluster),
             (gke + r"/clusters/[^/]+/nodePools", "GET", self._list_pools),
             (gke + r"/clusters/[^/]+/nodePools", "POST", self._create_pool),
             (gke + r"/clusters/[^/]+/nodePools/([^/]+)", "GET", self._get_pool),
@@ -158,15 +169,39 @@ class FakeGcp:
             (r"/compute/v1/projects/[^/]+/aggregated/machineTypes", "GET", self._machine_types),
             (r"/compute/v1/projects/[^/]+/aggregated/acceleratorTypes", "GET", self._accelerator_types),
             (r"/v1/services/[^/]+/skus", "GET", self._skus),
+            (r"/v1/projects/([^/:]+):testIamPermissions", "POST", self._test_permissions),
+            (r"/v1/projects/-/serviceAccounts/([^/:]+):testIamPermissions", "POST", self._test_account_permissions),
+            (r"/compute/v1/projects/[^/]+/regions/([^/]+)", "GET", self._region),
         ]
+
+    # ---- doctor: IAM and quotas
+
+    def _test_permissions(self, body: dict[str, Any], query: Any, project: str) -> tuple[int, Any]:
+        if project != self.project:
+            return _error(403, f"The caller does not have permission on project {project}", "forbidden", "PERMISSION_DENIED")
+        asked = body.get("permissions") or []
+        held = [p for p in asked if self.granted is None or p in self.granted]
+        return 200, ({"permissions": held} if held else {})
+
+    def _test_account_permissions(self, body: dict[str, Any], query: Any, email: str) -> tuple[int, Any]:
+        held = [p for p in body.get("permissions") or [] if p in self.granted_on_accounts.get(email, set())]
+        return 200, ({"permissions": held} if held else {})
+
+    def _region(self, body: Any, query: Any, region: str) -> tuple[int, Any]:
+        return 200, {"kind": "compute#region", "name": region, "status": "UP", "quotas": self.region_quotas}
 
     # ---- GKE
 
     def _pool_json(self, pool: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in pool.items() if not k.startswith("_")}
 
-    def _get_cluster(self, body: Any, query: Any) -> tuple[int, Any]:
-        return 200, {"name": self.cluster, "location": self.location, "locations": self.cluster_locations, "status": "RUNNING"}
+    def _get_cluster(self, body: Any, query: Any, name: str) -> tuple[int, Any]:
+        if name != self.cluster:
+            return _error(404, f"Not found: projects/{self.project}/locations/{self.location}/clusters/{name}.",
+                          "notFound", "NOT_FOUND")
+        return 200, {"name": self.cluster, "location": self.location, "locations": self.cluster_locations, "status": "RUNNING",
+                     "currentMasterVersion": "1.31.5-gke.1000", "endpoint": "34.118.0.10",
+                     "nodeConfig": {"serviceAccount": "default"}}
 
     def _list_pools(self, body: Any, query: Any) -> tuple[int, Any]:
         return 200, {"nodePools": [self._pool_json(p) for p in self.pools.values()]}

@@ -106,9 +106,9 @@ def test_chart_metadata(chart: Any) -> None:
 
 def test_default_objects(default: list[dict[str, Any]]) -> None:
     assert kinds(default) == sorted([
-        "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget",
+        "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "Pod", "PodDisruptionBudget",
         "Role", "RoleBinding", "Service", "ServiceAccount",
-    ])
+    ])  # the Pod is the `helm test` hook (smart-autoscaler doctor)
     for obj in default:
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == NAMESPACE, obj["kind"]
@@ -280,16 +280,11 @@ def test_cluster_role_rules_are_the_shared_file(default: list[dict[str, Any]]) -
 
 
 def test_cluster_role_is_least_privilege() -> None:
-    allowed = {
-        ("", "pods"): {"list", "watch"},
-        ("", "pods/eviction"): {"create"},
-        ("", "nodes"): {"get", "list", "watch", "patch", "delete"},
-        ("", "events"): {"create", "list"},
-        ("apps", "daemonsets"): {"list", "watch"},
-        ("policy", "poddisruptionbudgets"): {"list", "watch"},
-        ("metrics.k8s.io", "nodes"): {"list"},
-        ("metrics.k8s.io", "pods"): {"list"},
-    }
+    # the one table of what the daemon needs, also what `doctor` asks the API server about
+    from autoscaler.doctor.access import cluster_role_grants
+
+    allowed = cluster_role_grants(simulated=False)
+    assert allowed[("", "pods/eviction")] == {"create"} and allowed[("", "nodes")] == {"get", "list", "watch", "patch", "delete"}
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in rules_file("clusterrole-rules.yaml"):
         assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no resourceNames/nonResourceURLs
@@ -301,8 +296,12 @@ def test_cluster_role_is_least_privilege() -> None:
 
 
 def test_simulated_provider_may_create_nodes(chart: Any) -> None:
+    from autoscaler.doctor.access import cluster_role_grants
+
     simulated = rules_file("clusterrole-rules-simulated.yaml")
     assert simulated == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["create"]}]
+    extra = {k: v - cluster_role_grants(simulated=False).get(k, set()) for k, v in cluster_role_grants(simulated=True).items()}
+    assert {k: v for k, v in extra.items() if v} == {("", "nodes"): {"create"}}
     role = only(render(chart, {"provider": "simulated"}), "ClusterRole")
     assert role["rules"] == rules_file("clusterrole-rules.yaml") + simulated
 
@@ -314,6 +313,10 @@ def test_lease_role_is_limited_to_the_lease(default: list[dict[str, Any]]) -> No
         assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
     by_verbs = {tuple(r["verbs"]): r for r in role["rules"]}
     assert set(by_verbs) == {("get", "update"), ("create",)}
+    from autoscaler.doctor.access import lease_role_grants
+
+    assert lease_role_grants() == {
+        (r["resources"][0], "resourceNames" in r): set(r["verbs"]) for r in role["rules"]}
     lease = arg(container(default)["args"], "--lease-name")
     assert lease == _parser().parse_args(["run"]).lease_name == "smart-autoscaler"
     assert by_verbs[("get", "update")]["resourceNames"] == [lease]
@@ -326,6 +329,27 @@ def test_lease_name_value_reaches_flag_and_role(chart: Any) -> None:
     objects = render(chart, {"leaderElection": {"leaseName": "autoscaler-blue"}})
     assert arg(container(objects)["args"], "--lease-name") == "autoscaler-blue"
     assert [r.get("resourceNames") for r in only(objects, "Role")["rules"]] == [["autoscaler-blue"], None]
+
+
+def test_doctor_is_the_helm_test_hook_with_the_daemons_config_and_account(chart: Any) -> None:
+    objects = render(chart, {"provider": "gcp", "config": {"cloud": "gcp", "region": "us-central1"}})
+    hook = only(objects, "Pod")
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    daemon = only(objects, "Deployment")["spec"]["template"]["spec"]
+    assert hook["spec"]["serviceAccountName"] == daemon["serviceAccountName"]
+    (doctor,) = hook["spec"]["containers"]
+    assert doctor["args"] == ["doctor", "--config", arg(container(objects)["args"], "--config"), "--provider", "gcp",
+                              "--lease-name", "smart-autoscaler"]
+    assert _parser().parse_args(doctor["args"]).command == "doctor"  # flags the CLI knows
+    assert "initContainers" not in daemon
+    assert "Pod" not in kinds(render(chart, {"doctor": {"helmTest": False}}))
+
+
+def test_doctor_as_init_container_keeps_the_daemon_back_until_nothing_fails(chart: Any) -> None:
+    objects = render(chart, {"doctor": {"initContainer": True}, "leaderElection": {"enabled": False}, "replicaCount": 1})
+    (init,) = only(objects, "Deployment")["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"][:2] == ["doctor", "--config"] and init["args"][-1] == "--no-leader-elect"
+    assert init["securityContext"] == container(objects)["securityContext"]
 
 
 def test_service_account_annotations_for_workload_identity(chart: Any) -> None:

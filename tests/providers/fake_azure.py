@@ -38,6 +38,13 @@ Every behaviour follows a published source, never this project's code:
   AKS does (kubernetes/autoscaler#7943: with AKS's autoscaler off, an unrelated cluster update
   removed nodes added to the scale set directly), so a write behind AKS's back is undone.
 - Retail Prices: the documented page shape (`Items`, `NextPageLink`).
+- For `doctor` (read-only calls; Azure REST API reference shapes): Permissions - List For
+  Resource Group (`GET .../resourceGroups/{rg}/providers/Microsoft.Authorization/permissions`,
+  `value[]` of `{actions, notActions, dataActions, notDataActions}`; by default one entry with
+  `actions: ["*"]`, what Owner lists), Usage - List (`GET .../providers/Microsoft.Compute/
+  locations/{location}/usages`, `value[]` of `{unit, currentValue, limit, name: {value,
+  localizedValue}}`), and the managed cluster's `kubernetesVersion`, `fqdn` and
+  `identityProfile.kubeletidentity` (Managed Clusters - Get).
 
 Errors can be scripted synchronously (HTTP status and `{"error": {"code", "message"}}`) or
 inside the long-running operation.
@@ -180,6 +187,8 @@ class FakeAzure:
     arrived: list[float] = field(default_factory=list)  # time.monotonic() of each request
     price_pages: list[list[dict[str, Any]]] = field(default_factory=list)
     cluster_tags: dict[str, str] = field(default_factory=dict)
+    permissions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # resource group -> entries
+    usages: list[dict[str, Any]] = field(default_factory=list)  # Compute usages of REGION
     lock: threading.RLock = field(default_factory=threading.RLock)
     _numbers: dict[str, itertools.count] = field(default_factory=dict)
 
@@ -421,6 +430,11 @@ def _route(handler: _Handler, fake: FakeAzure, method: str, path: str, body: Any
         return handler._send(200, status, {"Retry-After": "1" if fake.lro_seconds else "0"} if op.status == "InProgress" else None)
     if m := re.fullmatch(r".*/managedClusters/([^/]+)", path):
         return _cluster(handler, fake, method, m.group(1), body)
+    if m := re.fullmatch(r".*/resourceGroups/([^/]+)/providers/Microsoft.Authorization/permissions", path):
+        owner = [{"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []}]
+        return handler._send(200, {"value": fake.permissions.get(m.group(1), owner)})
+    if m := re.fullmatch(r"/subscriptions/[^/]+/providers/Microsoft.Compute/locations/([^/]+)/usages", path):
+        return handler._send(200, {"value": fake.usages if m.group(1) == REGION else []})
     if re.fullmatch(r".*/managedClusters/[^/]+/agentPools", path):
         return handler._send(200, {"value": list(fake.pools.values())})
     if m := re.fullmatch(r".*/agentPools/([^/]+)", path):
@@ -463,7 +477,13 @@ def _cluster(handler: _Handler, fake: FakeAzure, method: str, name: str, body: A
         raise KeyError(name)
     cluster = {"id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.ContainerService/managedClusters/{CLUSTER}",
                "name": CLUSTER, "location": REGION, "tags": fake.cluster_tags,
-               "properties": {"nodeResourceGroup": NODE_RESOURCE_GROUP, "provisioningState": "Succeeded"}}
+               "properties": {"nodeResourceGroup": NODE_RESOURCE_GROUP, "provisioningState": "Succeeded",
+                              "kubernetesVersion": "1.31.2", "fqdn": f"{CLUSTER}-dns-00000000.hcp.{REGION}.azmk8s.io",
+                              "identityProfile": {"kubeletidentity": {
+                                  "resourceId": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{NODE_RESOURCE_GROUP}/providers/"
+                                                f"Microsoft.ManagedIdentity/userAssignedIdentities/{CLUSTER}-agentpool",
+                                  "clientId": "11111111-2222-3333-4444-555555555555",
+                                  "objectId": "66666666-7777-8888-9999-000000000000"}}}}
     if method == "GET":
         return handler._send(200, cluster)
     if method in ("PUT", "PATCH"):  # a cluster update: AKS reconciles every pool's scale set
