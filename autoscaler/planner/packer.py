@@ -42,18 +42,18 @@ class Packer(PackState):
         constraints = group.shape.constraints
         ids = self.registry.ids
         for sid in group.sids:
-            caps[bins.sym[sid, lo:count] > 0] = 0
+            caps[bins.sym[bins.row(sid), lo:count] > 0] = 0
         for term in constraints.pod_anti_affinity:
             if term.topology_key == HOSTNAME:
-                caps[bins.counts[ids[term.pods], lo:count] > 0] = 0
+                caps[bins.counts[bins.row(ids[term.pods]), lo:count] > 0] = 0
         for term in constraints.pod_affinity:
             sid = ids[term.pods]
             if term.topology_key == HOSTNAME and self.total[sid] > 0:
-                caps[bins.counts[sid, lo:count] == 0] = 0
+                caps[bins.counts[bins.row(sid), lo:count] == 0] = 0
         for constraint in constraints.spread:
             if constraint.topology_key != HOSTNAME:
                 continue
-            have = bins.counts[ids[constraint.pods], lo:count]
+            have = bins.counts[bins.row(ids[constraint.pods]), lo:count]
             if ids[constraint.pods] in group.sids:
                 caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
             else:
@@ -61,8 +61,8 @@ class Packer(PackState):
         for sid in group.sids:
             skew = self.registry.host_skew.get(sid)
             if skew is not None:
-                held = bins.hold[sid, lo:count] > 0
-                caps[held] = np.minimum(caps[held], np.maximum(skew - bins.counts[sid, lo:count][held], 0))
+                held = bins.hold[bins.row(sid), lo:count] > 0
+                caps[held] = np.minimum(caps[held], np.maximum(skew - bins.counts[bins.row(sid), lo:count][held], 0))
         np.minimum(caps, rules.per_bin, out=caps)
         if constraints.host_ports:
             for at in np.nonzero(caps)[0]:
