@@ -238,7 +238,8 @@ def select_nodes(
             continue
         start = 0
         for zone, count in zoned.quota:
-            if count:
+            count = min(count, len(pods) - start)  # more zones allowed than pods (us-central1 has four)
+            if count > 0:
                 mask = np.array([zone in option.zones for option in options], dtype=bool)
                 _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
                 start += count
