@@ -46,6 +46,8 @@ class PackState:
         self.total = np.zeros(max(len(registry.selectors), 1), dtype=np.int64)  # matching pods anywhere
         self.zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> placed matching pods
         self.sym_zones: dict[int, set[int]] = {}  # selector -> zones with a zone anti-affinity term on it
+        self.placed_zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> pods this plan placed
+        self.existing_spread: dict[tuple, object] = {}  # spread domains of the existing nodes, per rule
         self.largest: dict[PodConstraints, Resources] = {}
         # Catalog zones get the first ids, always in the same order, so that what pod classes
         # keep on the option book (zone masks) holds for every plan made with that book.
@@ -166,6 +168,8 @@ class PackState:
             if pinned >= 0 and sid in self.registry.zone_keyed:
                 per_zone = self.zone_counts.setdefault(sid, {})
                 per_zone[pinned] = per_zone.get(pinned, 0) + len(pods)
+                placed = self.placed_zone_counts.setdefault(sid, {})
+                placed[pinned] = placed.get(pinned, 0) + len(pods)
         for constraint in shape.constraints.spread:
             if constraint.topology_key == HOSTNAME:
                 bins.hold[bins.row(self.registry.ids[constraint.pods]), index:end] += take
