@@ -24,6 +24,7 @@ from autoscaler.planner.pack_classes import PodClass, class_key
 from autoscaler.planner.pack_state import BinPackResult, PackState
 from autoscaler.planner.pack_result import finish
 from autoscaler.planner.pack_rules import ALL_ZONES, Rules, rules_for, why_left
+from autoscaler.planner.families import batches, place_family
 from autoscaler.resources import Resources
 
 
@@ -256,7 +257,11 @@ def pack(
         packer.smallest = np.min(np.array([as_row(g.shape.requests) for g in groups]), axis=0)
     reference = Resources(config.bin_packing_node_cpu, config.bin_packing_node_memory, config.bin_packing_node_gpu)
     deferred = []
-    for group in _order(groups, reference):
+    for batch in batches(packer, _order(groups, reference)):
+        if len(batch) > 1:
+            deferred.extend(place_family(packer, batch))
+            continue
+        (group,) = batch
         left = packer.place_group(group)
         if left:
             deferred.append(PodGroup(group.shape, group.namespace, group.sids, left, group.self_start))
