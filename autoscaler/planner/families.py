@@ -126,7 +126,7 @@ def _count(packer: Packer, members: list[PodGroup], placed: dict[str, int]) -> l
                 continue
             per_zone[zone] = per_zone.get(zone, 0) + 1
             mine[zone] = mine.get(zone, 0) + 1
-            packer.total[sid] += 1
+        packer.total[sid] += len(member.pods) - len(rest)
         if rest:
             left_over.append(PodGroup(member.shape, member.namespace, member.sids, rest, member.self_start))
     return left_over

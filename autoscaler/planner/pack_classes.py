@@ -28,6 +28,7 @@ _ALTERNATIVES = 4
 _INTER_POD = frozenset({"host_ports", "pod_affinity", "pod_anti_affinity", "spread"})
 _NODE_LEVEL = tuple(f.name for f in fields(PodConstraints) if f.name not in _INTER_POD)
 _KEYS: dict[tuple, PodConstraints] = {}
+_SEEN: dict[int, tuple[PodConstraints, PodConstraints]] = {}  # by identity: no hashing of the rules
 
 
 def node_level(constraints: PodConstraints) -> tuple:
@@ -40,12 +41,18 @@ def class_key(constraints: PodConstraints) -> PodConstraints:
     distinct part (thousands of Deployments differing only in their spread selectors share it)."""
     if not (constraints.host_ports or constraints.inter_pod):
         return constraints
+    seen = _SEEN.get(id(constraints))
+    if seen is not None and seen[0] is constraints:
+        return seen[1]
     level = node_level(constraints)
     found = _KEYS.get(level)
     if found is None:
         if len(_KEYS) > 4096:
             _KEYS.clear()
         found = _KEYS[level] = replace(constraints, host_ports=frozenset(), pod_affinity=(), pod_anti_affinity=(), spread=())
+    if len(_SEEN) > 65536:
+        _SEEN.clear()
+    _SEEN[id(constraints)] = (constraints, found)
     return found
 
 
