@@ -40,6 +40,8 @@ def zone_counts_for(packer: Packer, sid: int, group: PodGroup, constraint) -> tu
     """Matching pods per zone and the zones that are domains, by the one spread-domain rule
     (`autoscaler.placement.spread`) over the existing nodes, plus what this plan placed."""
     constraints = group.shape.constraints
+    if not packer.all_nodes:
+        return _placed_counts(packer, sid, {}), []
     key = (
         constraint,
         constraints.affinity if constraint.honor_node_affinity else None,
@@ -49,11 +51,15 @@ def zone_counts_for(packer: Packer, sid: int, group: PodGroup, constraint) -> tu
     existing = packer.existing_spread.get(key)
     if existing is None:
         existing = packer.existing_spread[key] = spread_domains(constraint, constraints, packer.all_nodes)
-    counts = dict(existing.counts)
+    return _placed_counts(packer, sid, existing.counts), sorted(existing.domains)
+
+
+def _placed_counts(packer: Packer, sid: int, existing: dict[str, int]) -> dict[str, int]:
+    counts = dict(existing)
     for zone_index, count in packer.placed_zone_counts.get(sid, {}).items():
         name = packer.zone_names[zone_index]
         counts[name] = counts.get(name, 0) + count
-    return counts, sorted(existing.domains)
+    return counts
 
 
 def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> Rules:
