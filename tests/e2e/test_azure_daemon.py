@@ -134,7 +134,7 @@ def test_a_spot_tolerating_pod_gets_a_spot_node_and_one_that_does_not_gets_regul
 def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale_down_deletes_that_instance(
     autoscaler, fake_azure, aks, core_v1, namespace
 ):
-    cheapest = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus"), "bin-select")
+    cheapest = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus-1"), "bin-select")
     fake_azure.fail("PATCH", rf"virtualMachineScaleSets/aks-{cheapest}-[^/]+$", "AllocationFailed",
                     "Allocation failed. We do not have sufficient capacity for the requested VM size in this region.",
                     in_operation=True)
@@ -151,7 +151,7 @@ def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale
     failed = daemon.wait_log(r"^(\S+ \S+) INFO \S+ launch-failed: .*AllocationFailed.*for 3600s", 5)
     retried = daemon.wait_log(r"^(\S+ \S+) INFO \S+ creating agent pool \w+ for Standard_B4als_v2", 5)
     assert 0 <= seconds(retried.group(1)) - seconds(failed.group(1)) < LOOP
-    launched = fake_azure.vmss_of(pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus"), "bin-select"))
+    launched = fake_azure.vmss_of(pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus-1"), "bin-select"))
     assert len(fake_azure.vms[launched]) == 1  # one node for the pod, however often the need is planned
     vmss, number = node.spec.provider_id.split("/virtualMachineScaleSets/")[1].split("/virtualMachines/")
 
