@@ -111,8 +111,15 @@ def live_catalog(base: RegionCatalog, zones: dict[str, Any] | None, prices: Regi
             if offering.capacity_type != SPOT and (price := prices.price(offering.instance_type, offering.capacity_type)) is not None:
                 live_on_demand[offering.instance_type.name] = price
     offerings: list[Offering] = []
+    seen: set[tuple[str, str]] = set()
     for offering in base.offerings:
         itype = offering.instance_type
+        if zones is not None:
+            # the embedded catalog offers a type in each zone of the region; the live list says
+            # which zones really have it: one offering per live zone, from the first of them
+            if (itype.name, offering.capacity_type) in seen:
+                continue
+            seen.add((itype.name, offering.capacity_type))
         priced = offering
         live = prices.price(itype, offering.capacity_type) if prices is not None else None
         if live is not None:

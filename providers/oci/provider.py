@@ -212,10 +212,22 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         return image
 
     def _ads_for(self, zones: tuple[str, ...]) -> tuple[str, ...]:
+        """The ADs of the planned zones (the AD name without its tenancy prefix is the zone label
+        OKE nodes carry); every AD, in order, when the plan named only the region."""
         ads = self._availability_domains()
-        wanted = {zone.upper() for zone in zones}
+        wanted = {zone.upper() for zone in zones if zone and zone != self.config.region}
+        if not wanted:
+            return ads
         named = tuple(ad for ad in ads if zone_of(ad).upper() in wanted)
-        return named or ads  # the catalog offers OCI region-wide: every AD, in order
+        if not named:
+            # launching elsewhere would break the zone spread or anti-affinity it was planned for
+            raise ProviderError(
+                f"planned availability domain {', '.join(sorted(wanted))} is not one of this cluster's "
+                f"({', '.join(zone_of(ad) for ad in ads) or 'none'}; oci.availabilityDomains)",
+                "NoAvailabilityDomain",
+                next(iter(sorted(wanted))),
+            )
+        return named
 
     def _availability_domains(self) -> tuple[str, ...]:
         if self._ads is None:

@@ -138,7 +138,7 @@ def test_a_spot_tolerating_pod_gets_a_spot_node_and_one_that_does_not_gets_regul
 def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale_down_deletes_that_instance(
     autoscaler, fake_azure, aks, core_v1, namespace
 ):
-    cheapest = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus"), "bin-select")
+    cheapest = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus-1"), "bin-select")
     fake_azure.fail("PUT", rf"agentPools/{cheapest}$", "AllocationFailed",
                     "Allocation failed. We do not have sufficient capacity for the requested VM size in this region.",
                     in_operation=True)
@@ -154,7 +154,7 @@ def test_an_allocation_failure_moves_to_the_next_size_in_the_same_loop_and_scale
     failed = daemon.wait_log(r"^(\S+ \S+) INFO \S+ launch-failed: .*AllocationFailed.*for 3600s", 5)
     retried = daemon.wait_log(r"^(\S+ \S+) INFO \S+ creating agent pool \w+ for Standard_B4als_v2", 5)
     assert 0 <= seconds(retried.group(1)) - seconds(failed.group(1)) < LOOP
-    launched = pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus"), "bin-select")
+    launched = pool_name(Offering("Standard_B4als_v2", "on-demand", "eastus-1"), "bin-select")
     assert len(fake_azure.machines(launched)) == 1  # one node for the pod, however often the need is planned
 
     core_v1.delete_namespaced_pod("web", namespace, grace_period_seconds=0)
@@ -182,7 +182,7 @@ def test_ten_pods_get_ten_nodes_from_one_count_change_that_a_cluster_update_keep
             "name": f"web-{index}", "labels": {"app": "web", "smart-autoscaler.io/managed": "true"}}})
     autoscaler.wait(lambda: len(running(pods_of(core_v1, namespace, "web"))) == 10, 60, "10 pods Running")
 
-    pool = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus"), "bin-select")
+    pool = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus-1"), "bin-select")
     assert count_changes(fake_azure, pool) == [10]
     assert len(autoscaler.managed_nodes()) == 10 and len(fake_azure.machines(pool)) == 10
 
@@ -218,7 +218,7 @@ def test_a_crash_between_the_count_change_and_registration_leaves_no_duplicate_a
     aks.pause()
     first = start_daemon(autoscaler, fake_azure)
     core_v1.create_namespaced_pod(namespace, pod("web"))
-    pool = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus"), "bin-select")
+    pool = pool_name(Offering("Standard_B4ls_v2", "on-demand", "eastus-1"), "bin-select")
     autoscaler.wait(lambda: count_changes(fake_azure, pool), 10 * LOOP, "the pool's count change")
     first.kill()
     autoscaler.killed(first)

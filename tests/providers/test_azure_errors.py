@@ -41,27 +41,28 @@ def only_scope(err: ProviderError):
 
 
 @pytest.mark.parametrize(
-    "code, capacity, zone, backoff",
+    "code, capacity, zone, scoped_zone, backoff",
     [
-        ("AllocationFailed", "on-demand", "eastus", 1 * HOUR),
-        ("OverconstrainedAllocationRequest", "spot", "eastus", 1 * HOUR),
-        ("ZonalAllocationFailed", "on-demand", "eastus-2", 1 * HOUR),
-        ("OverconstrainedZonalAllocationRequest", "spot", "eastus-3", 1 * HOUR),
+        ("AllocationFailed", "on-demand", "eastus-1", None, 1 * HOUR),  # the size in every zone
+        ("OverconstrainedAllocationRequest", "spot", "eastus", None, 1 * HOUR),
+        ("ZonalAllocationFailed", "on-demand", "eastus-2", "eastus-2", 1 * HOUR),
+        ("OverconstrainedZonalAllocationRequest", "spot", "eastus-3", "eastus-3", 1 * HOUR),
     ],
 )
 def test_an_allocation_failure_in_the_operation_is_insufficient_capacity_of_the_offering(
-    fake_azure, provider, code, capacity, zone, backoff
+    fake_azure, provider, code, capacity, zone, scoped_zone, backoff
 ):
     """Given the count change is accepted and its operation then fails with `code`, then the
-    launch fails with insufficient capacity for that size, capacity type and zone, backed off
-    1 h, and the machine the failed operation made is deleted again, the count set back."""
+    launch fails with insufficient capacity for that size and capacity type -- in the zone a
+    Zonal code names, in every zone otherwise (Azure/karpenter-provider-azure's scopes) --
+    backed off 1 h, and the machine the failed operation made is deleted again, the count set back."""
     first = provider.launch(request("warm-pool", capacity=capacity, zone=zone))  # the pool exists, one node
     fake_azure.fail("PUT", COUNT_CHANGE, code, "Allocation failed. We do not have sufficient capacity.", in_operation=True)
 
     err = launch_failure(provider, capacity=capacity, zone=zone)
 
     assert (err.kind, err.code, err.backoff) == (FailureKind.INSUFFICIENT_CAPACITY, code, backoff)
-    assert only_scope(err) == ({"Standard_D4s_v5"}, capacity, zone)
+    assert only_scope(err) == ({"Standard_D4s_v5"}, capacity, scoped_zone)
     (pool,) = fake_azure.pools
     wait_for(lambda: fake_azure.pools[pool]["properties"]["provisioningState"] == "Succeeded")  # the clean-up runs after the answer
     assert [f"{pool}/{m['name']}" for m in fake_azure.machines(pool)] == [first.instance_id]  # nothing left behind
@@ -77,7 +78,7 @@ def test_a_sku_not_available_answer_backs_the_size_off_1h_spot_23h_on_demand(fak
     )
     err = launch_failure(provider, capacity=capacity)
     assert (err.kind, err.code, err.backoff) == (FailureKind.INSUFFICIENT_CAPACITY, "SkuNotAvailable", backoff)
-    assert only_scope(err) == ({"Standard_D4s_v5"}, capacity, "eastus")
+    assert only_scope(err) == ({"Standard_D4s_v5"}, capacity, None)  # not in the location: every zone
 
 
 def quota_message(what: str) -> str:

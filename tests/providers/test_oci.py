@@ -416,3 +416,25 @@ def test_missing_api_key_credentials_are_a_clear_message(tmp_path, monkeypatch):
     config = settings("https://containerengine.us-ashburn-1.oci.oraclecloud.com", authMethod="api_key")
     with pytest.raises(ValueError, match=r"oci.authMethod api_key: no credentials: .* \(is profile DEFAULT in ~/.oci/config complete\?\)"):
         create_provider(config=config)
+
+
+# ---- the planned availability domain
+
+
+def test_a_launch_planned_for_one_ad_creates_its_node_there_even_when_the_first_ad_has_room(server, provider):
+    request = LaunchRequest("z1", E5.instance_type(4, 32), "on-demand", ("US-ASHBURN-AD-3",), labels=LABELS)
+    instance = provider.launch(request)
+    assert instance.zone == "US-ASHBURN-AD-3"
+    (pool,) = pools(server)
+    placements = pool["nodeConfigDetails"]["placementConfigs"]
+    assert [p["availabilityDomain"] for p in placements] == [AD3]
+
+
+def test_a_launch_planned_for_an_ad_the_cluster_does_not_use_is_refused_not_moved(server):
+    # the plan spread pods over ADs; a node in another AD would break the spread it was made for
+    only_ad1 = create_provider(config=settings(server.endpoint, availabilityDomains=[AD1]), poll_interval=0.01)
+    request = LaunchRequest("z2", E5.instance_type(4, 32), "on-demand", ("US-ASHBURN-AD-2",), labels=LABELS)
+    with pytest.raises(ProviderError) as raised:
+        only_ad1.launch(request)
+    assert "US-ASHBURN-AD-2" in str(raised.value) and "US-ASHBURN-AD-1" in str(raised.value)
+    assert pools(server) == []
