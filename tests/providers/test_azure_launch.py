@@ -349,7 +349,8 @@ def test_pools_made_with_the_charts_default_configuration_pass_azures_tag_valida
     from tests.providers.fake_azure import CLUSTER, RESOURCE_GROUP
 
     values = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm/smart-autoscaler/values.yaml").read_text())["config"]
-    config = config_from_mapping({**values, "cloud": "azure", "region": "eastus", "azure": {
+    # the chart requires clusterName (no shared default); an operator sets it at install
+    config = config_from_mapping({**values, "clusterName": "prod-aks", "cloud": "azure", "region": "eastus", "azure": {
         "subscriptionId": SUBSCRIPTION, "resourceGroup": RESOURCE_GROUP, "clusterName": CLUSTER}})
     provider = create_provider(config=config, clock=clock, credential=FakeCredential(), base_url=fake_azure.base_url,
                                polling_interval=0, allow_http=True)
@@ -359,7 +360,7 @@ def test_pools_made_with_the_charts_default_configuration_pass_azures_tag_valida
 
     assert len(fake_azure.pools) == 2
     for pool in fake_azure.pools.values():
-        assert pool["properties"]["tags"]["smart-autoscaler.io_cluster"] == values["clusterName"]
+        assert pool["properties"]["tags"]["smart-autoscaler.io_cluster"] == "prod-aks"
         assert names.tag_problems(fake_azure.scale_sets[fake_azure.vmss_of(pool["name"])]["tags"]) == []
 
 
