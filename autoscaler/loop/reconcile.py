@@ -113,7 +113,7 @@ class Reconciler:
         self.calls = calls or default_calls(provider, clock, config)
         self.backoff = backoff or BackoffTracker(config.backoff)
         self.reporter = EventReporter(cluster, clock, self.metrics, on_timeline)
-        self.attempts = LaunchAttempts(config, self.reporter)
+        self.attempts = LaunchAttempts(config, self.reporter, self.metrics)
         self.lifecycle = InstanceLifecycle(
             cluster, provider, self.calls, config, self.backoff, self.reporter, self.metrics,
             adopt_intent=lambda instance: self.scale_up.intent_for(instance), dry_run=dry_run,
