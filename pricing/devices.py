@@ -36,6 +36,11 @@ def catalog_devices(cloud: str, resource: str, instance_type: str) -> int:
     return _AWS_DEVICES.get(resource, {}).get(instance_type, 0)
 
 
+def devices_of(resource: str, instance_type: str) -> int:
+    """How many `resource` devices a type carries, whatever its cloud (type names do not clash)."""
+    return _AWS_DEVICES.get(resource, {}).get(instance_type, 0)
+
+
 def known_resources(cloud: str) -> frozenset[str]:
     return frozenset(_AWS_DEVICES) if cloud == "aws" else frozenset()
 

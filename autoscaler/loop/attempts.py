@@ -24,6 +24,7 @@ device plugin, its pods are not planned again (the node is their room).
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -243,7 +244,8 @@ class LaunchAttempts:
         message = (
             f"{len(self.unused.recent(key, now))} node(s) launched for this pod set in the last hour were not used "
             f"({reasons}); at most {self.unused.limit} per hour (maxUnusedLaunchesPerHour): no node is launched for "
-            f"it for {until - now:.0f}s. See the LaunchedNodeNotUsed and LaunchedNodeTaken events for the fix."
+            f"it until {time.strftime('%H:%M:%SZ', time.gmtime(until))}. See the LaunchedNodeNotUsed and "
+            f"LaunchedNodeTaken events for the fix."
         )
         self._over_budget[key] = (message, pods)
         self.reporter.note("unused-launch-limit", f"pod set of {pods[0] if pods else '?'}: {message}")

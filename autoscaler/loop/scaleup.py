@@ -23,6 +23,7 @@ from autoscaler.loop.lifecycle import LAUNCH, InstanceLifecycle, LaunchIntent, r
 from autoscaler.metrics import Metrics
 from autoscaler.model import Node, Pod
 from autoscaler.nodelabels import ZONE, node_labels
+from autoscaler.nodetaints import launch_taints, type_devices
 from autoscaler.planner import NewNode, Plan, plan
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
@@ -205,7 +206,10 @@ class ScaleUp:
             capacity_type=option.capacity_type,
             zones=option.zones,
             labels=labels,
-            taints=tuple(option.taints),
+            taints=launch_taints(
+                option.taints, type_devices(itype, self.catalog.cloud, self.config.extended_resources),
+                [pods[key] for key in new.pods if key in pods],
+            ),
             tags={TAG_CLUSTER: self.config.cluster_name, TAG_REQUEST: request_id, TAG_ROLE: new.mode,
                   TAG_CAPACITY: option.capacity_type, **flex_size(itype)},
             price=option.price,
