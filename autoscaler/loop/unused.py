@@ -79,7 +79,7 @@ def device_diagnosis(resource: str) -> Diagnosis:
         f"no node advertises {resource} after registration",
         f"is the {plugin} running? No node is launched for this pod set until a node advertises "
         f"{resource} (or for {UNUSED_WINDOW / 3600:g}h)",
-        f"no node advertises {resource}: is the {plugin} running?",
+        f"waiting for a node that advertises {resource} (see LaunchedNodeNotUsed)",
         resource,
     )
 

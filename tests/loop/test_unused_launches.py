@@ -46,7 +46,7 @@ def test_neuron_pod_without_its_device_plugin_gets_one_launch_one_warning_and_no
     assert warning.time - sim.provider.launched[0].launched_at >= 60 + 120  # boot, then devicePluginWait
     assert sim.cluster.nodes == {}
     waiting = sim.cluster.events_for("default/infer-0", "NodeAddRequestWarning")
-    assert waiting and f"no node advertises {NEURON}" in waiting[-1].message
+    assert waiting and f"waiting for a node that advertises {NEURON}" in waiting[-1].message
     assert unused_total(sim, "device_plugin_missing") == 1
 
 
