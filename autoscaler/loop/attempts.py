@@ -30,8 +30,7 @@ from typing import Iterable, Mapping
 
 from autoscaler.cluster import ClusterView, KubeNode
 from autoscaler.config import Config
-from autoscaler.loop.events import LAUNCHED_NODE_NOT_USED, LAUNCHED_NODE_TAKEN, EventReporter
-from autoscaler.loop.events import UNUSED_LAUNCH_LIMIT
+from autoscaler.loop.events import LAUNCHED_NODE_NOT_USED, LAUNCHED_NODE_TAKEN, UNUSED_LAUNCH_LIMIT, EventReporter
 from autoscaler.loop.lifecycle import Registration
 from autoscaler.loop.unused import (
     Diagnosis,
@@ -81,7 +80,7 @@ class LaunchAttempts:
     _watches: dict[str, _Watch] = field(default_factory=dict)
     _taken: dict[tuple[PodSetKey, str, str], float] = field(default_factory=dict)
     _initializing: set[str] = field(default_factory=set)  # pods whose node waits for its device plugin
-    _over_budget: dict[PodSetKey, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    _over_budget: dict[PodSetKey, str] = field(default_factory=dict)  # set -> its UnusedLaunchLimit Warning
     unused: UnusedLaunches = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,7 +121,9 @@ class LaunchAttempts:
     def check(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
         pods = {pod.key: pod for pod in view.pods}
         nodes = {node.name: node for node in view.nodes}
-        self.unused.forget({pod_set(pod) for pod in view.pods if not pod.terminal}, now)
+        live = {pod_set(pod) for pod in view.pods if not pod.terminal}
+        self.unused.forget(live, now)
+        self._over_budget = {key: message for key, message in self._over_budget.items() if key in live}
         self.unused.advertised({name for node in view.nodes for name in node.devices})
         self._initializing = set()
         grace = max(30.0, 3 * self.config.loop_period)
@@ -247,7 +248,7 @@ class LaunchAttempts:
             f"it until {time.strftime('%H:%M:%SZ', time.gmtime(until))}. See the LaunchedNodeNotUsed and "
             f"LaunchedNodeTaken events for the fix."
         )
-        self._over_budget[key] = (message, pods)
+        self._over_budget[key] = message
         self.reporter.note("unused-launch-limit", f"pod set of {pods[0] if pods else '?'}: {message}")
 
     def warn_over_budget(self, pending: list[Pod], now: float) -> None:
@@ -257,9 +258,9 @@ class LaunchAttempts:
             if self.unused.over_budget_until(key, now) is None:
                 self._over_budget.pop(key, None)
                 continue
-            known = self._over_budget.get(key)
-            if known is not None:
-                self.reporter.pod(pod, UNUSED_LAUNCH_LIMIT, known[0])
+            message = self._over_budget.get(key)
+            if message is not None:
+                self.reporter.pod(pod, UNUSED_LAUNCH_LIMIT, message)
 
     # ---- the planner's view of pair back-offs
 
