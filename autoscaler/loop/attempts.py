@@ -69,6 +69,7 @@ class _Watch:
     promised: Resources  # the allocatable the launch counted on
     registered: float
     ready_since: float | None = None
+    devices_missing: tuple[str, ...] = ()  # what it lacked when last seen (its device plugin starting?)
 
 
 @dataclass
@@ -130,16 +131,22 @@ class LaunchAttempts:
         for name, watch in list(self._watches.items()):
             waiting = [pods[k] for k in watch.pods if k in pods and needs_capacity(pods[k], self.config)]
             node = nodes.get(name)
+            if node is None and waiting and watch.devices_missing:
+                # Gone (removed, deleted by hand) without ever advertising what its pods need.
+                del self._watches[name]
+                self._not_placed(watch, name, waiting, device_diagnosis(watch.devices_missing[0]), now)
+                continue
             if not waiting or node is None or now - watch.registered > self.config.scale_up_timeout:
                 del self._watches[name]
                 continue
             missing = missing_devices(node, waiting)
+            watch.devices_missing = tuple(missing)
             if missing:
                 if now - watch.registered < self.config.device_plugin_wait:
                     self._initializing.update(pod.key for pod in waiting)  # its device plugin may be starting
                     continue
                 del self._watches[name]
-                self._not_placed(watch, node, waiting, device_diagnosis(missing[0]), now)
+                self._not_placed(watch, name, waiting, device_diagnosis(missing[0]), now)
                 continue
             on_node = [p for p in bound.get(name, ()) if evictable(p)]
             free = node.allocatable - sum((p.requests for p in bound.get(name, ())), Resources())
@@ -153,14 +160,14 @@ class LaunchAttempts:
                 if others:
                     self._taken_by(watch, node, too_small, others, now)
                 elif not watch.promised.fits_in(node.allocatable):
-                    self._not_placed(watch, node, too_small, less_allocatable(node, watch.promised), now)
+                    self._not_placed(watch, name, too_small, less_allocatable(node, watch.promised), now)
                 continue
             refused = refusal(node, waiting)
             if refused is not None:
                 # The node does not admit them at all (a taint or labels the offering did not
                 # promise): the planner will not count it as room, and waiting changes nothing.
                 del self._watches[name]
-                self._not_placed(watch, node, waiting, refused, now)
+                self._not_placed(watch, name, waiting, refused, now)
                 continue
             if not node.ready or node.unschedulable:
                 continue
@@ -168,11 +175,15 @@ class LaunchAttempts:
                 watch.ready_since = now
             elif now - watch.ready_since >= grace:
                 del self._watches[name]
-                self._not_placed(watch, node, waiting, not_scheduled(now - watch.ready_since), now)
+                self._not_placed(watch, name, waiting, not_scheduled(now - watch.ready_since), now)
 
     def initializing(self) -> set[str]:
         """Pods whose launched node registered and waits for its device plugin: not planned again."""
         return self._initializing
+
+    def awaited_nodes(self) -> set[str]:
+        """Nodes launched for pods that wait for the nodes' device plugins: not scaled down meanwhile."""
+        return {name for name, watch in self._watches.items() if watch.devices_missing}
 
     def _offering(self, watch: _Watch) -> str:
         return f"{watch.instance_type} {watch.capacity_type} in {watch.zone or 'its zone'}"
@@ -208,7 +219,7 @@ class LaunchAttempts:
         for key in [k for k, at in self._taken.items() if now - at > self.config.backoff.max_duration]:
             del self._taken[key]
 
-    def _not_placed(self, watch: _Watch, node: KubeNode, waiting: list[Pod], diagnosis: Diagnosis, now: float) -> None:
+    def _not_placed(self, watch: _Watch, node: str, waiting: list[Pod], diagnosis: Diagnosis, now: float) -> None:
         covered = (
             "every offering" if diagnosis.reason is UnusedReason.DEVICE_PLUGIN
             else f"{watch.instance_type} (every capacity type)" if diagnosis.covers_type
@@ -221,13 +232,13 @@ class LaunchAttempts:
             self.reporter.pod(
                 pod,
                 LAUNCHED_NODE_NOT_USED,
-                f"node {node.name} ({self._offering(watch)}) was launched for pod {pod.key} "
+                f"node {node} ({self._offering(watch)}) was launched for pod {pod.key} "
                 f"(requests {pod.requests.describe()}) and {diagnosis.state} (scheduler: {why}): {diagnosis.fix}. "
                 f"Backed off for this pod set while it exists: {covered}.",
             )
         self.reporter.note(
             "unused-launch",
-            f"{len(waiting)} pod(s) not placed on node {node.name} launched for them ({self._offering(watch)}): "
+            f"{len(waiting)} pod(s) not placed on node {node} launched for them ({self._offering(watch)}): "
             f"{diagnosis.state} [{diagnosis.reason}]; backed off for their pod set: {covered}",
         )
 

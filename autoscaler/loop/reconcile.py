@@ -123,7 +123,7 @@ class Reconciler:
             self.metrics, dry_run,
         )
         self.drainer = Drainer(cluster, provider, self.calls, self.reporter, self.metrics, config.scale_down.drain_timeout)
-        self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run)
+        self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run, keep=self.attempts.awaited_nodes)
         self.costs = CostEstimates(catalog, config, self.reporter)
         self.hot_nodes = HotNodes(cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run)
         self.ttl = TtlCycling(

@@ -109,3 +109,30 @@ def test_past_two_unused_launches_in_an_hour_the_pod_set_waits_with_a_warning():
     assert "2 node(s) launched for this pod set in the last hour were not used (untolerated_taint)" in limit.message
     assert "maxUnusedLaunchesPerHour" in limit.message
     assert unused_total(sim, "untolerated_taint") == 2
+
+
+def test_a_node_waiting_for_its_device_plugin_is_not_removed_before_the_wait_ends():
+    """nodeUnneededDuration 20s, shorter than devicePluginWait 2m: the idle inf1.xlarge is kept
+    while its plugin may still start, then reported, removed, and nothing else launched."""
+    sim = world(loopPeriod="2s", **{"scaleDown.nodeUnneededDuration": "20s"})
+    add(sim, neuron_pod("infer-0"))
+    sim.run_for(150)
+    assert len(sim.cluster.nodes) == 1  # registered at 60 s, kept through the 2m wait
+    sim.run_for(600)
+    assert launched_types(sim) == ["inf1.xlarge"]
+    assert sim.cluster.nodes == {}
+    assert len(sim.cluster.events_for("default/infer-0", "LaunchedNodeNotUsed")) == 1
+
+
+def test_a_node_deleted_while_waiting_for_its_device_plugin_counts_as_the_plugin_missing():
+    """The node waiting for its devices is deleted by hand before devicePluginWait ends: it never
+    advertised the chip, so the set is reported and waits, instead of a new launch."""
+    sim = world()
+    add(sim, neuron_pod("infer-0"))
+    sim.run_for(90)
+    (name,) = sim.cluster.nodes
+    sim.cluster.delete_node(name)
+    sim.run_for(600)
+    assert launched_types(sim) == ["inf1.xlarge"]
+    (warning,) = sim.cluster.events_for("default/infer-0", "LaunchedNodeNotUsed")
+    assert "is the Neuron device plugin DaemonSet running?" in warning.message
