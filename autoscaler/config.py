@@ -128,7 +128,7 @@ class Config:
     # Launches that did not help (autoscaler/loop/unused.py): at most this many per pod set in
     # any hour; a launched node may lack its devices this long before its plugin counts as missing.
     max_unused_launches_per_hour: int = 2
-    device_plugin_wait: float = 120.0
+    device_plugin_wait: float = 60.0
 
     def with_options(self, **changes: Any) -> Config:
         return replace(self, **changes)

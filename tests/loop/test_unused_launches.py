@@ -1,6 +1,6 @@
 """A launch that did not help says why and is not repeated down the price list (issue 20).
 
-Numbers: loopPeriod 10s, the simulated cloud boots in 60 s, devicePluginWait 2m (default).
+Numbers: loopPeriod 10s, the simulated cloud boots in 60 s, devicePluginWait 1m (default).
 A pod asking for `aws.amazon.com/neuron: 1` gets an inf1.xlarge ($0.228/h), the cheapest AWS
 type with a Neuron chip; the simulated kubelet advertises the chip only when the Neuron device
 plugin is installed (`install_device_plugin`), as on EKS where it is a DaemonSet of its own.
@@ -43,7 +43,7 @@ def test_neuron_pod_without_its_device_plugin_gets_one_launch_one_warning_and_no
         f"no node advertises {NEURON} after registration (scheduler: 0/1 nodes are available: 1 Insufficient "
         f"{NEURON}.): is the Neuron device plugin DaemonSet running?"
     ) in warning.message
-    assert warning.time - sim.provider.launched[0].launched_at >= 60 + 120  # boot, then devicePluginWait
+    assert warning.time - sim.provider.launched[0].launched_at >= 60 + 60  # boot, then devicePluginWait
     assert sim.cluster.nodes == {}
     waiting = sim.cluster.events_for("default/infer-0", "NodeAddRequestWarning")
     assert waiting and f"waiting for a node that advertises {NEURON}" in waiting[-1].message
@@ -114,7 +114,7 @@ def test_past_two_unused_launches_in_an_hour_the_pod_set_waits_with_a_warning():
 def test_a_node_waiting_for_its_device_plugin_is_not_removed_before_the_wait_ends():
     """nodeUnneededDuration 20s, shorter than devicePluginWait 2m: the idle inf1.xlarge is kept
     while its plugin may still start, then reported, removed, and nothing else launched."""
-    sim = world(loopPeriod="2s", **{"scaleDown.nodeUnneededDuration": "20s"})
+    sim = world(loopPeriod="2s", devicePluginWait="2m", **{"scaleDown.nodeUnneededDuration": "20s"})
     add(sim, neuron_pod("infer-0"))
     sim.run_for(150)
     assert len(sim.cluster.nodes) == 1  # registered at 60 s, kept through the 2m wait
