@@ -142,7 +142,7 @@ def test_neuron_pod_without_its_device_plugin_gets_one_launch_and_one_warning_na
         assert len(env.instances()) == 1
         assert len(events_for(env.core, env.namespace, name="neuron", reason="LaunchedNodeNotUsed")) == 1
 
-    env.hold(20, one_launch_one_warning)  # past the idle node's removal (nodeUnneededDuration 15s)
+    env.hold(17, one_launch_one_warning)  # past the idle node's removal (nodeUnneededDuration 15s)
     assert daemon.metric("smart_autoscaler_launches_unused_total", reason="device_plugin_missing") == 1
 
 
@@ -241,7 +241,7 @@ def test_mixed_workload_settles_on_the_planned_nodes_without_removals(autoscaler
         assert not terminated(env)
         assert len(running(env.core.list_namespaced_pod(env.namespace).items)) == 9
 
-    env.hold(25, settled)  # past nodeUnneededDuration (15s): nothing idle, nothing removed
+    env.hold(18, settled)  # past nodeUnneededDuration (15s): nothing idle, nothing removed
     assert daemon.metric("smart_autoscaler_launches_unused_total") == 0
 
 
