@@ -152,6 +152,18 @@ def test_alerts_fire_on_the_leaders_numbers(tmp_path: Path) -> None:
                 alert("SmartAutoscalerAllOfferingsBackedOff", "30m", False),
             ],
         },
+        {   # one launch whose node never advertised its device: warned for the hour, then quiet
+            "interval": "1m",
+            "input_series": leader_a + [
+                series("launches_unused_total", "a", "0x5 1x90", reason="device_plugin_missing"),
+                series("launches_unused_total", "a", "0x5 1x90", reason="taken"),
+            ],
+            "alert_rule_test": [
+                alert("SmartAutoscalerDevicePluginMissing", "3m", False),
+                alert("SmartAutoscalerDevicePluginMissing", "30m", True, severity="warning"),
+                alert("SmartAutoscalerDevicePluginMissing", "80m", False),
+            ],
+        },
         {   # a failing loop every minute
             "interval": "1m",
             "input_series": leader_a + [series("reconcile_errors_total", "a", "0+1x40")],
