@@ -26,7 +26,7 @@ from providers.azure.api import AzureApi, OperationTimeout
 from providers.azure.errors import BackoffDurations, error_codes, failure_from, retry_after
 from providers.azure.keeper import PoolKeeper
 from providers.azure.names import Offering
-from providers.azure.pools import pool_cluster, pool_offering, pool_role, pool_taints
+from providers.azure.pools import pool_cluster, pool_offering, pool_role
 from providers.azure.prices import RetailPrices
 from providers.azure.scalesets import ScaleSetNodes, launches
 from providers.base import (
@@ -73,7 +73,7 @@ class AzureProvider:
         zone = request.zones[0] if request.zones else ""
         offering = Offering(request.instance_type.name, request.capacity_type, zone)
         role = request.tags.get(TAG_ROLE) or request.labels.get(ROLE, "")
-        pool = names.pool_name(offering, role, tuple(pool_taints(request.taints)))
+        pool = names.pool_name(offering, role, request.taints)
         with self.pools.lock(pool):
             self.pools.busy(pool)
             try:
