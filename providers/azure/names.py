@@ -45,17 +45,9 @@ class Offering:
         return None
 
 
-def pool_name(offering: Offering, role: str = "", taints: tuple = ()) -> str:
-    """Deterministic: 'sa' + 's'/'r' (Spot/Regular) + 9 hex digits of offering, role and the
-    pool's node taints = 12. A pool's taints are fixed when it is made, so nodes launched with
-    other taints (a device taint, autoscaler/nodetaints.py) need a pool of their own; a pool
-    without taints keeps the name it had before taints were part of it."""
+def pool_name(offering: Offering, role: str = "") -> str:
+    """Deterministic: 'sa' + 's'/'r' (Spot/Regular) + 9 hex digits of offering and role = 12."""
     key = f"{offering.vm_size}|{offering.capacity_type}|{offering.zone}|{role}".lower()
-    from pricing.catalog import AKS_SPOT_TAINT  # AKS adds that one to spot pools itself
-
-    described = sorted({t.describe() for t in taints if t != AKS_SPOT_TAINT})
-    if described:
-        key += "|" + ",".join(described)
     digest = hashlib.sha256(key.encode()).hexdigest()
     name = f"{POOL_PREFIX}{'s' if offering.spot else 'r'}{digest[:9]}"
     assert POOL_NAME.match(name), name

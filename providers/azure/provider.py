@@ -73,7 +73,7 @@ class AzureProvider:
         zone = request.zones[0] if request.zones else ""
         offering = Offering(request.instance_type.name, request.capacity_type, zone)
         role = request.tags.get(TAG_ROLE) or request.labels.get(ROLE, "")
-        pool = names.pool_name(offering, role, request.taints)
+        pool = names.pool_name(offering, role)
         with self.pools.lock(pool):
             self.pools.busy(pool)
             try:
