@@ -125,6 +125,10 @@ class Config:
     cloud_call_timeout: float = 180.0
     # Extended resources the catalog does not know: (resource name, type regexp, count per node).
     extended_resources: tuple[tuple[str, str, int], ...] = ()
+    # Launches that did not help (autoscaler/loop/unused.py): at most this many per pod set in
+    # any hour; a launched node may lack its devices this long before its plugin counts as missing.
+    max_unused_launches_per_hour: int = 2
+    device_plugin_wait: float = 60.0
 
     def with_options(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -170,6 +174,8 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "scaleUpTimeout": (("scale_up_timeout",), parse_duration),
     "nodeLabels": (("node_labels",), label_map),
     "extendedResources": (("extended_resources",), extended_resources),
+    "maxUnusedLaunchesPerHour": (("max_unused_launches_per_hour",), integer(1, 1000)),
+    "devicePluginWait": (("device_plugin_wait",), parse_duration),
     "nodeTTL": (("node_ttl",), optional(parse_duration)),
     "nodeTTLMaxParallel": (("node_ttl_max_parallel",), integer(1)),
     "loopPeriod": (("loop_period",), parse_duration),

@@ -63,7 +63,7 @@ def test_metrics_exposition_passes_promtool_lint() -> None:
     metrics = touched_metrics()
     exposition = metrics.exposition()
     families = [family.name for family in metrics.registry.collect()]
-    assert len(families) == 19  # + price age (live prices); hot-node colours, evictions, TTL cycling
+    assert len(families) == 20  # + price age (live prices); hot-node colours, evictions, TTL cycling; unused launches
     for family in families:
         assert f"\n{family}".encode() in exposition, f"{family} has no sample"
     result = promtool("check", "metrics", stdin=exposition)
@@ -150,6 +150,18 @@ def test_alerts_fire_on_the_leaders_numbers(tmp_path: Path) -> None:
             "alert_rule_test": [
                 alert("SmartAutoscalerPodsUnplaceable", "30m", False),
                 alert("SmartAutoscalerAllOfferingsBackedOff", "30m", False),
+            ],
+        },
+        {   # one launch whose node never advertised its device: warned for the hour, then quiet
+            "interval": "1m",
+            "input_series": leader_a + [
+                series("launches_unused_total", "a", "0x5 1x90", reason="device_plugin_missing"),
+                series("launches_unused_total", "a", "0x5 1x90", reason="taken"),
+            ],
+            "alert_rule_test": [
+                alert("SmartAutoscalerDevicePluginMissing", "3m", False),
+                alert("SmartAutoscalerDevicePluginMissing", "30m", True, severity="warning"),
+                alert("SmartAutoscalerDevicePluginMissing", "80m", False),
             ],
         },
         {   # a failing loop every minute

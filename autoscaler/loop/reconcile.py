@@ -113,7 +113,7 @@ class Reconciler:
         self.calls = calls or default_calls(provider, clock, config)
         self.backoff = backoff or BackoffTracker(config.backoff)
         self.reporter = EventReporter(cluster, clock, self.metrics, on_timeline)
-        self.attempts = LaunchAttempts(config, self.reporter)
+        self.attempts = LaunchAttempts(config, self.reporter, self.metrics)
         self.lifecycle = InstanceLifecycle(
             cluster, provider, self.calls, config, self.backoff, self.reporter, self.metrics,
             adopt_intent=lambda instance: self.scale_up.intent_for(instance), dry_run=dry_run,
@@ -123,7 +123,7 @@ class Reconciler:
             self.metrics, dry_run,
         )
         self.drainer = Drainer(cluster, provider, self.calls, self.reporter, self.metrics, config.scale_down.drain_timeout)
-        self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run)
+        self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run, keep=self.attempts.awaited_nodes)
         self.costs = CostEstimates(catalog, config, self.reporter)
         self.hot_nodes = HotNodes(cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run)
         self.ttl = TtlCycling(

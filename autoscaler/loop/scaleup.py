@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 
 from autoscaler.cluster import ClusterView
 from autoscaler.config import Config
-from autoscaler.loop.attempts import LaunchAttempts
+from autoscaler.loop.attempts import LaunchAttempts, pod_set
 from autoscaler.loop.backoff import BackoffTracker
 from autoscaler.loop.calls import CallExecutor, CallOutcome
 from autoscaler.loop.events import INVALID_ANNOTATION, LIMIT_WARNING, NODE_ADD_WARNING, EventReporter
@@ -23,6 +23,7 @@ from autoscaler.loop.lifecycle import LAUNCH, InstanceLifecycle, LaunchIntent, r
 from autoscaler.metrics import Metrics
 from autoscaler.model import Node, Pod
 from autoscaler.nodelabels import ZONE, node_labels
+from autoscaler.nodetaints import launch_taints, type_devices
 from autoscaler.planner import NewNode, Plan, plan
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
@@ -85,6 +86,8 @@ class ScaleUp:
         re-plan: the next cheapest offering is asked for in the same loop."""
         pending = [pod for pod in view.pods if needs_capacity(pod, self.config)]
         self.metrics.pending_pods.set(len(pending))
+        initializing = self.attempts.initializing()
+        pending = [pod for pod in pending if pod.key not in initializing]  # their node's devices are coming
         by_key = {pod.key: pod for pod in pending}
         decided = Plan()
         for _ in range(MAX_LAUNCH_ROUNDS if pending else 0):
@@ -93,16 +96,22 @@ class ScaleUp:
             if not submitted or not absorb():
                 break
         report_problems(self.reporter, decided, by_key)
+        self.attempts.warn_over_budget(pending, now)
         self.metrics.unplaceable_pods.set(len(decided.unplaceable))
         return decided
 
     def _plan(self, view: ClusterView, pending: list[Pod], bound: Mapping[str, list[Pod]], now: float) -> Plan:
         base = self.backoff.view(now)
-        groups: dict[int, tuple[Backoffs, list[Pod]]] = {0: (base, [])}
-        for pod in pending:  # pods whose set has (set, offering) back-offs are planned with them
-            pairs = self.attempts.backoffs_for(pod, base)
-            group = groups.setdefault(id(pairs.pairs) if pairs else 0, (pairs or base, []))
-            group[1].append(pod)
+        groups: dict[object, tuple[Backoffs, list[Pod]]] = {0: (base, [])}
+        group_of: dict[object, object] = {}  # pod set -> its group (0: the loop's back-offs alone)
+        for pod in pending:  # pods whose set has back-offs of its own are planned with them
+            key = pod_set(pod)
+            if key not in group_of:
+                own = self.attempts.backoffs_for(pod, base, now)
+                group_of[key] = key if own is not None else 0
+                if own is not None:
+                    groups[key] = (own, [])
+            groups[group_of[key]][1].append(pod)
         waiting = {pod.key for pod in pending}
         nodes = planner_nodes(
             view, self.lifecycle.in_flight(now, waiting), self.prices, bound, now, self.config.scale_up_timeout
@@ -197,7 +206,10 @@ class ScaleUp:
             capacity_type=option.capacity_type,
             zones=option.zones,
             labels=labels,
-            taints=tuple(option.taints),
+            taints=launch_taints(
+                option.taints, type_devices(itype, self.catalog.cloud, self.config.extended_resources),
+                [pods[key] for key in new.pods if key in pods],
+            ),
             tags={TAG_CLUSTER: self.config.cluster_name, TAG_REQUEST: request_id, TAG_ROLE: new.mode,
                   TAG_CAPACITY: option.capacity_type, **flex_size(itype)},
             price=option.price,
