@@ -40,6 +40,7 @@ from providers.base import (
     LaunchAlternative,
     LaunchRequest,
     Provider,
+    provider_id_key,
 )
 
 log = logging.getLogger("smart_autoscaler.loop.scaleup")
@@ -230,14 +231,14 @@ class ScaleUp:
         # A node that registered before this call was made belongs to an earlier attempt; one
         # that registered since is this launch, joined before its answer was read (creation
         # timestamps have whole seconds).
-        known = {node.provider_id for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
-        if not instance.alive or instance.provider_id in known:
+        known = {provider_id_key(node.provider_id) for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
+        if not instance.alive or provider_id_key(instance.provider_id) in known:
             # The cloud answered a spent attempt (after a restart) with its old instance.
             self.attempts.spent(intent.need, now)
             self.reporter.note(
                 "stale-key",
                 f"request id {intent.request_id[:12]} named an earlier launch ({instance.instance_id}, "
-                f"{instance.state}{', already a node' if instance.provider_id in known else ''}): launching anew",
+                f"{instance.state}{', already a node' if provider_id_key(instance.provider_id) in known else ''}): launching anew",
             )
             return True
         for skipped in instance.skipped:  # alternatives the cloud passed over on its way

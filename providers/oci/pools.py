@@ -147,6 +147,10 @@ def create_details(
         ssh_public_key=ssh_public_key or None,
         node_config_details=node_config,
         freeform_tags=dict(freeform_tags),
+        # the autoscaler drains nodes itself; a size change OKE acts on adds no drain of its own
+        node_eviction_node_pool_settings=models.NodeEvictionNodePoolSettings(
+            eviction_grace_duration="PT0M", is_force_delete_after_grace_duration=True
+        ),
     )
 
 
