@@ -184,9 +184,5 @@ def instance_name(pool_name: str, request_id: str) -> str:
     return f"{pool_name}-{hashlib.sha256(request_id.encode()).hexdigest()[:8]}"
 
 
-def pool_of_instance(name: str) -> str:
-    return name.rsplit("-", 1)[0]
-
-
 def effect_name(effect: str) -> str:
     return _EFFECT_NAMES.get(effect, effect)
