@@ -44,14 +44,28 @@ def drop_overrides(form: dict[str, str], stocked_out: set[str]) -> tuple[dict[st
             rest[key] = value
     removed: list[dict[str, str]] = []
     numbering: dict[int, int] = {}
+    kept: dict[int, list[dict[str, str]]] = {}
     for (config, index), fields in sorted(overrides.items()):
         if fields.get("InstanceType") in stocked_out:
             removed.append(fields)
             continue
-        numbering[config] = numbering.get(config, 0) + 1
-        for name, value in fields.items():
-            rest[f"LaunchTemplateConfigs.{config}.Overrides.{numbering[config]}.{name}"] = value
-    return rest, removed
+        kept.setdefault(config, []).append(fields)
+    # a LaunchTemplateConfig whose every override was taken out goes too (configs renumbered)
+    configs = sorted({int(m.group(1)) for key in rest if (m := re.match(r"^LaunchTemplateConfigs\.(\d+)\.", key))} | set(kept))
+    renumber = {old: new for new, old in enumerate((c for c in configs if c in kept), start=1)}
+    result: dict[str, str] = {}
+    for key, value in rest.items():
+        match = re.match(r"^LaunchTemplateConfigs\.(\d+)\.(.+)$", key)
+        if match is None:
+            result[key] = value
+        elif int(match.group(1)) in renumber:
+            result[f"LaunchTemplateConfigs.{renumber[int(match.group(1))]}.{match.group(2)}"] = value
+    for config, items in kept.items():
+        for index, fields in enumerate(items, start=1):
+            numbering[config] = index
+            for name, value in fields.items():
+                result[f"LaunchTemplateConfigs.{renumber[config]}.Overrides.{index}.{name}"] = value
+    return result, removed
 
 
 def errors_xml(removed: Iterable[dict[str, str]], lifecycle: str, code: str = "InsufficientInstanceCapacity") -> str:

@@ -103,3 +103,25 @@ def test_the_advisor_prices_spot_at_run_time_from_its_address(aws):
     live = provider.live_catalog(base)
     assert round(price(live, "r5a.xlarge", "spot"), 4) == 0.0859
     assert provider.price_ages()["advisor"] >= 0
+
+
+def test_the_price_list_asks_for_on_demand_compute_instances_and_never_takes_the_last_price_seen():
+    from providers.aws.prices import on_demand_filters, parse_price_list
+
+    filters = {f["Field"]: f["Value"] for f in on_demand_filters(REGION)}
+    assert filters["marketoption"] == "OnDemand" and filters["productFamily"] == "Compute Instance"
+
+    def product(name: str, usd: float, **attributes: str) -> str:
+        attrs = {"instanceType": name, "regionCode": REGION, "operatingSystem": "Linux", "marketoption": "OnDemand", **attributes}
+        dimension = {"unit": "Hrs", "pricePerUnit": {"USD": str(usd)}}
+        return json.dumps({"product": {"productFamily": "Compute Instance", "attributes": attrs},
+                           "terms": {"OnDemand": {"T": {"priceDimensions": {"D": dimension}}}}})
+
+    prices = parse_price_list([
+        product("m5.large", 0.096),
+        product("m5.large", 0.35, marketoption="CapacityBlock"),  # another market: skipped
+        product("m5.large", 0.188, operatingSystem="Windows"),  # another OS: skipped
+        product("c5.large", 0.085),
+        product("c5.large", 0.090),  # two prices left for one type: neither is guessed
+    ], REGION)
+    assert prices == {"m5.large": 0.096}
