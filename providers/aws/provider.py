@@ -114,7 +114,12 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         return request_id[:60] if not failed else f"{request_id[:56]}-{failed}"
 
     def terminate(self, instance_id: str) -> None:
+        """Terminate the instance if its tags name this cluster; another cluster's instance (or
+        one already gone) is left alone."""
         try:
+            if not self._owned_instances({"Name": "instance-id", "Values": [instance_id]}):
+                log.info("not terminating %s: no live instance tagged %s=%s", instance_id, TAG_CLUSTER, self.cluster_name)
+                return
             self.clients.ec2.terminate_instances(InstanceIds=[instance_id])
         except ClientError as err:
             code = err.response.get("Error", {}).get("Code", "")
