@@ -139,6 +139,9 @@ class LaunchRequest:
     tags: Mapping[str, str] = field(default_factory=dict)
     price: float = 0.0
     alternatives: tuple[LaunchAlternative, ...] = ()
+    # The root volume in GiB, sized to the planned pods' ephemeral storage (pricing/disk.py);
+    # 0: the cloud's default. Alternatives get the same size.
+    root_volume_gib: int = 0
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.resources import Resources
 from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes, pods_by_node
+from pricing.disk import configured_floor_gib, root_volume_gib, usable_bytes
 from pricing.flex import flex_size, sized_from_tags
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
@@ -192,6 +193,7 @@ class ScaleUp:
         need = self.attempts.need(new, pods)
         request_id = self.attempts.request_id(need, now)
         labels = self.labels_for(itype, option.capacity_type, new.mode, option.gpu_time_slices)
+        volume = self._root_volume(new, pods)
         request = LaunchRequest(
             request_id=request_id,
             instance_type=itype,
@@ -205,12 +207,23 @@ class ScaleUp:
             alternatives=tuple(
                 LaunchAlternative(alt.instance_type, alt.capacity_type, alt.zones, alt.price) for alt in new.alternatives
             ),
+            root_volume_gib=volume,
         )
+        allocatable = replace(option.allocatable, ephemeral=min(option.allocatable.ephemeral, usable_bytes(volume)))
         intent = LaunchIntent(
-            request_id, need, itype.name, option.capacity_type, option.zones, new.mode, option.allocatable,
+            request_id, need, itype.name, option.capacity_type, option.zones, new.mode, allocatable,
             option.price, itype.gpu_count, labels, request.taints, new.pods,
         )
         return self.calls.submit(LAUNCH, request_id, lambda: self.provider.launch(request), (intent, request))
+
+    def _root_volume(self, new: NewNode, pods: Mapping[str, Pod]) -> int:
+        """The node's root volume (GiB): its pods' ephemeral storage and the DaemonSets' (what
+        the planner took off the type's allocatable), sized in pricing/disk.py."""
+        itype = new.option.instance_type
+        daemonsets = max(0, itype.allocatable.ephemeral - new.option.allocatable.ephemeral)
+        need = daemonsets + sum(pods[key].requests.ephemeral for key in new.pods if key in pods)
+        gpu = bool(itype.gpu_count)
+        return root_volume_gib(self.config.cloud, gpu, need, configured_floor_gib(self.config, gpu))
 
     # ---- answers
 

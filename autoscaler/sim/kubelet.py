@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pricing.disk import usable_bytes
 from pricing.types import InstanceType
 from autoscaler.resources import Resources
 from providers.base import Instance, LaunchRequest
@@ -31,6 +32,9 @@ def node_manifest(instance: Instance, request: LaunchRequest, node_name: str) ->
     itype = request.instance_type
     capacity = _node_resources(itype, itype.capacity)
     allocatable = _node_resources(itype, itype.allocatable) if itype.allocatable != Resources() else dict(capacity)
+    if request.root_volume_gib:  # the disk the launch asked for, as its kubelet reports it
+        capacity["ephemeral-storage"] = str(request.root_volume_gib * 2**30)
+        allocatable["ephemeral-storage"] = str(usable_bytes(request.root_volume_gib))
     labels = {
         **request.labels,
         "kubernetes.io/hostname": node_name,

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from pricing.disk import root_volume_gib, usable_bytes
 from pricing.types import SPOT, InstanceType
 from providers.aws.discovery import Discovery, Subnet
 from providers.aws.userdata import NodeBootstrap, bottlerocket_user_data, encode, nodeadm_user_data, template_user_data
@@ -74,9 +75,10 @@ def unfreeze(value: Any) -> Any:
     return value
 
 
-def default_block_devices(ami_family: str, itype: InstanceType) -> list[dict]:
-    """Root (and Bottlerocket data) volumes: gp3, encrypted; GPU AMIs and their images need more room."""
-    size = 100 if itype.has_gpu else 20
+def default_block_devices(ami_family: str, itype: InstanceType, volume_gib: int = 0) -> list[dict]:
+    """Root (and Bottlerocket data) volumes: gp3, encrypted; sized as pricing/disk.py says
+    (the planned pods' ephemeral storage; GPU AMIs and their images need more room)."""
+    size = volume_gib or root_volume_gib("aws", itype.has_gpu, 0)
 
     def ebs(gib: int) -> dict:
         return {"VolumeSize": gib, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}
@@ -84,6 +86,22 @@ def default_block_devices(ami_family: str, itype: InstanceType) -> list[dict]:
     if ami_family == "Bottlerocket":
         return [{"DeviceName": "/dev/xvda", "Ebs": ebs(4)}, {"DeviceName": "/dev/xvdb", "Ebs": ebs(size)}]
     return [{"DeviceName": "/dev/xvda", "Ebs": ebs(size)}]
+
+
+def with_root_volume(mappings: list[dict], ami_family: str, volume_gib: int) -> list[dict]:
+    """The operator's block device mappings, the volume pods' ephemeral storage lives on (the
+    root; Bottlerocket's data volume /dev/xvdb) grown to `volume_gib` when smaller: their size
+    is a floor, the pods' need decides above it."""
+    if not mappings or not volume_gib:
+        return mappings
+    target = "/dev/xvdb" if ami_family == "Bottlerocket" else mappings[0].get("DeviceName")
+    result = []
+    for mapping in mappings:
+        ebs = mapping.get("Ebs")
+        if mapping.get("DeviceName") == target and isinstance(ebs, dict) and int(ebs.get("VolumeSize") or 0) < volume_gib:
+            mapping = {**mapping, "Ebs": {**ebs, "VolumeSize": volume_gib}}
+        result.append(mapping)
+    return result
 
 
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -154,7 +172,9 @@ class LaunchTemplates:
             user_data = bottlerocket_user_data(self.discovery.cluster(), node)
         else:
             user_data = nodeadm_user_data(self.discovery.cluster(), node)
-        devices = [unfreeze(m) for m in settings.block_device_mappings] or default_block_devices(settings.ami_family, itype)
+        volume = root_volume_gib("aws", itype.has_gpu, usable_bytes(request.root_volume_gib)) if request.root_volume_gib else 0
+        devices = with_root_volume([unfreeze(m) for m in settings.block_device_mappings], settings.ami_family, volume)
+        devices = devices or default_block_devices(settings.ami_family, itype, volume)
         data: dict[str, Any] = {
             "ImageId": image_id,
             "UserData": encode(user_data),

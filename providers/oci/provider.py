@@ -198,6 +198,7 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
             labels=pool_labels(request.labels),
             taints=pool_taints(request.taints, bool(itype.gpu_count)),
             role=request.labels.get(_ROLE_LABEL, ""),
+            boot_volume_gb=request.root_volume_gib if request.root_volume_gib > (self.settings.boot_volume_size_gb or 50) else 0,
         )
 
     def _image_for(self, itype: InstanceType) -> str:

@@ -353,3 +353,17 @@ def test_generated_launch_templates_unused_for_an_hour_are_deleted(aws):
     provider.launch(request("m5.large", request_id="d"))  # needed again later: made again
     assert len(aws.ec2.describe_launch_templates()["LaunchTemplates"]) == 3
 
+
+
+def test_the_root_volume_is_the_size_the_loop_planned_for_the_pods(aws):
+    """The loop sized the disk for 150 GiB of pods' ephemeral storage (256 GiB); the operator's
+    200 GiB mapping is a floor, grown to it; a smaller need keeps the operator's 200."""
+    provider = aws.provider(blockDeviceMappings=[{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 200, "volumeType": "gp3"}}])
+    provider.launch(request("m5.large", request_id="big", root_volume_gib=256))
+    provider.launch(request("m5.large", request_id="small", root_volume_gib=20))
+    sizes = sorted(
+        aws.ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])["LaunchTemplateVersions"][0]
+        ["LaunchTemplateData"]["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"]
+        for t in aws.ec2.describe_launch_templates()["LaunchTemplates"]
+    )
+    assert sizes == [200, 256]
