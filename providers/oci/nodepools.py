@@ -54,15 +54,8 @@ class _Err:
 
 
 class NodePools:
-    def __init__(
-        self,
-        config: Config,
-        clients: OciClients,
-        models: Any,
-        service_error: type[Exception],
-        known_shapes: frozenset[str],
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, config: Config, clients: OciClients, models: Any, service_error: type[Exception], known_shapes: frozenset[str],
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.sleep = sleep
         self.config = config
         self.settings = config.oci
