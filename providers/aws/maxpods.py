@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pricing.allocatable import reservation_for
 from pricing.catalog import raw_catalog
 from pricing.types import InstanceType
 
@@ -27,6 +29,41 @@ def eni_max_pods(network_interfaces: int, ipv4_per_interface: int) -> int:
     return network_interfaces * (ipv4_per_interface - 1) + 2
 
 
+def unpublished_max_pods() -> list[str]:
+    """The catalog's types without a published pod figure (110 is only a fallback for them)."""
+    published = published_max_pods()
+    return sorted(spec["name"] for spec in raw_catalog("aws")["instance_types"] if spec["name"] not in published)
+
+
+def eni_max_pods_of(ec2: Any, names: list[str]) -> dict[str, int]:
+    """Pods per node from DescribeInstanceTypes NetworkInfo for those of `names` the region has."""
+    found: dict[str, int] = {}
+    for start in range(0, len(names), 100):
+        pages = ec2.get_paginator("describe_instance_types").paginate(
+            Filters=[{"Name": "instance-type", "Values": names[start:start + 100]}]
+        )
+        for page in pages:
+            for item in page.get("InstanceTypes", []):
+                network = item.get("NetworkInfo") or {}
+                if network.get("MaximumNetworkInterfaces") and network.get("Ipv4AddressesPerInterface"):
+                    found[item["InstanceType"]] = eni_max_pods(int(network["MaximumNetworkInterfaces"]), int(network["Ipv4AddressesPerInterface"]))
+    return found
+
+
+def with_max_pods(itype: InstanceType, pods: int) -> InstanceType:
+    """The type as a node with `pods` pod slots: the EKS kubelet reserves memory per pod slot."""
+    if pods == itype.max_pods:
+        return itype
+    nominal = itype.memory_mib * 2**20
+    freed = reservation_for("aws", itype.vcpu, nominal, itype.max_pods).memory_bytes - reservation_for("aws", itype.vcpu, nominal, pods).memory_bytes
+    return replace(
+        itype,
+        max_pods=pods,
+        capacity=replace(itype.capacity, pods=pods),
+        allocatable=replace(itype.allocatable, pods=pods, memory=max(0, itype.allocatable.memory + freed)),
+    )
+
+
 def published_max_pods() -> frozenset[str]:
     """The types whose catalog figure is a published one (not the 110 fallback)."""
     return frozenset(
@@ -35,8 +72,11 @@ def published_max_pods() -> frozenset[str]:
 
 
 class MaxPods:
-    def __init__(self, ec2: Any, configured: int | None, published: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, ec2: Any, configured: int | None, published: frozenset[str] | None = None, listed: Callable[[], Any] = lambda: None
+    ) -> None:
         self.ec2 = ec2
+        self.listed = listed  # the figures the price refresher fetched for every unpublished type, or None
         self.configured = configured
         self.published = published if published is not None else published_max_pods()
         self._computed: dict[str, int] = {}
@@ -49,6 +89,8 @@ class MaxPods:
             return itype.max_pods
         with self._lock:
             known = self._computed.get(itype.name)
+        if known is None:
+            known = (self.listed() or {}).get(itype.name)
         if known is not None:
             return known
         figure = self._from_network_info(itype)

@@ -8,6 +8,9 @@
   different prices keeps the embedded figure rather than whichever came last.
 * Spot: `DescribeSpotPriceHistory` (Linux/UNIX), the latest price per type and zone.
 * Zones per type: `DescribeInstanceTypeOfferings` (location type availability-zone).
+* Pods per node for the types without a published figure: `DescribeInstanceTypes`
+  NetworkInfo (providers/aws/maxpods.py), once a day; the planner's types get that maxPods
+  (and the kubelet memory reservation that follows from it), as their launches do.
 * Spot Instance Advisor (`aws.useSpotAdvisor`): the JSON from `aws.spotAdvisorURL` (an
   https address or a file); a type's spot estimate is on-demand x (1 - s/100) where no live
   spot price is known, and the bucket/ratio filters apply.
@@ -32,10 +35,12 @@ from pricing.catalog import advisor_file_data
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorPolicy, apply_spot_advisor, parse_advisor
 from pricing.types import ON_DEMAND, SPOT, Offering, RegionCatalog
 from providers.aws.discovery import _paginate
+from providers.aws.maxpods import eni_max_pods_of, unpublished_max_pods, with_max_pods
 from providers.refresher import RefreshedSources
 
 log = logging.getLogger("smart_autoscaler.providers.aws.prices")
-SOURCES = ("on-demand", "spot", "zones", "advisor", "subnets")
+SOURCES = ("on-demand", "spot", "zones", "advisor", "subnets", "max-pods")
+MAX_PODS_REFRESH = 86400.0  # ENI limits of a type do not change
 ADVISOR_TIMEOUT = 20.0
 ADVISOR_REFRESH = 3600.0  # the advisor's averages change slowly: fetch them at most hourly
 
@@ -115,6 +120,8 @@ class LivePrices(RefreshedSources):
             loaders["advisor"] = self._advisor
         if self.subnet_zones is not None:
             loaders["subnets"] = lambda: self.subnet_zones() or None
+        if not self.config.max_pods_per_node and not self.fresh("max-pods", MAX_PODS_REFRESH):
+            loaders["max-pods"] = lambda: eni_max_pods_of(self.clients.ec2, unpublished_max_pods()) or None
         return self.refresh_sources(loaders)
 
     def _on_demand(self) -> dict[str, float] | None:
@@ -166,6 +173,13 @@ def live_catalog(base: RegionCatalog, figures: dict[str, Any], config: Any) -> R
     zones: dict[str, frozenset[str]] = figures.get("zones") or {}
     reachable: frozenset[str] | None = figures.get("subnets")  # zones with a subnet to launch into
     ratio = config.spot_price_ratio_estimate
+    pods: dict[str, int] = figures.get("max-pods") or {}
+    if pods:
+        base = replace(base, offerings=tuple(
+            replace(o, instance_type=with_max_pods(o.instance_type, pods[o.instance_type.name]))
+            if o.instance_type.name in pods and not config.max_pods_per_node else o
+            for o in base.offerings
+        ))
     by_type: dict[str, dict[str, Offering]] = {}
     base_zones: dict[str, set[str]] = {}
     for offering in base.offerings:

@@ -50,7 +50,7 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         self.clock = clock
         self.clients = clients or AwsClients(config.region, config.aws.api_timeout)
         self.discovery = Discovery(self.clients, self.settings, self.cluster_name)
-        self.max_pods = MaxPods(self.clients.ec2, config.max_pods_per_node)
+        self.max_pods = MaxPods(self.clients.ec2, config.max_pods_per_node, listed=lambda: self.prices.figure("max-pods"))
         self.templates = LaunchTemplates(
             self.clients, self.discovery, self.settings, self.cluster_name, self.max_pods.for_type, self._now
         )

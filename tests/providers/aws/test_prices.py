@@ -125,3 +125,23 @@ def test_the_price_list_asks_for_on_demand_compute_instances_and_never_takes_the
         product("c5.large", 0.090),  # two prices left for one type: neither is guessed
     ], REGION)
     assert prices == {"m5.large": 0.096}
+
+
+def test_the_planner_gets_the_max_pods_the_eni_limits_allow_for_types_without_a_published_figure(aws):
+    """g3s.xlarge has no published pod figure: DescribeInstanceTypes says 4 interfaces x 15
+    addresses, so the planner's type holds 58 pods (not 110) and the kubelet reserves 52 x 11Mi
+    less memory -- the same 58 its launch tells the kubelet."""
+    aws.faults.answers["DescribeInstanceTypes"] = (
+        b'<DescribeInstanceTypesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId>'
+        b"<instanceTypeSet><item><instanceType>g3s.xlarge</instanceType><networkInfo>"
+        b"<maximumNetworkInterfaces>4</maximumNetworkInterfaces><ipv4AddressesPerInterface>15</ipv4AddressesPerInterface>"
+        b"</networkInfo></item></instanceTypeSet></DescribeInstanceTypesResponse>"
+    )
+    provider = aws.provider(livePrices=False)
+    base = region_catalog("aws", REGION)
+    before = next(o.instance_type for o in base.offerings if o.instance_type.name == "g3s.xlarge")
+    provider.prices.refresh()
+    after = next(o.instance_type for o in provider.live_catalog(base).offerings if o.instance_type.name == "g3s.xlarge")
+    assert (before.max_pods, after.max_pods, after.allocatable.pods) == (110, 58, 58)
+    assert after.allocatable.memory - before.allocatable.memory == 52 * 11 * 2**20
+    assert provider.max_pods.for_type(before) == 58
