@@ -118,7 +118,7 @@ def node_resources(
         memory=memory,
         gpu=gpus,
         pods=max_pods,
-        ephemeral=largest_volume_bytes(cloud),
+        ephemeral=largest_volume_bytes(cloud, gpus > 0),
     )
     reserved = reservation_for(cloud, vcpu, nominal, max_pods)
     allocatable = Resources(
@@ -126,6 +126,6 @@ def node_resources(
         memory=max(0, memory - reserved.memory_bytes - EVICTION_THRESHOLD),
         gpu=gpus,
         pods=max_pods,
-        ephemeral=largest_usable_bytes(cloud),
+        ephemeral=largest_usable_bytes(cloud, gpus > 0),
     )
     return capacity, allocatable, reserved.note

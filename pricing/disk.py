@@ -30,13 +30,16 @@ class DiskLimits:
     default_gib: int
     gpu_default_gib: int
     max_gib: int
+    sized: bool = True  # the cloud's provider launches the volume this module sizes
 
 
 LIMITS = {
     "aws": DiskLimits(20, 100, 16_384),
     "gcp": DiskLimits(100, 100, 65_536),
     "oci": DiskLimits(50, 50, 32_768),
-    "azure": DiskLimits(128, 256, 4_095),
+    # The AKS provider launches azure.osDiskSizeGB / gpuOSDiskSizeGB as configured: until it
+    # sizes disks to the pods, the planner counts on the default size, never more.
+    "azure": DiskLimits(128, 256, 4_095, sized=False),
 }
 
 
@@ -45,13 +48,18 @@ def usable_bytes(volume_gib: int) -> int:
     return volume_gib * GIB * USABLE_NUMERATOR // USABLE_DENOMINATOR
 
 
-def largest_volume_bytes(cloud: str) -> int:
-    return LIMITS[cloud].max_gib * GIB if cloud in LIMITS else 100 * GIB
+def largest_volume_bytes(cloud: str, gpu: bool = False) -> int:
+    limits = LIMITS.get(cloud)
+    if limits is None:
+        return 100 * GIB
+    if not limits.sized:
+        return (limits.gpu_default_gib if gpu else limits.default_gib) * GIB
+    return limits.max_gib * GIB
 
 
-def largest_usable_bytes(cloud: str) -> int:
+def largest_usable_bytes(cloud: str, gpu: bool = False) -> int:
     """What a node of this cloud can offer to pods at most (the planner's view of a new node)."""
-    return largest_volume_bytes(cloud) * USABLE_NUMERATOR // USABLE_DENOMINATOR
+    return largest_volume_bytes(cloud, gpu) * USABLE_NUMERATOR // USABLE_DENOMINATOR
 
 
 def configured_floor_gib(config: Any, gpu: bool) -> int | None:
@@ -70,7 +78,7 @@ def root_volume_gib(cloud: str, gpu: bool, ephemeral_need: int, floor_gib: int |
     """The root volume (GiB) for a new node whose pods ask for `ephemeral_need` bytes."""
     limits = LIMITS.get(cloud, DiskLimits(100, 100, 100))
     base = floor_gib or (limits.gpu_default_gib if gpu else limits.default_gib)
-    if usable_bytes(base) >= ephemeral_need:
+    if usable_bytes(base) >= ephemeral_need or not limits.sized:
         return min(base, limits.max_gib)
     needed = math.ceil(ephemeral_need * USABLE_DENOMINATOR / USABLE_NUMERATOR / GIB)
     return min(max(base, 2 ** math.ceil(math.log2(needed))), limits.max_gib)

@@ -42,3 +42,13 @@ def test_a_pod_asking_for_150gi_of_ephemeral_storage_gets_a_node_with_a_256gib_r
     (node,) = sim.cluster.nodes.values()
     assert node.allocatable.ephemeral == usable_bytes(256) >= 150 * GIB
     assert sim.cluster.pods[pod.key].node_name == node.name
+
+
+def test_a_cloud_whose_provider_does_not_size_disks_is_planned_with_its_default_disk():
+    """AKS nodes get azure.osDiskSizeGB as configured (128 GiB): the planner never counts on more,
+    so a pod asking for more is told it fits nowhere instead of a node launched in vain."""
+    from pricing.disk import largest_usable_bytes
+
+    assert largest_usable_bytes("azure") == usable_bytes(128) and largest_usable_bytes("azure", gpu=True) == usable_bytes(256)
+    assert root_volume_gib("azure", gpu=False, ephemeral_need=500 * GIB) == 128
+    assert largest_usable_bytes("aws") == usable_bytes(16_384)
