@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources as importlib_resources
 from typing import Any, Mapping
 
+from pricing.corrections import apply_price_corrections
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
 from pricing.flex import FlexShape
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorError, SpotAdvisorPolicy, apply_spot_advisor, load_advisor_file
@@ -127,7 +128,7 @@ def raw_catalog(cloud: str) -> dict[str, Any]:
     blob = importlib_resources.files("pricing").joinpath("data", _FILES[cloud]).read_bytes()
     if _FILES[cloud].endswith(".gz"):
         blob = gzip.decompress(blob)
-    return json.loads(blob)
+    return apply_price_corrections(cloud, json.loads(blob))  # pricing/corrections.py
 
 
 def known_regions(cloud: str) -> list[str]:

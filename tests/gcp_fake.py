@@ -19,6 +19,14 @@ caller holds -- Resource Manager API reference; the same on a service account, P
 region's `quotas` (`metric`, `limit`, `usage` -- Compute Engine API reference, Region), and the
 cluster's `currentMasterVersion`, `endpoint` and `nodeConfig.serviceAccount` (GKE API
 reference, Cluster).
+Requests are checked against Google's published contract first (tests/gcp_contract.py: the
+SDKs' generated messages for bodies, the Compute API reference for query parameters, names,
+network tags and labels); one the API would refuse is answered 400 INVALID_ARGUMENT.
+aggregatedList applies `filter` as the Compute API reference says (`eq` is an RE2 expression
+that must match the whole field) and answers each item's `zone` as the API does: a name for
+machine types, a URL for accelerator types (`.../projects/<p>/zones/<zone>`). Instances GKE
+names itself (surge upgrades, auto-repair) can be put in a pool's MIG with
+`add_gke_instance`: they carry GKE's MIG-derived names, not the autoscaler's.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlparse
+
+from tests.gcp_contract import Invalid, list_filter, resource_fields, validate_body, validate_query
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
 
@@ -81,6 +91,7 @@ class FakeGcp:
         self.throttle_next: int = 0  # answer the next N calls with HTTP 429
         self.pool_create_error: str = ""  # a GKE operation error for the next pool creations
         self.calls: list[tuple[str, str]] = []
+        self.rejected: list[tuple[str, str, str]] = []  # (method, path, why) of requests refused as invalid
         self.deleted: list[str] = []  # names of instances deleteInstances removed, in order
         self.boot_seconds: float = 0.0  # a created VM is STAGING this long, then RUNNING (and registers)
         self.granted: set[str] | None = None  # IAM permissions the caller holds (None: every one)
@@ -132,6 +143,19 @@ class FakeGcp:
         with self._lock:
             return [m for m in self.migs.values() if m["pool"] == pool and m["instances"]]
 
+    def add_gke_instance(self, pool: str, suffix: str = "x7k2") -> FakeInstance:
+        """An instance GKE made itself in the pool's first MIG (a surge upgrade or a repair),
+        named as GKE names MIG instances: the MIG's base name and a random suffix."""
+        with self._lock:
+            mig_name = self.pools[pool]["instanceGroupUrls"][0].rsplit("/", 1)[-1]
+            mig = self.migs[mig_name]
+            config = self.pools[pool].get("config", {})
+            name = f"{mig_name.removesuffix('-grp')}-{suffix}"
+            instance = FakeInstance(name, mig["zone"], pool, mig_name, config.get("machineType", ""), bool(config.get("spot")),
+                                    dict(config.get("labels", {})), list(config.get("taints", [])), list(config.get("accelerators", [])))
+            mig["instances"][name] = instance
+            return instance
+
     def count(self, method_and_path: str) -> int:
         return sum(1 for method, path in self.calls if re.search(method_and_path, f"{method} {path}"))
 
@@ -148,7 +172,15 @@ class FakeGcp:
             for pattern, verb, handler in self._routes():
                 match = re.fullmatch(pattern, path)
                 if match and verb == method:
-                    return handler(body, query, *match.groups())
+                    try:
+                        validate_query(query, path)
+                        kind = _BODIES.get(handler.__name__)
+                        if kind is not None:
+                            validate_body(kind, body)
+                        return handler(body, query, *match.groups())
+                    except Invalid as err:
+                        self.rejected.append((method, path, str(err)))
+                        return _error(400, str(err), "invalid", "INVALID_ARGUMENT")
         return _error(404, f"no route for {method} {path}", "notFound", "NOT_FOUND")
 
     def _routes(self) -> list[tuple[str, str, Callable[..., tuple[int, Any]]]]:
@@ -368,26 +400,30 @@ class FakeGcp:
     # ---- Compute: catalog of zones
 
     def _machine_types(self, body: Any, query: Any) -> tuple[int, Any]:
-        items = self._by_zone(self.zones, "machineTypes")
-        for listed in items.values():
-            for machine in listed["machineTypes"]:
-                machine.update(self.machine_specs.get(machine["name"], {}))
-        return 200, {"items": items}
+        return 200, {"items": self._by_zone(self.zones, "machineTypes", query, lambda zone: zone)}
 
     def _accelerator_types(self, body: Any, query: Any) -> tuple[int, Any]:
-        return 200, {"items": self._by_zone(self.accelerator_zones, "acceleratorTypes")}
+        url = lambda zone: f"{COMPUTE}/projects/{self.project}/zones/{zone}"  # noqa: E731
+        return 200, {"items": self._by_zone(self.accelerator_zones, "acceleratorTypes", query, url)}
 
-    def _by_zone(self, table: dict[str, list[str]], key: str) -> dict[str, Any]:
+    def _by_zone(self, table: dict[str, list[str]], key: str, query: dict[str, str], zone_field: Callable[[str], str]) -> dict[str, Any]:
+        kind = {"machineTypes": "MachineType", "acceleratorTypes": "AcceleratorType"}[key]
+        keep = list_filter(query.get("filter", ""), resource_fields(kind))
         items: dict[str, Any] = {}
         for name, zones in table.items():
             for zone in zones:
-                items.setdefault(f"zones/{zone}", {key: []})[key].append({"name": name, "zone": zone})
+                item = {"name": name, "zone": zone_field(zone), **(self.machine_specs.get(name, {}) if key == "machineTypes" else {})}
+                if keep(item):
+                    items.setdefault(f"zones/{zone}", {key: []})[key].append(item)
         return items
 
     # ---- Billing
 
     def _skus(self, body: Any, query: Any) -> tuple[int, Any]:
         return 200, {"skus": self.skus, "nextPageToken": ""}
+
+
+_BODIES = {"_create_instances": "createInstances", "_delete_instances": "deleteInstances", "_create_pool": "createNodePool"}
 
 
 def _enum_names(node_pool: dict[str, Any]) -> dict[str, Any]:

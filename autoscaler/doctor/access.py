@@ -25,6 +25,7 @@ class Access:
     why: str
     when: str = ALWAYS
     named: bool = False  # asked for the one Lease by name (the Role's resourceNames)
+    object_name: str = ""  # the one object of the ClusterRole's resourceNames (e.g. kube-system)
 
     @property
     def label(self) -> str:
@@ -43,6 +44,8 @@ DAEMON_ACCESS: tuple[Access, ...] = (
     Access("", "nodes", "delete", "removes the Node object of a node it scaled down"),
     Access("", "events", "create", "Warning/Normal events on pods and nodes"),
     Access("", "events", "list", "finds an event already made (one NodeCostEstimate per pod)"),
+    Access("", "namespaces", "get", "reads the kube-system namespace's UID: this cluster's identity when clusterName "
+           "is unset (autoscaler/identity.py)", object_name="kube-system"),
     Access("apps", "daemonsets", "list", "DaemonSet pods count as overhead of every new node"),
     Access("apps", "daemonsets", "watch", "the DaemonSet watch cache"),
     Access("policy", "poddisruptionbudgets", "list", "a drain does not start when no budget lets its pods go"),

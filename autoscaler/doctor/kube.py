@@ -112,6 +112,8 @@ def permissions(target: KubeTarget, *, hot_nodes: bool, simulated: bool, lease: 
         namespace = name = None
         where = "all namespaces" if access.resource in ("pods", "pods/eviction", "events", "daemonsets",
                                                        "poddisruptionbudgets") else "cluster"
+        if access.object_name:
+            name, where = access.object_name, f"{access.resource} {access.object_name}"
         if lease is not None and access.resource == "leases":
             namespace, name = lease[0], (lease[1] if access.named else None)
             where = f"namespace {namespace}" + (f", Lease {name}" if name else "")

@@ -24,7 +24,7 @@ from autoscaler.metrics import Metrics
 from autoscaler.resources import Resources
 from autoscaler.snapshot import InFlightNode
 from pricing.types import Taint
-from providers.base import TAG_ROLE, FailureKind, Instance, Provider, registration_timeout_scope
+from providers.base import TAG_ROLE, FailureKind, Instance, Provider, provider_id_key, registration_timeout_scope
 
 log = logging.getLogger("smart_autoscaler.loop.lifecycle")
 
@@ -102,7 +102,7 @@ class InstanceLifecycle:
     # ---- one loop
 
     def sync(self, view: ClusterView, instances: Iterable[Instance], now: float) -> list[Registration]:
-        by_provider_id = {node.provider_id: node for node in view.nodes if node.provider_id}
+        by_provider_id = {provider_id_key(node.provider_id): node for node in view.nodes if node.provider_id}
         alive = {instance.instance_id: instance for instance in instances if instance.alive}
         asked = {intent.request_id for intent in self.submitted()}
         for instance_id, record in list(self.records.items()):
@@ -113,7 +113,7 @@ class InstanceLifecycle:
         registered = []
         for instance in alive.values():
             record = self.records.get(instance.instance_id)
-            node = by_provider_id.get(instance.provider_id)
+            node = by_provider_id.get(provider_id_key(instance.provider_id))
             if node is not None:
                 if record is not None:
                     registered.append(self._registered(record, node, now))

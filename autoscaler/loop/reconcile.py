@@ -49,7 +49,7 @@ from autoscaler.planner import Plan
 from autoscaler.usage import NO_METRICS, MetricsSource
 from autoscaler.snapshot import pods_by_node
 from pricing.types import RegionCatalog
-from providers.base import Instance, Provider
+from providers.base import Instance, Provider, provider_id_key
 
 log = logging.getLogger("smart_autoscaler.loop.reconcile")
 
@@ -72,7 +72,7 @@ class LoopContext:
 
     view: ClusterView
     bound: Mapping[str, list[Pod]]
-    instances: Mapping[str, Instance]  # by provider id; empty when the cloud did not answer
+    instances: Mapping[str, Instance]  # by provider_id_key(provider id); empty when the cloud did not answer
     now: float
 
 
@@ -187,7 +187,7 @@ class Reconciler:
                 decided = self.scale_up.run(view, bound, now, absorb)
                 report.pending, report.unplaceable = len(decided.modes), len(decided.unplaceable)
             self.costs.run(view, self.backoff.view(now), now)
-            context = LoopContext(view, bound, {i.provider_id: i for i in instances or []}, now)
+            context = LoopContext(view, bound, {provider_id_key(i.provider_id): i for i in instances or []}, now)
             self._scale_down(context, report)
             for component in self.components:
                 component.run(context)

@@ -29,6 +29,7 @@ from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.resources import Resources
 from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes, pods_by_node
+from pricing.disk import configured_floor_gib, root_volume_gib, usable_bytes
 from pricing.flex import flex_size, sized_from_tags
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
@@ -41,6 +42,7 @@ from providers.base import (
     LaunchAlternative,
     LaunchRequest,
     Provider,
+    provider_id_key,
 )
 
 log = logging.getLogger("smart_autoscaler.loop.scaleup")
@@ -200,6 +202,7 @@ class ScaleUp:
         need = self.attempts.need(new, pods)
         request_id = self.attempts.request_id(need, now)
         labels = self.labels_for(itype, option.capacity_type, new.mode, option.gpu_time_slices)
+        volume = self._root_volume(new, pods)
         request = LaunchRequest(
             request_id=request_id,
             instance_type=itype,
@@ -216,12 +219,23 @@ class ScaleUp:
             alternatives=tuple(
                 LaunchAlternative(alt.instance_type, alt.capacity_type, alt.zones, alt.price) for alt in new.alternatives
             ),
+            root_volume_gib=volume,
         )
+        allocatable = replace(option.allocatable, ephemeral=min(option.allocatable.ephemeral, usable_bytes(volume)))
         intent = LaunchIntent(
-            request_id, need, itype.name, option.capacity_type, option.zones, new.mode, option.allocatable,
+            request_id, need, itype.name, option.capacity_type, option.zones, new.mode, allocatable,
             option.price, itype.gpu_count, labels, request.taints, new.pods,
         )
         return self.calls.submit(LAUNCH, request_id, lambda: self.provider.launch(request), (intent, request))
+
+    def _root_volume(self, new: NewNode, pods: Mapping[str, Pod]) -> int:
+        """The node's root volume (GiB): its pods' ephemeral storage and the DaemonSets' (what
+        the planner took off the type's allocatable), sized in pricing/disk.py."""
+        itype = new.option.instance_type
+        daemonsets = max(0, itype.allocatable.ephemeral - new.option.allocatable.ephemeral)
+        need = daemonsets + sum(pods[key].requests.ephemeral for key in new.pods if key in pods)
+        gpu = bool(itype.gpu_count)
+        return root_volume_gib(self.config.cloud, gpu, need, configured_floor_gib(self.config, gpu))
 
     # ---- answers
 
@@ -242,14 +256,14 @@ class ScaleUp:
         # A node that registered before this call was made belongs to an earlier attempt; one
         # that registered since is this launch, joined before its answer was read (creation
         # timestamps have whole seconds).
-        known = {node.provider_id for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
-        if not instance.alive or instance.provider_id in known:
+        known = {provider_id_key(node.provider_id) for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
+        if not instance.alive or provider_id_key(instance.provider_id) in known:
             # The cloud answered a spent attempt (after a restart) with its old instance.
             self.attempts.spent(intent.need, now)
             self.reporter.note(
                 "stale-key",
                 f"request id {intent.request_id[:12]} named an earlier launch ({instance.instance_id}, "
-                f"{instance.state}{', already a node' if instance.provider_id in known else ''}): launching anew",
+                f"{instance.state}{', already a node' if provider_id_key(instance.provider_id) in known else ''}): launching anew",
             )
             return True
         for skipped in instance.skipped:  # alternatives the cloud passed over on its way

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pricing.disk import usable_bytes
 from pricing.types import InstanceType
 from autoscaler.resources import Resources
 from providers.base import Instance, LaunchRequest
@@ -37,6 +38,9 @@ def node_manifest(instance: Instance, request: LaunchRequest, node_name: str) ->
     for item in filter(None, request.tags.get(ADVERTISED_DEVICES, "").split(",")):
         name, _, count = item.partition("=")
         capacity[name] = allocatable[name] = count
+    if request.root_volume_gib:  # the disk the launch asked for, as its kubelet reports it
+        capacity["ephemeral-storage"] = str(request.root_volume_gib * 2**30)
+        allocatable["ephemeral-storage"] = str(usable_bytes(request.root_volume_gib))
     labels = {
         **request.labels,
         "kubernetes.io/hostname": node_name,

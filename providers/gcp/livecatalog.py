@@ -70,7 +70,7 @@ class LiveCatalog(RefreshedSources):
         return cached
 
     def _load_zones(self) -> dict[str, Any]:
-        region_filter = f"zone eq {self.region}-.*"
+        region_filter = zone_filter(self.region)
         specs: dict[str, MachineSpec] = {}
         machines = self._aggregated(self.clients.machine_types, "machine_types", region_filter, specs)
         accelerators = self._aggregated(self.clients.accelerator_types, "accelerator_types", region_filter)
@@ -81,10 +81,10 @@ class LiveCatalog(RefreshedSources):
         pager = call(f"{field}.aggregatedList", client.aggregated_list, request=request, timeout=self.config.call_timeout)
         found: dict[str, set[str]] = {}
         for scope, listed in call(f"{field}.aggregatedList", list, pager):
-            zone = scope.rsplit("/", 1)[-1]
-            if not zone.startswith(f"{self.region}-"):
-                continue
             for item in getattr(listed, field):
+                zone = (item.zone or scope).rstrip("/").rsplit("/", 1)[-1]  # a name or a URL, as the API answers
+                if not zone.startswith(f"{self.region}-"):
+                    continue
                 found.setdefault(item.name, set()).add(zone)
                 if specs is not None and item.name not in specs and (spec := machine_spec(item)) is not None:
                     specs[item.name] = spec
@@ -100,6 +100,14 @@ class LiveCatalog(RefreshedSources):
             log.warning("the Cloud Billing Catalog listed no Compute Engine prices for %s: keeping the embedded ones", self.region)
             return None
         return prices
+
+
+def zone_filter(region: str) -> str:
+    """The aggregatedList `filter` for the region's zones. Compute Engine matches `eq` against
+    the whole field as an RE2 expression (Compute API reference, aggregatedList `filter`), and
+    answers `zone` as a name for machine types and as a URL for accelerator types: the
+    expression allows any prefix, so both forms of every zone of the region match."""
+    return f"zone eq .*{region}-[a-z]+"
 
 
 def live_catalog(base: RegionCatalog, zones: dict[str, Any] | None, prices: RegionPrices | None, settings: CatalogSettings) -> RegionCatalog:
