@@ -15,7 +15,7 @@ VERBS = {"list": "list", "create": "create", "patch": "patch", "delete": "delete
 RESOURCES = {  # the client's object name -> (API group, resource) as RBAC names it
     "pod": ("", "pods"), "node": ("", "nodes"), "event": ("", "events"), "pod_eviction": ("", "pods/eviction"),
     "daemon_set": ("apps", "daemonsets"), "pod_disruption_budget": ("policy", "poddisruptionbudgets"),
-    "lease": ("coordination.k8s.io", "leases"),
+    "lease": ("coordination.k8s.io", "leases"), "namespace": ("", "namespaces"),
 }
 WATCHED = {"pods", "nodes", "daemonsets", "poddisruptionbudgets"}  # the list+watch caches (autoscaler/kube/cache.py)
 
