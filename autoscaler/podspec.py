@@ -16,6 +16,7 @@ from autoscaler.model import (
     NO_CONSTRAINTS,
     NO_SELECTION,
     AnnotationProblem,
+    MATCHES_NO_NODE,
     InstanceSelection,
     NodeAffinity,
     Pod,
@@ -36,28 +37,31 @@ GKE_MAX_SHARED_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"
 DEFAULT_PREFIXES = ("smart-autoscaler.io/",)
 
 
-def _requirement(expr: Mapping[str, Any]) -> Requirement:
+def _requirement(expr: Mapping[str, Any], field: bool = False) -> Requirement:
     return Requirement(
         str(expr.get("key", "")),
         str(expr.get("operator", "In")),
         tuple(str(v) for v in expr.get("values") or ()),
+        field,
     )
 
 
 def node_affinity(spec: Mapping[str, Any]) -> NodeAffinity:
+    """nodeSelector and the required nodeSelectorTerms (API reference, NodeSelector: the terms
+    are ORed; NodeSelectorTerm: its matchExpressions and matchFields are ANDed, and "a null or
+    empty node selector term matches no objects"). nodeSelector is ANDed into every term."""
     selector = tuple(Requirement(str(k), "In", (str(v),)) for k, v in sorted((spec.get("nodeSelector") or {}).items()))
     required = (
         ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
-        or {}
     )
+    if required is None:
+        return NodeAffinity((selector,) if selector else ())
     terms = []
     for term in required.get("nodeSelectorTerms") or []:
-        expressions = tuple(_requirement(expr) for expr in term.get("matchExpressions") or [])
-        if expressions or not term.get("matchFields"):
-            terms.append(selector + expressions)
-    if not terms:
-        return NodeAffinity((selector,) if selector else ())
-    return NodeAffinity(tuple(terms))
+        expressions = tuple(_requirement(expr) for expr in (term or {}).get("matchExpressions") or [])
+        fields = tuple(_requirement(expr, True) for expr in (term or {}).get("matchFields") or [])
+        terms.append(selector + (expressions + fields or (MATCHES_NO_NODE,)))
+    return NodeAffinity(tuple(terms) or ((selector + (MATCHES_NO_NODE,)),))
 
 
 def tolerations_of(spec: Mapping[str, Any], gpu_resource: str | None) -> tuple[Toleration, ...]:

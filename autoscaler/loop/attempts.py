@@ -225,6 +225,6 @@ def _mismatch(node: KubeNode, waiting: list[Pod]) -> str:
         if untolerated:
             described = ", ".join(f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in untolerated)
             return f"registered with taint(s) {described} that the pod does not tolerate"
-        if not pod.constraints.affinity.matches(node.labels):
+        if not pod.constraints.affinity.matches(node.labels, node.name):
             return f"registered without the labels the pod's node selector or affinity asks for ({pod.constraints.affinity.describe()})"
     return ""

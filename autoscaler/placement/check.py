@@ -81,7 +81,7 @@ class _PodView:
             counts: dict[str, int] = {}
             domains: set[str] = set()
             for node in nodes:
-                if not spread_eligible(constraint, constraints, node.labels, node.taints):
+                if not spread_eligible(constraint, constraints, node.labels, node.taints, node.name):
                     continue
                 domain = domain_of(node.labels, node.name, constraint.topology_key)
                 if domain is None:
@@ -122,7 +122,7 @@ class PlacementState:
         constraints = pod.constraints
         if not node.schedulable:
             return node.blocked
-        if not constraints.affinity.matches(node.labels):
+        if not constraints.affinity.matches(node.labels, name):
             return NODE_AFFINITY
         if not tolerates_all(constraints.tolerations, node.taints):
             first = next(

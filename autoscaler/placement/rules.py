@@ -34,10 +34,14 @@ def domain_of(labels: Mapping[str, str], name: str, key: str) -> str | None:
 
 
 def spread_eligible(
-    constraint: SpreadConstraint, constraints: PodConstraints, labels: Mapping[str, str], taints: tuple[Taint, ...]
+    constraint: SpreadConstraint,
+    constraints: PodConstraints,
+    labels: Mapping[str, str],
+    taints: tuple[Taint, ...],
+    name: str | None = None,
 ) -> bool:
     """Whether a node counts as a domain of the pod's spread constraint (inclusion policies)."""
-    if constraint.honor_node_affinity and not constraints.affinity.matches(labels):
+    if constraint.honor_node_affinity and not constraints.affinity.matches(labels, name):
         return False
     if constraint.honor_taints and not tolerates_all(constraints.tolerations, taints):
         return False

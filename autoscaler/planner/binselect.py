@@ -246,6 +246,8 @@ def select_nodes(
 
 
 def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices) -> None:
+    if not pods:
+        return
     if not (fits > 0).any():
         result.no_option.append(PodSet(pods[0].shape, pods))
         return

@@ -43,7 +43,7 @@ def zone_counts_for(packer: Packer, sid: int, group: PodGroup, constraint) -> tu
     counts: dict[str, int] = {}
     domains: set[str] = set()
     for node in packer.all_nodes:
-        if node.zone and spread_eligible(constraint, constraints, node.labels, node.taints):
+        if node.zone and spread_eligible(constraint, constraints, node.labels, node.taints, node.name):
             domains.add(node.zone)
     placed = packer.zone_counts.get(sid, {})
     for zone_index, count in placed.items():
