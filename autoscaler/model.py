@@ -207,6 +207,9 @@ class PodConstraints:
     spread: tuple[SpreadConstraint, ...] = ()
     selection: InstanceSelection = NO_SELECTION
     gpu_time_slices: int | None = None  # GKE time-sharing clients per GPU asked by node selector
+    # Why no node can be planned for the pod at all (it asks for something no node the
+    # autoscaler launches is known to offer: pre-allocated huge pages, DRA devices); "" = none.
+    unplannable: str = ""
 
     @property
     def inter_pod(self) -> bool:

@@ -25,7 +25,7 @@ from autoscaler.model import (
     Requirement,
     Toleration,
 )
-from autoscaler.podresources import PodSpecError, _primary_device, pod_devices, pod_requests  # noqa: F401
+from autoscaler.podresources import PodSpecError, _primary_device, pod_devices, pod_requests, unplannable_requests  # noqa: F401
 from autoscaler.podterms import affinity_terms, host_ports, spread_constraints
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
@@ -312,7 +312,9 @@ def _parse_shape(
     tolerations = tolerations_of(spec, gpu_resource)
     ports = _read(host_ports, spec, namespace, name, "spec.containers[].ports")
     terms = spec.get("affinity") or spec.get("topologySpreadConstraints")
-    if not (affinity.terms or tolerations or gpu_resource or devices or ports or terms or selection.given or time_slices):
+    unplannable = unplannable_requests(spec)
+    if not (affinity.terms or tolerations or gpu_resource or devices or ports or terms or selection.given or time_slices
+            or unplannable):
         return PodShape.of(requests, NO_CONSTRAINTS), do_not_evict, problems
     constraints = PodConstraints(
         affinity=affinity,
@@ -327,5 +329,6 @@ def _parse_shape(
         spread=_read(spread_constraints, spec, namespace, name, "spec.topologySpreadConstraints", namespace, labels),
         selection=selection,
         gpu_time_slices=time_slices,
+        unplannable=unplannable,
     )
     return PodShape.of(requests, constraints), do_not_evict, problems

@@ -68,3 +68,104 @@ def test_one_replica_per_zone_by_required_zone_anti_affinity_to_its_own_label():
         assert all(len(node.option.zones) == 1 for node in result.new_nodes)
     seven = plan_for(replicas("db", 7, "4", "8Gi", labels={"app": "db"}, spec=anti))
     assert len(seven.new_nodes) == 6 and len(seven.unplaceable) == 1
+
+
+# ---- the preview: pods as the API server admits them
+
+
+def _preview(text: str):
+    from autoscaler.config import Config
+    from autoscaler.manifests import load_manifest_text
+    from autoscaler.preview import Target, run_preview
+
+    return run_preview(load_manifest_text(text, "test.yaml"), [Target("aws", "us-east-1")], Config())
+
+
+def _pod_yaml(name: str, cpu: str, memory: str, extra: str = "", meta: str = "") -> str:
+    return f"""
+apiVersion: v1
+kind: Pod
+metadata: {{{meta or f"name: {name}"}}}
+spec:
+  {extra}
+  containers: [{{name: a, image: a, resources: {{requests: {{cpu: "{cpu}", memory: {memory}}}}}}}]
+---"""
+
+
+def test_runtime_class_overhead_is_added_to_the_pod_as_admission_does():
+    # Pod Overhead: "the RuntimeClass admission controller updates the workload's PodSpec to
+    # include the overhead as described in the RuntimeClass". 3600m + 500m overhead = 4100m does
+    # not fit t3a.xlarge (3920m allocatable, $0.1504/h): the pod gets t3a.2xlarge ($0.3008/h).
+    runtime_class = """
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: kata}
+handler: kata
+overhead: {podFixed: {cpu: 500m, memory: 128Mi}}
+---"""
+    plain = _preview(_pod_yaml("p", "3600m", "1Gi"))
+    assert [(n.instance_type, n.count) for n in plain.targets[0].nodes] == [("t3a.xlarge", 1)]
+    sandboxed = _preview(runtime_class + _pod_yaml("p", "3600m", "1Gi", "runtimeClassName: kata"))
+    assert [(n.instance_type, n.count, n.hourly_cost_each) for n in sandboxed.targets[0].nodes] == [("t3a.2xlarge", 1, 0.3008)]
+    assert sandboxed.skipped == []
+
+
+def test_a_pod_naming_a_runtime_class_not_in_the_files_is_reported_not_planned_short():
+    result = _preview(_pod_yaml("p", "3600m", "1Gi", "runtimeClassName: kata"))
+    assert result.targets[0].nodes == []
+    assert [pod for pod, _ in result.targets[0].unplaceable] == ["default/p"]
+    assert "no RuntimeClass kata in the files" in result.targets[0].unplaceable[0][1]
+
+
+def test_huge_pages_and_dra_claims_are_unplaceable_with_the_reason_not_dropped():
+    # Manage HugePages: huge pages must be pre-allocated on the node to be reported; Dynamic
+    # Resource Allocation: claims are allocated from ResourceSlices of a driver on the node.
+    huge = """
+apiVersion: v1
+kind: Pod
+metadata: {name: huge}
+spec:
+  containers: [{name: a, image: a, resources: {requests: {cpu: 500m, memory: 1Gi, hugepages-2Mi: 512Mi}, limits: {hugepages-2Mi: 512Mi, memory: 1Gi}}}]
+---"""
+    claim = _pod_yaml("dra", "500m", "1Gi", "resourceClaims: [{name: gpu, resourceClaimTemplateName: one-gpu}]")
+    result = _preview(huge + claim + _pod_yaml("plain", "500m", "1Gi"))
+    reasons = dict(result.targets[0].unplaceable)
+    assert "hugepages-2Mi" in reasons["default/huge"] and "pre-allocate no huge pages" in reasons["default/huge"]
+    assert "DRA resource claims (gpu)" in reasons["default/dra"]
+    assert [(n.instance_type, n.pods) for n in result.targets[0].nodes] == [("t3a.xlarge", ["default/plain"])]
+
+
+def test_a_pod_gated_by_someone_elses_scheduling_gate_is_skipped_with_the_reason():
+    # Pod Scheduling Readiness: a pod with schedulingGates is not scheduled until all are removed.
+    result = _preview(_pod_yaml("gated", "500m", "1Gi", "schedulingGates: [{name: example.com/quota}]"))
+    assert result.targets[0].nodes == [] and result.targets[0].unplaceable == []
+    assert result.skipped_pods == [
+        ("default/gated", "held by schedulingGates example.com/quota: kube-scheduler will not place it until they are removed")
+    ]
+
+
+def test_a_generate_name_pod_is_planned_under_a_generated_name():
+    # API conventions, metadata.generateName: the server appends a unique suffix to the prefix.
+    result = _preview(_pod_yaml("", "500m", "1Gi", meta="generateName: web-"))
+    [line] = result.targets[0].nodes
+    [pod] = line.pods
+    assert pod.startswith("default/web-") and len(pod) == len("default/web-") + 5
+
+
+def test_a_suspended_job_is_listed_as_skipped():
+    # Jobs, "Suspending a Job": a suspended Job creates no pods until it is resumed.
+    job = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: nightly}
+spec:
+  suspend: true
+  parallelism: 4
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: a, image: a, resources: {requests: {cpu: "1"}}}]
+"""
+    result = _preview(job)
+    assert result.targets[0].nodes == []
+    assert result.skipped == ["test.yaml#1 Job/nightly: no pods: the Job is suspended (spec.suspend: true) and creates none until it is resumed"]

@@ -122,6 +122,8 @@ class PlacementState:
         constraints = pod.constraints
         if not node.schedulable:
             return node.blocked
+        if constraints.unplannable:
+            return constraints.unplannable
         if not constraints.affinity.matches(node.labels, name):
             return NODE_AFFINITY
         if not tolerates_all(constraints.tolerations, node.taints):

@@ -123,7 +123,11 @@ def plan(
     problems = [problem.message(pod.key) for pod in pending for problem in pod.annotation_problems]
 
     by_shape: dict[PodShape, list[Pod]] = {}
+    unplaceable: list[Unplaceable] = []
     for pod in pending:
+        if pod.constraints.unplannable:
+            unplaceable.append(Unplaceable(pod.key, pod.constraints.unplannable))
+            continue
         group = by_shape.get(pod.shape)
         if group is None:
             by_shape[pod.shape] = [pod]
@@ -149,7 +153,6 @@ def plan(
     )
     packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes))
 
-    unplaceable: list[Unplaceable] = []
     for pods, reason in packed.unplaceable + selected.unplaceable:
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
     for pod_set in selected.no_option:
