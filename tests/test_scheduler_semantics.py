@@ -169,3 +169,61 @@ spec:
     result = _preview(job)
     assert result.targets[0].nodes == []
     assert result.skipped == ["test.yaml#1 Job/nightly: no pods: the Job is suspended (spec.suspend: true) and creates none until it is resumed"]
+
+
+# ---- required pod affinity and spread across pod sets (Assigning Pods to Nodes, "Inter-pod
+# affinity and anti-affinity": a required affinity term needs a node in the topology domain of
+# a pod matching its selector; the first pod of a group that matches its own selector may go
+# anywhere. Pod Topology Spread Constraints: skew is counted over every pod the selector matches.)
+
+
+def _affinity(key: str, app: str) -> dict:
+    return {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": key, "labelSelector": {"matchLabels": {"app": app}}}]}}}
+
+
+def test_bin_select_replicas_with_hostname_affinity_to_their_own_label_share_one_node():
+    # 3 × 4 CPU must share the first pod's node: one c6a.4xlarge (15.89 CPU, $0.612/h), not three
+    # t3a.2xlarge of which the scheduler would use one.
+    result = plan_for(replicas("web", 3, "4", "4Gi", labels={"app": "web"}, spec=_affinity(HOSTNAME, "web")))
+    assert launched(result) == [("c6a.4xlarge", "on-demand", 3)]
+    assert result.hourly_cost == 0.612
+
+
+def test_bin_select_pods_with_hostname_affinity_to_another_workload_join_its_node():
+    # db (1 × 4 CPU) and web (2 × 4 CPU, affine to app=db on the hostname): one node of 12 CPU
+    # holds all three, c6a.4xlarge at $0.612/h.
+    pods = replicas("db", 1, "4", "4Gi", labels={"app": "db"}) + replicas(
+        "web", 2, "4", "4Gi", labels={"app": "web"}, spec=_affinity(HOSTNAME, "db"))
+    result = plan_for(pods)
+    assert launched(result) == [("c6a.4xlarge", "on-demand", 3)]
+    assert result.unplaceable == ()
+    # the same with a small db pod (bin-pack on its own): it shares the web pods' node
+    small = plan_for(replicas("db", 1, "500m", "1Gi", labels={"app": "db"}) + pods[1:])
+    assert launched(small) == [("c6a.4xlarge", "on-demand", 3)]
+
+
+def test_bin_select_pods_with_zone_affinity_to_another_workload_get_its_zone():
+    pods = replicas("db", 1, "4", "4Gi", labels={"app": "db"}) + replicas(
+        "web", 2, "4", "4Gi", labels={"app": "web"}, spec=_affinity(ZONE, "db"))
+    result = plan_for(pods)
+    assert launched(result) == [("t3a.2xlarge", "on-demand", 1)] * 3
+    assert {node.option.zones for node in result.new_nodes} == {("us-east-1a",)}
+
+
+def test_a_self_affine_hostname_group_larger_than_a_bin_pack_node_gets_one_larger_node():
+    # 6 × 1 CPU with hostname affinity to their own label: a bin-pack t3a.xlarge (3.92 CPU)
+    # holds 3, but all 6 must share one node: t3a.2xlarge (7.91 CPU, $0.3008/h) holds them.
+    result = plan_for(replicas("web", 6, "1", "1Gi", labels={"app": "web"}, spec=_affinity(HOSTNAME, "web")))
+    assert launched(result) == [("t3a.2xlarge", "on-demand", 6)]
+    assert result.unplaceable == ()
+
+
+def test_bare_pods_with_one_zone_spread_are_counted_together():
+    # 3 bare pods of 4 CPU, each its own owner, one zone spread (maxSkew 1) over app=s: three
+    # zones, not three nodes in us-east-1a (skew 3).
+    spread = {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": ZONE, "whenUnsatisfiable": "DoNotSchedule",
+                                             "labelSelector": {"matchLabels": {"app": "s"}}}]}
+    result = plan_for([make_pod(f"s{i}", "4", "4Gi", labels={"app": "s"}, spec=spread) for i in range(3)])
+    assert len(result.new_nodes) == 3
+    assert sorted(node.option.zones for node in result.new_nodes) == [("us-east-1a",), ("us-east-1b",), ("us-east-1c",)]

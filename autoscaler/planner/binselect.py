@@ -17,6 +17,8 @@ import numpy as np
 
 from autoscaler.model import BIN_SELECT, Pod, PodShape, ports_conflict
 from autoscaler.placement.check import PlacementState
+from autoscaler.placement.rules import self_matching
+from autoscaler.planner.planned import PlannedNodes
 from autoscaler.planner.zonesets import missing_topology_key, zone_layout
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
@@ -203,49 +205,96 @@ def select_nodes(
 ) -> BinSelectResult:
     result = BinSelectResult()
     matrices = matrices or _OptionMatrix()
-    for pod_set in pod_sets:
-        all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
-        all_options = sized_for(book, all_options, pod_set.shape.requests)
-        placements, pods = _reuse(pod_set, all_options, reusable, state, book.catalog.region)
-        result.placements.extend(placements)
-        if not pods:
-            continue
-        options, matrix, prices = matrices.get(all_options)
-        fits = copies_that_fit(matrix, as_row(pod_set.shape.requests))
-        limit = _per_node_limit(pod_set)
-        if limit is not None:
-            fits = np.minimum(fits, limit)
-        ports = pod_set.shape.constraints.host_ports
-        if ports:
-            clash = np.array([ports_conflict(ports, option.host_ports) for option in options], dtype=bool)
-            if clash.any() and (fits[~clash] == 0).all():
-                taken = ", ".join(f"{p}/{proto}" for p, proto, _ in sorted(ports))
-                result.unplaceable.append((pods, f"host port {taken} is taken on every new node it may get by the DaemonSet pods that run there"))
-                continue
-            fits = np.where(clash, 0, fits)
-        if not (fits > 0).any():
-            result.no_option.append(PodSet(pod_set.shape, pods))
-            continue
-        missing = missing_topology_key(pod_set.shape.constraints, options[0], book)
-        if missing:
-            result.unplaceable.append((pods, f"topology key {missing} is not a label of the nodes it may get"))
-            continue
-        zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
-        if zoned is None:
-            _lay_out(result, pods, options, fits, prices, None, all_options, matrices)
-            continue
-        start = 0
-        for zone, count in zoned.quota:
-            if count:
-                mask = np.array([zone in option.zones for option in options], dtype=bool)
-                _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
-                start += count
-        if start < len(pods):
-            result.unplaceable.append((pods[start:], zoned.reason))
+    planned = PlannedNodes(book, state, pod_sets)
+    state = planned.state
+    by_key = {pod.key: pod for pod_set in pod_sets for pod in pod_set.pods}
+    # Sets with required pod affinity last: the pods they must be with are laid out first.
+    for pod_set in sorted(pod_sets, key=lambda s: bool(s.shape.constraints.pod_affinity)):
+        first_new = len(result.new_nodes)
+        _select_set(result, pod_set, book, reusable, matrices, state, planned)
+        planned.add(result.new_nodes, first_new, by_key)
     return result
 
 
-def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices) -> None:
+def _select_set(result, pod_set, book, reusable, matrices, state, planned) -> None:
+    all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
+    all_options = sized_for(book, all_options, pod_set.shape.requests)
+    placements, pods = _reuse(pod_set, all_options, reusable, state, book.catalog.region)
+    result.placements.extend(placements)
+    if pods and any(term.topology_key == HOSTNAME for term in pod_set.shape.constraints.pod_affinity):
+        pods = planned.join(pods, result.new_nodes, all_options)
+    if not pods:
+        return
+    options, matrix, prices = matrices.get(all_options)
+    fits = copies_that_fit(matrix, as_row(pod_set.shape.requests))
+    limit = _per_node_limit(pod_set)
+    if limit is not None:
+        fits = np.minimum(fits, limit)
+    ports = pod_set.shape.constraints.host_ports
+    if ports:
+        clash = np.array([ports_conflict(ports, option.host_ports) for option in options], dtype=bool)
+        if clash.any() and (fits[~clash] == 0).all():
+            taken = ", ".join(f"{p}/{proto}" for p, proto, _ in sorted(ports))
+            result.unplaceable.append((pods, f"host port {taken} is taken on every new node it may get by the DaemonSet pods that run there"))
+            return
+        fits = np.where(clash, 0, fits)
+    if not (fits > 0).any():
+        result.no_option.append(PodSet(pod_set.shape, pods))
+        return
+    together = _one_node_for_all(pod_set.shape, pods, state)
+    if together is not None:
+        if together:
+            result.unplaceable.append((pods, together))
+            return
+        # The whole set must share the first pod's node: one node, the cheapest holding them all.
+        holds = np.nonzero(fits >= len(pods))[0]
+        best = int(holds[0]) if len(holds) else int(np.argmax(fits))
+        if int(fits[best]) < len(pods):
+            term = next(t for t in pod_set.shape.constraints.pod_affinity if t.topology_key == HOSTNAME)
+            result.unplaceable.append((pods[int(fits[best]):], (
+                f"required pod affinity on {HOSTNAME} ({term.pods.describe()}) puts its pods on one node, and the "
+                f"largest node it may get holds {int(fits[best])}")))
+            pods = pods[: int(fits[best])]
+        fits = np.where(np.arange(len(fits)) == best, len(pods), 0)
+    missing = missing_topology_key(pod_set.shape.constraints, options[0], book)
+    if missing:
+        result.unplaceable.append((pods, f"topology key {missing} is not a label of the nodes it may get"))
+        return
+    zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
+    if zoned is None:
+        _lay_out(result, pods, options, fits, prices, None, all_options, matrices, planned.needs_one_zone(pods[0]))
+        return
+    start = 0
+    for zone, count in zoned.quota:
+        if count:
+            mask = np.array([zone in option.zones for option in options], dtype=bool)
+            _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
+            start += count
+    if start < len(pods):
+        result.unplaceable.append((pods[start:], zoned.reason))
+
+
+def _one_node_for_all(shape: PodShape, pods: list[Pod], state: PlacementState) -> str | None:
+    """For pods with required pod affinity on the hostname (kube-scheduler's InterPodAffinity:
+    the node must hold a pod matching each term, unless no pod anywhere matches and the pod
+    matches its own terms): None when they have none; "" when they start the group and so must
+    all share one new node; else why no new node can take them (the pods they must be with
+    are on nodes without room for them, or nowhere)."""
+    terms = [term for term in shape.constraints.pod_affinity if term.topology_key == HOSTNAME]
+    if not terms:
+        return None
+    first = pods[0]
+    for term in terms:
+        if any(term.pods.matches(p.namespace, p.labels) for node in state.nodes.values() for p in node.pods):
+            return (f"required pod affinity on {HOSTNAME} ({term.pods.describe()}): the nodes with matching pods "
+                    "have no room for it")
+    if not self_matching(first):
+        term = next(t for t in terms if not t.pods.matches(first.namespace, first.labels))
+        return f"no pod matches its required pod affinity ({term.pods.describe()}) on {HOSTNAME}"
+    return ""
+
+
+def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices, one_zone=False) -> None:
     if not pods:
         return
     if not (fits > 0).any():
@@ -257,6 +306,8 @@ def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices) -
         keys = tuple(pod.key for pod in pods[start : start + per_node])
         entry = known.get((id(option), per_node))
         if entry is None:
+            if zone is None and one_zone:
+                zone = option.zones[0]  # another pod must follow these into their zone
             chosen = replace(option, zones=(zone,)) if zone is not None else option
             alternatives = _alternatives(option, pods[start].requests.times(per_node), all_options, zone, matrices)
             entry = known[(id(option), per_node)] = (chosen, alternatives)

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from autoscaler.config import Config
-from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodShape
+from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodSelector, PodShape
+from autoscaler.nodelabels import HOSTNAME
+from autoscaler.planner.pack_classes import class_key, meets_shape
 from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
@@ -137,8 +139,11 @@ def plan(
     modes: dict[str, str] = {}
     pack_pods: dict[PodShape, list[Pod]] = {}
     sets: dict[tuple[str, PodShape], list[Pod]] = {}
+    together = _bin_select_affinity(by_shape, config)
     for shape, pods in by_shape.items():
         mode = classify(shape, config)
+        if mode == BIN_PACK and _shares_a_node_beyond_bin_pack(shape, pods, together, book, config):
+            mode = BIN_SELECT
         modes.update(dict.fromkeys((pod.key for pod in pods), mode))
         if mode == BIN_PACK:
             pack_pods[shape] = pods
@@ -178,6 +183,36 @@ def plan(
         problems=tuple(problems),
         modes=modes,
     )
+
+
+def _bin_select_affinity(by_shape: Mapping[PodShape, list[Pod]], config: Config) -> list[PodSelector]:
+    """Selectors of the required hostname pod-affinity terms of bin-select pods."""
+    return [
+        term.pods
+        for shape in by_shape
+        if shape.constraints.pod_affinity and classify(shape, config) == BIN_SELECT
+        for term in shape.constraints.pod_affinity
+        if term.topology_key == HOSTNAME
+    ]
+
+
+def _shares_a_node_beyond_bin_pack(
+    shape: PodShape, pods: list[Pod], together: list[PodSelector], book: OptionBook, config: Config
+) -> bool:
+    """Whether small pods must share one node with more than a bin-pack node holds, so that the
+    node is sized for them as a bin-select node is (kube-scheduler's InterPodAffinity on the
+    hostname puts a self-affine group on one node, and a bin-select pod's affinity target on the
+    node of that pod): a bin-select pod's hostname affinity selects them, or they are a group with
+    hostname affinity to themselves that one bin-pack node cannot hold."""
+    first = pods[0]
+    if any(selector.matches(first.namespace, first.labels) for selector in together):
+        return True
+    constraints = shape.constraints
+    if not any(t.topology_key == HOSTNAME and t.pods.matches(first.namespace, first.labels) for t in constraints.pod_affinity):
+        return False
+    options, _ = book.candidates(class_key(constraints), BIN_PACK, config.bin_packing_node_pricing)
+    shaped = [option for option in options if meets_shape(option, config, constraints.gpu_resource is not None)]
+    return not shaped or bool(shape.requests.times(len(pods)).shortfall(shaped[0].allocatable))
 
 
 def _bin_pack_shape(config: Config) -> str:
