@@ -1,0 +1,44 @@
+"""The differential tier (DESIGN.md tier 5): generated workloads planned by the planner, the
+planned nodes created as kwok Nodes, the pods placed by the real kube-scheduler (v1.35). Every
+difference is a planner bug (tests/differential/harness.py says what must hold). A failure
+prints the shrunk workload as a manifest to run `smart-autoscaler preview -f` on.
+
+CI runs a fixed seed and a bounded number of workloads; `python3 benchmarks/bench_differential.py
+--workloads 2000` runs many more on a control plane of its own and prints the counts.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from tests.differential.harness import Differential
+from tests.differential.workloads import workloads
+
+WORKLOADS = 24  # about 3 s each on 2 cores
+
+
+@pytest.fixture(scope="module")
+def differential(k8s_client, core_v1, apps_v1):
+    import kubernetes
+
+    return Differential(core_v1, apps_v1, kubernetes.client.NodeV1Api(k8s_client), k8s_client)
+
+
+def test_the_plan_is_what_kube_scheduler_does(differential):
+    totals = {"workloads": 0, "pods": 0, "nodes": 0}
+
+    @seed(18)
+    @settings(max_examples=WORKLOADS, deadline=None, database=None, derandomize=False,
+              phases=(Phase.explicit, Phase.generate, Phase.shrink),
+              suppress_health_check=list(HealthCheck))
+    @given(workloads())
+    def check(workload):
+        outcome = differential.run(workload)
+        totals["workloads"] += 1
+        totals["pods"] += outcome.pods
+        totals["nodes"] += outcome.new_nodes
+        assert not outcome.mismatches, outcome.report()
+
+    check()
+    assert totals["workloads"] >= WORKLOADS
