@@ -18,11 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
-
 from tests.controlplane import ControlPlane  # noqa: E402
 from tests.differential.harness import Differential  # noqa: E402
-from tests.differential.workloads import workloads  # noqa: E402
+from tests.differential.workloads import over_workloads  # noqa: E402
 
 
 def _kind(mismatch: str) -> str:
@@ -52,11 +50,7 @@ def main() -> None:
         shown = [0]
         started = time.monotonic()
 
-        @seed(args.seed)
-        @settings(max_examples=args.workloads, deadline=None, database=None,
-                  phases=(Phase.generate, Phase.shrink) if args.shrink else (Phase.generate,),
-                  suppress_health_check=list(HealthCheck))
-        @given(workloads())
+        @over_workloads(args.workloads, args.seed, shrink=args.shrink)
         def check(workload):
             outcome = diff.run(workload)
             totals["workloads"] += 1

@@ -227,3 +227,15 @@ def test_bare_pods_with_one_zone_spread_are_counted_together():
     result = plan_for([make_pod(f"s{i}", "4", "4Gi", labels={"app": "s"}, spec=spread) for i in range(3)])
     assert len(result.new_nodes) == 3
     assert sorted(node.option.zones for node in result.new_nodes) == [("us-east-1a",), ("us-east-1b",), ("us-east-1c",)]
+
+
+def test_small_pods_with_zone_anti_affinity_to_a_big_pod_avoid_the_zone_of_its_new_node():
+    # db (4 CPU, bin-select) and web (2 × 500m, bin-pack) with required zone anti-affinity to
+    # app=db: db's node gets one zone (us-east-1a), web's node another.
+    anti = {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": ZONE, "labelSelector": {"matchLabels": {"app": "db"}}}]}}}
+    result = plan_for(replicas("db", 1, "4", "4Gi", labels={"app": "db"})
+                      + replicas("web", 2, "500m", "1Gi", labels={"app": "web"}, spec=anti))
+    assert launched(result) == [("t3a.2xlarge", "on-demand", 1), ("t3a.xlarge", "on-demand", 2)]
+    db_zone, web_zone = (node.option.zones for node in result.new_nodes)
+    assert len(db_zone) == 1 and db_zone[0] not in web_zone

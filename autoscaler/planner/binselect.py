@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from autoscaler.model import BIN_SELECT, Pod, PodShape, ports_conflict
+from autoscaler.model import BIN_SELECT, Node, Pod, PodShape, ports_conflict
 from autoscaler.placement.check import PlacementState
 from autoscaler.placement.rules import self_matching
 from autoscaler.planner.planned import PlannedNodes
@@ -56,6 +56,7 @@ class BinSelectResult:
     placements: list[Placement] = field(default_factory=list)
     no_option: list[PodSet] = field(default_factory=list)
     unplaceable: list[tuple[list[Pod], str]] = field(default_factory=list)
+    planned: list[Node] = field(default_factory=list)  # new nodes other pods' rules count
 
 
 def undominated(options: list[NodeOption]) -> list[NodeOption]:
@@ -202,10 +203,13 @@ def select_nodes(
     reusable: list[ReusableNode],
     matrices: _OptionMatrix | None = None,
     state: PlacementState | None = None,
+    other_shapes: list[PodShape] = (),
 ) -> BinSelectResult:
+    """`other_shapes`: the plan's bin-pack pods, whose inter-pod terms count the new nodes' pods
+    too (they come back as `planned`, for the packer)."""
     result = BinSelectResult()
     matrices = matrices or _OptionMatrix()
-    planned = PlannedNodes(book, state, pod_sets)
+    planned = PlannedNodes(book, state, pod_sets, other_shapes)
     state = planned.state
     by_key = {pod.key: pod for pod_set in pod_sets for pod in pod_set.pods}
     # Sets with required pod affinity last: the pods they must be with are laid out first.
@@ -213,6 +217,7 @@ def select_nodes(
         first_new = len(result.new_nodes)
         _select_set(result, pod_set, book, reusable, matrices, state, planned)
         planned.add(result.new_nodes, first_new, by_key)
+    result.planned = planned.as_nodes()
     return result
 
 

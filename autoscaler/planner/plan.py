@@ -154,9 +154,10 @@ def plan(
     reusable = _reusable_nodes(nodes, config)
     state = placement_state(nodes, reusable) if sets and nodes else None
     selected = select_nodes(
-        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state
+        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state,
+        other_shapes=[shape for shape in pack_pods if shape.constraints.inter_pod],
     )
-    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes))
+    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes) + selected.planned)
 
     for pods, reason in packed.unplaceable + selected.unplaceable:
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)

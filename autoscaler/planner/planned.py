@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from autoscaler.model import BIN_SELECT, Pod, PodSelector
+from autoscaler.model import BIN_SELECT, Node, Pod, PodSelector, PodShape
 from autoscaler.nodelabels import HOSTNAME, INSTANCE_TYPE, ZONE, node_labels
 from autoscaler.resources import Resources
 from pricing.types import ON_DEMAND
@@ -25,10 +25,10 @@ from autoscaler.planner.types import NewNode
 _UNBOUNDED = Resources(10**12, 10**18, 10**6, 10**6, 10**18)
 
 
-def _selectors(pod_sets) -> list[PodSelector]:
+def _selectors(shapes) -> list[PodSelector]:
     found: dict[PodSelector, None] = {}
-    for pod_set in pod_sets:
-        constraints = pod_set.shape.constraints
+    for shape in shapes:
+        constraints = shape.constraints
         for term in constraints.pod_affinity + constraints.pod_anti_affinity:
             found[term.pods] = None
         for spread in constraints.spread:
@@ -37,13 +37,20 @@ def _selectors(pod_sets) -> list[PodSelector]:
 
 
 class PlannedNodes:
-    def __init__(self, book: OptionBook, state: PlacementState | None, pod_sets: Sequence) -> None:
+    def __init__(self, book: OptionBook, state: PlacementState | None, pod_sets: Sequence,
+                 other_shapes: Sequence[PodShape] = ()) -> None:
+        """`other_shapes`: the plan's other pending pods (bin-pack), whose terms count these too."""
         self.book = book
         self.state = state if state is not None else PlacementState(())
-        self.selectors = _selectors(pod_sets)
-        self.zone_affine = [
-            term.pods for pod_set in pod_sets for term in pod_set.shape.constraints.pod_affinity if term.topology_key == ZONE
-        ]
+        self.selectors = _selectors([pod_set.shape for pod_set in pod_sets] + list(other_shapes))
+        # Pods a zone term of a pending pod counts (affinity, anti-affinity, spread): where they
+        # are must be known when that pod is laid out, so their nodes get one zone.
+        self.zone_counted = list({
+            term.pods: None
+            for shape in [pod_set.shape for pod_set in pod_sets] + list(other_shapes)
+            for term in (*shape.constraints.pod_affinity, *shape.constraints.pod_anti_affinity, *shape.constraints.spread)
+            if term.topology_key == ZONE
+        })
         self.index_of: dict[str, int] = {}  # planned node name -> index in the result's new_nodes
 
     def seen(self, pod: Pod) -> bool:
@@ -51,8 +58,8 @@ class PlannedNodes:
         return any(selector.matches(pod.namespace, pod.labels) for selector in self.selectors)
 
     def needs_one_zone(self, pod: Pod) -> bool:
-        """Whether another pod must follow this one into its zone: then its node gets one zone now."""
-        return any(selector.matches(pod.namespace, pod.labels) for selector in self.zone_affine)
+        """Whether a zone term of a pending pod counts this pod: then its node gets one zone now."""
+        return any(selector.matches(pod.namespace, pod.labels) for selector in self.zone_counted)
 
     def add(self, new_nodes: list[NewNode], first: int, pods: dict[str, Pod]) -> None:
         """Put new_nodes[first:] (their pods placed) into the simulation, when any is seen."""
@@ -135,3 +142,14 @@ class PlannedNodes:
             alternatives = tuple(a for a in node.alternatives if not total.shortfall(a.allocatable))
             new_nodes[index] = replace(node, pods=node.pods + (pod.key,), alternatives=alternatives)
         return left
+
+    def as_nodes(self) -> list[Node]:
+        """The planned nodes in the simulation, as the packer takes nodes that are there."""
+        nodes = []
+        for name in self.index_of:
+            state = self.state.nodes[name]
+            nodes.append(Node(name=name, instance_type=state.labels.get(INSTANCE_TYPE, ""), capacity_type="",
+                              zone=state.labels.get(ZONE, ""), allocatable=state.free, labels=state.labels,
+                              taints=state.taints, managed=True, role=BIN_SELECT, in_flight=True,
+                              pods=tuple(state.pods)))
+        return nodes

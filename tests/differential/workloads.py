@@ -281,3 +281,17 @@ def workloads(draw) -> Workload:
     objects = [draw(_object(i)) for i in range(draw(st.integers(1, 4)))]
     nodes = [draw(_existing_node(i)) for i in range(draw(st.integers(0, 2)))]
     return Workload(objects, nodes)
+
+
+def over_workloads(count: int, seed_value: int, shrink: bool = True):
+    """Decorator: run the function on `count` generated workloads from a fixed seed (no example
+    database, no deadline: each runs against a control plane); `shrink` shrinks a failure to
+    the smallest workload that still fails."""
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+
+    def decorate(function):
+        phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
+        return seed(seed_value)(settings(max_examples=count, deadline=None, database=None, phases=phases,
+                                         suppress_health_check=list(HealthCheck))(given(workloads())(function)))
+
+    return decorate

@@ -10,10 +10,8 @@ CI runs a fixed seed and a bounded number of workloads; `python3 benchmarks/benc
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
-
 from tests.differential.harness import Differential
-from tests.differential.workloads import workloads
+from tests.differential.workloads import over_workloads
 
 WORKLOADS = 24  # about 3 s each on 2 cores
 
@@ -28,11 +26,7 @@ def differential(k8s_client, core_v1, apps_v1):
 def test_the_plan_is_what_kube_scheduler_does(differential):
     totals = {"workloads": 0, "pods": 0, "nodes": 0}
 
-    @seed(18)
-    @settings(max_examples=WORKLOADS, deadline=None, database=None, derandomize=False,
-              phases=(Phase.explicit, Phase.generate, Phase.shrink),
-              suppress_health_check=list(HealthCheck))
-    @given(workloads())
+    @over_workloads(WORKLOADS, 18)
     def check(workload):
         outcome = differential.run(workload)
         totals["workloads"] += 1
