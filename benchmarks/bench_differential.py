@@ -26,7 +26,7 @@ from tests.differential.workloads import over_workloads  # noqa: E402
 def _kind(mismatch: str) -> str:
     if "stays empty" in mismatch:
         return "planned node empty"
-    if "stays pending" in mismatch:
+    if "stay pending" in mismatch:
         return "planned pod pending"
     return "unplaceable pod bound"
 
@@ -58,6 +58,10 @@ def main() -> None:
             totals["planned pods"] += outcome.planned_pods
             totals["nodes"] += outcome.new_nodes
             totals["unplaceable"] += outcome.unplaceable
+            if outcome.deviations:
+                totals["workloads where the scheduler chose other planned nodes"] += 1
+            if outcome.mismatches and not outcome.deviations:
+                totals["differences where the scheduler followed the plan"] += 1
             if outcome.mismatches:
                 totals["workloads with differences"] += 1
                 kinds.update(_kind(m) for m in outcome.mismatches)
@@ -76,7 +80,9 @@ def main() -> None:
         elapsed = time.monotonic() - started
         print(f"workloads {totals['workloads']}, pods {totals['pods']} (planned {totals['planned pods']}, "
               f"unplaceable {totals['unplaceable']}), planned nodes {totals['nodes']}, "
-              f"workloads with differences {totals['workloads with differences']}: {dict(kinds)}; "
+              f"workloads with differences {totals['workloads with differences']}: {dict(kinds)} (where the scheduler "
+              f"followed the plan: {totals['differences where the scheduler followed the plan']}; workloads where it bound "
+              f"pods to other planned nodes: {totals['workloads where the scheduler chose other planned nodes']}); "
               f"{elapsed:.0f} s ({elapsed / max(totals['workloads'], 1):.1f} s per workload)")
 
 

@@ -212,8 +212,16 @@ def select_nodes(
     planned = PlannedNodes(book, state, pod_sets, other_shapes)
     state = planned.state
     by_key = {pod.key: pod for pod_set in pod_sets for pod in pod_set.pods}
-    # Sets with required pod affinity last: the pods they must be with are laid out first.
-    for pod_set in sorted(pod_sets, key=lambda s: bool(s.shape.constraints.pod_affinity)):
+    # Sets with required pod affinity last, the targets of others' affinity first among them:
+    # the pods they must be with are laid out first.
+    targets = [term.pods for pod_set in pod_sets for term in pod_set.shape.constraints.pod_affinity]
+
+    def order(pod_set: PodSet) -> tuple[bool, bool]:
+        first = pod_set.pods[0]
+        targeted = any(selector.matches(first.namespace, first.labels) for selector in targets)
+        return bool(pod_set.shape.constraints.pod_affinity), not targeted
+
+    for pod_set in sorted(pod_sets, key=order):
         first_new = len(result.new_nodes)
         _select_set(result, pod_set, book, reusable, matrices, state, planned)
         planned.add(result.new_nodes, first_new, by_key)

@@ -142,14 +142,15 @@ def plan(
     together = _bin_select_affinity(by_shape, config)
     for shape, pods in by_shape.items():
         mode = classify(shape, config)
-        if mode == BIN_PACK and _shares_a_node_beyond_bin_pack(shape, pods, together, book, config):
-            mode = BIN_SELECT
-        modes.update(dict.fromkeys((pod.key for pod in pods), mode))
-        if mode == BIN_PACK:
-            pack_pods[shape] = pods
-        else:
-            for pod in pods:
-                sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
+        selected_too = _sized_with_bin_select(shape, pods, together, book, config) if mode == BIN_PACK else pods
+        if len(selected_too) < len(pods):
+            keys = {pod.key for pod in selected_too}
+            packed_pods = [pod for pod in pods if pod.key not in keys]
+            modes.update(dict.fromkeys((pod.key for pod in packed_pods), BIN_PACK))
+            pack_pods[shape] = packed_pods
+        modes.update(dict.fromkeys((pod.key for pod in selected_too), BIN_SELECT))
+        for pod in selected_too:
+            sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
 
     reusable = _reusable_nodes(nodes, config)
     state = placement_state(nodes, reusable) if sets and nodes else None
@@ -197,23 +198,30 @@ def _bin_select_affinity(by_shape: Mapping[PodShape, list[Pod]], config: Config)
     ]
 
 
-def _shares_a_node_beyond_bin_pack(
+def _sized_with_bin_select(
     shape: PodShape, pods: list[Pod], together: list[PodSelector], book: OptionBook, config: Config
-) -> bool:
-    """Whether small pods must share one node with more than a bin-pack node holds, so that the
+) -> list[Pod]:
+    """Small pods that must share one node with more than a bin-pack node holds, so that the
     node is sized for them as a bin-select node is (kube-scheduler's InterPodAffinity on the
     hostname puts a self-affine group on one node, and a bin-select pod's affinity target on the
-    node of that pod): a bin-select pod's hostname affinity selects them, or they are a group with
-    hostname affinity to themselves that one bin-pack node cannot hold."""
-    first = pods[0]
-    if any(selector.matches(first.namespace, first.labels) for selector in together):
-        return True
+    node of that pod): those a bin-select pod's hostname affinity selects, or a group with
+    hostname affinity to itself that one bin-pack node cannot hold."""
+    if together:
+        joined = [pod for pod in pods if any(selector.matches(pod.namespace, pod.labels) for selector in together)]
+        if joined:
+            return joined
+    terms = [t for t in shape.constraints.pod_affinity if t.topology_key == HOSTNAME]
+    if not terms:
+        return []
+    group = [pod for pod in pods if all(t.pods.matches(pod.namespace, pod.labels) for t in terms)]
+    if not group:
+        return []
     constraints = shape.constraints
-    if not any(t.topology_key == HOSTNAME and t.pods.matches(first.namespace, first.labels) for t in constraints.pod_affinity):
-        return False
     options, _ = book.candidates(class_key(constraints), BIN_PACK, config.bin_packing_node_pricing)
     shaped = [option for option in options if meets_shape(option, config, constraints.gpu_resource is not None)]
-    return not shaped or bool(shape.requests.times(len(pods)).shortfall(shaped[0].allocatable))
+    if shaped and not shape.requests.times(len(group)).shortfall(shaped[0].allocatable):
+        return []
+    return group
 
 
 def _bin_pack_shape(config: Config) -> str:

@@ -11,7 +11,9 @@ kube-scheduler, and the differences between them.
    provider would launch them (`node_labels`, the offering's taints, the type's allocatable
    and devices; one of the offering's zones).
 4. kube-scheduler places the pods. The plan holds when every pod it placed is bound, no
-   planned node stays empty and every pod it called unplaceable stays pending.
+   planned node stays empty and every pod it called unplaceable stays pending. Where the
+   scheduler's scoring bound a pod to another planned node than the plan's (all fit; it
+   prefers the emptiest), the run says so: a difference there may follow from that choice.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ class Outcome:
     new_nodes: int = 0
     unplaceable: int = 0
     mismatches: list[str] = field(default_factory=list)
+    deviations: list[str] = field(default_factory=list)  # pods bound to another planned node than planned
     plan_text: str = ""
     seconds: float = 0.0
 
     def report(self) -> str:
         lines = [f"{len(self.mismatches)} difference(s) between the plan and kube-scheduler:"]
         lines += [f"  - {m}" for m in self.mismatches]
+        if self.deviations:
+            lines.append("kube-scheduler bound pods to other planned nodes than the plan's:")
+            lines += [f"  - {d}" for d in self.deviations]
         lines += ["the plan:", self.plan_text, "reproducer (smart-autoscaler preview -f FILE):", self.workload.manifest()]
         return "\n".join(lines)
 
@@ -107,7 +113,8 @@ class Differential:
             outcome.new_nodes = len(result.new_nodes)
             outcome.unplaceable = len(result.unplaceable)
             names = self._launch(result, created_nodes)
-            outcome.mismatches = self._compare(namespace, result, names)
+            before = {f"{namespace}/{p.metadata.name}": p.spec.node_name for p in pods if p.spec.node_name}
+            outcome.mismatches, outcome.deviations = self._compare(namespace, result, names, before)
         finally:
             self._clean(namespace, created_nodes)
             outcome.seconds = time.monotonic() - started
@@ -153,33 +160,62 @@ class Differential:
             names[index] = name
         return names
 
-    def _compare(self, namespace: str, result: Plan, names: dict[int, str]) -> list[str]:
+    def _compare(
+        self, namespace: str, result: Plan, names: dict[int, str], before: dict[str, str]
+    ) -> tuple[list[str], list[str]]:
+        """(differences, deviations). Pods of one ReplicaSet with one spec are interchangeable, so
+        they are compared by count: as many bound as the plan placed. A deviation is a pod
+        kube-scheduler bound to another planned node than the plan's (its scoring, e.g.
+        LeastAllocated, chose among nodes that all fit); differences in a workload with
+        deviations may come from them rather than from the plan."""
         planned = {key: names[i] for i, node in enumerate(result.new_nodes) for key in node.pods}
         planned.update({p.pod: p.node for p in result.placements})
+        planned.update(before)  # bound before the plan (existing nodes)
         unplaceable = {u.pod: u.reason for u in result.unplaceable}
         deadline = time.monotonic() + BIND_TIMEOUT
+        groups = self._groups(namespace)
         while True:
             bound = self._bound(namespace)
-            waiting = [key for key in planned if not bound.get(key)]
-            if not waiting or time.monotonic() > deadline:
+            short = [g for g, keys in groups.items()
+                     if sum(1 for k in keys if bound.get(k)) < sum(1 for k in keys if k in planned)]
+            if not short or time.monotonic() > deadline:
                 break
             time.sleep(POLL)
         # Pods called unplaceable: kube-scheduler retries them when nodes are added; give it the
         # time of a retry (its back-off starts at 1 s) before calling them pending.
         time.sleep(2.5 if unplaceable else 0)
         bound = self._bound(namespace)
-        mismatches = []
-        for key in planned:
-            if not bound.get(key):
-                mismatches.append(f"pod {key} planned on {planned[key]} stays pending: {self._why_pending(namespace, key)}")
+        differences = []
+        for group, keys in groups.items():
+            placed = [k for k in keys if k in planned]
+            held = [k for k in keys if bound.get(k)]
+            if len(held) < len(placed):
+                pending = next(k for k in keys if not bound.get(k))
+                differences.append(f"{len(placed) - len(held)} pod(s) of {group} the plan placed stay pending, e.g. "
+                                   f"{pending}: {self._why_pending(namespace, pending)}")
+            elif len(held) > len(placed):
+                extra = next(k for k in held if k not in planned)
+                differences.append(f"{len(held) - len(placed)} pod(s) of {group} called unplaceable were bound, e.g. "
+                                   f"{extra} ({unplaceable.get(extra, 'not planned')}) on {bound[extra]}")
         used = set(bound.values())
         for index, name in names.items():
             if name not in used:
-                mismatches.append(f"planned node {name} ({result.new_nodes[index].instance_type}) stays empty")
-        for key, reason in unplaceable.items():
-            if bound.get(key):
-                mismatches.append(f"pod {key} called unplaceable ({reason}) was bound to {bound[key]}")
-        return mismatches
+                differences.append(f"planned node {name} ({result.new_nodes[index].instance_type}) stays empty")
+        targets = {group: sorted(planned[k] for k in keys if k in planned) for group, keys in groups.items()}
+        actual = {group: sorted(bound[k] for k in keys if bound.get(k) and bound[k].startswith("planned-"))
+                  for group, keys in groups.items()}
+        deviations = [f"{group}: planned on {targets[group]}, bound on {actual[group]}"
+                      for group in groups if set(actual[group]) - set(targets[group])]
+        return differences, deviations
+
+    def _groups(self, namespace: str) -> dict[str, list[str]]:
+        """Interchangeable pods: those of one owner, else each pod alone."""
+        groups: dict[str, list[str]] = {}
+        for pod in self.core.list_namespaced_pod(namespace).items:
+            owners = pod.metadata.owner_references or []
+            group = f"{owners[0].kind}/{owners[0].name}" if owners else f"Pod/{pod.metadata.name}"
+            groups.setdefault(group, []).append(f"{namespace}/{pod.metadata.name}")
+        return groups
 
     # ---- the API
 
@@ -188,7 +224,9 @@ class Differential:
         for name in names:
             while time.monotonic() < deadline:
                 node = self.core.read_node(name)
-                if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []):
+                ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+                # the node-lifecycle controller lifts node.kubernetes.io/not-ready a moment later
+                if ready and not any(t.key.startswith("node.kubernetes.io/") for t in node.spec.taints or []):
                     break
                 time.sleep(POLL)
 

@@ -222,7 +222,7 @@ def pod_template(draw, app: str) -> dict:
     if spread:
         spec["topologySpreadConstraints"] = spread
     if draw(st.integers(0, 6)) == 0:
-        main["ports"] = [{"containerPort": 8080, "hostPort": 8080, "protocol": "TCP"}]
+        spec["containers"][0]["ports"] = [{"containerPort": 8080, "hostPort": 8080, "protocol": "TCP"}]
     if draw(st.integers(0, 4)) == 0:
         spec.setdefault("tolerations", []).append({"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"})
     if draw(st.integers(0, 24)) == 0:
