@@ -3,17 +3,25 @@ planned nodes created as kwok Nodes, the pods placed by the real kube-scheduler 
 difference is a planner bug (tests/differential/harness.py says what must hold). A failure
 prints the shrunk workload as a manifest to run `smart-autoscaler preview -f` on.
 
+When kube-scheduler binds a pod to another planned node than the plan's (every one fits it;
+its default LeastAllocated scoring prefers the emptiest), what follows is its choice, not the
+plan's: such workloads are counted and printed, not failed. Where it followed the plan's
+assignment, any difference fails the test.
+
 CI runs a fixed seed and a bounded number of workloads; `python3 benchmarks/bench_differential.py
 --workloads 2000` runs many more on a control plane of its own and prints the counts.
 """
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+
 from tests.differential.harness import Differential
 from tests.differential.workloads import over_workloads
 
-WORKLOADS = 24  # about 3 s each on 2 cores
+WORKLOADS = 24  # about 5 s each on 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +32,22 @@ def differential(k8s_client, core_v1, apps_v1):
 
 
 def test_the_plan_is_what_kube_scheduler_does(differential):
-    totals = {"workloads": 0, "pods": 0, "nodes": 0}
+    totals = {"workloads": 0, "pods": 0, "planned nodes": 0, "unplaceable": 0, "scheduler chose other nodes": 0,
+              "differences after that choice": 0}
 
     @over_workloads(WORKLOADS, 18)
     def check(workload):
         outcome = differential.run(workload)
         totals["workloads"] += 1
         totals["pods"] += outcome.pods
-        totals["nodes"] += outcome.new_nodes
+        totals["planned nodes"] += outcome.new_nodes
+        totals["unplaceable"] += outcome.unplaceable
+        if outcome.deviations:
+            totals["scheduler chose other nodes"] += 1
+            totals["differences after that choice"] += bool(outcome.mismatches)
+            return
         assert not outcome.mismatches, outcome.report()
 
     check()
+    sys.stderr.write(f"\n[differential] {totals}\n")
     assert totals["workloads"] >= WORKLOADS
