@@ -21,7 +21,7 @@ import pytest
 from tests.differential.harness import Differential
 from tests.differential.workloads import over_workloads
 
-WORKLOADS = 24  # about 5 s each on 2 cores
+WORKLOADS = 32  # about 3.5 s each on 2 cores
 
 
 @pytest.fixture(scope="module")
