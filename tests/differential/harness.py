@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,41 @@ class Outcome:
             lines += [f"  - {d}" for d in self.deviations]
         lines += ["the plan:", self.plan_text, "reproducer (smart-autoscaler preview -f FILE):", self.workload.manifest()]
         return "\n".join(lines)
+
+
+@dataclass
+class Tally:
+    """Counts over many runs: workloads, pods, planned nodes, and the differences by kind, apart
+    for the workloads where kube-scheduler followed the plan's assignment (a difference there
+    is the plan's) and those where it chose other planned nodes."""
+
+    counts: Counter = field(default_factory=Counter)
+    kinds: Counter = field(default_factory=Counter)
+
+    def add(self, outcome: Outcome) -> None:
+        counts = self.counts
+        counts["workloads"] += 1
+        counts["pods"] += outcome.pods
+        counts["planned pods"] += outcome.planned_pods
+        counts["planned nodes"] += outcome.new_nodes
+        counts["unplaceable"] += outcome.unplaceable
+        if outcome.deviations:
+            counts["workloads where kube-scheduler chose other planned nodes"] += 1
+        if outcome.mismatches:
+            counts["workloads with differences"] += 1
+            counts["... where kube-scheduler followed the plan" if not outcome.deviations else "... after its own choice"] += 1
+            self.kinds.update(_kind(m) for m in outcome.mismatches)
+
+    def summary(self) -> str:
+        return f"{dict(self.counts)}; differences by kind: {dict(self.kinds)}"
+
+
+def _kind(mismatch: str) -> str:
+    if "stays empty" in mismatch:
+        return "planned node empty"
+    if "stay pending" in mismatch:
+        return "planned pod pending"
+    return "unplaceable pod bound"
 
 
 class Differential:
