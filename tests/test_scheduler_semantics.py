@@ -239,3 +239,13 @@ def test_small_pods_with_zone_anti_affinity_to_a_big_pod_avoid_the_zone_of_its_n
     assert launched(result) == [("t3a.2xlarge", "on-demand", 1), ("t3a.xlarge", "on-demand", 2)]
     db_zone, web_zone = (node.option.zones for node in result.new_nodes)
     assert len(db_zone) == 1 and db_zone[0] not in web_zone
+
+
+def test_small_pods_fill_the_room_of_a_big_pods_new_node_as_the_scheduler_will():
+    # kube-scheduler's default scoring (NodeResourcesFit LeastAllocated) sends a small pod to the
+    # emptiest node that fits: with a 4 CPU pod on a new t3a.2xlarge (7.91 CPU) and 2 × 500m
+    # pods beside it, a t3a.xlarge launched for the small pods would stay empty. One node,
+    # $0.3008/h, holds all three.
+    result = plan_for(replicas("big", 1, "4", "4Gi") + replicas("small", 2, "500m", "512Mi"))
+    assert launched(result) == [("t3a.2xlarge", "on-demand", 3)]
+    assert result.hourly_cost == 0.3008

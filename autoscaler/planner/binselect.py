@@ -225,7 +225,7 @@ def select_nodes(
         first_new = len(result.new_nodes)
         _select_set(result, pod_set, book, reusable, matrices, state, planned)
         planned.add(result.new_nodes, first_new, by_key)
-    result.planned = planned.as_nodes()
+    result.planned = planned.as_nodes(result.new_nodes, by_key)
     return result
 
 

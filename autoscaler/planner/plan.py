@@ -15,6 +15,7 @@ from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodSelector, PodShape
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.pack_classes import class_key, meets_shape
+from autoscaler.planner.planned import with_packed_pods
 from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
@@ -158,7 +159,11 @@ def plan(
         [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state,
         other_shapes=[shape for shape in pack_pods if shape.constraints.inter_pod],
     )
-    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes) + selected.planned)
+    # The plan's bin-select nodes are room the small pods may take, as kube-scheduler will let
+    # them (it prefers the emptiest node that fits): a bin-pack node launched beside would stay empty.
+    room = [node for node in selected.planned if node.free.pods > 0]
+    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes) + room, list(nodes) + selected.planned)
+    selected.new_nodes, packed.placements = with_packed_pods(selected.new_nodes, packed.placements)
 
     for pods, reason in packed.unplaceable + selected.unplaceable:
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)

@@ -143,13 +143,48 @@ class PlannedNodes:
             new_nodes[index] = replace(node, pods=node.pods + (pod.key,), alternatives=alternatives)
         return left
 
-    def as_nodes(self) -> list[Node]:
-        """The planned nodes in the simulation, as the packer takes nodes that are there."""
+    def as_nodes(self, new_nodes: list[NewNode], pods: dict[str, Pod]) -> list[Node]:
+        """Every planned node as the packer takes nodes that are there (with its pods, its room,
+        its labels): the small pods of the plan see the big ones' rules and may fill their room,
+        as kube-scheduler will let them."""
+        catalog, labels_extra = self.book.catalog, dict(self.book.config.node_labels)
         nodes = []
-        for name in self.index_of:
-            state = self.state.nodes[name]
-            nodes.append(Node(name=name, instance_type=state.labels.get(INSTANCE_TYPE, ""), capacity_type="",
-                              zone=state.labels.get(ZONE, ""), allocatable=state.free, labels=state.labels,
-                              taints=state.taints, managed=True, role=BIN_SELECT, in_flight=True,
-                              pods=tuple(state.pods)))
+        for index, new in enumerate(new_nodes):
+            name = f"planned-{index}"
+            option = new.option
+            zone = option.zones[0] if len(option.zones) == 1 else ""
+            members = tuple(pods[key] for key in new.pods)
+            labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, zone,
+                                 BIN_SELECT, labels_extra)
+            if not zone:
+                del labels[ZONE]
+            labels[HOSTNAME] = name
+            used = Resources()
+            ports: frozenset = frozenset()
+            for pod in members:
+                used = used + pod.requests
+                ports = ports | pod.constraints.host_ports
+            nodes.append(Node(name=name, instance_type=option.name, capacity_type=option.capacity_type, zone=zone,
+                              allocatable=option.allocatable, labels=labels, taints=option.taints, managed=True,
+                              role=BIN_SELECT, in_flight=True, used=used, workload_pods=len(members),
+                              host_ports=ports | option.host_ports, pods=members))
         return nodes
+
+
+def with_packed_pods(new_nodes: list[NewNode], placements: list) -> tuple[list[NewNode], list]:
+    """Bin-pack pods the packer put in the room of planned bin-select nodes ("planned-<index>")
+    join those nodes; other placements stay."""
+    kept = []
+    joined: dict[int, list[str]] = {}
+    for placement in placements:
+        if placement.node.startswith("planned-") and placement.node[8:].isdigit():
+            joined.setdefault(int(placement.node[8:]), []).append(placement.pod)
+        else:
+            kept.append(placement)
+    if not joined:
+        return new_nodes, placements
+    nodes = list(new_nodes)
+    for index, keys in joined.items():
+        node = nodes[index]
+        nodes[index] = replace(node, pods=node.pods + tuple(keys), alternatives=())
+    return nodes, kept
