@@ -4,8 +4,10 @@ anti-affinity), and a pod with required pod affinity joins the new node of the p
 with (kube-scheduler's InterPodAffinity filter), instead of getting a node of its own that the
 scheduler would never use.
 
-Only the nodes of pods that some pending pod's inter-pod term selects are added: the others can
-change no count, and leaving them out keeps the plan linear in the number of sets.
+Only the nodes of pods that some pending pod's inter-pod term selects enter the simulation while
+bin-select lays out sets: the others can change no count, and leaving them out keeps the plan
+linear in the number of sets. Afterwards every planned node goes to the packer (`as_nodes`):
+its room is where kube-scheduler will put small pods first.
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ class PlannedNodes:
 
     def add(self, new_nodes: list[NewNode], first: int, pods: dict[str, Pod]) -> None:
         """Put new_nodes[first:] (their pods placed) into the simulation, when any is seen."""
-        catalog, labels_extra = self.book.catalog, dict(self.book.config.node_labels)
         for index in range(first, len(new_nodes)):
             node = new_nodes[index]
             members = [pods[key] for key in node.pods]
@@ -71,12 +72,7 @@ class PlannedNodes:
                 continue
             option = node.option
             name = f"planned-{index}"
-            zone = option.zones[0] if len(option.zones) == 1 else ""
-            labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, zone,
-                                 BIN_SELECT, labels_extra)
-            if not zone:
-                del labels[ZONE]  # the provider picks the zone: no pod can count on it
-            labels[HOSTNAME] = name
+            labels = self._labels(node, name)
             self.state.nodes[name] = NodeState(name, labels, option.taints, option.allocatable, [], True)
             for pod in members:
                 self.state.place(pod, name)
@@ -143,22 +139,29 @@ class PlannedNodes:
             new_nodes[index] = replace(node, pods=node.pods + (pod.key,), alternatives=alternatives)
         return left
 
+    def _labels(self, node: NewNode, name: str) -> dict[str, str]:
+        """The labels the provider gives the node; a zone only when the plan fixed one (else the
+        provider picks it, and no pod can count on it)."""
+        catalog, option = self.book.catalog, node.option
+        zone = option.zones[0] if len(option.zones) == 1 else ""
+        labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, zone,
+                             BIN_SELECT, dict(self.book.config.node_labels))
+        if not zone:
+            del labels[ZONE]
+        labels[HOSTNAME] = name
+        return labels
+
     def as_nodes(self, new_nodes: list[NewNode], pods: dict[str, Pod]) -> list[Node]:
         """Every planned node as the packer takes nodes that are there (with its pods, its room,
         its labels): the small pods of the plan see the big ones' rules and may fill their room,
         as kube-scheduler will let them."""
-        catalog, labels_extra = self.book.catalog, dict(self.book.config.node_labels)
         nodes = []
         for index, new in enumerate(new_nodes):
             name = f"planned-{index}"
             option = new.option
-            zone = option.zones[0] if len(option.zones) == 1 else ""
             members = tuple(pods[key] for key in new.pods)
-            labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, zone,
-                                 BIN_SELECT, labels_extra)
-            if not zone:
-                del labels[ZONE]
-            labels[HOSTNAME] = name
+            labels = self._labels(new, name)
+            zone = labels.get(ZONE, "")
             used = Resources()
             ports: frozenset = frozenset()
             for pod in members:
