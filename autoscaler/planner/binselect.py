@@ -56,7 +56,15 @@ class BinSelectResult:
     placements: list[Placement] = field(default_factory=list)
     no_option: list[PodSet] = field(default_factory=list)
     unplaceable: list[tuple[list[Pod], str]] = field(default_factory=list)
-    planned: list[Node] = field(default_factory=list)  # new nodes other pods' rules count
+    simulation: PlannedNodes | None = None  # the new nodes in the placement simulation
+    pods: dict[str, Pod] = field(default_factory=dict)
+
+    def as_nodes(self, small: list[Resources]) -> tuple[list[Node], list[Node]]:
+        """The new nodes as nodes that are there: (those other pods' rules count, those with room
+        for one of `small`)."""
+        if self.simulation is None or not self.new_nodes:
+            return [], []
+        return self.simulation.as_nodes(self.new_nodes, self.pods, small)
 
 
 def undominated(options: list[NodeOption]) -> list[NodeOption]:
@@ -225,7 +233,7 @@ def select_nodes(
         first_new = len(result.new_nodes)
         _select_set(result, pod_set, book, reusable, matrices, state, planned)
         planned.add(result.new_nodes, first_new, by_key)
-    result.planned = planned.as_nodes(result.new_nodes, by_key)
+    result.simulation, result.pods = planned, by_key
     return result
 
 

@@ -161,8 +161,8 @@ def plan(
     )
     # The plan's bin-select nodes are room the small pods may take, as kube-scheduler will let
     # them (it prefers the emptiest node that fits): a bin-pack node launched beside would stay empty.
-    room = [node for node in selected.planned if node.free.pods > 0]
-    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes) + room, list(nodes) + selected.planned)
+    context, room = selected.as_nodes([shape.requests for shape in pack_pods]) if pack_pods else ([], [])
+    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes) + room, list(nodes) + context)
     selected.new_nodes, packed.placements = with_packed_pods(selected.new_nodes, packed.placements)
 
     for pods, reason in packed.unplaceable + selected.unplaceable:

@@ -151,27 +151,39 @@ class PlannedNodes:
         labels[HOSTNAME] = name
         return labels
 
-    def as_nodes(self, new_nodes: list[NewNode], pods: dict[str, Pod]) -> list[Node]:
-        """Every planned node as the packer takes nodes that are there (with its pods, its room,
-        its labels): the small pods of the plan see the big ones' rules and may fill their room,
-        as kube-scheduler will let them."""
-        nodes = []
+    def as_nodes(
+        self, new_nodes: list[NewNode], pods: dict[str, Pod], small: Sequence[Resources]
+    ) -> tuple[list[Node], list[Node]]:
+        """(context, room): the planned nodes as the packer takes nodes that are there (with their
+        pods, room and labels). Context: those whose pods a pending pod's rule counts, and those
+        in room; room: those with room for one of the `small` requests (the pending bin-pack
+        pods), which kube-scheduler will fill first."""
+        context, room = [], []
         for index, new in enumerate(new_nodes):
-            name = f"planned-{index}"
             option = new.option
+            first = pods[new.pods[0]]
+            if all(pods[key].shape is first.shape for key in new.pods):
+                used = first.requests.times(len(new.pods))
+            else:
+                used = Resources()
+                for key in new.pods:
+                    used = used + pods[key].requests
+            free = option.allocatable - used
+            roomy = any(not need.shortfall(free) for need in small)
+            name = f"planned-{index}"
+            if not roomy and name not in self.index_of:
+                continue
             members = tuple(pods[key] for key in new.pods)
             labels = self._labels(new, name)
-            zone = labels.get(ZONE, "")
-            used = Resources()
-            ports: frozenset = frozenset()
-            for pod in members:
-                used = used + pod.requests
-                ports = ports | pod.constraints.host_ports
-            nodes.append(Node(name=name, instance_type=option.name, capacity_type=option.capacity_type, zone=zone,
-                              allocatable=option.allocatable, labels=labels, taints=option.taints, managed=True,
-                              role=BIN_SELECT, in_flight=True, used=used, workload_pods=len(members),
-                              host_ports=ports | option.host_ports, pods=members))
-        return nodes
+            ports = frozenset(port for pod in members for port in pod.constraints.host_ports)
+            node = Node(name=name, instance_type=option.name, capacity_type=option.capacity_type,
+                        zone=labels.get(ZONE, ""), allocatable=option.allocatable, labels=labels, taints=option.taints,
+                        managed=True, role=BIN_SELECT, in_flight=True, used=used, workload_pods=len(members),
+                        host_ports=ports | option.host_ports, pods=members)
+            context.append(node)
+            if roomy:
+                room.append(node)
+        return context, room
 
 
 def with_packed_pods(new_nodes: list[NewNode], placements: list) -> tuple[list[NewNode], list]:
