@@ -97,6 +97,8 @@ def _kind(mismatch: str) -> str:
         return "planned node empty"
     if "stay pending" in mismatch:
         return "planned pod pending"
+    if "nodes that were there" in mismatch:
+        return "pending pod bound to an existing node"
     return "unplaceable pod bound"
 
 
@@ -242,6 +244,12 @@ class Differential:
                   for group, keys in groups.items()}
         deviations = [f"{group}: planned on {targets[group]}, bound on {actual[group]}"
                       for group in groups if set(actual[group]) - set(targets[group])]
+        # Pods pending before that went to nodes that were there (the new nodes changed what their
+        # rules allow there, e.g. a zone spread's skew): the plan did not foresee it.
+        existing = {group: sorted(bound[k] for k in keys if bound.get(k) and not bound[k].startswith("planned-")
+                                  and k not in before) for group, keys in groups.items()}
+        differences += [f"{group}: {len(nodes)} pod(s) pending before the plan were bound to nodes that were there: "
+                        f"{nodes}" for group, nodes in existing.items() if nodes]
         return differences, deviations
 
     def _groups(self, namespace: str) -> dict[str, list[str]]:
