@@ -295,3 +295,22 @@ def over_workloads(count: int, seed_value: int, shrink: bool = True):
                                          suppress_health_check=list(HealthCheck))(given(workloads())(function)))
 
     return decorate
+
+
+def offline_pods(workload: Workload, namespace: str = "offline") -> list[dict]:
+    """The workload's pending pods as the API would hold them, without a cluster (ReplicaSet
+    replicas named <rs>-<i> with an owner reference; no admission: RuntimeClass overhead is left
+    out), each marked Unschedulable as kube-scheduler would leave it."""
+    status = {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/0 nodes are available"}]}
+    pods = []
+    for obj in workload.objects:
+        if obj["kind"] == "Pod":
+            pods.append({**obj, "metadata": {**obj["metadata"], "namespace": namespace}, "status": status})
+            continue
+        template, name = obj["spec"]["template"], obj["metadata"]["name"]
+        owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": f"uid-{name}", "controller": True}
+        for index in range(obj["spec"]["replicas"]):
+            metadata = {**template["metadata"], "name": f"{name}-{index}", "namespace": namespace, "ownerReferences": [owner]}
+            pods.append({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"], "status": status})
+    return pods
