@@ -249,3 +249,24 @@ def test_small_pods_fill_the_room_of_a_big_pods_new_node_as_the_scheduler_will()
     result = plan_for(replicas("big", 1, "4", "4Gi") + replicas("small", 2, "500m", "512Mi"))
     assert launched(result) == [("t3a.2xlarge", "on-demand", 3)]
     assert result.hourly_cost == 0.3008
+
+
+def test_a_pod_outside_its_own_spread_selector_adds_nothing_to_the_skew():
+    # Pod Topology Spread Constraints: skew = matching pods in the domain (the incoming pod only
+    # if the selector matches it) - the global minimum. Node a holds 1 app=c pod, node b none; an
+    # app=b pod spreading app=c over hostnames with maxSkew 1 may go on a: 1 + 0 - 0 = 1.
+    from autoscaler.placement.check import NodeState, PlacementState
+    from autoscaler.resources import Resources
+
+    room = Resources(4000, 8 * 2**30, 0, 110, 0)
+    spread = {"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": HOSTNAME, "whenUnsatisfiable": "DoNotSchedule",
+                                             "labelSelector": {"matchLabels": {"app": "c"}}}]}
+    state = PlacementState([
+        NodeState("a", {HOSTNAME: "a"}, (), room, [make_pod("c-0", labels={"app": "c"})]),
+        NodeState("b", {HOSTNAME: "b"}, (), room, []),
+    ])
+    outsider = make_pod("b-0", labels={"app": "b"}, spec=spread)
+    insider = make_pod("c-1", labels={"app": "c"}, spec=spread)
+    assert state.why_not(outsider, "a") is None
+    assert state.why_not(insider, "a") == "node(s) didn't match pod topology spread constraints"
+    assert state.why_not(insider, "b") is None

@@ -153,7 +153,9 @@ class PlacementState:
                 return AFFINITY
         for constraint, counts, domains in view.spread:
             domain = domain_of(labels, name, constraint.topology_key)
-            if domain is None or not skew_allows(constraint, counts, domain, domains):
+            if domain is None or not skew_allows(
+                constraint, counts, domain, domains, constraint.pods.matches(pod.namespace, pod.labels)
+            ):
                 return SPREAD
         return None
 

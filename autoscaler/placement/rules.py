@@ -48,14 +48,18 @@ def spread_eligible(
     return True
 
 
-def skew_allows(constraint: SpreadConstraint, counts: Mapping[str, int], domain: str, domains: Iterable[str]) -> bool:
-    """Whether one more matching pod in `domain` keeps the constraint's skew."""
+def skew_allows(
+    constraint: SpreadConstraint, counts: Mapping[str, int], domain: str, domains: Iterable[str], self_match: bool = True
+) -> bool:
+    """Whether the pod in `domain` keeps the constraint's skew: matching pods there, plus the pod
+    itself when it matches the selector, minus the global minimum, at most maxSkew (Pod
+    Topology Spread Constraints; a pod the selector does not match adds nothing)."""
     domains = set(domains)
     domains.add(domain)
     lowest = min((counts.get(d, 0) for d in domains), default=0)
     if len(domains) < constraint.min_domains:
         lowest = 0
-    return counts.get(domain, 0) + 1 - lowest <= constraint.max_skew
+    return counts.get(domain, 0) + int(self_match) - lowest <= constraint.max_skew
 
 
 def self_matching(pod: Pod) -> bool:
