@@ -229,12 +229,32 @@ def select_nodes(
         targeted = any(selector.matches(first.namespace, first.labels) for selector in targets)
         return bool(pod_set.shape.constraints.pod_affinity), not targeted
 
-    for pod_set in sorted(pod_sets, key=order):
-        first_new = len(result.new_nodes)
-        _select_set(result, pod_set, book, reusable, matrices, state, planned)
-        planned.add(result.new_nodes, first_new, by_key)
+    waiting = sorted(pod_sets, key=order)
+    while waiting:
+        later = [pod_set for pod_set in waiting if _waits_for(pod_set, waiting, state)]
+        ready = [pod_set for pod_set in waiting if not any(pod_set is w for w in later)] or later
+        for pod_set in ready:
+            first_new = len(result.new_nodes)
+            _select_set(result, pod_set, book, reusable, matrices, state, planned)
+            planned.add(result.new_nodes, first_new, by_key)
+        waiting = later if len(ready) < len(waiting) else []
     result.simulation, result.pods = planned, by_key
     return result
+
+
+def _waits_for(pod_set: PodSet, waiting: list[PodSet], state: PlacementState) -> bool:
+    """Whether a required pod-affinity term of the set selects no pod laid out yet but pods of
+    another set still waiting: then that set goes first."""
+    first = pod_set.pods[0]
+    for term in pod_set.shape.constraints.pod_affinity:
+        if term.pods.matches(first.namespace, first.labels):
+            continue
+        if any(term.pods.matches(p.namespace, p.labels) for node in state.nodes.values() for p in node.pods):
+            continue
+        if any(other is not pod_set and term.pods.matches(other.pods[0].namespace, other.pods[0].labels)
+               for other in waiting):
+            return True
+    return False
 
 
 def _select_set(result, pod_set, book, reusable, matrices, state, planned) -> None:
