@@ -58,6 +58,7 @@ class LoadedManifests:
     pods: list[ExpandedPod] = field(default_factory=list)
     daemonsets: list[dict] = field(default_factory=list)  # apps/v1 DaemonSet objects, as read
     skipped: list[str] = field(default_factory=list)  # "file.yaml#3 Service/web: no pods"
+    runtime_classes: dict[str, dict] = field(default_factory=dict)  # node.k8s.io RuntimeClass by name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,6 +145,14 @@ class ManifestObject:
         return ExpandedPod(manifest, self.source, self.workload, group)
 
 
+def generated_name(prefix: str, seed: str) -> str:
+    """metadata.generateName as the API server fills it (API conventions, "generateName": the
+    prefix plus a random suffix of 5 characters), made reproducible from `seed`."""
+    from autoscaler.workloads import _token  # the one name generator (it imports this module)
+
+    return prefix + _token(seed, 5)
+
+
 def read_object(raw: object, where: Where) -> ManifestObject:
     if not isinstance(raw, dict):
         raise where.error("", f"expected a mapping (a Kubernetes object), got {show_value(raw)}")
@@ -156,6 +165,8 @@ def read_object(raw: object, where: Where) -> ManifestObject:
     if not isinstance(meta, dict):
         raise where.error("metadata", problem_text(meta, "a mapping"), what=kind)
     name, namespace = meta.get("name"), meta.get("namespace") or "default"
+    if name is None and is_name(meta.get("generateName")) and isinstance(namespace, str):
+        name = generated_name(meta["generateName"], f"{kind}/{namespace}/{meta['generateName']}/{where}")
     if not is_name(name):
         raise where.error("metadata.name", problem_text(name, "a non-empty string"), what=kind)
     obj = ManifestObject(raw, where, api_version, kind, name, namespace)

@@ -140,10 +140,15 @@ class _Collector:
         if is_daemonset(obj):
             pod_template(obj, mapping_field(obj, obj.raw.get("spec"), "spec").get("template"), "spec.template")
             self.result.daemonsets.append(obj.raw)
+        elif (obj.group, obj.kind) == ("node.k8s.io", "RuntimeClass"):
+            self.result.runtime_classes[obj.name] = obj.raw  # admission applies it to the pods naming it
         elif expander is None:
             self.result.skipped.append(f"{obj.source}: {skip_reason(obj.api_version, obj.kind)}")
         else:
-            for pod in expander(obj):
+            pods = expander(obj)
+            if not pods:
+                self.result.skipped.append(f"{obj.source}: {_why_no_pods(obj)}")
+            for pod in pods:
                 meta = pod.manifest["metadata"]
                 key = (meta["namespace"], meta["name"])
                 if key in self._pod_sources:
@@ -151,6 +156,13 @@ class _Collector:
                     raise obj.error("metadata.name", message)
                 self._pod_sources[key] = obj.source
                 self.result.pods.append(pod)
+
+
+def _why_no_pods(obj) -> str:
+    spec = obj.raw.get("spec") if isinstance(obj.raw.get("spec"), dict) else {}
+    if spec.get("suspend") is True:
+        return f"no pods: the {obj.kind} is suspended (spec.suspend: true) and creates none until it is resumed"
+    return f"no pods: the {obj.kind} asks for none (0 replicas or completions)"
 
 
 def load_manifest_text(text: str, source: str, max_pods: int | None = None) -> LoadedManifests:

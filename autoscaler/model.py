@@ -22,14 +22,20 @@ BIN_SELECT = "bin-select"
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """One node-selector requirement (In, NotIn, Exists, DoesNotExist, Gt, Lt)."""
+    """One node-selector requirement (In, NotIn, Exists, DoesNotExist, Gt, Lt).
+
+    `field` marks a nodeSelectorTerm's matchFields requirement: its key is a field of the Node
+    (only metadata.name is supported by the API), matched against the node's name; a node yet
+    to be launched has no name anyone could have written down, so it matches In never and
+    NotIn always."""
 
     key: str
     operator: str
     values: tuple[str, ...] = ()
+    field: bool = False
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        value = labels.get(self.key)
+    def matches(self, labels: Mapping[str, str], name: str | None = None) -> bool:
+        value = (name or None) if self.field else labels.get(self.key)
         if self.operator == "In":
             return value is not None and value in self.values
         if self.operator == "NotIn":
@@ -47,6 +53,10 @@ class Requirement:
         return False
 
     def describe(self) -> str:
+        if self is MATCHES_NO_NODE:
+            return "an empty nodeSelectorTerm, which matches no node"
+        if self.field:
+            return f"node {self.key} {self.operator} ({','.join(self.values)}), which no new node's name meets"
         if self.operator in ("Exists", "DoesNotExist"):
             return f"{self.key} {self.operator}"
         if self.operator == "In" and len(self.values) == 1:
@@ -54,19 +64,25 @@ class Requirement:
         return f"{self.key} {self.operator} ({','.join(self.values)})"
 
 
+# The requirement standing for an empty nodeSelectorTerm: the API reference (NodeSelectorTerm)
+# says "a null or empty node selector term matches no objects".
+MATCHES_NO_NODE = Requirement("", "In", ())
+
+
 @dataclass(frozen=True, slots=True)
 class NodeAffinity:
     """Required node affinity: the node must match every requirement of at least one term.
 
-    nodeSelector entries are folded into every term. No terms means no constraint.
+    nodeSelector entries are folded into every term. No terms means no constraint. `name` is
+    the node's name for matchFields requirements (None: a node not launched yet).
     """
 
     terms: tuple[tuple[Requirement, ...], ...] = ()
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
+    def matches(self, labels: Mapping[str, str], name: str | None = None) -> bool:
         if not self.terms:
             return True
-        return any(all(req.matches(labels) for req in term) for term in self.terms)
+        return any(all(req.matches(labels, name) for req in term) for term in self.terms)
 
     def keys(self) -> set[str]:
         return {req.key for term in self.terms for req in term}
@@ -191,6 +207,9 @@ class PodConstraints:
     spread: tuple[SpreadConstraint, ...] = ()
     selection: InstanceSelection = NO_SELECTION
     gpu_time_slices: int | None = None  # GKE time-sharing clients per GPU asked by node selector
+    # Why no node can be planned for the pod at all (it asks for something no node the
+    # autoscaler launches is known to offer: pre-allocated huge pages, DRA devices); "" = none.
+    unplannable: str = ""
 
     @property
     def inter_pod(self) -> bool:

@@ -129,6 +129,36 @@ def pod_devices(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, d
     return Resources(total.cpu, total.memory, 0, 1, total.ephemeral), {k: v for k, v in devices.items() if v}
 
 
+def unplannable_requests(spec: Mapping[str, Any]) -> str:
+    """Why no new node can be planned for this pod spec, or "".
+
+    - hugepages-<size> (Manage HugePages): a node reports huge pages only when they are
+      pre-allocated on it at boot; the nodes this autoscaler launches pre-allocate none, so
+      kube-scheduler's NodeResourcesFit finds "Insufficient hugepages-2Mi" on every one.
+    - spec.resourceClaims (Dynamic Resource Allocation): the devices are allocated from the
+      ResourceSlices a DRA driver publishes for each node once it runs there; which devices a
+      node not yet launched will publish is not known before.
+    """
+    asked = set()
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    for resources in [c.get("resources") for c in containers if isinstance(c, Mapping)] + [spec.get("resources")]:
+        for name, value in _quantities(resources if isinstance(resources, Mapping) else None).items():
+            if str(name).startswith("hugepages-") and str(value).strip() not in ("0", ""):
+                asked.add(str(name))
+    reasons = []
+    if asked:
+        reasons.append(
+            f"asks for {', '.join(sorted(asked))}: the nodes the autoscaler launches pre-allocate no huge pages"
+        )
+    claims = [str(c.get("name")) for c in spec.get("resourceClaims") or [] if isinstance(c, Mapping)]
+    if claims:
+        reasons.append(
+            f"asks for DRA resource claims ({', '.join(claims)}): their devices come from a DRA driver's "
+            "ResourceSlices, unknown for a node before it runs"
+        )
+    return "; ".join(reasons)
+
+
 def pod_requests(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, str | None]:
     """Effective requests of a pod spec (with 1 pod slot) and the device resource it asks for
     (the `gpu` dimension counts that one; GPUs first when it asks for several kinds)."""

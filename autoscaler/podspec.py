@@ -16,6 +16,7 @@ from autoscaler.model import (
     NO_CONSTRAINTS,
     NO_SELECTION,
     AnnotationProblem,
+    MATCHES_NO_NODE,
     InstanceSelection,
     NodeAffinity,
     Pod,
@@ -24,7 +25,7 @@ from autoscaler.model import (
     Requirement,
     Toleration,
 )
-from autoscaler.podresources import PodSpecError, _primary_device, pod_devices, pod_requests  # noqa: F401
+from autoscaler.podresources import PodSpecError, _primary_device, pod_devices, pod_requests, unplannable_requests  # noqa: F401
 from autoscaler.podterms import affinity_terms, host_ports, spread_constraints
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
@@ -37,28 +38,31 @@ GKE_MAX_SHARED_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"
 DEFAULT_PREFIXES = ("smart-autoscaler.io/",)
 
 
-def _requirement(expr: Mapping[str, Any]) -> Requirement:
+def _requirement(expr: Mapping[str, Any], field: bool = False) -> Requirement:
     return Requirement(
         str(expr.get("key", "")),
         str(expr.get("operator", "In")),
         tuple(str(v) for v in expr.get("values") or ()),
+        field,
     )
 
 
 def node_affinity(spec: Mapping[str, Any]) -> NodeAffinity:
+    """nodeSelector and the required nodeSelectorTerms (API reference, NodeSelector: the terms
+    are ORed; NodeSelectorTerm: its matchExpressions and matchFields are ANDed, and "a null or
+    empty node selector term matches no objects"). nodeSelector is ANDed into every term."""
     selector = tuple(Requirement(str(k), "In", (str(v),)) for k, v in sorted((spec.get("nodeSelector") or {}).items()))
     required = (
         ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
-        or {}
     )
+    if required is None:
+        return NodeAffinity((selector,) if selector else ())
     terms = []
     for term in required.get("nodeSelectorTerms") or []:
-        expressions = tuple(_requirement(expr) for expr in term.get("matchExpressions") or [])
-        if expressions or not term.get("matchFields"):
-            terms.append(selector + expressions)
-    if not terms:
-        return NodeAffinity((selector,) if selector else ())
-    return NodeAffinity(tuple(terms))
+        expressions = tuple(_requirement(expr) for expr in (term or {}).get("matchExpressions") or [])
+        fields = tuple(_requirement(expr, True) for expr in (term or {}).get("matchFields") or [])
+        terms.append(selector + (expressions + fields or (MATCHES_NO_NODE,)))
+    return NodeAffinity(tuple(terms) or ((selector + (MATCHES_NO_NODE,)),))
 
 
 def tolerations_of(spec: Mapping[str, Any], gpu_resource: str | None) -> tuple[Toleration, ...]:
@@ -318,7 +322,9 @@ def _parse_shape(
     tolerations = tolerations_of(spec, gpu_resource)
     ports = _read(host_ports, spec, namespace, name, "spec.containers[].ports")
     terms = spec.get("affinity") or spec.get("topologySpreadConstraints")
-    if not (affinity.terms or tolerations or gpu_resource or devices or ports or terms or selection.given or time_slices):
+    unplannable = unplannable_requests(spec)
+    if not (affinity.terms or tolerations or gpu_resource or devices or ports or terms or selection.given or time_slices
+            or unplannable):
         return PodShape.of(requests, NO_CONSTRAINTS), do_not_evict, problems
     constraints = PodConstraints(
         affinity=affinity,
@@ -333,5 +339,6 @@ def _parse_shape(
         spread=_read(spread_constraints, spec, namespace, name, "spec.topologySpreadConstraints", namespace, labels),
         selection=selection,
         gpu_time_slices=time_slices,
+        unplannable=unplannable,
     )
     return PodShape.of(requests, constraints), do_not_evict, problems

@@ -12,6 +12,7 @@ from autoscaler.manifests import LoadedManifests
 from autoscaler.model import Pod
 from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
+from autoscaler.runtimeclass import RuntimeClassError, admitted_spec
 from autoscaler.snapshot import daemonset_overheads
 from autoscaler.validate.notices import annotation_hints, triage
 from pricing.catalog import DEFAULT_REGIONS, CatalogError, catalog_settings, region_catalog
@@ -137,13 +138,33 @@ def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list
     """Planner pods for every expanded pod; unreadable ones come back as (pod, reason)."""
     pods, broken = [], []
     memo: dict = {}
+    admitted: dict[int, tuple[dict, dict]] = {}  # id(template spec) -> (spec, as admitted)
     for expanded in manifests.pods:
         try:
-            pods.append(pod_from_manifest(expanded.manifest, config.annotation_prefixes, memo, validated=True))
-        except PodSpecError as err:
+            manifest = _with_runtime_class(expanded.manifest, manifests.runtime_classes, admitted)
+            pods.append(pod_from_manifest(manifest, config.annotation_prefixes, memo, validated=True))
+        except (PodSpecError, RuntimeClassError) as err:
             meta = expanded.manifest.get("metadata") or {}
             broken.append((f"{meta.get('namespace', 'default')}/{meta.get('name', '')}", f"{expanded.source}: {err}"))
     return pods, broken
+
+
+def _with_runtime_class(manifest: dict, classes: dict[str, dict], admitted: dict[int, tuple[dict, dict]]) -> dict:
+    """The pod as the RuntimeClass admission controller leaves it (autoscaler/runtimeclass.py);
+    one admitted spec per template, so the replicas keep sharing it."""
+    spec = manifest.get("spec") or {}
+    name = spec.get("runtimeClassName")
+    if not name:
+        return manifest
+    if name not in classes:
+        raise RuntimeClassError(
+            f"runtimeClassName {name!r}: no RuntimeClass {name} in the files, so its overhead and scheduling are "
+            "unknown; add the RuntimeClass manifest (the API server rejects a pod whose RuntimeClass does not exist)"
+        )
+    known = admitted.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = admitted[id(spec)] = (spec, admitted_spec(spec, classes[name]))
+    return {**manifest, "spec": known[1]}
 
 
 def _node_lines(result_plan: Any) -> list[NodeLine]:

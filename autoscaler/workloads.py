@@ -181,6 +181,7 @@ def _expand_pod(obj: ManifestObject) -> list[ExpandedPod]:
     pod = obj.raw if SHARED_SPECS.get() else pickle.loads(pickle.dumps(obj.raw, pickle.HIGHEST_PROTOCOL))
     meta = pod["metadata"]
     meta["namespace"] = obj.namespace
+    meta["name"] = obj.name  # a generateName-only pod gets its generated name
     meta["labels"] = labels_field(obj, meta, "labels", "metadata")
     meta["annotations"] = labels_field(obj, meta, "annotations", "metadata")
     meta.setdefault("uid", _uid("Pod", obj.namespace, obj.name))

@@ -41,6 +41,12 @@ def devices_of(resource: str, instance_type: str) -> int:
     return _AWS_DEVICES.get(resource, {}).get(instance_type, 0)
 
 
+def carries_devices(cloud: str, instance_type: str) -> bool:
+    """Whether a type of this cloud carries accelerator devices the catalog knows of (Inferentia,
+    Trainium): such a node is an accelerator node even though it has no GPU."""
+    return cloud == "aws" and any(instance_type in types for types in _AWS_DEVICES.values())
+
+
 def known_resources(cloud: str) -> frozenset[str]:
     return frozenset(_AWS_DEVICES) if cloud == "aws" else frozenset()
 

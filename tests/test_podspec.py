@@ -229,19 +229,37 @@ def _terms(*terms: dict) -> dict:
 PINNED_BY_NAME = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}
 
 
-def test_match_fields_only_term_adds_no_label_constraint():
-    # The DaemonSet controller pins its pods by node name; such a pod would run on a new node too.
-    assert node_affinity(_terms(PINNED_BY_NAME)).terms == ()
-    assert node_affinity({"nodeSelector": {ARCH: "amd64"}, **_terms(PINNED_BY_NAME)}).terms == (
-        (Requirement(ARCH, "In", ("amd64",)),),
-    )
+def test_match_fields_on_metadata_name_is_met_by_that_node_only_never_by_a_new_one():
+    # API reference, NodeSelectorTerm.matchFields: "A list of node selector requirements by
+    # node's fields"; the DaemonSet controller pins its pods this way (metadata.name In [node]).
+    # A node still to be launched gets a name from the cloud, so it cannot be node-1.
+    affinity = node_affinity(_terms(PINNED_BY_NAME))
+    assert affinity.matches({}, "node-1")
+    assert not affinity.matches({}, "node-2")
+    assert not affinity.matches({})  # a new node
+    not_there = node_affinity(_terms({"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["node-1"]}]}))
+    assert not_there.matches({}) and not not_there.matches({}, "node-1")
 
 
-def test_match_fields_only_term_beside_a_label_term_does_not_open_up_every_node():
+def test_match_fields_term_beside_a_label_term_is_ored_with_it():
+    # API reference, NodeSelector: "The terms are ORed."
     zone_term = {"matchExpressions": [{"key": ZONE, "operator": "In", "values": ["us-east-1a"]}]}
     affinity = node_affinity(_terms(PINNED_BY_NAME, zone_term))
-    assert affinity.terms == ((Requirement(ZONE, "In", ("us-east-1a",)),),)
+    assert affinity.matches({ZONE: "us-east-1a"})
     assert not affinity.matches({ZONE: "us-east-1b"})
+    assert affinity.matches({ZONE: "us-east-1b"}, "node-1")
+
+
+def test_an_empty_node_selector_term_matches_no_node():
+    # API reference, NodeSelectorTerm: "A null or empty node selector term matches no objects."
+    # An amd64-only term ORed with an empty one admits amd64 nodes only, and an empty term
+    # alone admits none.
+    amd64 = {"matchExpressions": [{"key": ARCH, "operator": "In", "values": ["amd64"]}]}
+    affinity = node_affinity(_terms(amd64, {}))
+    assert affinity.matches({ARCH: "amd64"})
+    assert not affinity.matches({ARCH: "arm64"})
+    assert not node_affinity(_terms({})).matches({ARCH: "amd64"})
+    assert not node_affinity(_terms({"matchExpressions": []})).matches({ARCH: "amd64"}, "node-1")
 
 
 def test_pod_from_manifest_carries_the_affinity():

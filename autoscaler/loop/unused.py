@@ -119,7 +119,7 @@ def refusal(node: KubeNode, pods: Iterable[Pod]) -> Diagnosis | None:
                 f"configuration",
                 f"its nodes register with taint(s) {described} the pods do not tolerate",
             )
-        if not pod.constraints.affinity.matches(node.labels):
+        if not pod.constraints.affinity.matches(node.labels, node.name):
             return Diagnosis(
                 UnusedReason.LABELS,
                 f"registered without the labels the pod's node selector or affinity asks for "

@@ -114,7 +114,9 @@ class PlacementState:
         constraints = pod.constraints
         if not node.schedulable:
             return node.blocked
-        if not constraints.affinity.matches(node.labels):
+        if constraints.unplannable:
+            return constraints.unplannable
+        if not constraints.affinity.matches(node.labels, name):
             return NODE_AFFINITY
         if not tolerates_all(constraints.tolerations, node.taints):
             first = next(
@@ -143,7 +145,9 @@ class PlacementState:
                 return AFFINITY
         for constraint, counts, domains in view.spread:
             domain = domain_of(labels, name, constraint.topology_key)
-            if domain is None or not skew_allows(constraint, counts, domain, domains):
+            if domain is None or not skew_allows(
+                constraint, counts, domain, domains, constraint.pods.matches(pod.namespace, pod.labels)
+            ):
                 return SPREAD
         return None
 

@@ -42,7 +42,7 @@ def counts_as_domain(
     constraint: SpreadConstraint, constraints: PodConstraints, labels: Mapping[str, str], taints: tuple[Taint, ...], name: str = ""
 ) -> bool:
     """Whether a node is a domain of `constraint`, a spread constraint of a pod with `constraints`."""
-    if constraint.honor_node_affinity and not constraints.affinity.matches(labels):
+    if constraint.honor_node_affinity and not constraints.affinity.matches(labels, name or None):
         return False
     if constraint.honor_taints and not tolerates_all(constraints.tolerations, taints):
         return False
@@ -84,9 +84,13 @@ def lowest(constraint: SpreadConstraint, counts: Mapping[str, int], domains: Seq
     return min((counts.get(d, 0) for d in domains), default=0)
 
 
-def skew_allows(constraint: SpreadConstraint, counts: Mapping[str, int], domain: str, domains: Iterable[str]) -> bool:
-    """Whether one more matching pod in `domain` keeps the constraint's skew."""
+def skew_allows(
+    constraint: SpreadConstraint, counts: Mapping[str, int], domain: str, domains: Iterable[str], self_match: bool = True
+) -> bool:
+    """Whether the pod in `domain` keeps the constraint's skew: matching pods there, plus the pod
+    itself when it matches the selector, minus the global minimum, at most maxSkew (Pod Topology
+    Spread Constraints: a pod its own selector does not match adds nothing)."""
     every = set(domains)
     every.add(domain)
-    return counts.get(domain, 0) + 1 - lowest(constraint, counts, every) <= constraint.max_skew
+    return counts.get(domain, 0) + int(self_match) - lowest(constraint, counts, every) <= constraint.max_skew
 

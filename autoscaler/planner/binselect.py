@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from autoscaler.model import BIN_SELECT, Pod, PodShape, ports_conflict
+from autoscaler.model import BIN_SELECT, Node, Pod, PodShape, ports_conflict
 from autoscaler.placement.check import PlacementState
+from autoscaler.placement.rules import self_matching
+from autoscaler.planner.planned import PlannedNodes
 from autoscaler.planner.zonesets import missing_topology_key, zone_layout
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
@@ -54,6 +56,15 @@ class BinSelectResult:
     placements: list[Placement] = field(default_factory=list)
     no_option: list[PodSet] = field(default_factory=list)
     unplaceable: list[tuple[list[Pod], str]] = field(default_factory=list)
+    simulation: PlannedNodes | None = None  # the new nodes in the placement simulation
+    pods: dict[str, Pod] = field(default_factory=dict)
+
+    def as_nodes(self, small: list[Resources]) -> tuple[list[Node], list[Node]]:
+        """The new nodes as nodes that are there: (those other pods' rules count, those with room
+        for one of `small`)."""
+        if self.simulation is None or not self.new_nodes:
+            return [], []
+        return self.simulation.as_nodes(self.new_nodes, self.pods, small)
 
 
 def undominated(options: list[NodeOption]) -> list[NodeOption]:
@@ -202,53 +213,134 @@ def select_nodes(
     reusable: list[ReusableNode],
     matrices: _OptionMatrix | None = None,
     state: PlacementState | None = None,
+    other_shapes: list[PodShape] = (),
 ) -> BinSelectResult:
+    """`other_shapes`: the plan's bin-pack pods, whose inter-pod terms count the new nodes' pods
+    too (they come back as `planned`, for the packer)."""
     result = BinSelectResult()
     matrices = matrices or _OptionMatrix()
-    for pod_set in pod_sets:
-        all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
-        all_options = sized_for(book, all_options, pod_set.shape.requests)
-        placements, pods = _reuse(pod_set, all_options, reusable, state, book.catalog.region)
-        result.placements.extend(placements)
-        if not pods:
-            continue
-        options, matrix, prices = matrices.get(all_options)
-        fits = copies_that_fit(matrix, as_row(pod_set.shape.requests))
-        limit = _per_node_limit(pod_set)
-        if limit is not None:
-            fits = np.minimum(fits, limit)
-        ports = pod_set.shape.constraints.host_ports
-        if ports:
-            clash = np.array([ports_conflict(ports, option.host_ports) for option in options], dtype=bool)
-            if clash.any() and (fits[~clash] == 0).all():
-                taken = ", ".join(f"{p}/{proto}" for p, proto, _ in sorted(ports))
-                result.unplaceable.append((pods, f"host port {taken} is taken on every new node it may get by the DaemonSet pods that run there"))
-                continue
-            fits = np.where(clash, 0, fits)
-        if not (fits > 0).any():
-            result.no_option.append(PodSet(pod_set.shape, pods))
-            continue
-        missing = missing_topology_key(pod_set.shape.constraints, options[0], book)
-        if missing:
-            result.unplaceable.append((pods, f"topology key {missing} is not a label of the nodes it may get"))
-            continue
-        zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
-        if zoned is None:
-            _lay_out(result, pods, options, fits, prices, None, all_options, matrices)
-            continue
-        start = 0
-        for zone, count in zoned.quota:
-            count = min(count, len(pods) - start)  # more zones allowed than pods (us-central1 has four)
-            if count > 0:
-                mask = np.array([zone in option.zones for option in options], dtype=bool)
-                _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
-                start += count
-        if start < len(pods):
-            result.unplaceable.append((pods[start:], zoned.reason))
+    planned = PlannedNodes(book, state, pod_sets, other_shapes)
+    state = planned.state
+    by_key = {pod.key: pod for pod_set in pod_sets for pod in pod_set.pods}
+    # Sets with required pod affinity last, the targets of others' affinity first among them:
+    # the pods they must be with are laid out first.
+    targets = [term.pods for pod_set in pod_sets for term in pod_set.shape.constraints.pod_affinity]
+
+    def order(pod_set: PodSet) -> tuple[bool, bool]:
+        first = pod_set.pods[0]
+        targeted = any(selector.matches(first.namespace, first.labels) for selector in targets)
+        return bool(pod_set.shape.constraints.pod_affinity), not targeted
+
+    waiting = sorted(pod_sets, key=order)
+    while waiting:
+        later = [pod_set for pod_set in waiting if _waits_for(pod_set, waiting, state)]
+        ready = [pod_set for pod_set in waiting if not any(pod_set is w for w in later)] or later
+        for pod_set in ready:
+            first_new = len(result.new_nodes)
+            _select_set(result, pod_set, book, reusable, matrices, state, planned)
+            planned.add(result.new_nodes, first_new, by_key)
+        waiting = later if len(ready) < len(waiting) else []
+    result.simulation, result.pods = planned, by_key
     return result
 
 
-def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices) -> None:
+def _waits_for(pod_set: PodSet, waiting: list[PodSet], state: PlacementState) -> bool:
+    """Whether a required pod-affinity term of the set selects no pod laid out yet but pods of
+    another set still waiting: then that set goes first."""
+    first = pod_set.pods[0]
+    for term in pod_set.shape.constraints.pod_affinity:
+        if term.pods.matches(first.namespace, first.labels):
+            continue
+        if any(term.pods.matches(p.namespace, p.labels) for node in state.nodes.values() for p in node.pods):
+            continue
+        if any(other is not pod_set and term.pods.matches(other.pods[0].namespace, other.pods[0].labels)
+               for other in waiting):
+            return True
+    return False
+
+
+def _select_set(result, pod_set, book, reusable, matrices, state, planned) -> None:
+    all_options, _ = book.candidates(pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
+    all_options = sized_for(book, all_options, pod_set.shape.requests)
+    placements, pods = _reuse(pod_set, all_options, reusable, state, book.catalog.region)
+    result.placements.extend(placements)
+    if pods and any(term.topology_key == HOSTNAME for term in pod_set.shape.constraints.pod_affinity):
+        pods = planned.join(pods, result.new_nodes, all_options)
+    if not pods:
+        return
+    options, matrix, prices = matrices.get(all_options)
+    fits = copies_that_fit(matrix, as_row(pod_set.shape.requests))
+    limit = _per_node_limit(pod_set)
+    if limit is not None:
+        fits = np.minimum(fits, limit)
+    ports = pod_set.shape.constraints.host_ports
+    if ports:
+        clash = np.array([ports_conflict(ports, option.host_ports) for option in options], dtype=bool)
+        if clash.any() and (fits[~clash] == 0).all():
+            taken = ", ".join(f"{p}/{proto}" for p, proto, _ in sorted(ports))
+            result.unplaceable.append((pods, f"host port {taken} is taken on every new node it may get by the DaemonSet pods that run there"))
+            return
+        fits = np.where(clash, 0, fits)
+    if not (fits > 0).any():
+        result.no_option.append(PodSet(pod_set.shape, pods))
+        return
+    together = _one_node_for_all(pod_set.shape, pods, state)
+    if together is not None:
+        if together:
+            result.unplaceable.append((pods, together))
+            return
+        # The whole set must share the first pod's node: one node, the cheapest holding them all.
+        holds = np.nonzero(fits >= len(pods))[0]
+        best = int(holds[0]) if len(holds) else int(np.argmax(fits))
+        if int(fits[best]) < len(pods):
+            term = next(t for t in pod_set.shape.constraints.pod_affinity if t.topology_key == HOSTNAME)
+            result.unplaceable.append((pods[int(fits[best]):], (
+                f"required pod affinity on {HOSTNAME} ({term.pods.describe()}) puts its pods on one node, and the "
+                f"largest node it may get holds {int(fits[best])}")))
+            pods = pods[: int(fits[best])]
+        fits = np.where(np.arange(len(fits)) == best, len(pods), 0)
+    missing = missing_topology_key(pod_set.shape.constraints, options[0], book)
+    if missing:
+        result.unplaceable.append((pods, f"topology key {missing} is not a label of the nodes it may get"))
+        return
+    zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
+    if zoned is None:
+        _lay_out(result, pods, options, fits, prices, None, all_options, matrices, planned.needs_one_zone(pods[0]))
+        return
+    start = 0
+    for zone, count in zoned.quota:
+        count = min(count, len(pods) - start)  # more zones allowed than pods (us-central1 has four)
+        if count > 0:
+            mask = np.array([zone in option.zones for option in options], dtype=bool)
+            _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
+            start += count
+    if start < len(pods):
+        result.unplaceable.append((pods[start:], zoned.reason))
+
+
+def _one_node_for_all(shape: PodShape, pods: list[Pod], state: PlacementState) -> str | None:
+    """For pods with required pod affinity on the hostname (kube-scheduler's InterPodAffinity:
+    the node must hold a pod matching each term, unless no pod anywhere matches and the pod
+    matches its own terms): None when they have none; "" when they start the group and so must
+    all share one new node; else why no new node can take them (the pods they must be with
+    are on nodes without room for them, or nowhere)."""
+    terms = [term for term in shape.constraints.pod_affinity if term.topology_key == HOSTNAME]
+    if not terms:
+        return None
+    first = pods[0]
+    for term in terms:
+        if any(term.pods.matches(p.namespace, p.labels) for node in state.nodes.values() for p in node.pods):
+            return (f"required pod affinity on {HOSTNAME} ({term.pods.describe()}): the nodes with matching pods "
+                    "have no room for it")
+    if not self_matching(first):
+        term = next(t for t in terms if not t.pods.matches(first.namespace, first.labels))
+        return f"no pod matches its required pod affinity ({term.pods.describe()}) on {HOSTNAME}"
+    return ""
+
+
+def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices, one_zone=False) -> None:
+    if not pods:
+        return
     if not (fits > 0).any():
         result.no_option.append(PodSet(pods[0].shape, pods))
         return
@@ -258,6 +350,8 @@ def _lay_out(result, pods, options, fits, prices, zone, all_options, matrices) -
         keys = tuple(pod.key for pod in pods[start : start + per_node])
         entry = known.get((id(option), per_node))
         if entry is None:
+            if zone is None and one_zone:
+                zone = option.zones[0]  # another pod must follow these into their zone
             chosen = replace(option, zones=(zone,)) if zone is not None else option
             alternatives = _alternatives(option, pods[start].requests.times(per_node), all_options, zone, matrices)
             entry = known[(id(option), per_node)] = (chosen, alternatives)

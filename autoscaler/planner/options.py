@@ -17,7 +17,7 @@ from autoscaler.model import NodeAffinity, PodConstraints, Toleration, tolerates
 from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
 from autoscaler.regex import compile_user_regex
 from autoscaler.resources import Resources
-from pricing.devices import catalog_devices
+from pricing.devices import carries_devices, catalog_devices
 from pricing.types import ON_DEMAND, SPOT, InstanceType, Offering, RegionCatalog, Taint
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
@@ -168,8 +168,8 @@ class OptionBook:
         if not self._arch_allowed(itype.arch, constraints):
             return False
         if constraints.gpu_resource is None:
-            if itype.has_gpu:
-                return False  # a pod that asks for no GPU never gets a GPU node
+            if itype.has_gpu or carries_devices(self.catalog.cloud, itype.name):
+                return False  # a pod that asks for no accelerator never gets an accelerator node
         elif constraints.gpu_resource in GPU_RESOURCES:
             if itype.gpu_count == 0 or itype.gpu_resource != constraints.gpu_resource:
                 return False

@@ -157,7 +157,7 @@ class PodClass:
                 if option is None:
                     node = self.packer.open_nodes[index]
                     self._eligible[index] = (
-                        self.key.affinity.matches(node.labels)
+                        self.key.affinity.matches(node.labels, node.name)
                         and tolerates_all(self.key.tolerations, node.taints)
                         and self._carries_devices(node.labels.get(INSTANCE_TYPE, ""), node.allocatable)
                     )

@@ -57,8 +57,8 @@ class Packer(PackState):
             have = bins.counts[bins.row(ids[constraint.pods]), lo:count]
             if ids[constraint.pods] in group.sids:
                 caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
-            else:
-                caps[have >= constraint.max_skew] = 0
+            else:  # the pod adds no matching pod: the node's own count may reach maxSkew (min 0)
+                caps[have > constraint.max_skew] = 0
         for sid in group.sids:
             skew = self.registry.host_skew.get(sid)
             if skew is not None:

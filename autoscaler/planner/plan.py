@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from autoscaler.config import Config
-from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodShape
+from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodSelector, PodShape
+from autoscaler.nodelabels import HOSTNAME
+from autoscaler.planner.pack_classes import class_key, meets_shape
+from autoscaler.planner.planned import with_packed_pods
 from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
@@ -123,7 +126,11 @@ def plan(
     problems = [problem.message(pod.key) for pod in pending for problem in pod.annotation_problems]
 
     by_shape: dict[PodShape, list[Pod]] = {}
+    unplaceable: list[Unplaceable] = []
     for pod in pending:
+        if pod.constraints.unplannable:
+            unplaceable.append(Unplaceable(pod.key, pod.constraints.unplannable))
+            continue
         group = by_shape.get(pod.shape)
         if group is None:
             by_shape[pod.shape] = [pod]
@@ -133,23 +140,31 @@ def plan(
     modes: dict[str, str] = {}
     pack_pods: dict[PodShape, list[Pod]] = {}
     sets: dict[tuple[str, PodShape], list[Pod]] = {}
+    together = _bin_select_affinity(by_shape, config)
     for shape, pods in by_shape.items():
         mode = classify(shape, config)
-        modes.update(dict.fromkeys((pod.key for pod in pods), mode))
-        if mode == BIN_PACK:
-            pack_pods[shape] = pods
-        else:
-            for pod in pods:
-                sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
+        selected_too = _sized_with_bin_select(shape, pods, together, book, config) if mode == BIN_PACK else pods
+        if len(selected_too) < len(pods):
+            keys = {pod.key for pod in selected_too}
+            packed_pods = [pod for pod in pods if pod.key not in keys]
+            modes.update(dict.fromkeys((pod.key for pod in packed_pods), BIN_PACK))
+            pack_pods[shape] = packed_pods
+        modes.update(dict.fromkeys((pod.key for pod in selected_too), BIN_SELECT))
+        for pod in selected_too:
+            sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
 
     reusable = _reusable_nodes(nodes, config)
     state = placement_state(nodes, reusable) if sets and nodes else None
     selected = select_nodes(
-        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state
+        [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state,
+        other_shapes=[shape for shape in pack_pods if shape.constraints.inter_pod],
     )
-    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes), list(nodes))
+    # The plan's bin-select nodes are room the small pods may take, as kube-scheduler will let
+    # them (it prefers the emptiest node that fits): a bin-pack node launched beside would stay empty.
+    context, room = selected.as_nodes([shape.requests for shape in pack_pods]) if pack_pods else ([], [])
+    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes) + room, list(nodes) + context)
+    selected.new_nodes, packed.placements = with_packed_pods(selected.new_nodes, packed.placements)
 
-    unplaceable: list[Unplaceable] = []
     for pods, reason in packed.unplaceable + selected.unplaceable:
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
     for pod_set in selected.no_option:
@@ -175,6 +190,43 @@ def plan(
         problems=tuple(problems),
         modes=modes,
     )
+
+
+def _bin_select_affinity(by_shape: Mapping[PodShape, list[Pod]], config: Config) -> list[PodSelector]:
+    """Selectors of the required hostname pod-affinity terms of bin-select pods."""
+    return [
+        term.pods
+        for shape in by_shape
+        if shape.constraints.pod_affinity and classify(shape, config) == BIN_SELECT
+        for term in shape.constraints.pod_affinity
+        if term.topology_key == HOSTNAME
+    ]
+
+
+def _sized_with_bin_select(
+    shape: PodShape, pods: list[Pod], together: list[PodSelector], book: OptionBook, config: Config
+) -> list[Pod]:
+    """Small pods that must share one node with more than a bin-pack node holds, so that the
+    node is sized for them as a bin-select node is (kube-scheduler's InterPodAffinity on the
+    hostname puts a self-affine group on one node, and a bin-select pod's affinity target on the
+    node of that pod): those a bin-select pod's hostname affinity selects, or a group with
+    hostname affinity to itself that one bin-pack node cannot hold."""
+    if together:
+        joined = [pod for pod in pods if any(selector.matches(pod.namespace, pod.labels) for selector in together)]
+        if joined:
+            return joined
+    terms = [t for t in shape.constraints.pod_affinity if t.topology_key == HOSTNAME]
+    if not terms:
+        return []
+    group = [pod for pod in pods if all(t.pods.matches(pod.namespace, pod.labels) for t in terms)]
+    if not group:
+        return []
+    constraints = shape.constraints
+    options, _ = book.candidates(class_key(constraints), BIN_PACK, config.bin_packing_node_pricing)
+    shaped = [option for option in options if meets_shape(option, config, constraints.gpu_resource is not None)]
+    if shaped and not shape.requests.times(len(group)).shortfall(shaped[0].allocatable):
+        return []
+    return group
 
 
 def _bin_pack_shape(config: Config) -> str:

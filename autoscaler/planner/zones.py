@@ -38,7 +38,8 @@ def spread_quota(
 def spread_allowed(
     constraint: SpreadConstraint, counts: Mapping[str, int], domains: Sequence[str], placeable: Sequence[str]
 ) -> set[str]:
-    """Zones a pod that does not match its own constraint may go to (its placement changes no count)."""
+    """Zones a pod that does not match its own constraint may go to (its placement changes no count,
+    so the zone's own count may reach min + maxSkew)."""
     domains = list(dict.fromkeys(list(domains) + list(placeable)))
     lowest = _global_minimum(constraint, counts, domains)
-    return {zone for zone in placeable if counts.get(zone, 0) + 1 - lowest <= constraint.max_skew}
+    return {zone for zone in placeable if counts.get(zone, 0) - lowest <= constraint.max_skew}

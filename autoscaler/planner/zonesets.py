@@ -98,7 +98,19 @@ def zone_layout(pod_set, options: list[NodeOption], fits: np.ndarray, state: Pla
             return ZoneLayout([], "its zone rules leave no zone it may get")
         return ZoneLayout([(allowed[0], wanted)])
     quota = {z: q for z, q in quota.items() if z in allowed}
-    return ZoneLayout(sorted(quota.items(), key=lambda item: -item[1]), "; ".join(reasons))
+    return ZoneLayout(_at_most(sorted(quota.items(), key=lambda item: -item[1]), wanted), "; ".join(reasons))
+
+
+def _at_most(quota: list[tuple[str, int]], wanted: int) -> list[tuple[str, int]]:
+    """The quota cut to the pods there are: one-per-zone anti-affinity offers every allowed zone
+    a pod, but one pod takes one zone."""
+    kept = []
+    for zone, count in quota:
+        count = min(count, wanted)
+        if count:
+            kept.append((zone, count))
+            wanted -= count
+    return kept
 
 
 def missing_topology_key(constraints, option: NodeOption, book) -> str | None:

@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 
 from autoscaler.config import Config
 from autoscaler.model import Pod
-from autoscaler.planner.needs import is_managed
+from autoscaler.planner.needs import COST_ESTIMATE_GATE, is_managed
 
 # Prefixes whose annotations mean something to an autoscaler of this kind: ours and Luna's.
 KNOWN_PREFIXES = ("smart-autoscaler.io/", "node.elotl.co/")
@@ -35,6 +35,11 @@ def _needs_no_node(pod: Pod) -> str | None:
         return f"already bound to node {pod.node_name}: needs no new node"
     if pod.phase in ("Succeeded", "Failed"):
         return f"finished (phase {pod.phase}): needs no node"
+    gates = [gate for gate in pod.scheduling_gates if gate != COST_ESTIMATE_GATE]
+    if gates:
+        # Pod Scheduling Readiness: the scheduler leaves a gated pod alone until every gate is
+        # removed, and whoever set the gate decides when; no node is needed before that.
+        return f"held by schedulingGates {', '.join(gates)}: kube-scheduler will not place it until they are removed"
     return None
 
 
