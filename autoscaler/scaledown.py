@@ -20,7 +20,7 @@ from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
 from autoscaler.resources import Resources
-from autoscaler.snapshot import is_managed_node
+from autoscaler.snapshot import initializing, is_managed_node
 
 @dataclass(frozen=True)
 class DrainCandidate:
@@ -144,8 +144,11 @@ def decide_scale_down(
     now: float,
     unneeded_since: Mapping[str, float],
     draining: Iterable[str],
+    awaited: Iterable[str] = (),
 ) -> ScaleDownDecision:
+    """`awaited`: nodes pending pods are planned onto now (the room they wait for): needed."""
     settings = config.scale_down
+    awaited = set(awaited)
     decision = ScaleDownDecision()
     if not settings.enabled:
         return decision
@@ -157,7 +160,9 @@ def decide_scale_down(
     slots = max(0, settings.max_parallel - len(draining))
     chosen: set[str] = set()
     for node in sorted(nodes, key=lambda n: n.name):
-        if node.name in draining or not is_managed_node(node) or not node.ready:
+        if node.name in draining or not is_managed_node(node) or not node.ready or initializing(node):
+            continue  # a node still starting is the room its pods wait for
+        if node.name in awaited:
             continue
         pods = bound.get(node.name, [])
         reason = _unneeded(node, pods, config)

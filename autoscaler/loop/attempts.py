@@ -38,7 +38,7 @@ from autoscaler.planner.needs import needs_capacity
 from autoscaler.planner.types import NewNode
 from autoscaler.resources import Resources
 from autoscaler.scaledown import evictable
-from autoscaler.snapshot import STARTUP_TAINT_KEYS
+from autoscaler.snapshot import initializing, is_startup_taint
 
 PodSetKey = tuple[str, Resources, PodConstraints]
 ATTEMPT_MEMORY = 86_400.0  # forget attempt counts of needs not planned for a day
@@ -150,8 +150,8 @@ class LaunchAttempts:
                 del self._watches[name]
                 self._not_placed(watch, node, waiting, mismatch)
                 continue
-            if not node.ready or node.unschedulable:
-                continue
+            if not node.ready or node.unschedulable or initializing(node):
+                continue  # still starting: the scheduler cannot place them yet
             if watch.ready_since is None:
                 watch.ready_since = now
             elif now - watch.ready_since >= grace:
@@ -219,7 +219,7 @@ class LaunchAttempts:
 
 def _mismatch(node: KubeNode, waiting: list[Pod]) -> str:
     """How the registered node refuses the pods whatever its room, or "" when it does not."""
-    taints = tuple(t for t in node.taints if t.key not in STARTUP_TAINT_KEYS and t.effect != "PreferNoSchedule")
+    taints = tuple(t for t in node.taints if not is_startup_taint(t) and t.effect != "PreferNoSchedule")
     for pod in waiting:
         untolerated = [t for t in taints if not tolerates_all(pod.constraints.tolerations, (t,))]
         if untolerated:

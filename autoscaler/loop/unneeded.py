@@ -28,11 +28,12 @@ class ScaleDown:
         self.dry_run = dry_run
         self.unneeded_since: dict[str, float] = {}
 
-    def run(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> set[str]:
-        """Start the drains that are due; returns the nodes tainted this loop."""
+    def run(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float, awaited: Iterable[str] = ()) -> set[str]:
+        """Start the drains that are due; returns the nodes tainted this loop. `awaited`: nodes
+        the plan puts pending pods on, never removed while those pods wait."""
         nodes = {node.name: node for node in view.nodes}
         decision = decide_scale_down(
-            view.nodes, bound, view.pdbs, self.config, now, self.unneeded_since, self.drainer.draining()
+            view.nodes, bound, view.pdbs, self.config, now, self.unneeded_since, self.drainer.draining(), awaited
         )
         self.unneeded_since = decision.unneeded_since
         started = set()

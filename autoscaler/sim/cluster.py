@@ -30,6 +30,10 @@ from pricing.types import Taint
 
 
 NOT_READY_TAINT = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
+# The cloud controller manager's start-up taint: on until it has initialised the node, which
+# may be after the kubelet reports Ready (kubernetes.io/docs/tasks/administer-cluster/
+# running-cloud-controller, "node controller").
+UNINITIALIZED_TAINT = Taint("node.cloudprovider.kubernetes.io/uninitialized", "true", "NoSchedule")
 NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
 
 
@@ -74,6 +78,7 @@ class InMemoryCluster:
         self._workloads: dict[str, _Workload] = {}
         self._changes = 0
         self._ready_at: dict[str, float] = {}  # node -> when its kubelet reports Ready
+        self._initialized_at: dict[str, float] = {}  # node -> when the cloud controller initialises it
         self.held: dict[str, str] = {}  # pod key -> message of a queueing scheduler holding it
         self.evictions: list[str] = []
         self.deleted_nodes: list[str] = []
@@ -103,13 +108,17 @@ class InMemoryCluster:
             self._drop_pod(key)
         self._changes += 1
 
-    def add_node(self, node: KubeNode, ready_after: float = 0.0) -> None:
+    def add_node(self, node: KubeNode, ready_after: float = 0.0, initialized_after: float = 0.0) -> None:
         """Register a node. With `ready_after`, it starts NotReady with the
         `node.kubernetes.io/not-ready:NoSchedule` taint, as a kubelet's node does until it
-        reports Ready, and turns Ready that many seconds later."""
+        reports Ready, and turns Ready that many seconds later. With `initialized_after`, it
+        carries `node.cloudprovider.kubernetes.io/uninitialized` that long, Ready or not."""
         if ready_after > 0:
             node = replace(node, ready=False, taints=tuple(node.taints) + (NOT_READY_TAINT,))
             self._ready_at[node.name] = self.clock.now() + ready_after
+        if initialized_after > 0:
+            node = replace(node, taints=tuple(node.taints) + (UNINITIALIZED_TAINT,))
+            self._initialized_at[node.name] = self.clock.now() + initialized_after
         self.nodes[node.name] = node
         self._changes += 1
 
@@ -133,6 +142,13 @@ class InMemoryCluster:
             if node is not None and at <= now:
                 taints = tuple(t for t in node.taints if t.key != NOT_READY_TAINT.key)
                 self.nodes[name] = replace(node, ready=True, taints=taints)
+                self._changes += 1
+        for name, at in list(self._initialized_at.items()):
+            node = self.nodes.get(name)
+            if node is None or at <= now:
+                del self._initialized_at[name]
+            if node is not None and at <= now:
+                self.nodes[name] = replace(node, taints=tuple(t for t in node.taints if t.key != UNINITIALIZED_TAINT.key))
                 self._changes += 1
         for key, seconds in list(self.run_for.items()):
             started = self.started.get(key)
