@@ -26,10 +26,20 @@ class Metrics:
             f"{PREFIX}_launch_failures", "Launches the cloud refused or that timed out, by kind", ["kind"], registry=r
         )
         self.cloud_api_errors = Counter(
-            f"{PREFIX}_cloud_api_errors", "Failed cloud API calls, by operation and kind", ["operation", "kind"], registry=r
+            f"{PREFIX}_cloud_api_errors", "Failed cloud API calls, by operation, kind and the cloud's error code",
+            ["operation", "kind", "code"], registry=r,
         )
         self.kube_api_errors = Counter(
             f"{PREFIX}_kube_api_errors", "Failed Kubernetes API calls, by operation", ["operation"], registry=r
+        )
+        self.kube_api_request_errors = Counter(
+            f"{PREFIX}_kube_api_request_errors",
+            "Failed Kubernetes API requests (watch caches' lists and watches included), by verb, resource and code "
+            "(HTTP status, unreachable or timeout)",
+            ["verb", "resource", "code"], registry=r,
+        )
+        self.planning_errors = Counter(
+            f"{PREFIX}_planning_errors", "Pod sets the planner failed on (left out and retried), by error", ["error"], registry=r
         )
         self.launch_latency = Histogram(
             f"{PREFIX}_launch_latency_seconds", "Time from launch to the Node registering",
@@ -59,7 +69,16 @@ class Metrics:
             f"{PREFIX}_hot_node_colour_nodes", "Bin-pack nodes judged by hot-node mitigation, by colour", ["colour"], registry=r
         )
         self.evictions = Counter(f"{PREFIX}_evictions", "Pods evicted, by reason", ["reason"], registry=r)
+        self.eviction_attempts = Counter(
+            f"{PREFIX}_eviction_attempts", "Eviction requests sent, by reason and outcome (evicted, blocked, gone, error)",
+            ["reason", "outcome"], registry=r,
+        )
         self.ttl_cycling = Gauge(f"{PREFIX}_ttl_cycling_nodes", "Nodes past nodeTTL being replaced now", registry=r)
+
+    def cloud_error(self, operation: str, error: object) -> None:
+        """Count a failed cloud call: its kind (ours) and the cloud's own error code, if it gave one."""
+        kind = str(getattr(error, "kind", "") or "other")
+        self.cloud_api_errors.labels(operation, kind, str(getattr(error, "code", "") or kind)).inc()
 
     def forget_leader_state(self) -> None:
         """A replica that stops leading drops the gauges it set while leading: only the leader's

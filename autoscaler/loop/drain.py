@@ -183,7 +183,7 @@ class Drainer:
             return
         drain.terminating = False
         if not outcome.ok:
-            self.metrics.cloud_api_errors.labels("terminate", outcome.error.kind).inc()
+            self.metrics.cloud_error("terminate", outcome.error)
             log.error("terminating %s for node %s failed (will retry): %s", outcome.key, drain.node, outcome.error)
             return
         self._delete(drain.node, drain, result)

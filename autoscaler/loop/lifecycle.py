@@ -165,7 +165,7 @@ class InstanceLifecycle:
         instance = record.instance
         if not outcome.ok:
             record.terminating = False  # tried again next loop
-            self.metrics.cloud_api_errors.labels("terminate", outcome.error.kind).inc()
+            self.metrics.cloud_error("terminate", outcome.error)
             log.error("terminating timed-out instance %s failed (will retry): %s", instance.instance_id, outcome.error)
             return
         scope = registration_timeout_scope(self.provider, instance)

@@ -83,6 +83,27 @@ class InMemoryCluster:
         self.evictions: list[str] = []
         self.deleted_nodes: list[str] = []
         self.on_pod_bound: Callable[[Pod, str], None] | None = None
+        self._outage: ClusterView | None = None  # the view the caches hold while the API is down
+
+    # ---- faults: the API server goes away and comes back
+
+    def api_down(self) -> None:
+        """The API server stops answering: the daemon's caches keep what they last saw, every
+        call fails, and nothing the control plane does (scheduling, node registration by a
+        kubelet) happens until `api_up()` -- as when kube-apiserver is stopped."""
+        if self._outage is None:
+            self._outage = self._current_view()
+
+    def api_up(self) -> None:
+        self._outage = None
+        self._changes += 1
+
+    def _reachable(self, what: str) -> None:
+        if self._outage is not None:
+            raise ClusterError(f"{what}: dial tcp 127.0.0.1:6443: connect: connection refused")
+
+    def api_error(self) -> str:
+        return "list pods: connection refused (simulated API outage)" if self._outage is not None else ""
 
     # ---- what tests and scenarios do to the cluster
 
@@ -113,6 +134,7 @@ class InMemoryCluster:
         `node.kubernetes.io/not-ready:NoSchedule` taint, as a kubelet's node does until it
         reports Ready, and turns Ready that many seconds later. With `initialized_after`, it
         carries `node.cloudprovider.kubernetes.io/uninitialized` that long, Ready or not."""
+        self._reachable(f"create node {node.name}")
         if ready_after > 0:
             node = replace(node, ready=False, taints=tuple(node.taints) + (NOT_READY_TAINT,))
             self._ready_at[node.name] = self.clock.now() + ready_after
@@ -134,6 +156,8 @@ class InMemoryCluster:
 
     def schedule(self) -> None:
         """One pass of the minimal scheduler plus pod completion; call once per simulated step."""
+        if self._outage is not None:
+            return  # the scheduler and the controllers cannot reach the API server either
         now = self.clock.now()
         for name, at in list(self._ready_at.items()):
             node = self.nodes.get(name)
@@ -212,6 +236,9 @@ class InMemoryCluster:
     # ---- Cluster protocol
 
     def view(self) -> ClusterView:
+        return self._outage if self._outage is not None else self._current_view()
+
+    def _current_view(self) -> ClusterView:
         return ClusterView(
             pods=tuple(self.pods.values()),
             nodes=tuple(self.nodes.values()),
@@ -223,6 +250,7 @@ class InMemoryCluster:
         return False  # simulated time moves in steps; nothing to wait for
 
     def create_event(self, ref: ObjectRef, event_type: str, reason: str, message: str) -> None:
+        self._reachable(f"create event {reason}")
         self.events.append(StoredEvent(ref, event_type, reason, message, self.clock.now()))
 
     def has_event(self, ref: ObjectRef, reason: str) -> bool:
@@ -238,6 +266,7 @@ class InMemoryCluster:
         add_taints: tuple[Taint, ...] = (),
         remove_taint_keys: tuple[str, ...] = (),
     ) -> None:
+        self._reachable(f"patch node {name}")
         node = self.nodes.get(name)
         if node is None:
             raise ClusterError(f"patch node {name}: 404 Not Found")
@@ -257,6 +286,7 @@ class InMemoryCluster:
 
     def evict_pod(self, namespace: str, name: str) -> str:
         key = f"{namespace}/{name}"
+        self._reachable(f"evict pod {key}")
         pod = self.pods.get(key)
         if pod is None:
             return EvictionOutcome.GONE
@@ -268,6 +298,7 @@ class InMemoryCluster:
         return EvictionOutcome.EVICTED
 
     def delete_node(self, name: str) -> None:
+        self._reachable(f"delete node {name}")
         if self.nodes.pop(name, None) is None:
             return
         self.deleted_nodes.append(name)
