@@ -268,6 +268,8 @@ class Pod:
     created: float = 0.0
     priority: int = 0
     daemonset: bool = False
+    # Why the planner cannot read this bound pod's spec ('' when it can): see autoscaler.podrecord.
+    unreadable: str = ""
     key: str = field(init=False, repr=False, compare=False)  # namespace/name, computed once
 
     def __post_init__(self) -> None:

@@ -33,6 +33,7 @@ class ScaleDownDecision:
     unneeded_since: dict[str, float] = field(default_factory=dict)
     to_drain: list[DrainCandidate] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)  # unneeded node -> why it stays
+    unreadable: list[Pod] = field(default_factory=list)  # pods that alone keep an unneeded node
 
 
 def evictable(pod: Pod) -> bool:
@@ -43,6 +44,11 @@ def evictable(pod: Pod) -> bool:
 
 def eviction_blocker(pod: Pod, pdbs: Iterable[PdbInfo]) -> str | None:
     """Why this pod must not be evicted now, or None."""
+    if pod.unreadable:
+        return (
+            f"pod {pod.key} cannot be read by the planner ({pod.unreadable}), so where it would go is not known; "
+            f"its node stays until the pod ends or is evicted"
+        )
     if pod.do_not_evict:
         return f"pod {pod.key} is marked do-not-evict"
     if not pod.owner:
@@ -179,6 +185,7 @@ def decide_scale_down(
         blocker = next((b for b in (eviction_blocker(pod, pdbs) for pod in workload) if b), None)
         if blocker:
             decision.kept[node.name] = blocker
+            decision.unreadable.extend(pod for pod in workload if pod.unreadable)
             continue
         moved = _fits_elsewhere(workload, node.name, state)
         if moved is None:

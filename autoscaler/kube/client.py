@@ -29,7 +29,8 @@ from autoscaler.kube.cache import CacheOptions, Changes, WatchCache
 from autoscaler.kube.invalid import InvalidObjectReporter
 from autoscaler.validate.kubeconfig import KubeconfigError, check_client_configuration
 from autoscaler.kube.convert import daemonset_from_api, node_from_api, pdb_from_api, taint_to_api, taints_from_api
-from autoscaler.podspec import DEFAULT_PREFIXES, pod_from_manifest
+from autoscaler.podrecord import read_pod
+from autoscaler.podspec import DEFAULT_PREFIXES
 from pricing.types import Taint
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class KubeCluster:
         self.pods = cache(
             "pods",
             partial(self._core.list_pod_for_all_namespaces, field_selector=LIVE_PODS),
-            partial(pod_from_manifest, prefixes=prefixes),
+            partial(read_pod, prefixes=prefixes),  # bound pods are kept even when unreadable
             on_invalid=self.invalid.pod,
         )
         self.nodes = cache(

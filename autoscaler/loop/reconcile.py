@@ -126,7 +126,9 @@ class Reconciler:
         self.drainer = Drainer(cluster, provider, self.calls, self.reporter, self.metrics, config.scale_down.drain_timeout)
         self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run)
         self.costs = CostEstimates(catalog, config, self.reporter)
-        self.hot_nodes = HotNodes(cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run)
+        self.hot_nodes = HotNodes(
+            cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run, self.drainer.evictions
+        )
         self.ttl = TtlCycling(
             cluster, config, self.metrics, self.reporter, self.drainer, self._plan_without, self.scale_up.submit, dry_run,
             also_moving=lambda: self.hot_nodes.evicted_now,
@@ -236,7 +238,9 @@ class Reconciler:
         self._drains_ended(step, context.now, report)
 
     def _record(self, view: ClusterView, now: float) -> None:
-        self.reporter.forget_pods({pod.uid or pod.key for pod in view.pods})
+        live = {pod.uid or pod.key for pod in view.pods}
+        self.reporter.forget_pods(live)
+        self.drainer.evictions.forget(live)
         record_gauges(self.metrics, view, self.lifecycle.in_flight(now), self.prices, self.backoff, now)
 
     def _plan_without(self, view: ClusterView, pods: list[Pod], now: float) -> tuple[Plan, set[str]]:

@@ -12,9 +12,9 @@ from typing import Iterable, Mapping
 from autoscaler.cluster import ClusterView
 from autoscaler.config import Config
 from autoscaler.loop.drain import Drainer
-from autoscaler.loop.events import EventReporter
+from autoscaler.loop.events import SCALE_DOWN_BLOCKED, EventReporter
 from autoscaler.model import Pod
-from autoscaler.scaledown import decide_scale_down, room_for_drain
+from autoscaler.scaledown import decide_scale_down, eviction_blocker, room_for_drain
 from autoscaler.snapshot import pods_by_node
 
 UNNEEDED = "unneeded"
@@ -36,6 +36,11 @@ class ScaleDown:
             view.nodes, bound, view.pdbs, self.config, now, self.unneeded_since, self.drainer.draining(), awaited
         )
         self.unneeded_since = decision.unneeded_since
+        for pod in decision.unreadable:
+            self.reporter.pod(
+                pod, SCALE_DOWN_BLOCKED,
+                f"node {pod.node_name} is unneeded but is kept: {eviction_blocker(pod, ())}",
+            )
         started = set()
         for candidate in decision.to_drain:
             node = nodes[candidate.node]
