@@ -1,7 +1,7 @@
 """`smart-autoscaler run`: the daemon around the reconcile loop.
 
 Connects to the API server (in-cluster or kubeconfig), fills the watch caches, serves
-/metrics and /healthz, takes the leader Lease (so two replicas never act at once) and, while
+/metrics, /healthz (the loop turns) and /readyz (the API server and the cloud answer), takes the leader Lease (so two replicas never act at once) and, while
 leading, reconciles every `loopPeriod` or sooner when a watched object changes. A new
 leader starts from what the cluster and the cloud say (instances tagged for the cluster are
 adopted), never from what a previous leader remembered.
@@ -147,8 +147,10 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.kube.client import KubeCluster
     from autoscaler.kube.metrics import MetricsApi
     from autoscaler.kube.leader import LeaderElector
+    from autoscaler.health import CLOUD, KUBERNETES, Readiness
     from autoscaler.metrics import Metrics, serve
     from autoscaler.loop.calls import ThreadedCalls
+    from autoscaler.loop.contain import fault_from_env
     from autoscaler.loop.reconcile import Reconciler
     from pricing.catalog import CatalogError, catalog_settings, region_catalog
 
@@ -195,6 +197,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
             cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run, calls=calls,
             usage=MetricsApi(cluster.api_client, clock),
         )
+        state["reconciler"].scale_up.guard.fault = fault_from_env()  # a test hook; off unless its variable is set
         metrics.is_leader.set(1)
         leading.set()
 
@@ -208,11 +211,22 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         if state["reconciler"] is not None:  # calls in flight are abandoned: the next leader adopts
             state["reconciler"].shutdown(0.0)
 
-    def healthy() -> bool:
-        return not cluster.unsynced() and time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)
+    readiness = Readiness()
+    cluster.on_api_error = lambda verb, resource, code: metrics.kube_api_request_errors.labels(verb, resource, code).inc()
+
+    def healthy() -> bool:  # liveness: the loop turns
+        return time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)
+
+    def observe_apis() -> None:
+        readiness.observe(KUBERNETES, cluster.api_error())
+        reconciler = state["reconciler"]
+        # Only the leader calls the cloud; a follower has nothing to say about it.
+        readiness.observe(CLOUD, reconciler.cloud_error if leading.is_set() and reconciler is not None else "")
+        for api in (KUBERNETES, CLOUD):
+            metrics.api_reachable.labels(api).set(1 if readiness.reachable(api) else 0)
 
     try:
-        server = serve(metrics, host, port, healthy)
+        server = serve(metrics, host, port, healthy, readiness.check)
     except OSError as err:
         raise DaemonError(f"cannot serve metrics on --metrics-address {host}:{port}: {err.strerror or err}") from None
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -237,6 +251,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
                 except Exception:  # one bad loop must not kill the daemon
                     metrics.reconcile_errors.inc()
                     log.exception("reconcile loop failed; trying again next loop")
+            observe_apis()
             if options.once:
                 break
             stop.wait(MIN_LOOP_INTERVAL)

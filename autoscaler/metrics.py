@@ -59,6 +59,10 @@ class Metrics:
         )
         self.reconcile_errors = Counter(f"{PREFIX}_reconcile_errors", "Reconcile loops that failed", registry=r)
         self.is_leader = Gauge(f"{PREFIX}_leader", "1 while this replica leads", registry=r)
+        self.api_reachable = Gauge(
+            f"{PREFIX}_api_reachable", "1 while the API answers (0 once it has failed for more than 2 loops), by api "
+            "(kubernetes, cloud)", ["api"], registry=r,
+        )
         self.price_age = Gauge(
             f"{PREFIX}_price_age_seconds",
             "Age of the live prices in use, by source (-1: not fetched yet, the embedded catalog answers)",
@@ -92,13 +96,21 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def serve(metrics: Metrics, address: str, port: int, healthy: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Serve /metrics and /healthz on a background thread; returns the server (shutdown() stops it)."""
+def serve(
+    metrics: Metrics, address: str, port: int, healthy: Callable[[], bool],
+    ready: Callable[[], tuple[bool, str]] | None = None,
+) -> ThreadingHTTPServer:
+    """Serve /metrics, /healthz (liveness: `healthy`) and /readyz (readiness: `ready`, which says
+    why not; without it, /readyz answers as /healthz) on a background thread; returns the
+    server (shutdown() stops it)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path.startswith("/metrics"):
                 body, status, kind = metrics.exposition(), 200, CONTENT_TYPE_LATEST
+            elif self.path.startswith("/readyz") and ready is not None:
+                ok, why = ready()
+                body, status, kind = (b"ok\n" if ok else f"not ready: {why}\n".encode()), (200 if ok else 503), "text/plain"
             elif self.path.startswith("/healthz") or self.path.startswith("/readyz"):
                 ok = healthy()
                 body, status, kind = (b"ok\n" if ok else b"unhealthy\n"), (200 if ok else 503), "text/plain"
