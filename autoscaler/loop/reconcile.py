@@ -105,6 +105,7 @@ class Reconciler:
         on_timeline: Callable[[TimelineEntry], None] | None = None,
         calls: CallExecutor | None = None,
         usage: MetricsSource | None = None,
+        freshness: Freshness | None = None,
     ) -> None:
         self.cluster = cluster
         self._provider = provider
@@ -137,7 +138,9 @@ class Reconciler:
         self._dry_run = dry_run
         self.prices = self.scale_up.prices
         self.live_prices = LivePrices(lambda: self._provider, catalog, self.metrics, self._use_catalog)
-        self.freshness = Freshness.for_loop_period(config.loop_period)
+        # The daemon keeps one across leadership terms: an outage that cost the Lease is still
+        # an outage to the next term's loop.
+        self.freshness = freshness or Freshness.for_loop_period(config.loop_period)
         self.cloud_error = ""  # why the last listing of instances failed ('' when it answered)
         self.held = ""  # why the last loop launched and removed nothing ('' when it acted)
 
