@@ -5,26 +5,13 @@ The loop on the in-memory cluster and the simulated cloud, on a simulated clock.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
 
 from autoscaler.cluster import EvictionOutcome
-from autoscaler.config import config_from_mapping
 from autoscaler.loop.events import SCALE_DOWN_BLOCKED
 from autoscaler.podrecord import read_pod
-from autoscaler.sim.scenario import Scenario, Simulation
+from autoscaler.sim.scenario import Simulation
+from tests.loop.fault_world import add, world
 from tests.helpers import make_pod, pod_manifest, replicas
-
-
-def world(step: float = 2.0, **options) -> Simulation:
-    config = config_from_mapping({"loopPeriod": f"{step:g}s", **options})
-    scenario = Scenario("faults", "aws", "us-east-1", 3600.0, step, config, 10.0, [], Path("."))
-    return Simulation(scenario, track_cheapest=False)
-
-
-def add(sim: Simulation, *pods) -> None:
-    for pod in pods:
-        sim.cluster.add_pod(replace(pod, unschedulable=False, unschedulable_message="", created=sim.clock.now()))
 
 
 def alive(sim: Simulation) -> list[str]:

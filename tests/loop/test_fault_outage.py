@@ -6,24 +6,11 @@ what they last saw, every call fails, no pod is scheduled and no kubelet registe
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
 
-from autoscaler.config import config_from_mapping
 from autoscaler.loop.contain import PLANNING_FAILED
-from autoscaler.sim.scenario import Scenario, Simulation
+from autoscaler.sim.scenario import Simulation
+from tests.loop.fault_world import add, world
 from tests.helpers import make_pod, replicas
-
-
-def world(step: float = 2.0, launch_delay: float = 10.0, **options) -> Simulation:
-    config = config_from_mapping({"loopPeriod": f"{step:g}s", "scaleDown": {"nodeUnneededDuration": "10s"}, **options})
-    scenario = Scenario("faults", "aws", "us-east-1", 3600.0, step, config, launch_delay, [], Path("."))
-    return Simulation(scenario, track_cheapest=False)
-
-
-def add(sim: Simulation, *pods) -> None:
-    for pod in pods:
-        sim.cluster.add_pod(replace(pod, unschedulable=False, unschedulable_message="", created=sim.clock.now()))
 
 
 def launched(sim: Simulation) -> list[str]:
@@ -33,8 +20,8 @@ def launched(sim: Simulation) -> list[str]:
 def test_a_30s_api_outage_with_pods_pending_launches_what_was_planned_and_removes_nothing():
     """Given 6 pods of 1 CPU pending and their 2 nodes launched, when the API server is down for
     30 s (the nodes cannot register meanwhile) and comes back, then no further node is launched,
-    none is removed, and all 6 pods run within a minute of the return."""
-    sim = world()
+    none is removed (nodeUnneededDuration 10s), and all 6 pods run within a minute of the return."""
+    sim = world(scaleDown={"nodeUnneededDuration": "10s"})
     add(sim, *replicas("web", 6, "1", "1Gi"))
     sim.step()
     planned = launched(sim)

@@ -8,22 +8,11 @@ on new nodes for a while after they are Ready, as a cloud controller manager doe
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
-from autoscaler.config import config_from_mapping
-from autoscaler.sim.scenario import Scenario, Simulation
+
+from autoscaler.sim.scenario import Simulation
+from tests.loop.fault_world import add, world
 from tests.helpers import make_pod, replicas
-
-
-def world(step: float = 2.0, **options) -> Simulation:
-    config = config_from_mapping({"loopPeriod": f"{step:g}s", **options})
-    scenario = Scenario("faults", "aws", "us-east-1", 3600.0, step, config, 10.0, [], Path("."))
-    return Simulation(scenario, track_cheapest=False)
-
-
-def add(sim: Simulation, *pods) -> None:
-    for pod in pods:
-        sim.cluster.add_pod(replace(pod, unschedulable=False, unschedulable_message="", created=sim.clock.now()))
 
 
 def planned_nodes(sim: Simulation) -> int:
