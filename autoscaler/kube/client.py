@@ -39,6 +39,7 @@ COMPONENT = "smart-autoscaler"
 # Finished pods hold no resources; leaving them out keeps the cache small (Jobs leave many).
 LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 PATCH_ATTEMPTS = 5
+PROBE_INTERVAL = 1.0  # seconds between looks at an API server the caches cannot reach
 
 
 def _without_version(node: KubeNode) -> KubeNode:
@@ -80,6 +81,7 @@ class KubeCluster:
         # (verb, resource, code) of every failed request, caches' lists and watches included;
         # the daemon counts them (smart_autoscaler_kube_api_request_errors_total).
         self.on_api_error: Callable[[str, str, str], None] | None = None
+        self._probed = 0.0  # when api_error() last looked at the API server (monotonic)
         prefixes = tuple(annotation_prefixes)
         apps, policy = AppsV1Api(api_client), PolicyV1Api(api_client)
         cache = partial(WatchCache, changes=self._changes, options=cache_options, on_error=self._api_failed)
@@ -157,6 +159,10 @@ class KubeCluster:
         failing = [cache for cache in self._caches if cache.last_error]
         if not failing:
             return ""
+        now = time.monotonic()
+        if now - self._probed < PROBE_INTERVAL:  # the loop and /readyz both ask: one look suffices
+            return "; ".join(cache.last_error for cache in failing)
+        self._probed = now
         try:
             read_json(VersionApi(self.api_client).get_code(_preload_content=False, _request_timeout=(2.0, 2.0)))
         except Exception:  # noqa: BLE001 - any failure: still unreachable

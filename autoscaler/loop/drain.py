@@ -81,6 +81,7 @@ class Drainer:
         self.timeout = timeout
         self.drains: dict[str, Drain] = {}
         self.evictions = Evictions(cluster, metrics)
+        self.cloud_answered = True  # whether this loop's list of instances came (set by the loop)
 
     def draining(self) -> set[str]:
         return set(self.drains)
@@ -170,6 +171,8 @@ class Drainer:
             return  # the pods go away; remove the node on a later loop
         instance = instances.get(node.provider_id)
         if instance is None:
+            if not self.cloud_answered:
+                return  # the cloud did not list its instances this loop: terminate first, later
             self._delete(node.name, drain, result)
             return
         drain.terminating = True

@@ -209,6 +209,7 @@ class Reconciler:
                 awaited = {placement.node for placement in decided.placements}
             self._stage("cost estimates", lambda: self.costs.run(view, self.backoff.view(now), now))
             context = LoopContext(view, bound, {i.provider_id: i for i in instances or []}, now)
+            self.drainer.cloud_answered = instances is not None
             if not hold:
                 self._stage("scale-down", lambda: self._scale_down(context, report, awaited))
                 for component in self.components:
