@@ -684,8 +684,21 @@ class ControlPlane:
         t0 = time.monotonic()
         self._launch(comp)
         port, path, client = self._PROBES[name]
-        self._wait(f"{name} (restarted)", lambda: self._https_ok(self.ports[port], path, client=client),
-                   time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+
+        def answers() -> bool:
+            try:
+                return self._https_ok(self.ports[port], path, client=client)
+            except (OSError, urllib.error.URLError, ssl.SSLError, ValueError):
+                return False
+
+        while not answers():
+            if comp.proc.poll() is not None:
+                raise ControlPlaneError(f"{name} exited with code {comp.proc.returncode}\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"{name} not answering {timeout:.0f}s after its restart\n{self.log_tail()}")
+            self._park_exited()  # others may exit meanwhile (Leases lost): restart_exited() brings them back
+            time.sleep(0.2)
         return time.monotonic() - t0
 
     def log_tail(self, lines: int = 40) -> str:
