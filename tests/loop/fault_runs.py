@@ -2,7 +2,7 @@
 (issue 19, item 7).
 
 Each run interleaves, on the simulated clock (2 s loops): workloads arriving, scaling and
-leaving; pods bound to nodes whose spec the planner cannot read (random invalid requests,
+leaving; pods bound to nodes whose spec the planner cannot read (random invalid fields, bare or owned,
 read through `autoscaler.podrecord.read_pod` as the daemon's pod cache reads them); and faults:
 
 - API outages (the in-memory cluster's `api_down()` / `api_up()`: caches keep what they saw,
@@ -47,7 +47,18 @@ from tests.helpers import pod_manifest
 STEP = 2.0
 NOT_READY = Taint("node.kubernetes.io/not-ready", "", "NoExecute")
 UNREACHABLE = Taint("node.kubernetes.io/unreachable", "", "NoSchedule")
-BAD_CPU = ("1e30", "1e20", "99999999999999999999")
+# Specs the API server may hold but the planner refuses (values past Kubernetes' own limits,
+# wrong types an older API server or a webhook let through), applied to a valid pod spec.
+BAD_SPECS = (
+    lambda spec: spec["containers"][0]["resources"]["requests"].update(cpu="1e30"),
+    lambda spec: spec["containers"][0]["resources"]["requests"].update(cpu="99999999999999999999"),
+    lambda spec: spec["containers"][0]["resources"]["requests"].update(memory="-1Gi"),
+    lambda spec: spec["containers"][0]["resources"]["requests"].update({"nvidia.com/gpu": "1.5"}),
+    lambda spec: spec.update(priority="high"),
+    lambda spec: spec.update(tolerations="all"),
+    lambda spec: spec.update(nodeSelector=["not", "a", "map"]),
+    lambda spec: spec["containers"][0].update(ports=[{"containerPort": 80, "hostPort": 70000}]),
+)
 
 
 class Crash(BaseException):
@@ -161,8 +172,10 @@ class FaultRun:
         elif action == "unreadable" and managed:
             name = rng.choice(managed)
             pod_name = f"odd-{len(self.unreadable)}"
-            manifest = pod_manifest(pod_name, rng.choice(BAD_CPU), "1Gi", owner=f"ReplicaSet/odd-{len(self.unreadable)}",
+            owner = rng.choice((f"ReplicaSet/odd-{len(self.unreadable)}", None))  # some bare
+            manifest = pod_manifest(pod_name, rng.choice(("100m", "2")), "1Gi", owner=owner,
                                     labels={"smart-autoscaler.io/managed": rng.choice(("true", "false"))})
+            rng.choice(BAD_SPECS)(manifest["spec"])
             manifest["spec"]["nodeName"] = name
             manifest["status"] = {"phase": "Running"}
             try:
