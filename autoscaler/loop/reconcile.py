@@ -187,7 +187,7 @@ class Reconciler:
             api_error = getattr(self.cluster, "api_error", lambda: "")()
             self.freshness.observe(api_error, now)
             hold = self.freshness.hold(now)
-            if hold != self.held:
+            if bool(hold) != bool(self.held):  # said when it starts and when it ends, not every loop
                 self.note("hold" if hold else "resume", hold or "the Kubernetes API answers and node conditions are fresh")
             self.held = hold
 
