@@ -75,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"refuse manifests that would create more than N pods in all (default {MAX_PREVIEW_PODS:,})")
     preview.add_argument("--timings", "-v", action="store_true", help="print the time of each phase (read, expand, plan, print) to stderr")
     preview.add_argument("--live-prices", action="store_true",
-                         help="ask each target cloud's public price API for current prices (Azure Retail Prices); "
-                              "the embedded catalog answers when it cannot be reached")
+                         help="ask each target cloud's price list for current prices (AWS bulk price list, OCI price list, "
+                              "Azure Retail Prices: no account; GCP Cloud Billing Catalog: needs GOOGLE_API_KEY); "
+                              "the embedded catalog answers when one cannot be reached")
 
     simulate = commands.add_parser(
         "simulate",
@@ -113,7 +114,28 @@ def _parser() -> argparse.ArgumentParser:
                      help="simulated provider: how long a new Node keeps the cloud controller's start-up taint "
                           "node.cloudprovider.kubernetes.io/uninitialized (0s: none)")
     run.add_argument("--once", action="store_true", help="run one reconcile loop and exit (for debugging)")
+    _doctor_parser(commands)
     return parser
+
+
+def _doctor_parser(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="read-only: will the daemon work here? Kubernetes access, cloud permissions, discovery, quotas, prices",
+        description="Checks the cluster, the cloud account and the configuration without changing anything; "
+        "one line per check (✓ ok, ✗ must be fixed, ! warning) with the fix for each ✗. Exit code 0 only "
+        "when nothing is ✗.",
+    )
+    doctor.add_argument("--config", metavar="CONFIG.yaml", help="options (SPEC names), as `run` takes them")
+    doctor.add_argument("--provider", default=None, help="aws, gcp, azure, oci or simulated; default: the configuration's cloud")
+    doctor.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster config, else ~/.kube/config)")
+    doctor.add_argument("--context", help="kubeconfig context")
+    doctor.add_argument("--lease-namespace", default=None, help="namespace of the leader-election Lease (as for `run`)")
+    doctor.add_argument("--lease-name", default="smart-autoscaler", help="name of the leader-election Lease")
+    doctor.add_argument("--no-leader-elect", action="store_true", help="the daemon runs without the Lease")
+    doctor.add_argument("--skip-kubernetes", action="store_true", help="check the configuration and the cloud only")
+    doctor.add_argument("--skip-cloud", action="store_true", help="check the configuration and Kubernetes only")
+    doctor.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
 
 def _preview(args: argparse.Namespace) -> int:
@@ -177,6 +199,18 @@ def _run(args: argparse.Namespace) -> int:
     return run_daemon(config, DaemonOptions.from_args(args))
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from autoscaler.doctor.run import DoctorOptions, run_doctor
+
+    report = run_doctor(DoctorOptions(
+        config=args.config, provider=args.provider, kubeconfig=args.kubeconfig, context=args.context,
+        lease_namespace=args.lease_namespace, lease_name=args.lease_name, leader_elect=not args.no_leader_elect,
+        kubernetes=not args.skip_kubernetes, cloud=not args.skip_cloud,
+    ))
+    print(report.to_json() if args.output == "json" else report.to_table())
+    return report.exit_code()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -190,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "doctor":
+            logging.getLogger().setLevel(logging.ERROR)  # the report is the output
+            return _doctor(args)
     except _user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE

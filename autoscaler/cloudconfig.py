@@ -22,6 +22,7 @@ from autoscaler.configvalues import (
 
 
 SPOT_ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
+AWS_PUBLIC_PRICE_LIST_URL = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/{region}/index.csv"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class AwsConfig:
     live_prices: bool = True
     price_refresh_period: float = 600.0
     api_timeout: float = 20.0
+    # `preview --live-prices`: the public bulk price list (no account), {region} filled in
+    public_price_list_url: str = AWS_PUBLIC_PRICE_LIST_URL
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class AzureConfig:
     subscription_id: str = ""  # default: $AZURE_SUBSCRIPTION_ID
     resource_group: str = ""  # the AKS cluster's resource group
     cluster_name: str = ""  # the AKS cluster's name; default: clusterName
-    node_resource_group: str = ""  # default: what the cluster says (MC_...)
+    node_resource_group: str = ""  # not read: the provider works through the AKS API only (kept valid)
     os_disk_size_gb: int = 128
     gpu_os_disk_size_gb: int = 256  # GPU images and drivers need more room
     os_sku: str = "Ubuntu"
@@ -152,6 +155,7 @@ CLOUD_OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.livePrices": (("aws", "live_prices"), boolean),
     "aws.priceRefreshPeriod": (("aws", "price_refresh_period"), parse_duration),
     "aws.apiTimeout": (("aws", "api_timeout"), parse_duration),
+    "aws.publicPriceListURL": (("aws", "public_price_list_url"), text),
     # ---- azure.* (providers/azure)
     **{
         f"azure.{name}": (("azure", attr), parse)

@@ -32,6 +32,9 @@ class KubeNode:
     ready: bool = False
     created: float = 0.0  # creationTimestamp, epoch seconds
     resource_version: str = ""
+    # Extended resources in status.allocatable by name (nvidia.com/gpu, aws.amazon.com/neuron,
+    # ...): what the node's device plugins advertise now.
+    devices: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

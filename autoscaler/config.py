@@ -129,6 +129,10 @@ class Config:
     cloud_call_timeout: float = 180.0
     # Extended resources the catalog does not know: (resource name, type regexp, count per node).
     extended_resources: tuple[tuple[str, str, int], ...] = ()
+    # Launches that did not help (autoscaler/loop/unused.py): at most this many per pod set in
+    # any hour; a launched node may lack its devices this long before its plugin counts as missing.
+    max_unused_launches_per_hour: int = 2
+    device_plugin_wait: float = 60.0
 
     def with_options(self, **changes: Any) -> Config:
         return replace(self, **changes)
@@ -175,6 +179,8 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "deletedNodeInstances": (("deleted_node_instances",), one_of("terminate", "keep")),
     "nodeLabels": (("node_labels",), label_map),
     "extendedResources": (("extended_resources",), extended_resources),
+    "maxUnusedLaunchesPerHour": (("max_unused_launches_per_hour",), integer(1, 1000)),
+    "devicePluginWait": (("device_plugin_wait",), parse_duration),
     "nodeTTL": (("node_ttl",), optional(parse_duration)),
     "nodeTTLMaxParallel": (("node_ttl_max_parallel",), integer(1)),
     "loopPeriod": (("loop_period",), parse_duration),
@@ -337,3 +343,11 @@ def _configmap_value(key: str, text: Any) -> Any:
 def option_names() -> list[str]:
     return sorted(_OPTIONS)
 
+
+
+def option_value(config: Config, name: str) -> Any:
+    """The value in force of one option (a SPEC name from option_names())."""
+    value: Any = config
+    for attr in _OPTIONS[name][0]:
+        value = getattr(value, attr)
+    return value

@@ -169,6 +169,24 @@ def _provider(config: Config, options: DaemonOptions, cluster: Any, clock: Any) 
         raise DaemonError(f"{source} {name}: {err}") from None
 
 
+def _with_identity(config: Config, cluster: Any) -> Config:
+    """clusterName, or this cluster's own identity when it is not set (autoscaler/identity.py)."""
+    from autoscaler.identity import kube_system_uid, with_cluster_identity
+
+    try:
+        config, note = with_cluster_identity(config, lambda: kube_system_uid(cluster.api_client))
+    except Exception as err:  # the API's refusal or an unreachable server: say what to do
+        cluster.stop()
+        reason = getattr(err, "reason", None) or err
+        raise DaemonError(
+            f"clusterName is not set and the kube-system namespace cannot be read to derive this cluster's identity "
+            f"({reason}); set clusterName to a name no other cluster in this account uses"
+        ) from None
+    if note:
+        log.warning("%s", note)
+    return config
+
+
 def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.clock import SystemClock
     from autoscaler.kube.client import KubeCluster
@@ -196,6 +214,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         cluster = KubeCluster.connect(options.kubeconfig, options.context, config.annotation_prefixes)
     except ClusterError as err:
         raise DaemonError(f"cannot reach the Kubernetes API: {err}") from None
+    config = _with_identity(config, cluster)
     try:
         _provider(config, options, cluster, clock)  # a provider that cannot be built stops start-up
     except DaemonError:

@@ -29,6 +29,10 @@ class Metrics:
             f"{PREFIX}_cloud_api_errors", "Failed cloud API calls, by operation, kind and the cloud's error code",
             ["operation", "kind", "code"], registry=r,
         )
+        self.launches_unused = Counter(
+            f"{PREFIX}_launches_unused", "Nodes launched for pods that did not take them, by reason", ["reason"],
+            registry=r,
+        )
         self.kube_api_errors = Counter(
             f"{PREFIX}_kube_api_errors", "Failed Kubernetes API calls, by operation", ["operation"], registry=r
         )

@@ -103,6 +103,9 @@ def node_labels(
         # (and "n1-standard-4+1xnvidia-tesla-t4" is no valid label value).
         labels[INSTANCE_TYPE] = itype.machine_type or itype.name
         labels["cloud.google.com/machine-family"] = itype.family
+        # GKE labels Spot VM nodes gke-spot=true and gke-provisioning=spot (GKE "Spot VMs"
+        # docs), standard VMs gke-provisioning=standard: either selector picks spot offerings.
+        labels["cloud.google.com/gke-provisioning"] = "spot" if spot else "standard"
         if spot:
             labels["cloud.google.com/gke-spot"] = "true"
         if itype.gpu_count:

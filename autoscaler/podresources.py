@@ -33,7 +33,7 @@ def _quantities(resources: Mapping[str, Any] | None) -> dict[str, Any]:
 _STANDARD = frozenset({"cpu", "memory", "ephemeral-storage", "pods", "storage"})
 
 
-def _is_device(name: str) -> bool:
+def is_device(name: str) -> bool:
     """Extended resources (vendor-domain names: nvidia.com/gpu, aws.amazon.com/neuron,
     example.com/fpga); hugepages and the standard resources are not devices."""
     return name not in _STANDARD and not name.startswith(("hugepages-", "requests.", "attachable-volumes-")) and "/" in name
@@ -44,7 +44,7 @@ def _container_request(container: Mapping[str, Any], where: str) -> tuple[Resour
     devices: dict[str, int] = {}
     try:
         for name, raw in values.items():
-            if name not in _STANDARD and _is_device(str(name)):
+            if name not in _STANDARD and is_device(str(name)):
                 if parse_cpu_millis(raw) % 1000:
                     raise QuantityError(
                         f"{name}: {raw!r} must be a whole number (Kubernetes rejects fractional extended resources)"

@@ -28,6 +28,7 @@ from autoscaler.podresources import PodSpecError, _primary_device, pod_devices, 
 from autoscaler.podterms import affinity_terms, host_ports, spread_constraints
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
+from pricing.types import Taint
 from autoscaler.validate.pods import pod_problems
 from autoscaler.validate.problems import describe
 
@@ -74,6 +75,13 @@ def tolerations_of(spec: Mapping[str, Any], gpu_resource: str | None) -> tuple[T
         # The ExtendedResourceToleration admission plugin adds this for extended resources.
         tolerations.append(Toleration(gpu_resource, "Exists", "", "NoSchedule"))
     return tuple(sorted(set(tolerations), key=lambda t: (t.key, t.operator, t.value, t.effect)))
+
+
+def tolerates_device_taint(spec: Mapping[str, Any], resource: str) -> bool:
+    """Whether the pod's own spec (not the planner's assumption) tolerates `<resource>=present:NoSchedule`,
+    as kube-apiserver's ExtendedResourceToleration admission plugin writes it into pods requesting it."""
+    taint = Taint(resource, "present", "NoSchedule")
+    return any(toleration.tolerates(taint) for toleration in tolerations_of(spec, None))
 
 
 # ---- annotations (SPEC §3)
@@ -244,6 +252,7 @@ def pod_from_manifest(
             memo[key] = parsed
     shape, do_not_evict, problems = parsed
     owner, owner_kind = _owner(metadata, namespace)
+    devices = shape.constraints.gpu_resource, *(name for name, _ in shape.constraints.extra_devices)
     unschedulable, message = _scheduled_condition(status)
     return Pod(
         namespace=namespace,
@@ -263,6 +272,7 @@ def pod_from_manifest(
         created=parse_timestamp(metadata.get("creationTimestamp")),
         priority=int(spec.get("priority") or 0),
         daemonset=owner_kind == "DaemonSet",
+        device_tolerated=devices[0] is not None and all(tolerates_device_taint(spec, name) for name in devices),
     )
 
 

@@ -188,6 +188,8 @@ def _with_live_prices(catalog: Any, target: Target, config: Config, problems: li
     if table is None:
         problems.append(f"{target}: no live price source for {target.cloud}; using the embedded prices")
         return catalog
+    if hasattr(table, "apply"):  # re-prices the catalog itself (providers/public_prices.py)
+        return table.apply(catalog)
     return with_live_prices(catalog, table.prices, table.note())
 
 
@@ -264,7 +266,7 @@ def format_table(result: PreviewResult) -> str:
     for target in result.targets:
         out.append(f"== {target.target} ==")
         if target.nodes:
-            rows = [("INSTANCE TYPE", "CAPACITY", "MODE", "COUNT", "$/H EACH", "$/H", "PODS")]
+            rows = [("INSTANCE TYPE", "CAPACITY", "ZONE", "MODE", "COUNT", "$/H EACH", "$/H", "PODS")]
             for line in target.nodes:
                 mark = "*" if line.price_estimated else ""
                 first, *more = _pods_cell(line.pods) or [""]
@@ -272,6 +274,7 @@ def format_table(result: PreviewResult) -> str:
                     (
                         line.instance_type,
                         line.capacity_type,
+                        line.zones[0] if len(line.zones) == 1 else "any",
                         line.mode,
                         str(line.count),
                         f"{line.hourly_cost_each:.4f}{mark}",
@@ -279,7 +282,7 @@ def format_table(result: PreviewResult) -> str:
                         first,
                     )
                 )
-                rows += [("", "", "", "", "", "", extra) for extra in more]
+                rows += [("", "", "", "", "", "", "", extra) for extra in more]
             widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
             for row in rows:
                 out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

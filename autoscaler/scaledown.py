@@ -20,7 +20,7 @@ from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
 from autoscaler.resources import Resources
-from autoscaler.snapshot import initializing, is_managed_node
+from autoscaler.snapshot import has_startup_taint, is_managed_node
 
 @dataclass(frozen=True)
 class DrainCandidate:
@@ -92,28 +92,29 @@ def _unneeded(node: KubeNode, pods: list[Pod], config: Config) -> str | None:
 
 
 def _cluster_state(nodes: list[KubeNode], bound: Mapping[str, list[Pod]], draining: set[str]) -> PlacementState:
-    """The one placement simulation over every node not being drained; only ready, schedulable
-    nodes take pods."""
+    """The one placement simulation over every node; only ready, schedulable nodes take pods.
+    A node being drained stays in it without its evictable pods: it is still a domain of
+    topology spread until it is deleted (autoscaler.placement.spread)."""
     states = []
     for node in nodes:
-        if node.name in draining:
-            continue
         pods = list(bound.get(node.name, ()))
+        if node.name in draining:
+            pods = [pod for pod in pods if not evictable(pod)]
         used = Resources()
         for pod in pods:
             used += pod.requests
-        states.append(
-            NodeState(node.name, node.labels, node.taints, node.allocatable - used, pods, node.ready and not node.unschedulable)
-        )
+        schedulable = node.ready and not node.unschedulable and node.name not in draining
+        states.append(NodeState(node.name, node.labels, node.taints, node.allocatable - used, pods, schedulable))
     return PlacementState(states)
 
 
 def _fits_elsewhere(pods: list[Pod], node: str, state: PlacementState) -> PlacementState | None:
-    """Would every pod on `node` fit on the remaining nodes, together? The state after moving
-    them (host ports, anti-affinity and spread counts included), or None."""
+    """Would every pod on `node` fit on the other nodes, together, while `node` is drained (it
+    is cordoned and still counts as a spread domain)? The state after moving them (host ports,
+    anti-affinity and spread counts included), or None."""
     trial = state.copy()
-    trial.remove_node(node)
-    names = sorted(trial.nodes)
+    trial.vacate(node, pods)
+    names = sorted(name for name in trial.nodes if name != node)
     return trial if trial.fit_all(pods, names) else None
 
 
@@ -166,7 +167,7 @@ def decide_scale_down(
     slots = max(0, settings.max_parallel - len(draining))
     chosen: set[str] = set()
     for node in sorted(nodes, key=lambda n: n.name):
-        if node.name in draining or not is_managed_node(node) or not node.ready or initializing(node):
+        if node.name in draining or not is_managed_node(node) or not node.ready or has_startup_taint(node):
             continue  # a node still starting is the room its pods wait for
         if node.name in awaited:
             continue

@@ -40,7 +40,7 @@ def is_startup_taint(taint: Taint) -> bool:
     return taint.key in STARTUP_TAINT_KEYS or taint.key.startswith(STARTUP_TAINT_PREFIXES)
 
 
-def initializing(node: KubeNode) -> bool:
+def has_startup_taint(node: KubeNode) -> bool:
     """Whether the node still carries a start-up taint (not initialized yet, as Karpenter says)."""
     return any(is_startup_taint(taint) for taint in node.taints)
 
@@ -142,7 +142,7 @@ def planner_nodes(
         labels = kube_node.labels
         managed = is_managed_node(kube_node)
         young = managed and now - kube_node.created < startup_grace
-        starting = young and (not kube_node.ready or initializing(kube_node) or load.workload_pods == 0)
+        starting = young and (not kube_node.ready or has_startup_taint(kube_node) or load.workload_pods == 0)
         taints = kube_node.taints
         if young:
             taints = tuple(t for t in taints if not is_startup_taint(t))

@@ -28,15 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autoscaler.resources import Resources
+from pricing.disk import largest_usable_bytes, largest_volume_bytes
 
 MIB = 2**20
 GIB = 2**30
 MB = 10**6
 EVICTION_THRESHOLD = 100 * MIB
 DEFAULT_MAX_PODS = 110
-# Ephemeral storage is not in the catalogs; nodes are assumed to get a root volume of this
-# size, of which 10% is the kubelet's `nodefs.available` eviction threshold.
-DEFAULT_ROOT_VOLUME = 100 * GIB
+# Ephemeral storage is not in the catalogs: a new node's root volume is sized to its pods
+# (pricing/disk.py), so a type offers the largest usable volume of its cloud until planned.
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def node_resources(
         memory=memory,
         gpu=gpus,
         pods=max_pods,
-        ephemeral=DEFAULT_ROOT_VOLUME,
+        ephemeral=largest_volume_bytes(cloud, gpus > 0),
     )
     reserved = reservation_for(cloud, vcpu, nominal, max_pods)
     allocatable = Resources(
@@ -126,6 +126,6 @@ def node_resources(
         memory=max(0, memory - reserved.memory_bytes - EVICTION_THRESHOLD),
         gpu=gpus,
         pods=max_pods,
-        ephemeral=DEFAULT_ROOT_VOLUME * 9 // 10,
+        ephemeral=largest_usable_bytes(cloud, gpus > 0),
     )
     return capacity, allocatable, reserved.note

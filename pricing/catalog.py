@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources as importlib_resources
 from typing import Any, Mapping
 
+from pricing.corrections import apply_price_corrections
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
 from pricing.flex import FlexShape
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorError, SpotAdvisorPolicy, apply_spot_advisor, load_advisor_file
@@ -127,7 +128,7 @@ def raw_catalog(cloud: str) -> dict[str, Any]:
     blob = importlib_resources.files("pricing").joinpath("data", _FILES[cloud]).read_bytes()
     if _FILES[cloud].endswith(".gz"):
         blob = gzip.decompress(blob)
-    return json.loads(blob)
+    return apply_price_corrections(cloud, json.loads(blob))  # pricing/corrections.py
 
 
 def known_regions(cloud: str) -> list[str]:
@@ -143,6 +144,32 @@ def known_regions(cloud: str) -> list[str]:
 def _listed_regions(cloud: str) -> list[str]:
     blob = importlib_resources.files("pricing").joinpath("data", "regions.json").read_bytes()
     return sorted(json.loads(blob)[cloud])
+
+
+@lru_cache(maxsize=None)
+def _zone_data() -> dict[str, Any]:
+    blob = importlib_resources.files("pricing").joinpath("data", "zones.json").read_bytes()
+    return json.loads(blob)
+
+
+def region_zones(cloud: str, region: str) -> tuple[str, ...]:
+    """The zones of a region as its nodes' topology.kubernetes.io/zone label names them
+    (us-central1-a, eastus-1, US-ASHBURN-AD-1, us-east-1a); () when the region has none
+    (an Azure region without availability zones)."""
+    if cloud == "aws":
+        zones = raw_catalog("aws")["zones"].get(region, {})
+        return tuple(sorted({zone for type_zones in zones.values() for zone in type_zones}))
+    return tuple(_zone_data().get(cloud, {}).get("zones", {}).get(region, ()))
+
+
+def _offered_in(cloud: str, region: str, type_name: str) -> tuple[str, ...]:
+    """Where a type is offered: the zones a published per-type list gives, else every zone of
+    the region, else (no zones) the region itself -- a node launched without a zone."""
+    per_type = _zone_data().get(cloud, {}).get("size_zones", {}).get(region, {})
+    zones = per_type.get(type_name)
+    if zones is None:
+        zones = region_zones(cloud, region)
+    return tuple(zones) or (region,)
 
 
 # The region a cloud alone means (preview targets, a configuration naming only its cloud).
@@ -262,12 +289,13 @@ def _gcp(region: str, settings: CatalogSettings) -> list[Offering]:
 
     def add(itype: InstanceType, price: float, spot: float | None) -> None:
         taints = (GPU_TAINT,) if itype.gpu_count else ()
-        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), estimated, note, taints))
-        if spot is None:
-            spot_price, spot_note = _spot_from_ratio(price, settings), "on-demand x spotPriceRatioEstimate"
-            offerings.append(Offering(itype, region, SPOT, spot_price, True, spot_note, taints))
-        else:
-            offerings.append(Offering(itype, region, SPOT, round(spot, 6), estimated, note, taints))
+        for zone in _offered_in("gcp", region, itype.machine_type or itype.name):
+            offerings.append(Offering(itype, zone, ON_DEMAND, round(price, 6), estimated, note, taints))
+            if spot is None:
+                spot_price, spot_note = _spot_from_ratio(price, settings), "on-demand x spotPriceRatioEstimate"
+                offerings.append(Offering(itype, zone, SPOT, spot_price, True, spot_note, taints))
+            else:
+                offerings.append(Offering(itype, zone, SPOT, round(spot, 6), estimated, note, taints))
 
     specs = {spec["name"]: spec for spec in data["instance_types"]}
     for name, spec in specs.items():
@@ -310,10 +338,11 @@ def _azure(region: str, settings: CatalogSettings) -> list[Offering]:
         itype = _instance_type("azure", spec, settings)
         price = prices[name]
         spot_note = "on-demand x spotPriceRatioEstimate"
-        offerings.append(Offering(itype, region, ON_DEMAND, price))
-        offerings.append(
-            Offering(itype, region, SPOT, _spot_from_ratio(price, settings), True, spot_note, (AKS_SPOT_TAINT,))
-        )
+        for zone in _offered_in("azure", region, name):
+            offerings.append(Offering(itype, zone, ON_DEMAND, price))
+            offerings.append(
+                Offering(itype, zone, SPOT, _spot_from_ratio(price, settings), True, spot_note, (AKS_SPOT_TAINT,))
+            )
     return offerings
 
 
@@ -355,9 +384,10 @@ def _oci(region: str, settings: CatalogSettings, data: dict[str, Any] | None = N
     def add(itype: InstanceType, price: float, note: str = "") -> None:
         nvidia = itype.gpu_count and itype.gpu_resource == "nvidia.com/gpu"
         taints = (GPU_TAINT,) if nvidia else ()  # OKE taints its NVIDIA GPU nodes
-        offerings.append(Offering(itype, region, ON_DEMAND, round(price, 6), price_note=note, taints=taints))
-        if itype.name.startswith("VM."):  # OCI offers preemptible capacity on VM shapes, not bare metal
-            offerings.append(Offering(itype, region, SPOT, round(price * ratio, 6), price_note=note, taints=taints))
+        for zone in _offered_in("oci", region, itype.name):
+            offerings.append(Offering(itype, zone, ON_DEMAND, round(price, 6), price_note=note, taints=taints))
+            if itype.name.startswith("VM."):  # OCI offers preemptible capacity on VM shapes, not bare metal
+                offerings.append(Offering(itype, zone, SPOT, round(price * ratio, 6), price_note=note, taints=taints))
 
     for spec in data["instance_types"]:
         if spec["name"] in prices:

@@ -36,5 +36,24 @@ def catalog_devices(cloud: str, resource: str, instance_type: str) -> int:
     return _AWS_DEVICES.get(resource, {}).get(instance_type, 0)
 
 
+def devices_of(resource: str, instance_type: str) -> int:
+    """How many `resource` devices a type carries, whatever its cloud (type names do not clash)."""
+    return _AWS_DEVICES.get(resource, {}).get(instance_type, 0)
+
+
 def known_resources(cloud: str) -> frozenset[str]:
     return frozenset(_AWS_DEVICES) if cloud == "aws" else frozenset()
+
+
+# Who advertises each device resource on a node, for the message an operator reads when a node
+# registers without it (the plugins' own documentation names them so).
+_PLUGINS: dict[str, str] = {
+    "nvidia.com/gpu": "NVIDIA device plugin DaemonSet (or the NVIDIA GPU Operator)",
+    "amd.com/gpu": "AMD GPU device plugin DaemonSet",
+    NEURON: "Neuron device plugin DaemonSet",
+}
+
+
+def device_plugin(resource: str) -> str:
+    """What advertises `resource` on a node: "Neuron device plugin DaemonSet", ..."""
+    return _PLUGINS.get(resource, f"device plugin DaemonSet that advertises {resource}")

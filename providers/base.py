@@ -19,6 +19,16 @@ TAG_ROLE = "smart-autoscaler.io/node-type"
 TAG_CAPACITY = "smart-autoscaler.io/capacity-type"
 
 
+def provider_id_key(provider_id: str) -> str:
+    """The key a Node's `spec.providerID` and an Instance's `provider_id` are matched by: the
+    optional `<cloud>://` scheme dropped and case folded. OKE registers nodes with the bare
+    instance OCID by default (oracle/cluster-api-provider-oci's OKE cloud-init passes no
+    `--provider-id`), and the Cluster Autoscaler's OCI code trims an optional `oci://` for that
+    reason; Azure answers resource group names in another case than AKS's providerIDs."""
+    _, scheme, rest = provider_id.partition("://")
+    return (rest if scheme else provider_id).lower()
+
+
 class FailureKind:
     INSUFFICIENT_CAPACITY = "insufficient-capacity"
     QUOTA_EXCEEDED = "quota-exceeded"
@@ -129,6 +139,9 @@ class LaunchRequest:
     tags: Mapping[str, str] = field(default_factory=dict)
     price: float = 0.0
     alternatives: tuple[LaunchAlternative, ...] = ()
+    # The root volume in GiB, sized to the planned pods' ephemeral storage (pricing/disk.py);
+    # 0: the cloud's default. Alternatives get the same size.
+    root_volume_gib: int = 0
 
 
 @dataclass(frozen=True)

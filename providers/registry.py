@@ -64,6 +64,13 @@ def live_prices(cloud: str, region: str, config: Any) -> Any:
     """A built-in cloud's live price table for a region, fetched now (blocking), or None when
     the cloud has no live price source here. The table has `prices` ((type, capacity type) ->
     USD/h) and `note()`. Raises ValueError saying why the prices could not be had."""
+    from providers.public_prices import FETCHERS
+
+    if cloud in FETCHERS:  # no SDK, and for AWS and OCI no account (providers/public_prices.py)
+        try:
+            return FETCHERS[cloud](region, config)
+        except ValueError as err:
+            raise ValueError(f"live {cloud} prices for {region}: {err}") from None
     try:
         module = importlib.import_module(f"providers.{cloud}")
     except ImportError:

@@ -8,6 +8,13 @@ botocore serializer and parser see them.
   per-override fleet Errors); when nothing is left, the response is an empty fleet with only
   Errors -- what EC2 answers when no override has capacity.
 
+* Tag rules moto does not enforce, as EC2 documents them ("Tag restrictions", Amazon EC2 User
+  Guide): a key of at most 128 characters, a value of at most 256, no key starting with the
+  reserved `aws:` prefix, at most 50 tags per resource. A request breaking one is answered
+  InvalidParameterValue (TagLimitExceeded for the count), as EC2 answers it. Field names and
+  types are already checked by botocore against EC2's published service model (a
+  ParamValidationError before anything is sent).
+
 `FleetFaults.install(client)` hooks one boto3 client in-process; `StockoutMiddleware` wraps
 moto_server's WSGI app for the daemon tests (a daemon is another process).
 """
@@ -23,6 +30,30 @@ from typing import Any, Iterable
 
 _OVERRIDE = re.compile(r"^LaunchTemplateConfigs\.(\d+)\.Overrides\.(\d+)\.(.+)$")
 _NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+_TAG = re.compile(r"^(.*?)Tag\.(\d+)\.(Key|Value)$")  # TagSpecification.1.Tag.2.Key, LaunchTemplateData.TagSpecification..., Tag.1.Key
+
+
+def tag_error(form: dict[str, str]) -> tuple[str, str] | None:
+    """EC2's answer to a request whose tags break EC2's tag restrictions, or None."""
+    counts: dict[str, int] = {}
+    for field, value in form.items():
+        match = _TAG.match(field)
+        if match is None:
+            continue
+        spec, _, part = match.groups()
+        if part == "Key":
+            counts[spec or ""] = counts.get(spec or "", 0) + 1
+            if value.lower().startswith("aws:"):
+                return "InvalidParameterValue", f"Tag keys starting with 'aws:' are reserved for internal use: {value}"
+            if not 1 <= len(value) <= 128:
+                return "InvalidParameterValue", f"Tag key exceeds the maximum length of 128 characters: {value[:40]}..."
+        elif len(value) > 256:
+            return "InvalidParameterValue", f"Tag value exceeds the maximum length of 256 characters: {value[:40]}..."
+    if any(count > 50 for count in counts.values()):
+        return "TagLimitExceeded", "The maximum number of Tags for a resource has been reached (50)."
+    return None
 
 
 def error_xml(code: str, message: str) -> bytes:
@@ -44,14 +75,28 @@ def drop_overrides(form: dict[str, str], stocked_out: set[str]) -> tuple[dict[st
             rest[key] = value
     removed: list[dict[str, str]] = []
     numbering: dict[int, int] = {}
+    kept: dict[int, list[dict[str, str]]] = {}
     for (config, index), fields in sorted(overrides.items()):
         if fields.get("InstanceType") in stocked_out:
             removed.append(fields)
             continue
-        numbering[config] = numbering.get(config, 0) + 1
-        for name, value in fields.items():
-            rest[f"LaunchTemplateConfigs.{config}.Overrides.{numbering[config]}.{name}"] = value
-    return rest, removed
+        kept.setdefault(config, []).append(fields)
+    # a LaunchTemplateConfig whose every override was taken out goes too (configs renumbered)
+    configs = sorted({int(m.group(1)) for key in rest if (m := re.match(r"^LaunchTemplateConfigs\.(\d+)\.", key))} | set(kept))
+    renumber = {old: new for new, old in enumerate((c for c in configs if c in kept), start=1)}
+    result: dict[str, str] = {}
+    for key, value in rest.items():
+        match = re.match(r"^LaunchTemplateConfigs\.(\d+)\.(.+)$", key)
+        if match is None:
+            result[key] = value
+        elif int(match.group(1)) in renumber:
+            result[f"LaunchTemplateConfigs.{renumber[int(match.group(1))]}.{match.group(2)}"] = value
+    for config, items in kept.items():
+        for index, fields in enumerate(items, start=1):
+            numbering[config] = index
+            for name, value in fields.items():
+                result[f"LaunchTemplateConfigs.{renumber[config]}.Overrides.{index}.{name}"] = value
+    return result, removed
 
 
 def errors_xml(removed: Iterable[dict[str, str]], lifecycle: str, code: str = "InsufficientInstanceCapacity") -> str:
@@ -119,6 +164,8 @@ class FleetFaults:
             return _parsed(model, error_xml(code, message), status)
         if name in self.answers:
             return _parsed(model, self.answers[name], 200)
+        if isinstance(params.get("body"), dict) and (refused := tag_error(params["body"])) is not None:
+            return _parsed(model, error_xml(*refused), 400)
         if name == "CreateFleet" and self.stocked_out and isinstance(params.get("body"), dict):
             form, removed = drop_overrides(params["body"], self.stocked_out)
             errors = errors_xml(removed, lifecycle_of(params["body"]), self.stockout_code) if removed else ""
@@ -171,6 +218,11 @@ class StockoutMiddleware:
         action = form.get("Action", "")
         with self._lock:
             self.calls[action] = self.calls.get(action, 0) + 1
+        refused = tag_error(form)
+        if refused is not None:
+            body = error_xml(*refused)
+            start_response("400 Bad Request", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+            return [body]
         removed: list[dict[str, str]] = []
         if action == "CreateFleet" and self.stocked_out:
             form, removed = drop_overrides(form, set(self.stocked_out))

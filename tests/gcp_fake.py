@@ -11,6 +11,22 @@ node pools (created RUNNING with one MIG per location), MIGs that create named i
 in lastAttempt while they keep retrying, operation errors, throttling (HTTP 429), and VMs
 that stay CREATING; created VMs may boot for `boot_seconds` (STAGING) before they run, and an
 e2e registrar (tests/e2e/gke_nodes.py) turns running ones into Nodes. It is a test double of the APIs, not a cloud: no billing, no disks.
+
+For `doctor`: Cloud Resource Manager `projects.testIamPermissions` (POST
+/v1/projects/{project}:testIamPermissions, body `{"permissions": [...]}`, answer the subset the
+caller holds -- Resource Manager API reference; the same on a service account, POST
+/v1/projects/-/serviceAccounts/{email}:testIamPermissions -- IAM API reference), Compute Engine `regions.get` with the
+region's `quotas` (`metric`, `limit`, `usage` -- Compute Engine API reference, Region), and the
+cluster's `currentMasterVersion`, `endpoint` and `nodeConfig.serviceAccount` (GKE API
+reference, Cluster).
+Requests are checked against Google's published contract first (tests/gcp_contract.py: the
+SDKs' generated messages for bodies, the Compute API reference for query parameters, names,
+network tags and labels); one the API would refuse is answered 400 INVALID_ARGUMENT.
+aggregatedList applies `filter` as the Compute API reference says (`eq` is an RE2 expression
+that must match the whole field) and answers each item's `zone` as the API does: a name for
+machine types, a URL for accelerator types (`.../projects/<p>/zones/<zone>`). Instances GKE
+names itself (surge upgrades, auto-repair) can be put in a pool's MIG with
+`add_gke_instance`: they carry GKE's MIG-derived names, not the autoscaler's.
 """
 
 from __future__ import annotations
@@ -23,6 +39,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlparse
+
+from tests.gcp_contract import Invalid, list_filter, resource_fields, validate_body, validate_query
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
 
@@ -73,8 +91,12 @@ class FakeGcp:
         self.throttle_next: int = 0  # answer the next N calls with HTTP 429
         self.pool_create_error: str = ""  # a GKE operation error for the next pool creations
         self.calls: list[tuple[str, str]] = []
+        self.rejected: list[tuple[str, str, str]] = []  # (method, path, why) of requests refused as invalid
         self.deleted: list[str] = []  # names of instances deleteInstances removed, in order
         self.boot_seconds: float = 0.0  # a created VM is STAGING this long, then RUNNING (and registers)
+        self.granted: set[str] | None = None  # IAM permissions the caller holds (None: every one)
+        self.region_quotas: list[dict[str, Any]] = []  # regions.get `quotas`
+        self.granted_on_accounts: dict[str, set[str]] = {}  # service account email -> permissions held on it
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -121,6 +143,19 @@ class FakeGcp:
         with self._lock:
             return [m for m in self.migs.values() if m["pool"] == pool and m["instances"]]
 
+    def add_gke_instance(self, pool: str, suffix: str = "x7k2") -> FakeInstance:
+        """An instance GKE made itself in the pool's first MIG (a surge upgrade or a repair),
+        named as GKE names MIG instances: the MIG's base name and a random suffix."""
+        with self._lock:
+            mig_name = self.pools[pool]["instanceGroupUrls"][0].rsplit("/", 1)[-1]
+            mig = self.migs[mig_name]
+            config = self.pools[pool].get("config", {})
+            name = f"{mig_name.removesuffix('-grp')}-{suffix}"
+            instance = FakeInstance(name, mig["zone"], pool, mig_name, config.get("machineType", ""), bool(config.get("spot")),
+                                    dict(config.get("labels", {})), list(config.get("taints", [])), list(config.get("accelerators", [])))
+            mig["instances"][name] = instance
+            return instance
+
     def count(self, method_and_path: str) -> int:
         return sum(1 for method, path in self.calls if re.search(method_and_path, f"{method} {path}"))
 
@@ -137,14 +172,22 @@ class FakeGcp:
             for pattern, verb, handler in self._routes():
                 match = re.fullmatch(pattern, path)
                 if match and verb == method:
-                    return handler(body, query, *match.groups())
+                    try:
+                        validate_query(query, path)
+                        kind = _BODIES.get(handler.__name__)
+                        if kind is not None:
+                            validate_body(kind, body)
+                        return handler(body, query, *match.groups())
+                    except Invalid as err:
+                        self.rejected.append((method, path, str(err)))
+                        return _error(400, str(err), "invalid", "INVALID_ARGUMENT")
         return _error(404, f"no route for {method} {path}", "notFound", "NOT_FOUND")
 
     def _routes(self) -> list[tuple[str, str, Callable[..., tuple[int, Any]]]]:
         gke = r"/v1/projects/[^/]+/locations/[^/]+"
         zone = r"/compute/v1/projects/[^/]+/zones/([^/]+)"
         return [
-            (gke + r"/clusters/[^/]+", "GET", self._get_cluster),
+            (gke + r"/clusters/([^/]+)", "GET", self._get_cluster),
             (gke + r"/clusters/[^/]+/nodePools", "GET", self._list_pools),
             (gke + r"/clusters/[^/]+/nodePools", "POST", self._create_pool),
             (gke + r"/clusters/[^/]+/nodePools/([^/]+)", "GET", self._get_pool),
@@ -158,15 +201,39 @@ class FakeGcp:
             (r"/compute/v1/projects/[^/]+/aggregated/machineTypes", "GET", self._machine_types),
             (r"/compute/v1/projects/[^/]+/aggregated/acceleratorTypes", "GET", self._accelerator_types),
             (r"/v1/services/[^/]+/skus", "GET", self._skus),
+            (r"/v1/projects/([^/:]+):testIamPermissions", "POST", self._test_permissions),
+            (r"/v1/projects/-/serviceAccounts/([^/:]+):testIamPermissions", "POST", self._test_account_permissions),
+            (r"/compute/v1/projects/[^/]+/regions/([^/]+)", "GET", self._region),
         ]
+
+    # ---- doctor: IAM and quotas
+
+    def _test_permissions(self, body: dict[str, Any], query: Any, project: str) -> tuple[int, Any]:
+        if project != self.project:
+            return _error(403, f"The caller does not have permission on project {project}", "forbidden", "PERMISSION_DENIED")
+        asked = body.get("permissions") or []
+        held = [p for p in asked if self.granted is None or p in self.granted]
+        return 200, ({"permissions": held} if held else {})
+
+    def _test_account_permissions(self, body: dict[str, Any], query: Any, email: str) -> tuple[int, Any]:
+        held = [p for p in body.get("permissions") or [] if p in self.granted_on_accounts.get(email, set())]
+        return 200, ({"permissions": held} if held else {})
+
+    def _region(self, body: Any, query: Any, region: str) -> tuple[int, Any]:
+        return 200, {"kind": "compute#region", "name": region, "status": "UP", "quotas": self.region_quotas}
 
     # ---- GKE
 
     def _pool_json(self, pool: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in pool.items() if not k.startswith("_")}
 
-    def _get_cluster(self, body: Any, query: Any) -> tuple[int, Any]:
-        return 200, {"name": self.cluster, "location": self.location, "locations": self.cluster_locations, "status": "RUNNING"}
+    def _get_cluster(self, body: Any, query: Any, name: str) -> tuple[int, Any]:
+        if name != self.cluster:
+            return _error(404, f"Not found: projects/{self.project}/locations/{self.location}/clusters/{name}.",
+                          "notFound", "NOT_FOUND")
+        return 200, {"name": self.cluster, "location": self.location, "locations": self.cluster_locations, "status": "RUNNING",
+                     "currentMasterVersion": "1.31.5-gke.1000", "endpoint": "34.118.0.10",
+                     "nodeConfig": {"serviceAccount": "default"}}
 
     def _list_pools(self, body: Any, query: Any) -> tuple[int, Any]:
         return 200, {"nodePools": [self._pool_json(p) for p in self.pools.values()]}
@@ -333,26 +400,30 @@ class FakeGcp:
     # ---- Compute: catalog of zones
 
     def _machine_types(self, body: Any, query: Any) -> tuple[int, Any]:
-        items = self._by_zone(self.zones, "machineTypes")
-        for listed in items.values():
-            for machine in listed["machineTypes"]:
-                machine.update(self.machine_specs.get(machine["name"], {}))
-        return 200, {"items": items}
+        return 200, {"items": self._by_zone(self.zones, "machineTypes", query, lambda zone: zone)}
 
     def _accelerator_types(self, body: Any, query: Any) -> tuple[int, Any]:
-        return 200, {"items": self._by_zone(self.accelerator_zones, "acceleratorTypes")}
+        url = lambda zone: f"{COMPUTE}/projects/{self.project}/zones/{zone}"  # noqa: E731
+        return 200, {"items": self._by_zone(self.accelerator_zones, "acceleratorTypes", query, url)}
 
-    def _by_zone(self, table: dict[str, list[str]], key: str) -> dict[str, Any]:
+    def _by_zone(self, table: dict[str, list[str]], key: str, query: dict[str, str], zone_field: Callable[[str], str]) -> dict[str, Any]:
+        kind = {"machineTypes": "MachineType", "acceleratorTypes": "AcceleratorType"}[key]
+        keep = list_filter(query.get("filter", ""), resource_fields(kind))
         items: dict[str, Any] = {}
         for name, zones in table.items():
             for zone in zones:
-                items.setdefault(f"zones/{zone}", {key: []})[key].append({"name": name, "zone": zone})
+                item = {"name": name, "zone": zone_field(zone), **(self.machine_specs.get(name, {}) if key == "machineTypes" else {})}
+                if keep(item):
+                    items.setdefault(f"zones/{zone}", {key: []})[key].append(item)
         return items
 
     # ---- Billing
 
     def _skus(self, body: Any, query: Any) -> tuple[int, Any]:
         return 200, {"skus": self.skus, "nextPageToken": ""}
+
+
+_BODIES = {"_create_instances": "createInstances", "_delete_instances": "deleteInstances", "_create_pool": "createNodePool"}
 
 
 def _enum_names(node_pool: dict[str, Any]) -> dict[str, Any]:

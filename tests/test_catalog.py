@@ -316,10 +316,12 @@ def test_oci_a1_flex_priced_per_ocpu_and_gb(ocpus, gb):
     assert itype.display_name == f"VM.Standard.A1.Flex ({ocpus} OCPU, {gb} GB)"
 
 
-def test_oci_flex_shapes_are_one_untainted_template_offering_each():
+def test_oci_flex_shapes_are_one_untainted_template_offering_per_availability_domain():
     catalog = region_catalog("oci", "us-ashburn-1")
     templates = [o for o in catalog.offerings if o.instance_type.flexible and o.capacity_type == "on-demand"]
-    assert sorted(o.instance_type.name for o in templates) == sorted(shape.name for shape in catalog.flex_shapes)
+    in_ad1 = [o for o in templates if o.zone == "US-ASHBURN-AD-1"]
+    assert sorted(o.instance_type.name for o in in_ad1) == sorted(shape.name for shape in catalog.flex_shapes)
+    assert len(templates) == 3 * len(in_ad1)  # Ashburn has three availability domains
     e5 = next(o for o in templates if o.instance_type.name == "VM.Standard.E5.Flex")
     # offered at its largest size (94 OCPU, 1049 GB) for the static filters, priced from its smallest
     assert (e5.instance_type.vcpu, e5.instance_type.memory_mib) == (188, 1049 * 1024)

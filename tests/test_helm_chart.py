@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,21 @@ def chart() -> Any:
         yield loaded
 
 
-def render(chart: Any, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every object the chart renders with these values (NOTES.txt left out)."""
+# The two values an operator must give (no default may apply to every cluster).
+REQUIRED = {"config": {"region": "us-east-1", "clusterName": "prod-eu-1"}}
+
+
+def with_required(values: dict[str, Any] | None) -> dict[str, Any]:
+    """`values` with the required ones filled in where the caller left them out."""
+    merged = {**REQUIRED, **(values or {})}
+    merged["config"] = {**REQUIRED["config"], **((values or {}).get("config") or {})}
+    return merged
+
+
+def render(chart: Any, values: dict[str, Any] | None = None, *, bare: bool = False) -> list[dict[str, Any]]:
+    """Every object the chart renders with these values (NOTES.txt left out); the required
+    values are filled in unless `bare`."""
+    values = values if bare else with_required(values)
     manifests = chart.render(values=values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
     objects = []
     for path, text in sorted(manifests.items()):
@@ -78,7 +92,7 @@ def default(chart: Any) -> list[dict[str, Any]]:
 def test_lint_passes_without_errors() -> None:
     for values in (None, {"provider": "simulated", "dryRun": True, "replicaCount": 1},
                    {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}):
-        report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE)
+        report = helm.lint(CHART, with_required(values), strict=True, namespace=NAMESPACE)
         errors = [m for m in report["messages"] if m["severity"] >= 2]
         assert not report["errors"] and not errors, report
 
@@ -92,9 +106,9 @@ def test_chart_metadata(chart: Any) -> None:
 
 def test_default_objects(default: list[dict[str, Any]]) -> None:
     assert kinds(default) == sorted([
-        "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "PodDisruptionBudget",
+        "ClusterRole", "ClusterRoleBinding", "ConfigMap", "ConfigMap", "Deployment", "Pod", "PodDisruptionBudget",
         "Role", "RoleBinding", "Service", "ServiceAccount",
-    ])
+    ])  # the Pod is the `helm test` hook (smart-autoscaler doctor)
     for obj in default:
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == NAMESPACE, obj["kind"]
@@ -113,7 +127,7 @@ def test_deployment_runs_the_daemon_with_the_mounted_config(default: list[dict[s
     assert arg(args, "--provider") == "aws"
     assert arg(args, "--metrics-address") == "0.0.0.0:8080"
     assert "--dry-run" not in args and "--no-leader-elect" not in args
-    assert main["image"] == "ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0"
+    assert main["image"] == "ghcr.io/smart-autoscaler/smart-autoscaler:0.1.0-aws"  # the AWS image: one SDK
     # the flags are the daemon's own: its parser accepts them
     parsed = _parser().parse_args(args)
     assert (parsed.command, parsed.config, parsed.dry_run) == ("run", config_path, False)
@@ -223,11 +237,13 @@ def test_default_config_is_valid_and_matches_the_daemon_defaults(default: list[d
     values = yaml.safe_load(config_yaml(default))
     assert isinstance(values, dict)
     config = config_from_mapping(values)  # an unknown (misspelt) key or a bad value raises ConfigError
-    assert config == Config(), "values.yaml's config: defaults should be the daemon's own"
+    # besides the two values the operator must give, values.yaml's defaults are the daemon's own
+    expected = replace(Config(), region="us-east-1", cluster_name="prod-eu-1")
+    assert config == expected
     # and the file as the daemon reads it
     path = tmp_path / "config.yaml"
     path.write_text(config_yaml(default))
-    assert load_config_file(str(path)) == Config()
+    assert load_config_file(str(path)) == expected
 
 
 def test_config_values_reach_the_daemon(chart: Any, tmp_path: Path) -> None:
@@ -265,19 +281,17 @@ def test_cluster_role_rules_are_the_shared_file(default: list[dict[str, Any]]) -
 
 
 def test_cluster_role_is_least_privilege() -> None:
-    allowed = {
-        ("", "pods"): {"list", "watch"},
-        ("", "pods/eviction"): {"create"},
-        ("", "nodes"): {"get", "list", "watch", "patch", "delete"},
-        ("", "events"): {"create", "list"},
-        ("apps", "daemonsets"): {"list", "watch"},
-        ("policy", "poddisruptionbudgets"): {"list", "watch"},
-        ("metrics.k8s.io", "nodes"): {"list"},
-        ("metrics.k8s.io", "pods"): {"list"},
-    }
+    # the one table of what the daemon needs, also what `doctor` asks the API server about
+    from autoscaler.doctor.access import cluster_role_grants
+
+    allowed = cluster_role_grants(simulated=False)
+    assert allowed[("", "pods/eviction")] == {"create"} and allowed[("", "nodes")] == {"get", "list", "watch", "patch", "delete"}
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in rules_file("clusterrole-rules.yaml"):
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no resourceNames/nonResourceURLs
+        if "namespaces" in rule["resources"]:
+            assert rule["resourceNames"] == ["kube-system"] and rule["verbs"] == ["get"], rule
+            rule = {k: v for k, v in rule.items() if k != "resourceNames"}
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no other resourceNames/nonResourceURLs
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
@@ -286,8 +300,12 @@ def test_cluster_role_is_least_privilege() -> None:
 
 
 def test_simulated_provider_may_create_nodes(chart: Any) -> None:
+    from autoscaler.doctor.access import cluster_role_grants
+
     simulated = rules_file("clusterrole-rules-simulated.yaml")
     assert simulated == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["create"]}]
+    extra = {k: v - cluster_role_grants(simulated=False).get(k, set()) for k, v in cluster_role_grants(simulated=True).items()}
+    assert {k: v for k, v in extra.items() if v} == {("", "nodes"): {"create"}}
     role = only(render(chart, {"provider": "simulated"}), "ClusterRole")
     assert role["rules"] == rules_file("clusterrole-rules.yaml") + simulated
 
@@ -299,6 +317,10 @@ def test_lease_role_is_limited_to_the_lease(default: list[dict[str, Any]]) -> No
         assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
     by_verbs = {tuple(r["verbs"]): r for r in role["rules"]}
     assert set(by_verbs) == {("get", "update"), ("create",)}
+    from autoscaler.doctor.access import lease_role_grants
+
+    assert lease_role_grants() == {
+        (r["resources"][0], "resourceNames" in r): set(r["verbs"]) for r in role["rules"]}
     lease = arg(container(default)["args"], "--lease-name")
     assert lease == _parser().parse_args(["run"]).lease_name == "smart-autoscaler"
     assert by_verbs[("get", "update")]["resourceNames"] == [lease]
@@ -311,6 +333,27 @@ def test_lease_name_value_reaches_flag_and_role(chart: Any) -> None:
     objects = render(chart, {"leaderElection": {"leaseName": "autoscaler-blue"}})
     assert arg(container(objects)["args"], "--lease-name") == "autoscaler-blue"
     assert [r.get("resourceNames") for r in only(objects, "Role")["rules"]] == [["autoscaler-blue"], None]
+
+
+def test_doctor_is_the_helm_test_hook_with_the_daemons_config_and_account(chart: Any) -> None:
+    objects = render(chart, {"provider": "gcp", "config": {"cloud": "gcp", "region": "us-central1"}})
+    hook = only(objects, "Pod")
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    daemon = only(objects, "Deployment")["spec"]["template"]["spec"]
+    assert hook["spec"]["serviceAccountName"] == daemon["serviceAccountName"]
+    (doctor,) = hook["spec"]["containers"]
+    assert doctor["args"] == ["doctor", "--config", arg(container(objects)["args"], "--config"), "--provider", "gcp",
+                              "--lease-name", "smart-autoscaler"]
+    assert _parser().parse_args(doctor["args"]).command == "doctor"  # flags the CLI knows
+    assert "initContainers" not in daemon
+    assert "Pod" not in kinds(render(chart, {"doctor": {"helmTest": False}}))
+
+
+def test_doctor_as_init_container_keeps_the_daemon_back_until_nothing_fails(chart: Any) -> None:
+    objects = render(chart, {"doctor": {"initContainer": True}, "leaderElection": {"enabled": False}, "replicaCount": 1})
+    (init,) = only(objects, "Deployment")["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"][:2] == ["doctor", "--config"] and init["args"][-1] == "--no-leader-elect"
+    assert init["securityContext"] == container(objects)["securityContext"]
 
 
 def test_service_account_annotations_for_workload_identity(chart: Any) -> None:
@@ -341,7 +384,7 @@ def test_dashboard_config_map_holds_the_dashboard(default: list[dict[str, Any]])
     assert dashboard == json.loads((FILES / "dashboard.json").read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 36
     families = metric_families()
-    assert len(families) == 23  # + hot-node colours, evictions by reason, TTL cycling; API reachability, request errors, planning errors, eviction attempts
+    assert len(families) == 24  # + hot-node colours, evictions by reason, TTL cycling, unused launches; API reachability, request errors, planning errors, eviction attempts
     for family in families:
         assert family in text, f"no dashboard panel shows {family}"
     # every query uses the data-source variable

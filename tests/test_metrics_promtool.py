@@ -63,7 +63,7 @@ def test_metrics_exposition_passes_promtool_lint() -> None:
     metrics = touched_metrics()
     exposition = metrics.exposition()
     families = [family.name for family in metrics.registry.collect()]
-    assert len(families) == 23  # + price age (live prices); hot-node colours, evictions, TTL cycling; faults (issue 19)
+    assert len(families) == 24  # + price age (live prices); hot-node colours, evictions, TTL cycling; unused launches; faults (issue 19)
     for family in families:
         assert f"\n{family}".encode() in exposition, f"{family} has no sample"
     result = promtool("check", "metrics", stdin=exposition)
@@ -164,6 +164,18 @@ def test_alerts_fire_on_the_leaders_numbers(tmp_path: Path) -> None:
                 alert("SmartAutoscalerAPIUnreachable", "9m", True, severity="critical", api="kubernetes"),
                 alert("SmartAutoscalerPlanningErrors", "9m", False),
                 alert("SmartAutoscalerPlanningErrors", "12m", True, severity="warning", error="ZeroDivisionError"),
+            ],
+        },
+        {   # one launch whose node never advertised its device: warned for the hour, then quiet
+            "interval": "1m",
+            "input_series": leader_a + [
+                series("launches_unused_total", "a", "0x5 1x90", reason="device_plugin_missing"),
+                series("launches_unused_total", "a", "0x5 1x90", reason="taken"),
+            ],
+            "alert_rule_test": [
+                alert("SmartAutoscalerDevicePluginMissing", "3m", False),
+                alert("SmartAutoscalerDevicePluginMissing", "30m", True, severity="warning"),
+                alert("SmartAutoscalerDevicePluginMissing", "80m", False),
             ],
         },
         {   # a failing loop every minute

@@ -68,7 +68,9 @@ def test_scheduler_spreads_over_zones_with_max_skew_one():
 def test_scale_down_keeps_a_node_whose_spread_pod_would_break_the_skew_elsewhere():
     """Zone a: a1 runs web-a (underused), a2 is full. Zone b: b1 runs web-b. Moving web-a to
     zone b would make the skew 2 (zone a still a domain through a2, with 0), and a2 has no room:
-    a1 is kept. b1 may go: web-b fits on a1 and zone b stops being a domain."""
+    a1 is kept. b1 is kept too: while it drains it is still zone b's node (cordoned, and
+    nodeTaintsPolicy Ignore counts it), so web-b's replacement in zone a would make the skew 2
+    -- kube-scheduler leaves it pending and the planner would launch a node for it again."""
     config = config_from_mapping({"scaleDown.nodeUnneededDuration": "1m", "scaleDown.binPackNodeUtilizationThreshold": 0.5})
     nodes = [node("a1", "us-east-1a"), node("a2", "us-east-1a", cpu=1000), node("b1", "us-east-1b")]
     web_a = replace(pending("web-a", spread()), node_name="a1", phase="Running")
@@ -77,4 +79,17 @@ def test_scale_down_keeps_a_node_whose_spread_pod_would_break_the_skew_elsewhere
     bound = {"a1": [web_a], "a2": [full], "b1": [web_b]}
     decision = decide_scale_down(nodes, bound, [], config, now=1000.0, unneeded_since={n.name: 0.0 for n in nodes}, draining=[])
     assert decision.kept["a1"] == "its pods would not fit on the other nodes"
-    assert [c.node for c in decision.to_drain] == ["b1"]
+    assert decision.kept["b1"] == "its pods would not fit on the other nodes"
+    assert decision.to_drain == []
+
+
+def test_scale_down_drains_a_zone_spread_pod_when_the_other_zone_keeps_the_skew():
+    """Zone a: a1 and a2 each run one web pod; zone b: b1 runs one. a1's pod moves to a2 (zone a
+    then has 2 and zone b 1: skew 1), so the underused a1 may go."""
+    config = config_from_mapping({"scaleDown.nodeUnneededDuration": "1m", "scaleDown.binPackNodeUtilizationThreshold": 0.5})
+    nodes = [node("a1", "us-east-1a"), node("a2", "us-east-1a"), node("b1", "us-east-1b")]
+    bound = {
+        name: [replace(pending(f"web-{name}", spread()), node_name=name, phase="Running")] for name in ("a1", "a2", "b1")
+    }
+    decision = decide_scale_down(nodes, bound, [], config, now=1000.0, unneeded_since={n.name: 0.0 for n in nodes}, draining=[])
+    assert [c.node for c in decision.to_drain] == ["a1"]

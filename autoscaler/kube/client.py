@@ -60,6 +60,23 @@ def _describe(ref: ObjectRef) -> str:
     return f"{ref.kind.lower()} {ref.namespace + '/' if ref.namespace else ''}{ref.name}"
 
 
+def client_configuration(kubeconfig: str | None = None, context: str | None = None) -> Configuration:
+    """In-cluster config inside a pod (unless a kubeconfig or context is given), else the
+    kubeconfig; ClusterError says what is wrong with it."""
+    configuration = Configuration()
+    try:
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            check_client_configuration(kubeconfig, context)
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+    except KubeconfigError as err:
+        raise ClusterError(str(err)) from None
+    except Exception as err:  # noqa: BLE001 - the client raises many kinds on a broken file
+        raise ClusterError(f"load Kubernetes client configuration: {type(err).__name__}: {err}") from None
+    return configuration
+
+
 class KubeCluster:
     """List+watch caches for pods, nodes, DaemonSets and PDBs, and the actions the daemon takes."""
 
@@ -113,18 +130,7 @@ class KubeCluster:
     ) -> KubeCluster:
         """In-cluster config inside a pod (unless a kubeconfig or context is given), else the kubeconfig;
         starts the caches and waits for their first list."""
-        configuration = Configuration()
-        try:
-            if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=configuration)
-            else:
-                check_client_configuration(kubeconfig, context)
-                config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
-        except KubeconfigError as err:
-            raise ClusterError(str(err)) from None
-        except Exception as err:  # noqa: BLE001 - the client raises many kinds on a broken file
-            raise ClusterError(f"load Kubernetes client configuration: {type(err).__name__}: {err}") from None
-        cluster = cls(ApiClient(configuration), annotation_prefixes)
+        cluster = cls(ApiClient(client_configuration(kubeconfig, context)), annotation_prefixes)
         cluster.start()
         if not cluster.wait_synced(sync_timeout):
             unsynced = cluster.unsynced()

@@ -14,11 +14,13 @@ from autoscaler.cluster import DaemonSetInfo, KubeNode, PdbInfo
 from autoscaler.model import AMD_GPU, NVIDIA_GPU
 from autoscaler.podspec import DEFAULT_PREFIXES, PodSpecError, node_affinity, pod_requests, tolerations_of
 from autoscaler.podspec import parse_timestamp
+from autoscaler.podresources import is_device
 from autoscaler.podterms import host_ports
 from autoscaler.validate.problems import describe
 from autoscaler.validate.workloads import workload_problems
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis
 from autoscaler.resources import Resources
+from pricing.devices import NEURON
 from pricing.types import Taint
 
 log = logging.getLogger(__name__)
@@ -43,15 +45,25 @@ def _amount(values: Mapping[str, Any], name: str, parse: Callable[[object], int]
 
 
 def resources_from_api(values: Mapping[str, Any] | None, where: str) -> Resources:
-    """A node's capacity or allocatable map; gpu counts nvidia.com/gpu and amd.com/gpu."""
+    """A node's capacity or allocatable map; gpu counts the accelerators a pod's gpu dimension
+    can ask for: nvidia.com/gpu, amd.com/gpu and aws.amazon.com/neuron."""
     values = values or {}
     return Resources(
         cpu=_amount(values, "cpu", parse_cpu_millis, where),
         memory=_amount(values, "memory", parse_count, where),
-        gpu=_amount(values, NVIDIA_GPU, parse_count, where) + _amount(values, AMD_GPU, parse_count, where),
+        gpu=sum(_amount(values, name, parse_count, where) for name in (NVIDIA_GPU, AMD_GPU, NEURON)),
         pods=_amount(values, "pods", parse_count, where),
         ephemeral=_amount(values, "ephemeral-storage", parse_count, where),
     )
+
+
+def devices_from_api(values: Mapping[str, Any] | None, where: str) -> dict[str, int]:
+    """The extended resources of a node's allocatable map (what its device plugins advertise)."""
+    return {
+        str(name): count
+        for name in values or {}
+        if is_device(str(name)) and (count := _amount(values, name, parse_count, where)) > 0
+    }
 
 
 def taints_from_api(items: Iterable[Mapping[str, Any]] | None) -> tuple[Taint, ...]:
@@ -89,6 +101,7 @@ def node_from_api(obj: Mapping[str, Any], prefixes: Iterable[str] = DEFAULT_PREF
         ready=_ready(status),
         created=parse_timestamp(metadata.get("creationTimestamp")),
         resource_version=str(metadata.get("resourceVersion") or ""),
+        devices=devices_from_api(status.get("allocatable"), f"node {name}: status.allocatable"),
     )
 
 

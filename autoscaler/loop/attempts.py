@@ -11,34 +11,46 @@ cloud is recognised (the instance is gone, or already a Node) and the count move
 No flapping (SPEC §4): a node launched for a pod set is watched until its pods are placed.
 If other pods took its room while ours still wait, the pods get a `LaunchedNodeTaken`
 Warning and the next plan launches again with a new id (a second time for the same set and
-offering, that pair is backed off). If it registers with less allocatable than the launch
-counted on, or stands Ready with room for them for a while (30 s, at least three loops) and
-the scheduler still does not place them, the (pod set, offering) pair is backed off and the
-pods get a
-`LaunchedNodeNotUsed` Warning saying what to check, so the next plan takes another offering
-or reports them unplaceable, instead of cycling. Such a node fits by the catalog but not in
-fact (it advertises less, or other labels, than the offering promises): waiting does not
-change that, so the pair stays backed off for as long as the pod set exists — pods made from
-a changed template form a new set and may try the offering again.
+offering, that pair is backed off). If it registers and cannot take them — a device they
+request is not advertised after `devicePluginWait`, a taint they do not tolerate, labels
+their affinity refuses, less allocatable than the launch counted on — or stands Ready with
+room for them for a while (30 s, at least three loops) and the scheduler still does not place
+them, the pods get a `LaunchedNodeNotUsed` Warning naming the reason and the fix, and what
+that reason covers is backed off for the set (autoscaler/loop/unused.py): for a missing device
+plugin every offering, not one type after another. While a registered node waits for its
+device plugin, its pods are not planned again (the node is their room).
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from autoscaler.cluster import ClusterView, KubeNode
 from autoscaler.config import Config
-from autoscaler.loop.events import LAUNCHED_NODE_NOT_USED, LAUNCHED_NODE_TAKEN, EventReporter
+from autoscaler.loop.events import LAUNCHED_NODE_NOT_USED, LAUNCHED_NODE_TAKEN, UNUSED_LAUNCH_LIMIT, EventReporter
 from autoscaler.loop.lifecycle import Registration
-from autoscaler.model import Pod, PodConstraints, tolerates_all
+from autoscaler.loop.unused import (
+    Diagnosis,
+    SetBackoffs,
+    UnusedLaunches,
+    UnusedReason,
+    device_diagnosis,
+    less_allocatable,
+    missing_devices,
+    not_scheduled,
+    refusal,
+)
+from autoscaler.metrics import Metrics
+from autoscaler.model import Pod, PodConstraints
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.planner.types import NewNode
 from autoscaler.resources import Resources
 from autoscaler.scaledown import evictable
-from autoscaler.snapshot import initializing, is_startup_taint
+from autoscaler.snapshot import has_startup_taint
 
 PodSetKey = tuple[str, Resources, PodConstraints]
 ATTEMPT_MEMORY = 86_400.0  # forget attempt counts of needs not planned for a day
@@ -58,27 +70,23 @@ class _Watch:
     promised: Resources  # the allocatable the launch counted on
     registered: float
     ready_since: float | None = None
-
-
-@dataclass(frozen=True)
-class PairBackoffs:
-    """The loop's back-offs plus one pod set's backed-off offerings ((type, capacity type) -> why)."""
-
-    base: Backoffs
-    pairs: Mapping[tuple[str, str], str]
-
-    def reason(self, instance_type: str, capacity_type: str, zone: str) -> str | None:
-        return self.pairs.get((instance_type, capacity_type)) or self.base.reason(instance_type, capacity_type, zone)
+    devices_missing: tuple[str, ...] = ()  # what it lacked when last seen (its device plugin starting?)
 
 
 @dataclass
 class LaunchAttempts:
     config: Config
     reporter: EventReporter
+    metrics: Metrics = field(default_factory=Metrics)
     _attempt: dict[str, tuple[int, float]] = field(default_factory=dict)  # need -> (attempt, last used)
     _watches: dict[str, _Watch] = field(default_factory=dict)
-    _pairs: dict[PodSetKey, dict[tuple[str, str], str]] = field(default_factory=dict)
     _taken: dict[tuple[PodSetKey, str, str], float] = field(default_factory=dict)
+    _initializing: set[str] = field(default_factory=set)  # pods whose node waits for its device plugin
+    _over_budget: dict[PodSetKey, str] = field(default_factory=dict)  # set -> its UnusedLaunchLimit Warning
+    unused: UnusedLaunches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.unused = UnusedLaunches(self.config.max_unused_launches_per_hour)
 
     # ---- keys
 
@@ -115,15 +123,31 @@ class LaunchAttempts:
     def check(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
         pods = {pod.key: pod for pod in view.pods}
         nodes = {node.name: node for node in view.nodes}
-        live_sets = {pod_set(pod) for pod in view.pods if not pod.terminal}
-        for key in [k for k in self._pairs if k not in live_sets]:
-            del self._pairs[key]  # the set is gone: so are its pair back-offs
+        live = {pod_set(pod) for pod in view.pods if not pod.terminal}
+        self.unused.forget(live, now)
+        self._over_budget = {key: message for key, message in self._over_budget.items() if key in live}
+        self.unused.advertised({name for node in view.nodes for name in node.devices})
+        self._initializing = set()
         grace = max(30.0, 3 * self.config.loop_period)
         for name, watch in list(self._watches.items()):
             waiting = [pods[k] for k in watch.pods if k in pods and needs_capacity(pods[k], self.config)]
             node = nodes.get(name)
+            if node is None and waiting and watch.devices_missing:
+                # Gone (removed, deleted by hand) without ever advertising what its pods need.
+                del self._watches[name]
+                self._not_placed(watch, name, waiting, device_diagnosis(watch.devices_missing[0]), now)
+                continue
             if not waiting or node is None or now - watch.registered > self.config.scale_up_timeout:
                 del self._watches[name]
+                continue
+            missing = missing_devices(node, waiting)
+            watch.devices_missing = tuple(missing)
+            if missing:
+                if now - watch.registered < self.config.device_plugin_wait:
+                    self._initializing.update(pod.key for pod in waiting)  # its device plugin may be starting
+                    continue
+                del self._watches[name]
+                self._not_placed(watch, name, waiting, device_diagnosis(missing[0]), now)
                 continue
             on_node = [p for p in bound.get(name, ()) if evictable(p)]
             free = node.allocatable - sum((p.requests for p in bound.get(name, ())), Resources())
@@ -137,30 +161,30 @@ class LaunchAttempts:
                 if others:
                     self._taken_by(watch, node, too_small, others, now)
                 elif not watch.promised.fits_in(node.allocatable):
-                    self._not_placed(
-                        watch, node, too_small,
-                        f"registered with allocatable {node.allocatable.describe()}, less than the "
-                        f"{watch.promised.describe()} it was launched for",
-                    )
+                    self._not_placed(watch, name, too_small, less_allocatable(node, watch.promised), now)
                 continue
-            mismatch = _mismatch(node, waiting)
-            if mismatch:
+            refused = refusal(node, waiting)
+            if refused is not None:
                 # The node does not admit them at all (a taint or labels the offering did not
                 # promise): the planner will not count it as room, and waiting changes nothing.
                 del self._watches[name]
-                self._not_placed(watch, node, waiting, mismatch)
+                self._not_placed(watch, name, waiting, refused, now)
                 continue
-            if not node.ready or node.unschedulable or initializing(node):
+            if not node.ready or node.unschedulable or has_startup_taint(node):
                 continue  # still starting: the scheduler cannot place them yet
             if watch.ready_since is None:
                 watch.ready_since = now
             elif now - watch.ready_since >= grace:
                 del self._watches[name]
-                self._not_placed(
-                    watch, node, waiting,
-                    f"has been Ready for {now - watch.ready_since:g}s with room for the pod, "
-                    f"but the scheduler does not place the pod there",
-                )
+                self._not_placed(watch, name, waiting, not_scheduled(now - watch.ready_since), now)
+
+    def initializing(self) -> set[str]:
+        """Pods whose launched node registered and waits for its device plugin: not planned again."""
+        return self._initializing
+
+    def awaited_nodes(self) -> set[str]:
+        """Nodes launched for pods that wait for the nodes' device plugins: not scaled down meanwhile."""
+        return {name for name, watch in self._watches.items() if watch.devices_missing}
 
     def _offering(self, watch: _Watch) -> str:
         return f"{watch.instance_type} {watch.capacity_type} in {watch.zone or 'its zone'}"
@@ -176,7 +200,10 @@ class LaunchAttempts:
                 f"({takers}) before the scheduler placed this one; "
             )
             if again:
-                self._back_off(pod, watch, "nodes launched for this pod set were taken by other pods twice")
+                self.unused.back_off(
+                    pod_set(pod), watch.instance_type, watch.capacity_type,
+                    "nodes launched for this pod set were taken by other pods twice",
+                )
                 message += (
                     f"this happened before, so {watch.instance_type}/{watch.capacity_type} is no longer used for this "
                     f"pod set. Check the priorities and node selectors of the other pods."
@@ -185,46 +212,70 @@ class LaunchAttempts:
                 message += "a new node is launched for it."
             self.reporter.pod(pod, LAUNCHED_NODE_TAKEN, message)
         self.reporter.note("taken", f"node {node.name} was taken by {takers}; {len(waiting)} pod(s) it was for still wait")
+        taken = Diagnosis(
+            UnusedReason.TAKEN, f"was taken by other pods ({takers})", "check the other pods' priorities", "taken"
+        )
+        for key in {pod_set(pod) for pod in waiting}:
+            self._unused(key, taken, watch, now)
         for key in [k for k, at in self._taken.items() if now - at > self.config.backoff.max_duration]:
             del self._taken[key]
 
-    def _not_placed(self, watch: _Watch, node: KubeNode, waiting: list[Pod], state: str) -> None:
+    def _not_placed(self, watch: _Watch, node: str, waiting: list[Pod], diagnosis: Diagnosis, now: float) -> None:
+        covered = (
+            "every offering" if diagnosis.reason is UnusedReason.DEVICE_PLUGIN
+            else f"{watch.instance_type} (every capacity type)" if diagnosis.covers_type
+            else f"{watch.instance_type}/{watch.capacity_type}"
+        )
+        for key in {pod_set(pod) for pod in waiting}:
+            self._unused(key, diagnosis, watch, now)
         for pod in waiting:
             why = pod.unschedulable_message or "no reason given"
-            self._back_off(pod, watch, f"pods of this set were not placed on node {node.name} launched for them")
             self.reporter.pod(
                 pod,
                 LAUNCHED_NODE_NOT_USED,
-                f"node {node.name} ({self._offering(watch)}) was launched for pod {pod.key} "
-                f"(requests {pod.requests.describe()}) and {state} (scheduler: {why}). {watch.instance_type}/{watch.capacity_type} is backed off for this pod set while "
-                f"it exists. Check that the node advertises what the pod needs: allocatable resources, the labels "
-                f"its node selector and affinity ask for, and tolerations for the node's taints.",
+                f"node {node} ({self._offering(watch)}) was launched for pod {pod.key} "
+                f"(requests {pod.requests.describe()}) and {diagnosis.state} (scheduler: {why}): {diagnosis.fix}. "
+                f"Backed off for this pod set while it exists: {covered}.",
             )
         self.reporter.note(
-            "not-placed",
-            f"{len(waiting)} pod(s) not placed on node {node.name} launched for them ({self._offering(watch)}): "
-            f"backed off for their pod set",
+            "unused-launch",
+            f"{len(waiting)} pod(s) not placed on node {node} launched for them ({self._offering(watch)}): "
+            f"{diagnosis.state} [{diagnosis.reason}]; backed off for their pod set: {covered}",
         )
 
-    def _back_off(self, pod: Pod, watch: _Watch, why: str) -> None:
-        self._pairs.setdefault(pod_set(pod), {})[(watch.instance_type, watch.capacity_type)] = why
+    def _unused(self, key: PodSetKey, diagnosis: Diagnosis, watch: _Watch, now: float) -> None:
+        """Count one launch that did not help this set; past the budget, the set waits (a Warning)."""
+        self.metrics.launches_unused.labels(diagnosis.reason.value).inc()
+        self.unused.record(key, diagnosis, watch.instance_type, watch.capacity_type, now)
+        self._warn_if_over_budget(key, watch.pods, now)
+
+    def _warn_if_over_budget(self, key: PodSetKey, pods: tuple[str, ...], now: float) -> None:
+        until = self.unused.over_budget_until(key, now)
+        if until is None:
+            return
+        reasons = ", ".join(sorted({u.reason.value for u in self.unused.recent(key, now)}))
+        message = (
+            f"{len(self.unused.recent(key, now))} node(s) launched for this pod set in the last hour were not used "
+            f"({reasons}); at most {self.unused.limit} per hour (maxUnusedLaunchesPerHour): no node is launched for "
+            f"it until {time.strftime('%H:%M:%SZ', time.gmtime(until))}. See the LaunchedNodeNotUsed and "
+            f"LaunchedNodeTaken events for the fix."
+        )
+        self._over_budget[key] = message
+        self.reporter.note("unused-launch-limit", f"pod set of {pods[0] if pods else '?'}: {message}")
+
+    def warn_over_budget(self, pending: list[Pod], now: float) -> None:
+        """A Warning on each pending pod of a set that has used up its budget."""
+        for pod in pending:
+            key = pod_set(pod)
+            if self.unused.over_budget_until(key, now) is None:
+                self._over_budget.pop(key, None)
+                continue
+            message = self._over_budget.get(key)
+            if message is not None:
+                self.reporter.pod(pod, UNUSED_LAUNCH_LIMIT, message)
 
     # ---- the planner's view of pair back-offs
 
-    def backoffs_for(self, pod: Pod, base: Backoffs) -> PairBackoffs | None:
-        """The back-offs to plan this pod with, when its set has backed-off pairs; else None."""
-        pairs = self._pairs.get(pod_set(pod))
-        return PairBackoffs(base, pairs) if pairs else None
-
-
-def _mismatch(node: KubeNode, waiting: list[Pod]) -> str:
-    """How the registered node refuses the pods whatever its room, or "" when it does not."""
-    taints = tuple(t for t in node.taints if not is_startup_taint(t) and t.effect != "PreferNoSchedule")
-    for pod in waiting:
-        untolerated = [t for t in taints if not tolerates_all(pod.constraints.tolerations, (t,))]
-        if untolerated:
-            described = ", ".join(f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in untolerated)
-            return f"registered with taint(s) {described} that the pod does not tolerate"
-        if not pod.constraints.affinity.matches(node.labels):
-            return f"registered without the labels the pod's node selector or affinity asks for ({pod.constraints.affinity.describe()})"
-    return ""
+    def backoffs_for(self, pod: Pod, base: Backoffs, now: float) -> SetBackoffs | None:
+        """The back-offs to plan this pod with, when its set has its own; else None."""
+        return self.unused.backoffs(pod_set(pod), base, now)

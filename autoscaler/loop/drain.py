@@ -30,7 +30,7 @@ from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
 from autoscaler.scaledown import eviction_blocker, evictable
 from pricing.types import Taint
-from providers.base import Instance, Provider
+from providers.base import Instance, Provider, provider_id_key
 
 log = logging.getLogger("smart_autoscaler.loop.drain")
 
@@ -169,7 +169,7 @@ class Drainer:
                 self.reporter.note("evict", f"evicted {pod.key} from {node.name}")
         if workload:
             return  # the pods go away; remove the node on a later loop
-        instance = instances.get(node.provider_id)
+        instance = instances.get(provider_id_key(node.provider_id))
         if instance is None:
             if not self.cloud_answered:
                 return  # the cloud did not list its instances this loop: terminate first, later

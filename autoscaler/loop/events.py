@@ -24,6 +24,7 @@ LIMIT_WARNING = "NodeAddLimitReached"
 INVALID_ANNOTATION = "InvalidAnnotation"
 LAUNCHED_NODE_NOT_USED = "LaunchedNodeNotUsed"
 LAUNCHED_NODE_TAKEN = "LaunchedNodeTaken"
+UNUSED_LAUNCH_LIMIT = "UnusedLaunchLimit"
 SCALE_DOWN_BLOCKED = "ScaleDownBlocked"
 WARNING_REPEAT = 600.0  # seconds before the same message is repeated on a pod
 TIMELINE_LIMIT = 10_000

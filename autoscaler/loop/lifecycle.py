@@ -26,7 +26,7 @@ from autoscaler.metrics import Metrics
 from autoscaler.resources import Resources
 from autoscaler.snapshot import InFlightNode
 from pricing.types import Taint
-from providers.base import TAG_ROLE, FailureKind, Instance, Provider, registration_timeout_scope
+from providers.base import TAG_ROLE, FailureKind, Instance, Provider, provider_id_key, registration_timeout_scope
 
 log = logging.getLogger("smart_autoscaler.loop.lifecycle")
 
@@ -113,7 +113,7 @@ class InstanceLifecycle:
     # ---- one loop
 
     def sync(self, view: ClusterView, instances: Iterable[Instance], now: float) -> list[Registration]:
-        by_provider_id = {node.provider_id: node for node in view.nodes if node.provider_id}
+        by_provider_id = {provider_id_key(node.provider_id): node for node in view.nodes if node.provider_id}
         alive = {instance.instance_id: instance for instance in instances if instance.alive}
         asked = {intent.request_id for intent in self.submitted()}
         for instance_id, record in list(self.records.items()):
@@ -128,7 +128,7 @@ class InstanceLifecycle:
             del self.orphans[gone]
         for instance in alive.values():
             record = self.records.get(instance.instance_id)
-            node = by_provider_id.get(instance.provider_id)
+            node = by_provider_id.get(provider_id_key(instance.provider_id))
             if node is not None:
                 self.had_node[instance.instance_id] = node.name
                 self.orphans.pop(instance.instance_id, None)  # registered again (kept, kubelet came back)

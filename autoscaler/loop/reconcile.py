@@ -50,7 +50,7 @@ from autoscaler.planner import Plan
 from autoscaler.usage import NO_METRICS, MetricsSource
 from autoscaler.snapshot import pods_by_node
 from pricing.types import RegionCatalog
-from providers.base import Instance, Provider
+from providers.base import Instance, Provider, provider_id_key
 
 log = logging.getLogger("smart_autoscaler.loop.reconcile")
 
@@ -73,7 +73,7 @@ class LoopContext:
 
     view: ClusterView
     bound: Mapping[str, list[Pod]]
-    instances: Mapping[str, Instance]  # by provider id; empty when the cloud did not answer
+    instances: Mapping[str, Instance]  # by provider_id_key(provider id); empty when the cloud did not answer
     now: float
 
 
@@ -115,7 +115,7 @@ class Reconciler:
         self.calls = calls or default_calls(provider, clock, config)
         self.backoff = backoff or BackoffTracker(config.backoff)
         self.reporter = EventReporter(cluster, clock, self.metrics, on_timeline)
-        self.attempts = LaunchAttempts(config, self.reporter)
+        self.attempts = LaunchAttempts(config, self.reporter, self.metrics)
         self.lifecycle = InstanceLifecycle(
             cluster, provider, self.calls, config, self.backoff, self.reporter, self.metrics,
             adopt_intent=lambda instance: self.scale_up.intent_for(instance), dry_run=dry_run,
@@ -125,7 +125,7 @@ class Reconciler:
             self.metrics, dry_run,
         )
         self.drainer = Drainer(cluster, provider, self.calls, self.reporter, self.metrics, config.scale_down.drain_timeout)
-        self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run)
+        self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run, keep=self.attempts.awaited_nodes)
         self.costs = CostEstimates(catalog, config, self.reporter)
         self.hot_nodes = HotNodes(
             cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run, self.drainer.evictions
@@ -208,7 +208,7 @@ class Reconciler:
                 report.pending, report.unplaceable = len(decided.modes), len(decided.unplaceable)
                 awaited = {placement.node for placement in decided.placements}
             self._stage("cost estimates", lambda: self.costs.run(view, self.backoff.view(now), now))
-            context = LoopContext(view, bound, {i.provider_id: i for i in instances or []}, now)
+            context = LoopContext(view, bound, {provider_id_key(i.provider_id): i for i in instances or []}, now)
             self.drainer.cloud_answered = instances is not None
             if not hold:
                 self._stage("scale-down", lambda: self._scale_down(context, report, awaited))

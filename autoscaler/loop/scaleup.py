@@ -24,11 +24,13 @@ from autoscaler.loop.lifecycle import LAUNCH, InstanceLifecycle, LaunchIntent, r
 from autoscaler.metrics import Metrics
 from autoscaler.model import Node, Pod
 from autoscaler.nodelabels import ZONE, node_labels
+from autoscaler.nodetaints import launch_taints, type_devices
 from autoscaler.planner import NewNode, Plan, plan
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.resources import Resources
 from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes, pods_by_node
+from pricing.disk import configured_floor_gib, root_volume_gib, usable_bytes
 from pricing.flex import flex_size, sized_from_tags
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
@@ -41,6 +43,7 @@ from providers.base import (
     LaunchAlternative,
     LaunchRequest,
     Provider,
+    provider_id_key,
 )
 
 log = logging.getLogger("smart_autoscaler.loop.scaleup")
@@ -87,6 +90,8 @@ class ScaleUp:
         re-plan: the next cheapest offering is asked for in the same loop."""
         pending = [pod for pod in view.pods if needs_capacity(pod, self.config)]
         self.metrics.pending_pods.set(len(pending))
+        initializing = self.attempts.initializing()
+        pending = [pod for pod in pending if pod.key not in initializing]  # their node's devices are coming
         by_key = {pod.key: pod for pod in pending}
         decided = Plan()
         for _ in range(MAX_LAUNCH_ROUNDS if pending else 0):
@@ -95,17 +100,23 @@ class ScaleUp:
             if not submitted or not absorb():
                 break
         report_problems(self.reporter, decided, by_key)
+        self.attempts.warn_over_budget(pending, now)
         self.metrics.unplaceable_pods.set(len(decided.unplaceable))
         return decided
 
     def _plan(self, view: ClusterView, pending: list[Pod], bound: Mapping[str, list[Pod]], now: float) -> Plan:
         base = self.backoff.view(now)
         self.guard.forget_gone(pending)
-        groups: dict[int, tuple[Backoffs, list[Pod]]] = {0: (base, [])}
-        for pod in pending:  # pods whose set has (set, offering) back-offs are planned with them
-            pairs = self.attempts.backoffs_for(pod, base)
-            group = groups.setdefault(id(pairs.pairs) if pairs else 0, (pairs or base, []))
-            group[1].append(pod)
+        groups: dict[object, tuple[Backoffs, list[Pod]]] = {0: (base, [])}
+        group_of: dict[object, object] = {}  # pod set -> its group (0: the loop's back-offs alone)
+        for pod in pending:  # pods whose set has back-offs of its own are planned with them
+            key = pod_set(pod)
+            if key not in group_of:
+                own = self.attempts.backoffs_for(pod, base, now)
+                group_of[key] = key if own is not None else 0
+                if own is not None:
+                    groups[key] = (own, [])
+            groups[group_of[key]][1].append(pod)
         waiting = {pod.key for pod in pending}
         nodes = planner_nodes(
             view, self.lifecycle.in_flight(now, waiting), self.prices, bound, now, self.config.scale_up_timeout
@@ -200,25 +211,40 @@ class ScaleUp:
         need = self.attempts.need(new, pods)
         request_id = self.attempts.request_id(need, now)
         labels = self.labels_for(itype, option.capacity_type, new.mode, option.gpu_time_slices)
+        volume = self._root_volume(new, pods)
         request = LaunchRequest(
             request_id=request_id,
             instance_type=itype,
             capacity_type=option.capacity_type,
             zones=option.zones,
             labels=labels,
-            taints=tuple(option.taints),
+            taints=launch_taints(
+                option.taints, type_devices(itype, self.catalog.cloud, self.config.extended_resources),
+                [pods[key] for key in new.pods if key in pods],
+            ),
             tags={TAG_CLUSTER: self.config.cluster_name, TAG_REQUEST: request_id, TAG_ROLE: new.mode,
                   TAG_CAPACITY: option.capacity_type, **flex_size(itype)},
             price=option.price,
             alternatives=tuple(
                 LaunchAlternative(alt.instance_type, alt.capacity_type, alt.zones, alt.price) for alt in new.alternatives
             ),
+            root_volume_gib=volume,
         )
+        allocatable = replace(option.allocatable, ephemeral=min(option.allocatable.ephemeral, usable_bytes(volume)))
         intent = LaunchIntent(
-            request_id, need, itype.name, option.capacity_type, option.zones, new.mode, option.allocatable,
+            request_id, need, itype.name, option.capacity_type, option.zones, new.mode, allocatable,
             option.price, itype.gpu_count, labels, request.taints, new.pods,
         )
         return self.calls.submit(LAUNCH, request_id, lambda: self.provider.launch(request), (intent, request))
+
+    def _root_volume(self, new: NewNode, pods: Mapping[str, Pod]) -> int:
+        """The node's root volume (GiB): its pods' ephemeral storage and the DaemonSets' (what
+        the planner took off the type's allocatable), sized in pricing/disk.py."""
+        itype = new.option.instance_type
+        daemonsets = max(0, itype.allocatable.ephemeral - new.option.allocatable.ephemeral)
+        need = daemonsets + sum(pods[key].requests.ephemeral for key in new.pods if key in pods)
+        gpu = bool(itype.gpu_count)
+        return root_volume_gib(self.config.cloud, gpu, need, configured_floor_gib(self.config, gpu))
 
     # ---- answers
 
@@ -239,14 +265,14 @@ class ScaleUp:
         # A node that registered before this call was made belongs to an earlier attempt; one
         # that registered since is this launch, joined before its answer was read (creation
         # timestamps have whole seconds).
-        known = {node.provider_id for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
-        if not instance.alive or instance.provider_id in known:
+        known = {provider_id_key(node.provider_id) for node in view.nodes if node.provider_id and node.created < outcome.started - 1.0}
+        if not instance.alive or provider_id_key(instance.provider_id) in known:
             # The cloud answered a spent attempt (after a restart) with its old instance.
             self.attempts.spent(intent.need, now)
             self.reporter.note(
                 "stale-key",
                 f"request id {intent.request_id[:12]} named an earlier launch ({instance.instance_id}, "
-                f"{instance.state}{', already a node' if instance.provider_id in known else ''}): launching anew",
+                f"{instance.state}{', already a node' if provider_id_key(instance.provider_id) in known else ''}): launching anew",
             )
             return True
         for skipped in instance.skipped:  # alternatives the cloud passed over on its way

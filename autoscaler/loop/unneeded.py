@@ -7,7 +7,7 @@ starts the drains (or, in dry-run, says what it would remove).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from autoscaler.cluster import ClusterView
 from autoscaler.config import Config
@@ -21,8 +21,12 @@ UNNEEDED = "unneeded"
 
 
 class ScaleDown:
-    def __init__(self, config: Config, drainer: Drainer, reporter: EventReporter, dry_run: bool = False) -> None:
+    def __init__(
+        self, config: Config, drainer: Drainer, reporter: EventReporter, dry_run: bool = False,
+        keep: Callable[[], set[str]] = set,
+    ) -> None:
         self.config = config
+        self.keep = keep  # nodes not to drain now whatever their use (launched for pods still on their way)
         self.drainer = drainer
         self.reporter = reporter
         self.dry_run = dry_run
@@ -42,7 +46,12 @@ class ScaleDown:
                 f"node {pod.node_name} is unneeded but is kept: {eviction_blocker(pod, ())}",
             )
         started = set()
+        kept = self.keep()
+        for name in kept:
+            self.unneeded_since.pop(name, None)  # unneeded for the whole duration once let go
         for candidate in decision.to_drain:
+            if candidate.node in kept:
+                continue
             node = nodes[candidate.node]
             if self.dry_run:
                 self.reporter.note("dry-run", f"would drain and remove node {node.name}: {candidate.reason}")

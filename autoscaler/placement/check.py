@@ -13,7 +13,8 @@ from typing import Iterable, Mapping
 
 from autoscaler.model import Pod, ports_conflict, tolerates_all
 from autoscaler.nodelabels import HOSTNAME
-from autoscaler.placement.rules import domain_of, self_matching, skew_allows, spread_eligible
+from autoscaler.placement.rules import self_matching
+from autoscaler.placement.spread import domain_of, skew_allows, spread_domains
 from autoscaler.resources import Resources
 from pricing.types import Taint
 
@@ -24,6 +25,7 @@ EXISTING_ANTI = "node(s) didn't satisfy existing pods anti-affinity rules"
 SPREAD = "node(s) didn't match pod topology spread constraints"
 NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
 UNSCHEDULABLE = "node(s) were unschedulable"
+DRAINING = "node(s) were being drained"
 
 
 @dataclass
@@ -78,18 +80,8 @@ class _PodView:
             if any(domains for _, domains in needed) or not self_matching(pod):
                 self.needed = needed
         for constraint in constraints.spread:
-            counts: dict[str, int] = {}
-            domains: set[str] = set()
-            for node in nodes:
-                if not spread_eligible(constraint, constraints, node.labels, node.taints):
-                    continue
-                domain = domain_of(node.labels, node.name, constraint.topology_key)
-                if domain is None:
-                    continue
-                domains.add(domain)
-                matching = sum(1 for p in node.pods if constraint.pods.matches(p.namespace, p.labels))
-                if matching:
-                    counts[domain] = counts.get(domain, 0) + matching
+            found = spread_domains(constraint, constraints, nodes)
+            counts, domains = found.counts, set(found.domains)
             self.spread.append((constraint, counts, domains))
 
 
@@ -170,6 +162,21 @@ class PlacementState:
         node = self.nodes.pop(name, None)
         if node is not None:
             self._anti_terms -= sum(1 for p in node.pods if p.constraints.pod_anti_affinity)
+        self._views.clear()
+
+    def vacate(self, name: str, leaving: Iterable[Pod], why: str = DRAINING) -> None:
+        """A node being drained: cordoned, without the pods that leave it, and still there --
+        still a domain of topology spread (autoscaler.placement.spread) until it is deleted,
+        as kube-scheduler counts it while its pods look for room."""
+        node = self.nodes.get(name)
+        if node is None:
+            return
+        gone = {id(pod) for pod in leaving}
+        kept = [pod for pod in node.pods if id(pod) not in gone]
+        self._anti_terms -= sum(1 for p in node.pods if id(p) in gone and p.constraints.pod_anti_affinity)
+        node.pods = kept
+        node.schedulable = False
+        node.blocked = why
         self._views.clear()
 
     def first_fit(self, pod: Pod, names: Iterable[str]) -> tuple[str | None, dict[str, int]]:

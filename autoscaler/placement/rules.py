@@ -9,49 +9,14 @@
   matching pod; and an existing pod's anti-affinity term forbids its domain to pods it
   matches (symmetry).
 - PodTopologySpread (DoNotSchedule): placing the pod in domain d must leave
-  count(d) + 1 - min(count over eligible domains) <= maxSkew; the minimum is 0 while fewer
-  than minDomains domains exist. Eligible nodes follow nodeAffinityPolicy (default Honor:
-  only nodes matching the pod's node affinity) and nodeTaintsPolicy (default Ignore); nodes
-  without the topology label are no domain and take no such pod.
+  count(d) + 1 - min(count over the domains) <= maxSkew; which nodes are domains and what
+  they count is `autoscaler.placement.spread`, the one rule every decision uses.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
-
-from autoscaler.model import Pod, PodConstraints, SpreadConstraint, tolerates_all
-from autoscaler.nodelabels import HOSTNAME
-from pricing.types import Taint
-
-
-
-def domain_of(labels: Mapping[str, str], name: str, key: str) -> str | None:
-    """The node's value of a topology key (the hostname defaults to the node's name)."""
-    value = labels.get(key)
-    if value is None and key == HOSTNAME:
-        return name
-    return value
-
-
-def spread_eligible(
-    constraint: SpreadConstraint, constraints: PodConstraints, labels: Mapping[str, str], taints: tuple[Taint, ...]
-) -> bool:
-    """Whether a node counts as a domain of the pod's spread constraint (inclusion policies)."""
-    if constraint.honor_node_affinity and not constraints.affinity.matches(labels):
-        return False
-    if constraint.honor_taints and not tolerates_all(constraints.tolerations, taints):
-        return False
-    return True
-
-
-def skew_allows(constraint: SpreadConstraint, counts: Mapping[str, int], domain: str, domains: Iterable[str]) -> bool:
-    """Whether one more matching pod in `domain` keeps the constraint's skew."""
-    domains = set(domains)
-    domains.add(domain)
-    lowest = min((counts.get(d, 0) for d in domains), default=0)
-    if len(domains) < constraint.min_domains:
-        lowest = 0
-    return counts.get(domain, 0) + 1 - lowest <= constraint.max_skew
+from autoscaler.model import Pod
+from autoscaler.placement.spread import domain_of  # noqa: F401  (inter-pod terms use it too)
 
 
 def self_matching(pod: Pod) -> bool:

@@ -1,9 +1,11 @@
 """The bins of the bin-pack: open nodes and new nodes, one numpy column each.
 
 Per bin: free room per resource, the zone it is pinned to (or the zones it may still take),
-how many of its pods match each selector in play, and how many carry a hostname
-anti-affinity term of each selector (for symmetric anti-affinity). Host ports are kept per
-bin in Python sets: only pods that ask for ports look at them.
+how many of its pods match each selector a hostname term counts, and how many carry a
+hostname anti-affinity term of each selector (for symmetric anti-affinity). Selectors only
+zone terms count have no row (they are counted per zone): 6,000 Deployments spreading over
+zones must not cost 6,000 rows per bin. Host ports are kept per bin in Python sets: only
+pods that ask for ports look at them.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ UNPINNED = -1
 
 
 class Bins:
-    def __init__(self, capacity: int, selectors: int) -> None:
+    def __init__(self, capacity: int, host_selectors: list[int]) -> None:
         capacity = max(capacity, 8)
+        # selector -> its row; every other selector reads the last row, which stays zero
+        self.rows = {sid: row for row, sid in enumerate(host_selectors)}
+        self.no_row = len(host_selectors)
+        selectors = len(host_selectors) + 1
         self.free = np.zeros((DIMENSIONS, capacity), dtype=np.int64)
         self.zone = np.full(capacity, UNPINNED, dtype=np.int64)
         self.zmask = np.zeros(capacity, dtype=np.int64)
         self.selectors = selectors
-        self.counts = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
-        self.sym = np.zeros((max(selectors, 1), capacity), dtype=np.int64)
-        self.hold = np.zeros((max(selectors, 1), capacity), dtype=np.int64)  # pods with a hostname spread on s
+        self.counts = np.zeros((selectors, capacity), dtype=np.int64)
+        self.sym = np.zeros((selectors, capacity), dtype=np.int64)
+        self.hold = np.zeros((selectors, capacity), dtype=np.int64)  # pods with a hostname spread on s
         self.count = 0
         self.version = 0  # bumped whenever a bin is added or its zones change
         self.names: list[str | None] = []  # None for a new node
@@ -34,6 +40,11 @@ class Bins:
         self.pods: list[list[str]] = []
         self.ports: list[set[HostPort]] = []
         self.classes: list[set[int]] = []  # pod classes on the bin (for alternatives)
+
+    def row(self, sid: int) -> int:
+        """The row of a selector in counts, sym and hold (the zero row when no hostname term
+        counts it: read it, never write it)."""
+        return self.rows.get(sid, self.no_row)
 
     def _grow(self, at_least: int) -> None:
         more = max(self.free.shape[1], at_least)

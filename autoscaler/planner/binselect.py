@@ -152,9 +152,11 @@ def _choose_layout(
 
 
 def _in_zones(zone: str, zones: set[str], region: str) -> bool:
-    """An option priced for a whole region (a catalog without zones: GCP, Azure, OCI) covers the
-    region's zones, whatever they are called (us-central1-a, eastus-1, US-ASHBURN-AD-1)."""
-    return zone in zones or region in zones or any(zone.startswith(f"{name}-") for name in zones)
+    """An option priced for a whole region (a region without zones) covers the region's
+    zones, whatever they are called; a node in no zone (an AKS node outside availability zones,
+    whose zone the snapshot reads as the region) is no zone's either: its own labels decide, in
+    the placement simulation."""
+    return zone in zones or zone == region or region in zones or any(zone.startswith(f"{name}-") for name in zones)
 
 
 def _reuse(
@@ -236,7 +238,8 @@ def select_nodes(
             continue
         start = 0
         for zone, count in zoned.quota:
-            if count:
+            count = min(count, len(pods) - start)  # more zones allowed than pods (us-central1 has four)
+            if count > 0:
                 mask = np.array([zone in option.zones for option in options], dtype=bool)
                 _lay_out(result, pods[start : start + count], options, np.where(mask, fits, 0), prices, zone, all_options, matrices)
                 start += count

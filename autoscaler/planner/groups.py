@@ -22,19 +22,33 @@ class SelectorRegistry:
         self.ids: dict[PodSelector, int] = {}
         self.selectors: list[PodSelector] = []
         self.zone_keyed: set[int] = set()  # selectors some term counts per zone
+        self.host_keyed: list[int] = []  # selectors some term counts per node (in this order)
         # Spread constraints in play per selector: pods matching one keep its skew too, so the
         # plan holds whatever order the scheduler binds the pods in.
         self.zone_spreads: dict[int, list] = {}
         self.host_skew: dict[int, int] = {}  # selector -> smallest hostname maxSkew on it
         self._signatures: dict[tuple, tuple[int, ...]] = {}
+        # Selectors indexed by one of their matchLabels pairs, so a pod is tried only against
+        # selectors that could match it (6,000 Deployments each spreading its own pods would
+        # otherwise try every pod against every selector); those without matchLabels, always.
+        self._by_label: dict[tuple[str, str], list[int]] = {}
+        self._always: list[int] = []
+        self._host_set: set[int] = set()
 
     def add(self, selector: PodSelector, topology_key: str) -> int:
         sid = self.ids.get(selector)
         if sid is None:
             sid = self.ids[selector] = len(self.selectors)
             self.selectors.append(selector)
+            if selector.match_labels:
+                self._by_label.setdefault(selector.match_labels[0], []).append(sid)
+            else:
+                self._always.append(sid)
         if topology_key == ZONE:
             self.zone_keyed.add(sid)
+        elif topology_key == HOSTNAME and sid not in self._host_set:
+            self._host_set.add(sid)
+            self.host_keyed.append(sid)
         return sid
 
     def add_terms_of(self, shape: PodShape) -> None:
@@ -57,8 +71,11 @@ class SelectorRegistry:
         key = (pod.namespace, tuple(pod.labels.items()))
         found = self._signatures.get(key)
         if found is None:
+            candidates = set(self._always)
+            for pair in key[1]:
+                candidates.update(self._by_label.get(pair, ()))
             found = self._signatures[key] = tuple(
-                sid for sid, selector in enumerate(self.selectors) if selector.matches(pod.namespace, pod.labels)
+                sid for sid in sorted(candidates) if self.selectors[sid].matches(pod.namespace, pod.labels)
             )
         return found
 

@@ -244,12 +244,12 @@ class OptionBook:
     def zone_price(self, option: NodeOption, zone: str) -> float | None:
         """The option's price in one zone, or None when it is not offered there or backed off."""
         index = getattr(self, "_zone_prices", None)
-        if index is None:
-            index = self._zone_prices = {
-                (offers.instance_type.name, offers.capacity_type): {z.zone: z.price for z in offers.zones}
-                for offers in self._types
-            }
-        price = index.get((option.name, option.capacity_type), {}).get(zone)
+        if index is None:  # type -> its offers; each type's zone prices made when first asked
+            index = self._zone_prices = {(offers.instance_type.name, offers.capacity_type): offers for offers in self._types}
+        offers = index.get((option.name, option.capacity_type))
+        if offers is not None and not isinstance(offers, dict):
+            offers = index[(option.name, option.capacity_type)] = {z.zone: z.price for z in offers.zones}
+        price = (offers or {}).get(zone)
         if price is None or self._backed_off(option.name, option.capacity_type, zone):
             return None
         if option.instance_type.flexible:

@@ -6,7 +6,7 @@ affinity and taints) and which offering a new bin of its own gets.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,11 +25,35 @@ if TYPE_CHECKING:
 _ALTERNATIVES = 4
 
 
+_INTER_POD = frozenset({"host_ports", "pod_affinity", "pod_anti_affinity", "spread"})
+_NODE_LEVEL = tuple(f.name for f in fields(PodConstraints) if f.name not in _INTER_POD)
+_KEYS: dict[tuple, PodConstraints] = {}
+_SEEN: dict[int, tuple[PodConstraints, PodConstraints]] = {}  # by identity: no hashing of the rules
+
+
+def node_level(constraints: PodConstraints) -> tuple:
+    """What of a pod's constraints decides its offerings (all but the inter-pod rules)."""
+    return tuple(getattr(constraints, name) for name in _NODE_LEVEL)
+
+
 def class_key(constraints: PodConstraints) -> PodConstraints:
-    """The node-level part of a pod's constraints (what decides its offerings)."""
+    """The node-level part of a pod's constraints (what decides its offerings), one object per
+    distinct part (thousands of Deployments differing only in their spread selectors share it)."""
     if not (constraints.host_ports or constraints.inter_pod):
         return constraints
-    return replace(constraints, host_ports=frozenset(), pod_affinity=(), pod_anti_affinity=(), spread=())
+    seen = _SEEN.get(id(constraints))
+    if seen is not None and seen[0] is constraints:
+        return seen[1]
+    level = node_level(constraints)
+    found = _KEYS.get(level)
+    if found is None:
+        if len(_KEYS) > 4096:
+            _KEYS.clear()
+        found = _KEYS[level] = replace(constraints, host_ports=frozenset(), pod_affinity=(), pod_anti_affinity=(), spread=())
+    if len(_SEEN) > 65536:
+        _SEEN.clear()
+    _SEEN[id(constraints)] = (constraints, found)
+    return found
 
 
 def meets_shape(option: NodeOption, config: Config, wants_gpu: bool) -> bool:

@@ -15,7 +15,7 @@ from autoscaler.nodelabels import HOSTNAME, ZONE
 from autoscaler.planner.groups import PodGroup
 from autoscaler.planner.options import NodeOption
 from autoscaler.planner.zones import spread_allowed, spread_quota
-from autoscaler.placement.rules import spread_eligible
+from autoscaler.placement.spread import spread_domains
 
 if TYPE_CHECKING:
     from autoscaler.planner.pack_classes import PodClass
@@ -37,18 +37,30 @@ class Rules:
 
 
 def zone_counts_for(packer: Packer, sid: int, group: PodGroup, constraint) -> tuple[dict[str, int], list[str]]:
-    """Matching pods per zone over eligible nodes (existing ones by the inclusion policies, plus
-    what this plan placed), and the zones that are domains."""
+    """Matching pods per zone and the zones that are domains, by the one spread-domain rule
+    (`autoscaler.placement.spread`) over the existing nodes, plus what this plan placed."""
     constraints = group.shape.constraints
-    counts: dict[str, int] = {}
-    domains: set[str] = set()
-    for node in packer.all_nodes:
-        if node.zone and spread_eligible(constraint, constraints, node.labels, node.taints):
-            domains.add(node.zone)
-    placed = packer.zone_counts.get(sid, {})
-    for zone_index, count in placed.items():
-        counts[packer.zone_names[zone_index]] = count
-    return counts, sorted(domains)
+    if not packer.all_nodes:
+        return _placed_counts(packer, sid, {}), []
+    key = (
+        constraint,
+        constraints.affinity if constraint.honor_node_affinity else None,
+        constraints.tolerations if constraint.honor_taints else None,
+        tuple(c.topology_key for c in constraints.spread),
+    )
+    existing = packer.existing_spread.get(key)
+    if existing is None:
+        existing = packer.existing_spread[key] = spread_domains(constraint, constraints, packer.all_nodes)
+    return _placed_counts(packer, sid, existing.counts), sorted(existing.domains)
+
+
+def _placed_counts(packer: Packer, sid: int, existing: dict[str, int]) -> dict[str, int]:
+    counts = dict(existing)
+    for zone_index, count in packer.placed_zone_counts.get(sid, {}).items():
+        name = packer.zone_names[zone_index]
+        counts[name] = counts.get(name, 0) + count
+    return counts
+
 
 def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> Rules:
     constraints = group.shape.constraints

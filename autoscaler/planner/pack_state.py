@@ -38,7 +38,7 @@ class PackState:
         self.book, self.config, self.registry = book, config, registry
         self.zone_ids: dict[str, int] = {}
         self.zone_names: list[str] = []
-        self.bins = Bins(len(open_nodes) + 64, len(registry.selectors))
+        self.bins = Bins(len(open_nodes) + 64, registry.host_keyed)
         self.classes: dict[PodConstraints, PodClass] = {}
         self.class_list: list[PodClass] = []
         self.all_nodes = all_nodes
@@ -46,6 +46,8 @@ class PackState:
         self.total = np.zeros(max(len(registry.selectors), 1), dtype=np.int64)  # matching pods anywhere
         self.zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> placed matching pods
         self.sym_zones: dict[int, set[int]] = {}  # selector -> zones with a zone anti-affinity term on it
+        self.placed_zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> pods this plan placed
+        self.existing_spread: dict[tuple, object] = {}  # spread domains of the existing nodes, per rule
         self.largest: dict[PodConstraints, Resources] = {}
         # Catalog zones get the first ids, always in the same order, so that what pod classes
         # keep on the option book (zone masks) holds for every plan made with that book.
@@ -69,10 +71,11 @@ class PackState:
             index = self.bins.add(as_row(node.free), node.name, None, zone, 1 << zone, set(node.host_ports))
             for pod in node.pods:
                 for sid in registry.signature(pod):
-                    self.bins.counts[sid, index] += 1
+                    if sid in self.bins.rows:
+                        self.bins.counts[self.bins.rows[sid], index] += 1
                 for term in pod.constraints.pod_anti_affinity:
                     if term.topology_key == HOSTNAME:
-                        self.bins.sym[registry.ids[term.pods], index] += 1
+                        self.bins.sym[self.bins.row(registry.ids[term.pods]), index] += 1
         self.open_nodes = open_nodes
         self.result = BinPackResult()
         self._alternatives_seen: dict[tuple, tuple[NodeOption, ...]] = {}
@@ -159,17 +162,20 @@ class PackState:
             bins.version += 1
         pinned = int(bins.zone[index])
         for sid in group.sids:
-            bins.counts[sid, index:end] += take
+            if sid in bins.rows:
+                bins.counts[bins.rows[sid], index:end] += take
             self.total[sid] += len(pods)
             if pinned >= 0 and sid in self.registry.zone_keyed:
                 per_zone = self.zone_counts.setdefault(sid, {})
                 per_zone[pinned] = per_zone.get(pinned, 0) + len(pods)
+                placed = self.placed_zone_counts.setdefault(sid, {})
+                placed[pinned] = placed.get(pinned, 0) + len(pods)
         for constraint in shape.constraints.spread:
             if constraint.topology_key == HOSTNAME:
-                bins.hold[self.registry.ids[constraint.pods], index:end] += take
+                bins.hold[bins.row(self.registry.ids[constraint.pods]), index:end] += take
         for term in shape.constraints.pod_anti_affinity:
             sid = self.registry.ids[term.pods]
             if term.topology_key == HOSTNAME:
-                bins.sym[sid, index:end] += take
+                bins.sym[bins.row(sid), index:end] += take
             elif term.topology_key == ZONE and pinned >= 0:
                 self.sym_zones.setdefault(sid, set()).add(pinned)

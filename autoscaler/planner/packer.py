@@ -24,6 +24,7 @@ from autoscaler.planner.pack_classes import PodClass, class_key
 from autoscaler.planner.pack_state import BinPackResult, PackState
 from autoscaler.planner.pack_result import finish
 from autoscaler.planner.pack_rules import ALL_ZONES, Rules, rules_for, why_left
+from autoscaler.planner.families import batches, place_family
 from autoscaler.resources import Resources
 
 
@@ -42,18 +43,18 @@ class Packer(PackState):
         constraints = group.shape.constraints
         ids = self.registry.ids
         for sid in group.sids:
-            caps[bins.sym[sid, lo:count] > 0] = 0
+            caps[bins.sym[bins.row(sid), lo:count] > 0] = 0
         for term in constraints.pod_anti_affinity:
             if term.topology_key == HOSTNAME:
-                caps[bins.counts[ids[term.pods], lo:count] > 0] = 0
+                caps[bins.counts[bins.row(ids[term.pods]), lo:count] > 0] = 0
         for term in constraints.pod_affinity:
             sid = ids[term.pods]
             if term.topology_key == HOSTNAME and self.total[sid] > 0:
-                caps[bins.counts[sid, lo:count] == 0] = 0
+                caps[bins.counts[bins.row(sid), lo:count] == 0] = 0
         for constraint in constraints.spread:
             if constraint.topology_key != HOSTNAME:
                 continue
-            have = bins.counts[ids[constraint.pods], lo:count]
+            have = bins.counts[bins.row(ids[constraint.pods]), lo:count]
             if ids[constraint.pods] in group.sids:
                 caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
             else:
@@ -61,8 +62,8 @@ class Packer(PackState):
         for sid in group.sids:
             skew = self.registry.host_skew.get(sid)
             if skew is not None:
-                held = bins.hold[sid, lo:count] > 0
-                caps[held] = np.minimum(caps[held], np.maximum(skew - bins.counts[sid, lo:count][held], 0))
+                held = bins.hold[bins.row(sid), lo:count] > 0
+                caps[held] = np.minimum(caps[held], np.maximum(skew - bins.counts[bins.row(sid), lo:count][held], 0))
         np.minimum(caps, rules.per_bin, out=caps)
         if constraints.host_ports:
             for at in np.nonzero(caps)[0]:
@@ -256,7 +257,11 @@ def pack(
         packer.smallest = np.min(np.array([as_row(g.shape.requests) for g in groups]), axis=0)
     reference = Resources(config.bin_packing_node_cpu, config.bin_packing_node_memory, config.bin_packing_node_gpu)
     deferred = []
-    for group in _order(groups, reference):
+    for batch in batches(packer, _order(groups, reference)):
+        if len(batch) > 1:
+            deferred.extend(place_family(packer, batch))
+            continue
+        (group,) = batch
         left = packer.place_group(group)
         if left:
             deferred.append(PodGroup(group.shape, group.namespace, group.sids, left, group.self_start))

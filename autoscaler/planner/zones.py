@@ -5,12 +5,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from autoscaler.model import SpreadConstraint
-
-
-def _lowest(counts: Mapping[str, int], domains: Sequence[str], min_domains: int) -> int:
-    if len(domains) < min_domains:
-        return 0
-    return min((counts.get(d, 0) for d in domains), default=0)
+from autoscaler.placement.spread import lowest as _global_minimum
 
 
 def spread_quota(
@@ -27,7 +22,7 @@ def spread_quota(
     domains = list(dict.fromkeys(list(domains) + list(placeable)))
     quota = {zone: 0 for zone in placeable}
     for _ in range(wanted):
-        lowest = _lowest(counts, domains, constraint.min_domains)
+        lowest = _global_minimum(constraint, counts, domains)
         best = None
         for zone in placeable:
             have = counts.get(zone, 0)
@@ -45,5 +40,5 @@ def spread_allowed(
 ) -> set[str]:
     """Zones a pod that does not match its own constraint may go to (its placement changes no count)."""
     domains = list(dict.fromkeys(list(domains) + list(placeable)))
-    lowest = _lowest(counts, domains, constraint.min_domains)
+    lowest = _global_minimum(constraint, counts, domains)
     return {zone for zone in placeable if counts.get(zone, 0) + 1 - lowest <= constraint.max_skew}

@@ -9,7 +9,7 @@ import numpy as np
 
 from autoscaler.placement.check import PlacementState
 from autoscaler.nodelabels import HOSTNAME
-from autoscaler.placement.rules import domain_of, spread_eligible
+from autoscaler.placement.spread import domain_of, spread_domains
 from autoscaler.planner.options import NodeOption
 from autoscaler.planner.zones import spread_allowed, spread_quota
 from autoscaler.nodelabels import ZONE, node_labels
@@ -21,14 +21,13 @@ class ZoneLayout:
     reason: str = ""  # why the pods beyond the quota get nothing
 
 
-def _matching(state: PlacementState | None, selector, key: str, constraint=None, constraints=None) -> tuple[dict[str, int], set[str]]:
+def _matching(state: PlacementState | None, selector, key: str) -> tuple[dict[str, int], set[str]]:
+    """Pods matching an inter-pod (anti-)affinity term per domain: every node counts."""
     counts: dict[str, int] = {}
     domains: set[str] = set()
     if state is None:
         return counts, domains
     for node in state.nodes.values():
-        if constraint is not None and not spread_eligible(constraint, constraints, node.labels, node.taints):
-            continue
         domain = domain_of(node.labels, node.name, key)
         if domain is None:
             continue
@@ -37,6 +36,13 @@ def _matching(state: PlacementState | None, selector, key: str, constraint=None,
         if matched:
             counts[domain] = counts.get(domain, 0) + matched
     return counts, domains
+
+
+def _spread_counts(state: PlacementState | None, constraint, constraints) -> tuple[dict[str, int], set[str]]:
+    if state is None:
+        return {}, set()
+    found = spread_domains(constraint, constraints, state.nodes.values())
+    return found.counts, set(found.domains)
 
 
 def zone_layout(pod_set, options: list[NodeOption], fits: np.ndarray, state: PlacementState | None) -> ZoneLayout | None:
@@ -77,7 +83,7 @@ def zone_layout(pod_set, options: list[NodeOption], fits: np.ndarray, state: Pla
         elif not term.pods.matches(first.namespace, first.labels):
             return ZoneLayout([], f"no pod matches its required pod affinity ({term.pods.describe()})")
     for constraint in spreads:
-        counts, domains = _matching(state, constraint.pods, ZONE, constraint, constraints)
+        counts, domains = _spread_counts(state, constraint, constraints)
         if constraint.pods.matches(first.namespace, first.labels):
             quota = _merge(quota, spread_quota(constraint, wanted, counts, sorted(domains), allowed))
             reasons.append(

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from autoscaler.resources import Resources
+from autoscaler.sim.kubelet import ADVERTISED_DEVICES
+from pricing.devices import devices_of as type_devices
 from pricing.types import ON_DEMAND, InstanceType, Taint
 from providers.base import FailureScope, InsufficientCapacity, LaunchRequest
 
@@ -57,6 +59,9 @@ class CloudFaults:
     never_boots: set[str] = field(default_factory=set)
     short: dict[str, Resources] = field(default_factory=dict)  # type -> what its kubelet reserves beyond the catalog
     taints: dict[str, tuple[Taint, ...]] = field(default_factory=dict)  # type -> taints its image adds
+    # Device plugins running on every node (besides NVIDIA's and AMD's GPU plugins, which the
+    # simulated kubelet always has): the nodes of types carrying their devices advertise them.
+    device_plugins: set[str] = field(default_factory=set)
 
     def clear(self) -> None:
         self.stockouts.clear()
@@ -65,6 +70,7 @@ class CloudFaults:
         self.never_boots.clear()
         self.short.clear()
         self.taints.clear()
+        self.device_plugins.clear()
 
     def quota(self, itype: InstanceType, capacity_type: str, now: float) -> Quota | None:
         return next((q for q in self.quotas if q.blocks(itype, capacity_type, now)), None)
@@ -108,7 +114,9 @@ class CloudFaults:
         short = self.short.get(itype.name)
         if short is not None:
             itype = replace(itype, allocatable=(itype.allocatable - short).clamp_zero())
-        return replace(request, instance_type=itype, taints=request.taints + self.taints.get(itype.name, ()))
+        devices = {name: n for name in sorted(self.device_plugins) if (n := type_devices(name, itype.name))}
+        tags = {**request.tags, ADVERTISED_DEVICES: ",".join(f"{k}={v}" for k, v in devices.items())} if devices else request.tags
+        return replace(request, instance_type=itype, taints=request.taints + self.taints.get(itype.name, ()), tags=tags)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +126,7 @@ class CloudFaults:
             "never_boots": sorted(self.never_boots),
             "short": {name: [r.cpu, r.memory] for name, r in self.short.items()},
             "taints": {name: [[t.key, t.value, t.effect] for t in taints] for name, taints in self.taints.items()},
+            "device_plugins": sorted(self.device_plugins),
         }
 
     @classmethod
@@ -129,6 +138,7 @@ class CloudFaults:
             never_boots=set(data.get("never_boots", [])),
             short={name: Resources(int(cpu), int(memory)) for name, (cpu, memory) in data.get("short", {}).items()},
             taints={name: tuple(Taint(*t) for t in taints) for name, taints in data.get("taints", {}).items()},
+            device_plugins=set(data.get("device_plugins", [])),
         )
 
 
@@ -169,6 +179,12 @@ class FaultInjection:
         """Nodes of this type register with a taint the catalog does not know of (an image that
         taints its nodes): pods that do not tolerate it are never placed there."""
         self._change(lambda: self.faults.taints.__setitem__(instance_type, self.faults.taints.get(instance_type, ()) + (taint,)))
+
+    def install_device_plugin(self, resource: str) -> None:
+        """From now on nodes of types that carry `resource` (aws.amazon.com/neuron on inf/trn)
+        register advertising it, as with its device plugin DaemonSet running; without it they
+        register without it (the Neuron device plugin is not part of the EKS AMI's kubelet)."""
+        self._change(lambda: self.faults.device_plugins.add(resource))
 
     def clear_faults(self) -> None:
         self._change(self.faults.clear)

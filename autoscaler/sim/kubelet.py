@@ -9,11 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pricing.disk import usable_bytes
 from pricing.types import InstanceType
 from autoscaler.resources import Resources
 from providers.base import Instance, LaunchRequest
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+# The simulated cloud tells its kubelet which further devices the node's plugins advertise
+# ("aws.amazon.com/neuron=1,..."), in the request it registers from (never an instance tag).
+ADVERTISED_DEVICES = "sim.smart-autoscaler.io/advertised-devices"
 _NODE_INFO_FIELDS = (
     "architecture", "bootID", "containerRuntimeVersion", "kernelVersion", "kubeProxyVersion",
     "kubeletVersion", "machineID", "operatingSystem", "osImage", "systemUUID",
@@ -31,6 +35,12 @@ def node_manifest(instance: Instance, request: LaunchRequest, node_name: str) ->
     itype = request.instance_type
     capacity = _node_resources(itype, itype.capacity)
     allocatable = _node_resources(itype, itype.allocatable) if itype.allocatable != Resources() else dict(capacity)
+    for item in filter(None, request.tags.get(ADVERTISED_DEVICES, "").split(",")):
+        name, _, count = item.partition("=")
+        capacity[name] = allocatable[name] = count
+    if request.root_volume_gib:  # the disk the launch asked for, as its kubelet reports it
+        capacity["ephemeral-storage"] = str(request.root_volume_gib * 2**30)
+        allocatable["ephemeral-storage"] = str(usable_bytes(request.root_volume_gib))
     labels = {
         **request.labels,
         "kubernetes.io/hostname": node_name,

@@ -1,9 +1,16 @@
 """Live AWS prices and offerings, refreshed off the loop; the embedded catalog answers otherwise.
 
 * On-demand: the Price List API (`GetProducts`, service AmazonEC2, the us-east-1 endpoint)
-  for the region, Linux, shared tenancy, no pre-installed software, capacity status Used.
+  for the region, product family "Compute Instance", market option OnDemand (without it,
+  Capacity Block and other market prices of the same type come back too), Linux, shared
+  tenancy, no pre-installed software, capacity status Used, no license. Each product is
+  checked against the same attributes and the hourly unit; a type that still has two
+  different prices keeps the embedded figure rather than whichever came last.
 * Spot: `DescribeSpotPriceHistory` (Linux/UNIX), the latest price per type and zone.
 * Zones per type: `DescribeInstanceTypeOfferings` (location type availability-zone).
+* Pods per node for the types without a published figure: `DescribeInstanceTypes`
+  NetworkInfo (providers/aws/maxpods.py), once a day; the planner's types get that maxPods
+  (and the kubelet memory reservation that follows from it), as their launches do.
 * Spot Instance Advisor (`aws.useSpotAdvisor`): the JSON from `aws.spotAdvisorURL` (an
   https address or a file); a type's spot estimate is on-demand x (1 - s/100) where no live
   spot price is known, and the bucket/ratio filters apply.
@@ -28,40 +35,57 @@ from pricing.catalog import advisor_file_data
 from pricing.spot_advisor import SpotAdvisorData, SpotAdvisorPolicy, apply_spot_advisor, parse_advisor
 from pricing.types import ON_DEMAND, SPOT, Offering, RegionCatalog
 from providers.aws.discovery import _paginate
+from providers.aws.maxpods import eni_max_pods_of, unpublished_max_pods, with_max_pods
 from providers.refresher import RefreshedSources
 
 log = logging.getLogger("smart_autoscaler.providers.aws.prices")
-SOURCES = ("on-demand", "spot", "zones", "advisor", "subnets")
+SOURCES = ("on-demand", "spot", "zones", "advisor", "subnets", "max-pods")
+MAX_PODS_REFRESH = 86400.0  # ENI limits of a type do not change
 ADVISOR_TIMEOUT = 20.0
 ADVISOR_REFRESH = 3600.0  # the advisor's averages change slowly: fetch them at most hourly
 
 
+def _on_demand_attributes(region: str) -> tuple[tuple[str, str], ...]:
+    return (
+        ("regionCode", region),
+        ("productFamily", "Compute Instance"),
+        ("marketoption", "OnDemand"),
+        ("operatingSystem", "Linux"),
+        ("tenancy", "Shared"),
+        ("preInstalledSw", "NA"),
+        ("capacitystatus", "Used"),
+        ("licenseModel", "No License required"),
+    )
+
+
 def on_demand_filters(region: str) -> list[dict[str, str]]:
-    return [
-        {"Type": "TERM_MATCH", "Field": field, "Value": value}
-        for field, value in (
-            ("regionCode", region),
-            ("operatingSystem", "Linux"),
-            ("tenancy", "Shared"),
-            ("preInstalledSw", "NA"),
-            ("capacitystatus", "Used"),
-            ("licenseModel", "No License required"),
-        )
-    ]
+    return [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in _on_demand_attributes(region)]
 
 
-def parse_price_list(items: list[str]) -> dict[str, float]:
-    """GetProducts PriceList entries (JSON strings) -> instance type -> USD per hour."""
-    prices: dict[str, float] = {}
+def parse_price_list(items: list[str], region: str = "") -> dict[str, float]:
+    """GetProducts PriceList entries (JSON strings) -> instance type -> USD per hour. A product
+    whose attributes say another market, OS, tenancy... (where it names them) is skipped; a
+    type left with two different hourly prices is left out (the embedded figure answers)."""
+    wanted = {field.lower(): value for field, value in _on_demand_attributes(region) if value}
+    found: dict[str, set[float]] = {}
     for raw in items:
         product = json.loads(raw) if isinstance(raw, str) else raw
-        name = ((product.get("product") or {}).get("attributes") or {}).get("instanceType")
+        details = product.get("product") or {}
+        attributes = {key.lower(): value for key, value in (details.get("attributes") or {}).items()}
+        if details.get("productFamily"):
+            attributes.setdefault("productfamily", details["productFamily"])
+        if any(key in attributes and attributes[key] != value for key, value in wanted.items()):
+            continue
+        name = attributes.get("instancetype")
         for term in ((product.get("terms") or {}).get("OnDemand") or {}).values():
             for dimension in (term.get("priceDimensions") or {}).values():
                 usd = (dimension.get("pricePerUnit") or {}).get("USD")
-                if name and usd is not None and float(usd) > 0:
-                    prices[name] = float(usd)
-    return prices
+                if name and usd is not None and float(usd) > 0 and dimension.get("unit", "Hrs") == "Hrs":
+                    found.setdefault(name, set()).add(float(usd))
+    ambiguous = sorted(name for name, seen in found.items() if len(seen) > 1)
+    if ambiguous:
+        log.warning("the Price List gave several on-demand prices for %s: keeping the embedded figures", ", ".join(ambiguous))
+    return {name: seen.pop() for name, seen in found.items() if len(seen) == 1}
 
 
 class LivePrices(RefreshedSources):
@@ -96,6 +120,8 @@ class LivePrices(RefreshedSources):
             loaders["advisor"] = self._advisor
         if self.subnet_zones is not None:
             loaders["subnets"] = lambda: self.subnet_zones() or None
+        if not self.config.max_pods_per_node and not self.fresh("max-pods", MAX_PODS_REFRESH):
+            loaders["max-pods"] = lambda: eni_max_pods_of(self.clients.ec2, unpublished_max_pods()) or None
         return self.refresh_sources(loaders)
 
     def _on_demand(self) -> dict[str, float] | None:
@@ -103,7 +129,7 @@ class LivePrices(RefreshedSources):
         paginator = self.clients.pricing.get_paginator("get_products")
         for page in paginator.paginate(ServiceCode="AmazonEC2", Filters=on_demand_filters(self.region), FormatVersion="aws_v1"):
             items.extend(page.get("PriceList", []))
-        prices = parse_price_list(items)
+        prices = parse_price_list(items, self.region)
         return prices or None
 
     def _spot(self) -> dict[tuple[str, str], float] | None:
@@ -147,6 +173,13 @@ def live_catalog(base: RegionCatalog, figures: dict[str, Any], config: Any) -> R
     zones: dict[str, frozenset[str]] = figures.get("zones") or {}
     reachable: frozenset[str] | None = figures.get("subnets")  # zones with a subnet to launch into
     ratio = config.spot_price_ratio_estimate
+    pods: dict[str, int] = figures.get("max-pods") or {}
+    if pods:
+        base = replace(base, offerings=tuple(
+            replace(o, instance_type=with_max_pods(o.instance_type, pods[o.instance_type.name]))
+            if o.instance_type.name in pods and not config.max_pods_per_node else o
+            for o in base.offerings
+        ))
     by_type: dict[str, dict[str, Offering]] = {}
     base_zones: dict[str, set[str]] = {}
     for offering in base.offerings:

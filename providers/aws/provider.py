@@ -20,6 +20,7 @@ from providers.aws.discovery import Discovery, _paginate
 from providers.aws.errors import ErrorContext, provider_error
 from providers.aws.instances import fleet_outcome, instance_from_ec2
 from providers.aws.launch import NAME_TAG, LaunchTemplates, candidates, fleet_request, shared_labels
+from providers.aws.maxpods import MaxPods
 from providers.aws.prices import LivePrices
 from providers.base import (
     TAG_CAPACITY,
@@ -35,6 +36,7 @@ from providers.live_prices import LivePriceMethods
 
 log = logging.getLogger("smart_autoscaler.providers.aws")
 NOT_FOUND_CODES = frozenset({"InvalidInstanceID.NotFound"})
+TEMPLATE_GC_INTERVAL = 600.0  # seconds between looks for unused launch templates
 
 
 class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see providers/live_prices.py
@@ -48,7 +50,11 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         self.clock = clock
         self.clients = clients or AwsClients(config.region, config.aws.api_timeout)
         self.discovery = Discovery(self.clients, self.settings, self.cluster_name)
-        self.templates = LaunchTemplates(self.clients, self.discovery, self.settings, self.cluster_name)
+        self.max_pods = MaxPods(self.clients.ec2, config.max_pods_per_node, listed=lambda: self.prices.figure("max-pods"))
+        self.templates = LaunchTemplates(
+            self.clients, self.discovery, self.settings, self.cluster_name, self.max_pods.for_type, self._now
+        )
+        self._next_template_gc = 0.0
         self.known_types = frozenset(spec["name"] for spec in raw_catalog("aws")["instance_types"])
         self.prices = LivePrices(self.clients, config, clock, subnet_zones=lambda: frozenset(self.discovery.subnets_by_zone()))
         self._start_prices = start_prices  # the refresher starts with the first live_catalog call
@@ -76,10 +82,8 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
                     code="NoSubnet",
                     zone=request.zones[0] if len(request.zones) == 1 else "",
                 )
-            tags = self._tags(request)
-            image = overrides[0].image_id
-            template = self.templates.specification(request, shared_labels(request), image, self._template_tags(request))
-            body = fleet_request(request, template, overrides, tags, None if self.settings.launch_template else image)
+            configs = self.templates.configs(request, overrides, shared_labels(request), self._template_tags(request))
+            body = fleet_request(request, configs, self._tags(request))
             body["ClientToken"] = self._client_token(request.request_id)
             response = self.clients.ec2.create_fleet(**body)
         except ClientError as err:
@@ -110,7 +114,12 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         return request_id[:60] if not failed else f"{request_id[:56]}-{failed}"
 
     def terminate(self, instance_id: str) -> None:
+        """Terminate the instance if its tags name this cluster; another cluster's instance (or
+        one already gone) is left alone."""
         try:
+            if not self._owned_instances({"Name": "instance-id", "Values": [instance_id]}):
+                log.info("not terminating %s: no live instance tagged %s=%s", instance_id, TAG_CLUSTER, self.cluster_name)
+                return
             self.clients.ec2.terminate_instances(InstanceIds=[instance_id])
         except ClientError as err:
             code = err.response.get("Error", {}).get("Code", "")
@@ -121,6 +130,7 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
             raise ProviderError(f"TerminateInstances {instance_id} failed: {err}", code=type(err).__name__) from None
 
     def list_instances(self) -> list[Instance]:
+        self._collect_templates()
         try:
             return self._owned_instances()
         except ClientError as err:
@@ -143,6 +153,20 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         return [instance_from_ec2(item) for reservation in reservations for item in reservation.get("Instances", [])]
 
     # ---- helpers
+
+    def _now(self) -> float:
+        return self.clock.now() if self.clock is not None else time.time()
+
+    def _collect_templates(self) -> None:
+        """Now and then (the loop lists every few seconds), delete unused generated templates."""
+        now = self._now()
+        if self.settings.launch_template or now < self._next_template_gc:
+            return
+        self._next_template_gc = now + TEMPLATE_GC_INTERVAL
+        try:
+            self.templates.collect_garbage()
+        except (ClientError, BotoCoreError) as err:
+            log.warning("listing launch templates to delete unused ones failed (trying again later): %s", err)
 
     def _tags(self, request: LaunchRequest) -> dict[str, str]:
         return {

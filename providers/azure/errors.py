@@ -6,8 +6,8 @@ the Azure Karpenter provider learned (all configurable under `azure.*`):
 
 - SkuNotAvailable: the size is not offered here for this subscription: the offering, 1 h for
   Spot and 23 h on demand (it rarely comes back within a day);
-- AllocationFailed, OverconstrainedAllocationRequest: no capacity for the size: the offering,
-  1 h; the Zonal variants name a zone: the offering in that zone, 1 h;
+- AllocationFailed, OverconstrainedAllocationRequest: no capacity for the size: the offering
+  in every zone, 1 h; the Zonal variants name a zone: the offering in that zone, 1 h;
 - OperationNotAllowed / QuotaExceeded on a cores quota, 10 min: "LowPriorityCores" covers
   every Spot offering in the region, "<family> Cores quota" every size of that VM family,
   "Total Regional Cores quota" every size of the capacity type in the region;
@@ -101,7 +101,11 @@ def failure_from(
     for code in codes:
         if code in CAPACITY_CODES:
             zonal = CAPACITY_CODES[code]
-            scope = FailureScope.offering(offering.vm_size, offering.capacity_type, offering.zone or None)
+            # the Zonal codes name one zone; the others are the size's exhaustion in every zone
+            # (Azure/karpenter-provider-azure, handleAllocationFailureError: "region-wide for the
+            # requested scope", the zonal offerings)
+            scope = FailureScope.offering(offering.vm_size, offering.capacity_type, (offering.zone or None) if zonal else None)
+            where = where if zonal else region
             if code == "SkuNotAvailable":
                 backoff = durations.sku_not_available_spot if offering.spot else durations.sku_not_available_on_demand
             else:

@@ -118,7 +118,8 @@ class Launcher:
 
     def _launch_in(self, request: LaunchRequest, offering: Offering, deadline: float) -> Instance:
         spec = pool_spec(
-            request.instance_type, request.capacity_type, offering.zone, request.labels, request.taints, self.config.nvidia_gpu_time_slices
+            request.instance_type, request.capacity_type, offering.zone, request.labels, request.taints, self.config.nvidia_gpu_time_slices,
+            request.root_volume_gib if request.root_volume_gib > self.config.gcp.disk_size_gb else 0,
         )
         try:
             pool = self.pools.ensure(spec, deadline)

@@ -70,7 +70,7 @@ class LiveCatalog(RefreshedSources):
         return cached
 
     def _load_zones(self) -> dict[str, Any]:
-        region_filter = f"zone eq {self.region}-.*"
+        region_filter = zone_filter(self.region)
         specs: dict[str, MachineSpec] = {}
         machines = self._aggregated(self.clients.machine_types, "machine_types", region_filter, specs)
         accelerators = self._aggregated(self.clients.accelerator_types, "accelerator_types", region_filter)
@@ -81,10 +81,10 @@ class LiveCatalog(RefreshedSources):
         pager = call(f"{field}.aggregatedList", client.aggregated_list, request=request, timeout=self.config.call_timeout)
         found: dict[str, set[str]] = {}
         for scope, listed in call(f"{field}.aggregatedList", list, pager):
-            zone = scope.rsplit("/", 1)[-1]
-            if not zone.startswith(f"{self.region}-"):
-                continue
             for item in getattr(listed, field):
+                zone = (item.zone or scope).rstrip("/").rsplit("/", 1)[-1]  # a name or a URL, as the API answers
+                if not zone.startswith(f"{self.region}-"):
+                    continue
                 found.setdefault(item.name, set()).add(zone)
                 if specs is not None and item.name not in specs and (spec := machine_spec(item)) is not None:
                     specs[item.name] = spec
@@ -102,6 +102,14 @@ class LiveCatalog(RefreshedSources):
         return prices
 
 
+def zone_filter(region: str) -> str:
+    """The aggregatedList `filter` for the region's zones. Compute Engine matches `eq` against
+    the whole field as an RE2 expression (Compute API reference, aggregatedList `filter`), and
+    answers `zone` as a name for machine types and as a URL for accelerator types: the
+    expression allows any prefix, so both forms of every zone of the region match."""
+    return f"zone eq .*{region}-[a-z]+"
+
+
 def live_catalog(base: RegionCatalog, zones: dict[str, Any] | None, prices: RegionPrices | None, settings: CatalogSettings) -> RegionCatalog:
     """`base` re-priced and re-zoned. A price the Billing Catalog lacks keeps the embedded one;
     a spot price estimated from on-demand is estimated again from the live on-demand price."""
@@ -111,8 +119,15 @@ def live_catalog(base: RegionCatalog, zones: dict[str, Any] | None, prices: Regi
             if offering.capacity_type != SPOT and (price := prices.price(offering.instance_type, offering.capacity_type)) is not None:
                 live_on_demand[offering.instance_type.name] = price
     offerings: list[Offering] = []
+    seen: set[tuple[str, str]] = set()
     for offering in base.offerings:
         itype = offering.instance_type
+        if zones is not None:
+            # the embedded catalog offers a type in each zone of the region; the live list says
+            # which zones really have it: one offering per live zone, from the first of them
+            if (itype.name, offering.capacity_type) in seen:
+                continue
+            seen.add((itype.name, offering.capacity_type))
         priced = offering
         live = prices.price(itype, offering.capacity_type) if prices is not None else None
         if live is not None:

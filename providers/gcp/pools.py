@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from autoscaler.config import GcpConfig
@@ -48,10 +48,12 @@ class PoolSpec:
     gpu_time_slices: int  # 1 = no sharing
     labels: tuple[tuple[str, str], ...]
     taints: tuple[Taint, ...]
+    disk_size_gb: int = 0  # 0: gcp.diskSizeGb; else sized to the planned pods (pricing/disk.py)
 
     @property
     def name(self) -> str:
-        digest = hashlib.sha256(repr(self).encode()).hexdigest()[:8]
+        described = repr(self) if self.disk_size_gb else repr(replace(self, disk_size_gb=0)).replace(", disk_size_gb=0", "")
+        digest = hashlib.sha256(described.encode()).hexdigest()[:8]
         readable = f"{POOL_PREFIX}{self.machine_type}{'-spot' if self.spot else ''}"
         readable = re.sub(r"[^a-z0-9-]", "-", readable.lower())[: MAX_POOL_NAME - len(digest) - 1].rstrip("-")
         return f"{readable}-{digest}"
@@ -74,6 +76,7 @@ def pool_spec(
     labels: Mapping[str, str],
     taints: tuple[Taint, ...],
     default_time_slices: int,
+    disk_size_gb: int = 0,
 ) -> PoolSpec:
     accelerator, count = gke_accelerator(itype)
     slices = 1
@@ -90,6 +93,7 @@ def pool_spec(
         gpu_time_slices=max(1, slices),
         labels=tuple(sorted({**{k: v for k, v in labels.items() if not k.startswith(_SYSTEM_LABEL_PREFIXES)}, CREATED_BY_LABEL: CREATED_BY_VALUE}.items())),
         taints=tuple(t for t in taints if t != _GKE_GPU_TAINT),
+        disk_size_gb=disk_size_gb,
     )
 
 
@@ -97,7 +101,7 @@ def node_pool_body(spec: PoolSpec, config: GcpConfig) -> dict[str, Any]:
     """The NodePool to create: no nodes yet, autoscaling off (the autoscaler sizes it)."""
     node_config: dict[str, Any] = {
         "machine_type": spec.machine_type,
-        "disk_size_gb": config.disk_size_gb,
+        "disk_size_gb": max(spec.disk_size_gb, config.disk_size_gb),
         "disk_type": config.disk_type,
         "image_type": config.image_type,
         "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
@@ -182,10 +186,6 @@ def mig_name(url: str) -> str:
 def instance_name(pool_name: str, request_id: str) -> str:
     """The instance (and node) name for one launch attempt: the same attempt, the same name."""
     return f"{pool_name}-{hashlib.sha256(request_id.encode()).hexdigest()[:8]}"
-
-
-def pool_of_instance(name: str) -> str:
-    return name.rsplit("-", 1)[0]
 
 
 def effect_name(effect: str) -> str:

@@ -10,6 +10,7 @@ the Node's providerID is gce://<project>/<zone>/<name>.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Callable
 
@@ -31,7 +32,7 @@ from providers.gcp.livecatalog import LiveCatalog
 from providers.gcp.errors import THROTTLE_CODES
 from providers.gcp.migs import GONE_ACTIONS, Mig, MigOps
 from providers.gcp.nodepools import NodePools
-from providers.gcp.pools import PoolInfo, mig_name, mig_zone, pool_of_instance
+from providers.gcp.pools import mig_name, mig_zone
 from providers.live_prices import LivePriceMethods
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class GcpProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         self.pools = NodePools(clients, self.gcp, location, self.gcp.cluster or config.cluster_name, sleep)
         self.migs = MigOps(clients, self.gcp, sleep)
         self.book = LaunchBook()
+        self._lock = threading.Lock()
+        self._mig_by_instance: dict[str, Mig] = {}  # instance name -> the MIG a listing found it in
         self.launcher = Launcher(
             config, self.project, self.pools, self.migs, prices, self.book, self._known_types, self._now, self._instance, sleep
         )
@@ -84,19 +87,31 @@ class GcpProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
     # ---- terminate and list
 
     def terminate(self, instance_id: str) -> None:
-        pool = self._pool(pool_of_instance(instance_id))
-        if pool is None:
-            return  # its pool is gone, and the instance with it
-        for url in pool.instance_group_urls:
-            mig = Mig(self.project, mig_zone(url), mig_name(url))
-            try:
-                errors = self.migs.delete_instance(mig, instance_id, time.monotonic() + self.gcp.call_timeout * 2)
-            except CallFailed as failed:
-                raise call_failure(f"deleting instance {instance_id}", failed) from None
-            if errors:
-                detail = "; ".join(f"{e.code}: {e.message}" for e in errors)
-                raise ProviderError(f"deleting instance {instance_id}: {detail}", errors[0].code)
+        """Remove the instance from the MIG that holds it. The MIG is the one a listing found it
+        in, whatever its name: GKE names the instances it makes itself (surge upgrades, auto-
+        repair: `gke-<cluster>-<pool>-<hash>-<suffix>`), so the name does not say the pool."""
+        mig = self._mig_of(instance_id)
+        if mig is None:
+            return  # in no MIG of ours: its pool is gone, and the instance with it
+        try:
+            errors = self.migs.delete_instance(mig, instance_id, time.monotonic() + self.gcp.call_timeout * 2)
+        except CallFailed as failed:
+            raise call_failure(f"deleting instance {instance_id}", failed) from None
+        if errors:
+            detail = "; ".join(f"{e.code}: {e.message}" for e in errors)
+            raise ProviderError(f"deleting instance {instance_id}: {detail}", errors[0].code)
         self.book.forget(instance_id)
+        with self._lock:
+            self._mig_by_instance.pop(instance_id, None)
+
+    def _mig_of(self, instance_id: str) -> Mig | None:
+        with self._lock:
+            known = self._mig_by_instance.get(instance_id)
+        if known is not None:
+            return known
+        self.list_instances()  # not listed by this process yet: list, which notes every MIG
+        with self._lock:
+            return self._mig_by_instance.get(instance_id)
 
     def list_instances(self) -> list[Instance]:
         try:
@@ -104,6 +119,7 @@ class GcpProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         except CallFailed as failed:
             raise call_failure("listing node pools", failed) from None
         found: list[Instance] = []
+        migs: dict[str, Mig] = {}
         now = self._now()
         for pool in pools:
             count = 0
@@ -117,19 +133,16 @@ class GcpProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
                     raise call_failure(f"listing instances of pool {pool.name}", failed) from None
                 for item in managed:
                     count += 1
+                    migs[item.name] = mig
                     if item.current_action in GONE_ACTIONS:
                         continue
                     tags = {TAG_CLUSTER: self.config.cluster_name, TAG_ROLE: pool.role, TAG_CAPACITY: pool.capacity_type}
                     found.append(self._instance(item.name, mig.zone, pool.instance_type, pool.capacity_type, instance_state(item), tags))
             self.pools.note_emptiness(pool, count == 0, now)
         self.book.keep_only({instance.instance_id for instance in found})  # the others are gone
+        with self._lock:
+            self._mig_by_instance = migs
         return found
-
-    def _pool(self, name: str) -> PoolInfo | None:
-        try:
-            return self.pools.get(name)
-        except CallFailed as failed:
-            raise call_failure(f"reading node pool {name}", failed) from None
 
     def _instance(self, name: str, zone: str, instance_type: str, capacity_type: str, state: str, tags: Any) -> Instance:
         request_id, launched_at = self.book.note(name, "", self._now())

@@ -19,6 +19,7 @@ def create_provider(
     signer: Any = None,
     poll_interval: float = 2.0,
     start_prices: bool = True,
+    sleep: Any = time.sleep,
     **_: Any,
 ) -> Any:
     try:
@@ -47,6 +48,7 @@ def create_provider(
         known_shapes=known,
         clock=now,
         poll_interval=poll_interval,
+        sleep=sleep,
         prices=prices,
         start_prices=start_prices,
     )

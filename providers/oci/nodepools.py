@@ -2,16 +2,27 @@
 
 Every write goes without SDK retries (a 5xx is an answer, not a glitch); reads retry 429s.
 A grow is a read-modify-write of the pool's size under its etag and this process's lock for
-the pool, so concurrent launches never lose a node. Errors come back as typed failures.
+the pool, so concurrent launches never lose a node. A pool busy with another change (CREATING,
+UPDATING) answers 409 Conflict, a stale etag 412 PreconditionFailed: both are read again and
+retried after a growing, jittered pause (OCI's SDK retry guide: exponential back-off with
+jitter for 409 IncorrectState). Errors come back as typed failures.
+
+Nodes are deleted the way the Cluster Autoscaler's OCI node-pool code does it, having drained
+them itself: DeleteNode names the instance and decrements the pool's size, with
+`overrideEvictionGraceDuration=PT0M` and `isForceDeletionAfterOverrideGraceDuration=true`
+(OKE API reference, DeleteNode: "PT0M will indicate you want to delete the node without cordon
+and drain"), so OKE adds no drain of its own (the pool default waits up to 60 minutes).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from autoscaler.config import Config
 from providers.base import ProviderError
@@ -20,6 +31,11 @@ from providers.oci.errors import failure, from_service_error
 from providers.oci.pools import TAG_CAPACITY, TAG_CLUSTER, TAG_ROLE, PoolSpec, create_details
 
 log = logging.getLogger(__name__)
+
+NO_OKE_DRAIN = "PT0M"  # the autoscaler drained the node itself
+BUSY_RETRIES = 6  # 409/412 answers to one grow before it gives up
+BUSY_FIRST_PAUSE = 0.5  # seconds, doubled per retry up to BUSY_MAX_PAUSE, plus up to half again
+BUSY_MAX_PAUSE = 8.0
 
 
 @dataclass
@@ -38,7 +54,9 @@ class _Err:
 
 
 class NodePools:
-    def __init__(self, config: Config, clients: OciClients, models: Any, service_error: type[Exception], known_shapes: frozenset[str]) -> None:
+    def __init__(self, config: Config, clients: OciClients, models: Any, service_error: type[Exception], known_shapes: frozenset[str],
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.sleep = sleep
         self.config = config
         self.settings = config.oci
         self.clients = clients
@@ -88,7 +106,7 @@ class NodePools:
         details = self.models.UpdateNodePoolDetails(
             node_config_details=self.models.UpdateNodePoolNodeConfigDetails(size=size), freeform_tags=tags
         )
-        for _ in range(3):
+        for attempt in range(BUSY_RETRIES + 1):
             try:
                 response = self.clients.container_engine.update_node_pool(
                     ref.pool_id, details, if_match=etag, retry_strategy=self.clients.write_retry
@@ -97,10 +115,13 @@ class NodePools:
             except self.service_error as err:
                 if getattr(err, "status", 0) not in (409, 412):
                     raise self.failure(err, ref.spec) from None
-                pool, etag = self.read_with_etag(ref.pool_id)  # changed under us: read again
+                if attempt == BUSY_RETRIES:
+                    break
+                self.sleep(busy_pause(attempt))
+                pool, etag = self.read_with_etag(ref.pool_id)  # busy or changed under us: read again
                 size = pool.node_config_details.size + 1
                 details.node_config_details.size = size
-        raise ProviderError(f"node pool {ref.name} kept changing while growing it", "Conflict")
+        raise ProviderError(f"node pool {ref.name} stayed busy (409/412) through {BUSY_RETRIES} retries while growing it", "Conflict")
 
     def work_request_failure(self, work_request: str, spec: PoolSpec) -> ProviderError | None:
         if not work_request:
@@ -120,9 +141,16 @@ class NodePools:
             spec.shape, spec.capacity_type, spec.availability_domain, self.known_shapes,
         )
 
-    def shrink_after_failure(self, ref: PoolRef) -> None:
-        """Take the failed node's place back, so the pool does not keep retrying it."""
+    def shrink_after_failure(self, ref: PoolRef, failed: Any = None) -> None:
+        """Take the failed node's place back, so the pool does not keep retrying it. A failed
+        node that has an instance is deleted by name (a plain size decrease lets OKE pick which
+        node goes, maybe a healthy one serving pods); one without an instance has nothing to
+        name, and only the size goes down."""
         try:
+            if failed is not None and getattr(failed, "id", None):
+                self.delete_node(ref, failed.id)
+                self.remove_if_idle(ref)
+                return
             pool, etag = self.read_with_etag(ref.pool_id)
             size = max(0, pool.node_config_details.size - 1)
             details = self.models.UpdateNodePoolDetails(node_config_details=self.models.UpdateNodePoolNodeConfigDetails(size=size))
@@ -226,13 +254,20 @@ class NodePools:
             self.delete(ref)
 
     def delete_node(self, ref: PoolRef, node_id: str) -> None:
-        """Delete the named node and shrink its pool by one; quiet when it is already gone."""
+        """Delete the named node and shrink its pool by one, without OKE's own cordon and drain;
+        quiet when it is already gone (404) or already being deleted (409), as the Cluster
+        Autoscaler's OCI node-pool cache treats those answers."""
         try:
             self.clients.container_engine.delete_node(
-                ref.pool_id, node_id, is_decrement_size=True, retry_strategy=self.clients.write_retry
+                ref.pool_id,
+                node_id,
+                is_decrement_size=True,
+                override_eviction_grace_duration=NO_OKE_DRAIN,
+                is_force_deletion_after_override_grace_duration=True,
+                retry_strategy=self.clients.write_retry,
             )
         except self.service_error as err:
-            if getattr(err, "status", 0) != 404:
+            if getattr(err, "status", 0) not in (404, 409):
                 raise self.failure(err, ref.spec) from None
 
     def delete(self, ref: PoolRef) -> None:
@@ -255,3 +290,9 @@ def _plain_failure(err: Any, doing: str) -> ProviderError:
     mapped = failure(int(getattr(err, "status", 0) or 0), str(getattr(err, "code", "")), str(getattr(err, "message", "")), "", "")
     mapped.args = (f"{doing}: {mapped}",)
     return mapped
+
+
+def busy_pause(attempt: int) -> float:
+    """Seconds to wait before retry `attempt` (0-based) of a write a busy pool refused."""
+    pause = min(BUSY_MAX_PAUSE, BUSY_FIRST_PAUSE * 2**attempt)
+    return pause + random.uniform(0, pause / 2)

@@ -53,13 +53,15 @@ class PoolSpec:
     labels: tuple[tuple[str, str], ...]
     taints: tuple[Taint, ...]
     role: str = ""
+    boot_volume_gb: int = 0  # 0: oci.bootVolumeSizeGB or OKE's default; else sized to the planned pods
+
 
     @property
     def name(self) -> str:
         """`sa-<cluster>-<shape>-<hash>`: the same offering always finds the same pool."""
         digest = hashlib.sha256(repr((self.cluster_name, self.shape, self.ocpus, self.memory_gb, self.capacity_type,
                                       self.availability_domain, self.subnet_id, self.image_id, self.labels,
-                                      self.taints)).encode()).hexdigest()[:10]
+                                      self.taints) + ((self.boot_volume_gb,) if self.boot_volume_gb else ())).encode()).hexdigest()[:10]
         short_shape = self.shape.lower().replace(".", "-")
         return f"sa-{self.cluster_name[:20]}-{short_shape}-{digest}"
 
@@ -140,13 +142,18 @@ def create_details(
             else None
         ),
         node_source_details=models.NodeSourceViaImageDetails(
-            source_type="IMAGE", image_id=spec.image_id, boot_volume_size_in_gbs=boot_volume_size_gb
+            source_type="IMAGE", image_id=spec.image_id,
+            boot_volume_size_in_gbs=max(spec.boot_volume_gb, boot_volume_size_gb or 0) or None,
         ),
         initial_node_labels=[models.KeyValue(key=key, value=value) for key, value in spec.labels],
         node_metadata={"user_data": user_data},
         ssh_public_key=ssh_public_key or None,
         node_config_details=node_config,
         freeform_tags=dict(freeform_tags),
+        # the autoscaler drains nodes itself; a size change OKE acts on adds no drain of its own
+        node_eviction_node_pool_settings=models.NodeEvictionNodePoolSettings(
+            eviction_grace_duration="PT0M", is_force_delete_after_grace_duration=True
+        ),
     )
 
 

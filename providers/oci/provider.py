@@ -61,7 +61,7 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         self.settings = config.oci
         self.clients = clients
         self.service_error = service_error
-        self.pools = NodePools(config, clients, models, service_error, known_shapes)
+        self.pools = NodePools(config, clients, models, service_error, known_shapes, sleep)
         self.clock = clock
         self.sleep = sleep
         self.poll_interval = poll_interval
@@ -174,7 +174,7 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
                 if failure is not None:
                     if node is not None:
                         ref.claimed.add(node.name)
-                    self.pools.shrink_after_failure(ref)
+                    self.pools.shrink_after_failure(ref, node)
                     raise failure
             if self.clock() >= deadline:
                 raise ProviderError(
@@ -198,6 +198,7 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
             labels=pool_labels(request.labels),
             taints=pool_taints(request.taints, bool(itype.gpu_count)),
             role=request.labels.get(_ROLE_LABEL, ""),
+            boot_volume_gb=request.root_volume_gib if request.root_volume_gib > (self.settings.boot_volume_size_gb or 50) else 0,
         )
 
     def _image_for(self, itype: InstanceType) -> str:
@@ -212,10 +213,22 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         return image
 
     def _ads_for(self, zones: tuple[str, ...]) -> tuple[str, ...]:
+        """The ADs of the planned zones (the AD name without its tenancy prefix is the zone label
+        OKE nodes carry); every AD, in order, when the plan named only the region."""
         ads = self._availability_domains()
-        wanted = {zone.upper() for zone in zones}
+        wanted = {zone.upper() for zone in zones if zone and zone != self.config.region}
+        if not wanted:
+            return ads
         named = tuple(ad for ad in ads if zone_of(ad).upper() in wanted)
-        return named or ads  # the catalog offers OCI region-wide: every AD, in order
+        if not named:
+            # launching elsewhere would break the zone spread or anti-affinity it was planned for
+            raise ProviderError(
+                f"planned availability domain {', '.join(sorted(wanted))} is not one of this cluster's "
+                f"({', '.join(zone_of(ad) for ad in ads) or 'none'}; oci.availabilityDomains)",
+                "NoAvailabilityDomain",
+                next(iter(sorted(wanted))),
+            )
+        return named
 
     def _availability_domains(self) -> tuple[str, ...]:
         if self._ads is None:
@@ -254,7 +267,7 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
             first_seen = self._first_seen.setdefault(node.id, launched_at if launched_at is not None else self.clock())
         return Instance(
             instance_id=node.id,
-            provider_id=f"oci://{node.id}",
+            provider_id=f"oci://{node.id}",  # nodes may carry the bare OCID: see provider_id_key
             instance_type=pool.node_shape,
             capacity_type=capacity,
             zone=zone_of(node.availability_domain or ""),

@@ -535,8 +535,10 @@ class ControlPlane:
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             "--authorization-mode=Node,RBAC",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            # ExtendedResourceToleration as in EKS (since 1.19) and GKE: pods requesting a device
+            # tolerate `<device>=present:NoSchedule` (the taint accelerator nodes are launched with).
             "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,"
-            "DefaultTolerationSeconds,Priority,ResourceQuota,PodSecurity,NodeRestriction,"
+            "DefaultTolerationSeconds,Priority,ResourceQuota,PodSecurity,NodeRestriction,ExtendedResourceToleration,"
             "MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy",
             "--allow-privileged=true",
             "--profiling=false",

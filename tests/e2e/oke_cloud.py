@@ -2,7 +2,10 @@
 
 `oke_machines(state)` reads the server's node pools the way OKE's kubelets and cloud
 controller would register their nodes, for the shared registrar (tests/e2e/registrar.py):
-the Node name is the private IP, providerID `oci://<instance ocid>`, the labels are the pool's
+the Node name is the private IP, providerID the bare instance OCID (OKE's default: OKE's
+managed-node bootstrap passes no `oci://` scheme -- oracle/cluster-api-provider-oci's OKE
+machine pools and the Cluster Autoscaler's OCI code, which trims an optional `oci://`, both
+expect the bare form), the labels are the pool's
 initial node labels plus OKE's own (instance type = the shape, zone = the availability domain,
 region, fault domain, pool name), the taints those the pool's cloud-init hands the kubelet
 (`--register-with-taints`) plus OKE's `nvidia.com/gpu` on GPU shapes; allocatable is the
@@ -70,7 +73,7 @@ def oke_machines(state: OkeState, region: str = "us-ashburn-1", time_slices: int
             })
             machines.append(Machine(
                 name=node["privateIp"],  # OKE names nodes by their private IP
-                provider_id=f"oci://{node['id']}",
+                provider_id=node["id"],
                 labels=labels,
                 cpu=f"{allocatable.cpu}m",
                 memory=str(allocatable.memory),

@@ -141,3 +141,19 @@ def test_time_shared_gpu_pods_share_one_node_of_the_next_offering_after_a_stock_
     wait_for(lambda: node_name not in {n.metadata.name for n in core_v1.list_node().items}, 30, "its Node gone")
     assert fake.deleted[-1] == instance.name and len(fake.deleted) == 3  # 2 cancelled attempts, then that node
     assert [i.name for i in fake.instances()] == [web.spec.node_name]
+
+
+def test_an_idle_node_gke_named_itself_in_our_pool_is_removed_through_its_mig(gke, core_v1, apps_v1, namespace):
+    """A surge upgrade or an auto-repair gave our pool an instance GKE named after the MIG
+    (`gke-<cluster>-<pool>-<hash>-<suffix>`); once idle, scale-down deletes it from that MIG."""
+    fake = gke.fake
+    daemon = gke.start({"scaleDown.nodeUnneededDuration": "5s"})
+    apps_v1.create_namespaced_deployment(namespace, managed_deployment("web", 1, "1"))
+    [web] = wait_for(lambda: running(pods_of(core_v1, namespace, "web")), 60, "the web pod Running", check=daemon.check_alive)
+    [ours] = fake.instances()
+    surge = fake.add_gke_instance(ours.pool)
+    assert not surge.name.startswith(ours.pool)
+    wait_for(lambda: surge.name in {n.metadata.name for n in core_v1.list_node().items}, 30, "the GKE-named node registered")
+
+    wait_for(lambda: surge.name in fake.deleted, 60, "the GKE-named instance deleted through its MIG", check=daemon.check_alive)
+    assert [i.name for i in fake.instances()] == [web.spec.node_name]

@@ -1,7 +1,7 @@
 """OKE end to end: `smart-autoscaler run --provider oci` on the real control plane, its `oci` SDK
 pointed at a local server answering OKE's API (tests/providers/oke_server.py), and the shared
 registrar (tests/e2e/registrar.py) playing OKE's workers from `oke_machines`
-(tests/e2e/oke_cloud.py: providerID `oci://<instance ocid>`, OKE's labels and taints,
+(tests/e2e/oke_cloud.py: providerID the bare instance OCID, as OKE registers it, OKE's labels and taints,
 allocatable after OKE's reservation).
 """
 
@@ -92,7 +92,7 @@ def _deploy(env, apps_v1, core_v1, name: str, replicas: int, cpu: str, memory: s
 
 
 def _pool_of(server, node):
-    instance = node.spec.provider_id.removeprefix("oci://")
+    instance = node.spec.provider_id
     return next(p for p in server.state.pools.values() if any(n.get("id") == instance for n in p["nodes"]))
 
 
@@ -102,7 +102,7 @@ def test_a_4_cpu_24_gib_pod_gets_a_flex_node_sized_to_it_and_scale_down_removes_
     (pod,) = _deploy(env, apps_v1, core_v1, "api", 1, "4", "24Gi")
     (node,) = env.managed_nodes()
     assert pod.spec.node_name == node.metadata.name
-    assert node.spec.provider_id.startswith("oci://ocid1.instance.oc1.iad.")
+    assert node.spec.provider_id.startswith("ocid1.instance.oc1.iad.")  # bare, as OKE registers it
     assert node.metadata.labels[INSTANCE_TYPE_LABEL] == "VM.Standard.E4.Flex"
     assert node.metadata.labels[ZONE] == "US-ASHBURN-AD-1"
     pool = _pool_of(server, node)
@@ -111,11 +111,14 @@ def test_a_4_cpu_24_gib_pod_gets_a_flex_node_sized_to_it_and_scale_down_removes_
     assert node.status.allocatable["cpu"] == "5915m"
     assert pool["freeformTags"]["smart-autoscaler-cluster"] == "e2e-oke"
 
-    # Scale to 0: the node is drained, OKE deletes that named node, and the empty pool goes.
+    # Scale to 0: the node is drained by the autoscaler, OKE deletes that named node without a
+    # drain of its own (grace PT0M, forced), and the empty pool goes.
     apps_v1.patch_namespaced_deployment_scale("api", env.namespace, {"spec": {"replicas": 0}})
     env.wait(lambda: not env.managed_nodes(), 40, f"node {node.metadata.name} removed")
-    deleted = [path for operation, path, _ in server.state.calls if operation == "DeleteNode"]
-    assert deleted == [f"/20180222/nodePools/{pool['id']}/node/{node.spec.provider_id.removeprefix('oci://')}"]
+    deleted = [(path, query) for operation, path, query in server.state.calls if operation == "DeleteNode"]
+    assert deleted == [(f"/20180222/nodePools/{pool['id']}/node/{node.spec.provider_id}",
+                        {"isDecrementSize": "true", "overrideEvictionGraceDuration": "PT0M",
+                         "isForceDeletionAfterOverrideGraceDuration": "true"})]
     env.wait(lambda: pool["lifecycleState"] == "DELETED", 10, "the idle node pool deleted")
 
 

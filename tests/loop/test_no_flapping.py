@@ -83,7 +83,8 @@ def test_pod_the_scheduler_never_places_on_the_launched_type_gets_one_launch_a_w
     assert warning.event_type == "Warning"
     node = f"sim-{sim.provider.launched[0].instance_id}"
     assert f"node {node} (t3a.xlarge on-demand in us-east-1a) was launched for pod default/p" in warning.message
-    assert "Insufficient cpu" in warning.message and "Check that the node advertises" in warning.message
+    assert "Insufficient cpu" in warning.message and "less than the cpu=3920m" in warning.message
+    assert "check the node's capacity and kube-reserved" in warning.message
     assert sim.cluster.nodes == {}
     blocked = sim.cluster.events_for("default/p", "NodeAddRequestWarning")
     assert blocked and "backed off" in blocked[-1].message and "t3a.xlarge" in blocked[-1].message

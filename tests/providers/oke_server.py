@@ -7,6 +7,15 @@ OCID, CREATING then ACTIVE), unless its shape is out of host capacity in that av
 domain, in which case the node fails with the 500 InternalError "Out of host capacity." the
 work request and the node's `nodeError` report, as OKE does. Faults (status, code, message)
 can be scripted per operation. It is a named test fixture, not part of the product.
+
+Every request is checked against OCI's published contract first (tests/providers/oci_contract.py:
+the SDK's generated models for bodies, the API reference for query parameters, OCI's tag rules,
+Kubernetes' label rules); one the real API would refuse is answered 400 with OCI's error body.
+DeleteNode honours `isDecrementSize`, and records `overrideEvictionGraceDuration` and
+`isForceDeletionAfterOverrideGraceDuration` (API reference, DeleteNode) as the node's
+`deletion` so a test can say whether OKE would have drained it with the pool's default
+(PT60M). A pool answers 409 Conflict while `busy` counts down (OKE refuses a change to a pool
+whose work request is still running).
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from tests.providers.oci_contract import Invalid, validate_body, validate_labels, validate_query, validate_tags
 
 OKE = "/20180222"
 IDENTITY = "/20160918"
@@ -42,8 +53,11 @@ class OkeState:
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     work_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     out_of_capacity: set[tuple[str, str]] = field(default_factory=set)  # (shape, availability domain)
+    # (shape, availability domain) whose new nodes get an instance that then fails (scripted nodeError)
+    failing_instances: set[tuple[str, str]] = field(default_factory=set)
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # operation -> faults in order
     delays: dict[str, float] = field(default_factory=dict)  # operation -> seconds before answering
+    busy: dict[str, int] = field(default_factory=dict)  # pool id -> updates still refused with 409
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (operation, path, body)
     call_times: list[tuple[str, float]] = field(default_factory=list)  # (operation, time.monotonic())
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -59,6 +73,10 @@ class OkeState:
     def live_nodes(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(node) for pool in self.pools.values() for node in pool["nodes"] if node["lifecycleState"] != "DELETED"]
+
+    def deleted_nodes(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(node) for pool in self.pools.values() for node in pool["nodes"] if "deletion" in node]
 
     def operations(self, name: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -109,11 +127,18 @@ class _Handler(BaseHTTPRequestHandler):
         for pattern, verb, operation, handler in _ROUTES:
             match = re.fullmatch(pattern, url.path)
             if match and verb == method:
+                try:
+                    _validate(operation, query, body)
+                except Invalid as err:
+                    with self.state.lock:
+                        self.state.calls.append((operation + ":rejected", url.path, body))
+                    self._error(400, err.code, str(err))
+                    return
                 delay = self.state.delays.get(operation)
                 if delay:
                     threading.Event().wait(delay)
                 with self.state.lock:
-                    self.state.calls.append((operation, url.path, body))
+                    self.state.calls.append((operation, url.path, body if method != "DELETE" else query))
                     self.state.call_times.append((operation, time.monotonic()))
                     if self._fault(operation):
                         return
@@ -175,6 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
                 node.update(id=None, lifecycleState="FAILING", lifecycleDetails=message,
                             nodeError={"code": "InternalError", "message": OUT_OF_HOST_CAPACITY, "status": "500"})
                 failures.append({"code": "InternalError", "message": message, "timestamp": "2026-11-29T16:00:01Z"})
+            elif (pool["nodeShape"], ad) in self.state.failing_instances:
+                message = "Instance failed to start: boot volume attachment failed"
+                node.update(id=self.state.ocid("instance"), lifecycleState="FAILING", lifecycleDetails=message,
+                            nodeError={"code": "InternalError", "message": message, "status": "500"})
             else:
                 node.update(id=self.state.ocid("instance"), lifecycleState="CREATING")
             pool["nodes"].append(node)
@@ -210,6 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
             "nodeSourceDetails": body.get("nodeSourceDetails"),
             "initialNodeLabels": body.get("initialNodeLabels", []),
             "freeformTags": body.get("freeformTags", {}),
+            "nodeEvictionNodePoolSettings": body.get("nodeEvictionNodePoolSettings"),
             "nodeConfigDetails": {"size": 0, "placementConfigs": config["placementConfigs"], "freeformTags": config.get("freeformTags", {})},
             "nodes": [],
             "_token": token,
@@ -246,6 +276,10 @@ class _Handler(BaseHTTPRequestHandler):
         if pool is None:
             self._error(404, "NotAuthorizedOrNotFound", f"node pool {pool_id} not found")
             return
+        if self.state.busy.get(pool_id, 0) > 0:
+            self.state.busy[pool_id] -= 1
+            self._error(409, "Conflict", f"node pool {pool_id} has a work request in progress")
+            return
         if_match = self.headers.get("if-match")
         if if_match and if_match != str(pool["_etag"]):
             self._error(412, "PreconditionFailed", "The resource has been modified since the etag was read")
@@ -272,6 +306,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "NotAuthorizedOrNotFound", f"node {node_id} not found")
             return
         node["lifecycleState"] = "DELETED"
+        node["deletion"] = {
+            "evictionGraceDuration": query.get("overrideEvictionGraceDuration")
+            or (pool.get("nodeEvictionNodePoolSettings") or {}).get("evictionGraceDuration", "PT60M"),
+            "force": query.get("isForceDeletionAfterOverrideGraceDuration", "false") == "true",
+        }
         if query.get("isDecrementSize", "true") == "true":
             pool["nodeConfigDetails"]["size"] -= 1
         self._send(202, None, {"opc-work-request-id": self._work_request("NODEPOOL_UPDATE", pool_id, "UPDATED")})
@@ -317,6 +356,20 @@ _ROUTES = [
     (rf"{IDENTITY}/availabilityDomains", "GET", "ListAvailabilityDomains", _Handler.list_availability_domains),
     (rf"{IDENTITY}/availabilityDomains/", "GET", "ListAvailabilityDomains", _Handler.list_availability_domains),
 ]
+
+
+_BODIES = {"CreateNodePool": "CreateNodePoolDetails", "UpdateNodePool": "UpdateNodePoolDetails"}
+
+
+def _validate(operation: str, query: dict[str, str], body: dict[str, Any]) -> None:
+    validate_query(operation, query)
+    model = _BODIES.get(operation)
+    if model is None:
+        return
+    validate_body(body, model)
+    validate_tags(body.get("freeformTags"), f"{operation}.freeformTags")
+    validate_tags((body.get("nodeConfigDetails") or {}).get("freeformTags"), f"{operation}.nodeConfigDetails.freeformTags")
+    validate_labels(body.get("initialNodeLabels"))
 
 
 class OkeServer:

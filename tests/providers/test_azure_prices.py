@@ -162,9 +162,14 @@ def test_without_a_live_spot_meter_the_spot_estimate_follows_the_live_on_demand_
 
 def test_special_sizes_are_chosen_only_when_asked_for():
     """azure.includeSpecialSizes: true (the cluster runs confidential node images): the
-    confidential Standard_EC4as_cc_v5 at $0.226 is a candidate again."""
-    options = {"binSelectPodCpuThreshold": 2, "azure": {"includeSpecialSizes": True}}
-    result = run_preview(load_manifest_text(HEAD, "head.yaml"), [Target("azure", "eastus")], config_from_mapping(options))
-    (line,) = result.targets[0].nodes
-    assert line.hourly_cost_each == pytest.approx(0.226)
-    assert line.instance_type.startswith("Standard_EC4as")
+    confidential Standard_EC4as_cc_v5 at $0.226 is a candidate again (it ties with
+    Standard_E4as_v5, whose embedded eastus price is the published Linux $0.226)."""
+    from pricing.catalog import catalog_settings, region_catalog
+
+    def offered(options):
+        config = config_from_mapping({"cloud": "azure", "region": "eastus", **options})
+        catalog = region_catalog("azure", "eastus", catalog_settings(config))
+        return {o.instance_type.name: o.price for o in catalog.offerings if o.capacity_type == "on-demand"}
+
+    assert "Standard_EC4as_cc_v5" not in offered({})
+    assert offered({"azure": {"includeSpecialSizes": True}})["Standard_EC4as_cc_v5"] == pytest.approx(0.226)

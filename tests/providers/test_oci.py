@@ -233,12 +233,39 @@ def test_concurrent_launches_of_one_offering_each_get_their_own_node(server, pro
     assert node_pool["nodeConfigDetails"]["size"] == 8
 
 
-def test_a_pool_changed_by_someone_else_is_read_again_before_growing(server, provider):
+def test_a_pool_changed_by_someone_else_is_read_again_before_growing(server):
+    pauses: list[float] = []
+    provider = create_provider(config=settings(server.endpoint), poll_interval=0.01, sleep=pauses.append)
     provider.launch(flex_request("r1"))
     server.state.fail_next("UpdateNodePool", 412, "PreconditionFailed", "etag mismatch")
     provider.launch(flex_request("r2"))
     (pool,) = pools(server)
     assert pool["nodeConfigDetails"]["size"] == 2
+    assert len([p for p in pauses if p >= 0.5]) == 1  # one pause before the second try
+
+
+def test_a_busy_pool_answering_409_is_retried_with_growing_pauses_until_it_grows(server):
+    """OKE refuses a change to a pool whose work request still runs (409); a concurrent grow
+    waits with back-off and lands, instead of three immediate tries and a lost launch."""
+    pauses: list[float] = []
+    provider = create_provider(config=settings(server.endpoint), poll_interval=0.01, sleep=pauses.append)
+    provider.launch(flex_request("r1"))
+    (pool,) = pools(server)
+    server.state.busy[pool["id"]] = 4
+    provider.launch(flex_request("r2"))
+    assert pool["nodeConfigDetails"]["size"] == 2
+    backoff = [p for p in pauses if p >= 0.5]
+    assert len(backoff) == 4 and backoff == sorted(backoff) and backoff[-1] >= 4.0
+
+
+def test_a_pool_busy_for_too_long_is_a_clear_failure(server):
+    provider = create_provider(config=settings(server.endpoint), poll_interval=0.01, sleep=lambda s: None)
+    provider.launch(flex_request("r1"))
+    (pool,) = pools(server)
+    server.state.busy[pool["id"]] = 100
+    with pytest.raises(ProviderError, match="stayed busy"):
+        provider.launch(flex_request("r2"))
+    assert pool["nodeConfigDetails"]["size"] == 1
 
 
 # ---- terminate and list
@@ -253,6 +280,29 @@ def test_terminate_deletes_the_named_node_and_an_idle_pool(server, provider):
     assert pools(server) == []
     provider.terminate(second.instance_id)  # already gone: quiet
     provider.terminate("ocid1.instance.oc1.iad.never")
+
+
+def test_terminate_asks_oke_for_no_drain_of_its_own(server, provider):
+    """The autoscaler drained the node already: OKE must not cordon and drain it again for the
+    pool's default 60 minutes (DeleteNode overrideEvictionGraceDuration PT0M, forced)."""
+    first, second = provider.launch(flex_request("r1")), provider.launch(flex_request("r2"))
+    provider.terminate(first.instance_id)
+    (deleted,) = server.state.deleted_nodes()
+    assert deleted["id"] == first.instance_id
+    assert deleted["deletion"] == {"evictionGraceDuration": "PT0M", "force": True}
+    # and a size change OKE acts on by itself drains nothing either
+    assert pools(server)[0]["nodeEvictionNodePoolSettings"] == {"evictionGraceDuration": "PT0M", "isForceDeleteAfterGraceDuration": True}
+
+
+def test_a_failed_launch_removes_that_named_node_not_a_healthy_one(server, provider):
+    healthy = provider.launch(flex_request("r1"))
+    server.state.failing_instances.add(("VM.Standard.E5.Flex", AD1))
+    with pytest.raises(ProviderError, match="failed to start"):
+        provider.launch(flex_request("r2"))
+    (deleted,) = server.state.deleted_nodes()
+    assert deleted["id"] != healthy.instance_id and deleted["nodeError"]["code"] == "InternalError"
+    assert [n["id"] for n in server.state.live_nodes()] == [healthy.instance_id]
+    assert pools(server)[0]["nodeConfigDetails"]["size"] == 1
 
 
 def test_list_instances_reads_every_page_and_only_this_clusters_pools(server, provider):
@@ -416,3 +466,72 @@ def test_missing_api_key_credentials_are_a_clear_message(tmp_path, monkeypatch):
     config = settings("https://containerengine.us-ashburn-1.oci.oraclecloud.com", authMethod="api_key")
     with pytest.raises(ValueError, match=r"oci.authMethod api_key: no credentials: .* \(is profile DEFAULT in ~/.oci/config complete\?\)"):
         create_provider(config=config)
+
+
+# ---- the planned availability domain
+
+
+def test_a_launch_planned_for_one_ad_creates_its_node_there_even_when_the_first_ad_has_room(server, provider):
+    request = LaunchRequest("z1", E5.instance_type(4, 32), "on-demand", ("US-ASHBURN-AD-3",), labels=LABELS)
+    instance = provider.launch(request)
+    assert instance.zone == "US-ASHBURN-AD-3"
+    (pool,) = pools(server)
+    placements = pool["nodeConfigDetails"]["placementConfigs"]
+    assert [p["availabilityDomain"] for p in placements] == [AD3]
+
+
+def test_a_launch_planned_for_an_ad_the_cluster_does_not_use_is_refused_not_moved(server):
+    # the plan spread pods over ADs; a node in another AD would break the spread it was made for
+    only_ad1 = create_provider(config=settings(server.endpoint, availabilityDomains=[AD1]), poll_interval=0.01)
+    request = LaunchRequest("z2", E5.instance_type(4, 32), "on-demand", ("US-ASHBURN-AD-2",), labels=LABELS)
+    with pytest.raises(ProviderError) as raised:
+        only_ad1.launch(request)
+    assert "US-ASHBURN-AD-2" in str(raised.value) and "US-ASHBURN-AD-1" in str(raised.value)
+    assert pools(server) == []
+
+
+# ---- the fake follows OCI's published contract
+
+
+def _raw(server, method: str, path: str, body=None):
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.endpoint + path, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+GOOD_POOL = {
+    "compartmentId": "ocid1.compartment.oc1..workers", "clusterId": "ocid1.cluster.oc1.iad.prod", "name": "p",
+    "nodeShape": "VM.Standard.E5.Flex",
+    "nodeConfigDetails": {"size": 0, "placementConfigs": [{"availabilityDomain": AD1, "subnetId": "ocid1.subnet.oc1.iad.w"}]},
+}
+
+
+@pytest.mark.parametrize(
+    "change, complaint",
+    [
+        ({"nodeShapeName": "VM.Standard.E5.Flex"}, "unknown field 'nodeShapeName'"),  # a wrong field name
+        ({"nodeConfigDetails": {"size": "1", "placementConfigs": []}}, "size: expected int"),  # a wrong type
+        ({"freeformTags": {"smart-autoscaler.io/cluster": "prod"}}, "without periods"),  # a tag OCI refuses
+        ({"initialNodeLabels": [{"key": "bad key!", "value": "x"}]}, "not a valid Kubernetes label key"),
+        ({"nodeSourceDetails": {"sourceType": "IMAGE", "imageId": 7}}, "imageId: expected str"),
+    ],
+)
+def test_the_oke_fake_refuses_what_the_oke_api_refuses(server, change, complaint):
+    status, error = _raw(server, "POST", "/20180222/nodePools", {**GOOD_POOL, **change})
+    assert status == 400 and error["code"] == "InvalidParameter" and complaint in error["message"]
+    assert _raw(server, "POST", "/20180222/nodePools", GOOD_POOL)[0] == 202
+
+
+def test_the_oke_fake_refuses_a_bad_delete_node_query(server):
+    status, error = _raw(server, "DELETE", "/20180222/nodePools/p/node/n?overrideEvictionGraceDuration=PT90M")
+    assert status == 400 and "PT0M..PT60M" in error["message"]
+    status, error = _raw(server, "DELETE", "/20180222/nodePools/p/node/n?decrement=true")
+    assert status == 400 and "unknown query parameter 'decrement'" in error["message"]

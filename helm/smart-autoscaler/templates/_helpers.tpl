@@ -49,9 +49,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The container image. */}}
+{{/*
+The container image. One image per cloud (Dockerfile, build ARG CLOUD): unless image.tag is set,
+a cloud provider gets <appVersion>-<cloud> (only its SDK) and anything else <appVersion> (every SDK).
+*/}}
 {{- define "smart-autoscaler.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- $provider := .Values.provider | toString }}
+{{- $default := ternary (printf "%s-%s" .Chart.AppVersion $provider) .Chart.AppVersion (has $provider (list "aws" "gcp" "azure" "oci")) }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default $default | toString) }}
 {{- end }}
 
 {{/* The leader-election Lease name (--lease-name). */}}
@@ -75,6 +80,14 @@ option again at start).
 {{- $cloud := (.Values.config | default dict).cloud | default "aws" | toString }}
 {{- if and (has $provider (list "aws" "gcp" "azure" "oci")) (ne $provider $cloud) }}
 {{- fail (printf "provider %q launches instances in %s, but config.cloud is %q (prices and sizes come from it): set config.cloud=%s" $provider $provider $cloud $provider) }}
+{{- end }}
+{{- $config := .Values.config | default dict }}
+{{- if not $config.clusterName }}
+{{- fail "config.clusterName is required: a name unique among the clusters sharing the cloud account (every instance launched is tagged with it, so the autoscaler adopts its own nodes and never another cluster's), e.g. --set config.clusterName=prod-eu-1" }}
+{{- end }}
+{{- if not $config.region }}
+{{- $examples := dict "aws" "us-east-1" "gcp" "us-central1" "azure" "eastus" "oci" "us-ashburn-1" }}
+{{- fail (printf "config.region is required: the %s region the cluster runs in, e.g. --set config.region=%s" $cloud (get $examples $cloud | default "us-east-1")) }}
 {{- end }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 needs leaderElection.enabled=true: two replicas must never act at once" }}

@@ -29,10 +29,10 @@ class World:
     security_group: str
     faults: FleetFaults
 
-    def provider(self, **aws_options: Any):
+    def provider(self, cluster: str = CLUSTER, **aws_options: Any):
         from providers.aws import create_provider
 
-        config = config_from_mapping({"cloud": "aws", "region": REGION, "clusterName": CLUSTER, "aws": aws_options})
+        config = config_from_mapping({"cloud": "aws", "region": REGION, "clusterName": cluster, "aws": aws_options})
         provider = create_provider(config=config, clock=None, start_prices=False)
         for client in (provider.clients.ec2, provider.clients.ssm, provider.clients.pricing):
             self.faults.install(client)

@@ -109,3 +109,25 @@ def test_a_full_subnet_makes_the_provider_look_for_subnets_again(aws):
     aws.faults.stocked_out = set()
     provider.launch(request(request_id="third"))
     assert aws.faults.calls["DescribeSubnets"] > looked
+
+
+# ---- the AWS fake refuses what EC2 refuses (botocore's service model; EC2's tag restrictions)
+
+
+def test_the_ec2_fake_refuses_a_wrong_field_name_a_wrong_type_and_a_reserved_tag(aws):
+    import botocore.exceptions
+
+    from providers.base import ProviderError
+    from tests.providers.aws.test_launch import request
+
+    ec2 = aws.ec2
+    aws.faults.install(ec2)
+    with pytest.raises(botocore.exceptions.ParamValidationError, match="Unknown parameter in LaunchTemplateData"):
+        ec2.create_launch_template(LaunchTemplateName="nodes", LaunchTemplateData={"ImageIdd": "ami-1"})
+    with pytest.raises(botocore.exceptions.ParamValidationError, match="Invalid type for parameter"):
+        ec2.create_launch_template(LaunchTemplateName="nodes", LaunchTemplateData={"ImageId": 5})
+    provider = aws.provider(tags={"aws:owner": "platform"})  # EC2 reserves the aws: prefix
+    with pytest.raises(ProviderError) as refused:
+        provider.launch(request())
+    assert refused.value.code == "InvalidParameterValue" and "reserved" in str(refused.value)
+    assert aws.instances() == []

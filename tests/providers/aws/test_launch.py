@@ -279,3 +279,91 @@ def test_the_eks_optimized_ami_parameter_follows_version_architecture_and_gpu(fa
 
     itype = TYPES[type_name]
     assert ssm_ami_parameter(family, "1.31", itype.arch, itype.gpu_count > 0, itype) == parameter
+
+
+# ---- what depends on the instance type is per override
+
+
+def _delivered_config(aws, instance):
+    return node_config_from_user_data(aws.user_data(instance.instance_id))["spec"]["kubelet"]["config"]
+
+
+def test_each_fleet_override_gets_the_max_pods_of_its_own_type(aws):
+    """m5.xlarge (58 pods) asked for, m5.large (29) delivered: the node's kubelet is told 29,
+    what the VPC CNI can serve on it, not the requested type's 58."""
+    provider = aws.provider()
+    aws.faults.stocked_out.add("m5.xlarge")
+    instance = provider.launch(request("m5.xlarge", alternatives=("m5.large",)))
+    assert instance.instance_type == "m5.large"
+    assert _delivered_config(aws, instance)["maxPods"] == 29
+
+
+def test_an_arm64_alternative_gets_the_arm64_ami_and_its_own_template(aws):
+    provider = aws.provider(amiIdGeneric="ami-0000000000000a64a", amiIdGenericArm="ami-0000000000000a64b")
+    aws.faults.stocked_out.add("m5.xlarge")
+    instance = provider.launch(request("m5.xlarge", alternatives=("m6g.xlarge",)))
+    (ec2_instance,) = aws.instances()
+    assert (instance.instance_type, ec2_instance["ImageId"]) == ("m6g.xlarge", "ami-0000000000000a64b")
+    templates = aws.ec2.describe_launch_templates()["LaunchTemplates"]
+    assert len(templates) == 2  # one per AMI: the x86 one for m5.xlarge, the arm64 one for m6g.xlarge
+
+
+def test_with_the_operators_own_template_an_arm64_alternative_carries_its_own_ami(aws):
+    aws.ec2.create_launch_template(LaunchTemplateName="ops-nodes", LaunchTemplateData={"ImageId": "ami-0000000000000a64a"})
+    provider = aws.provider(launchTemplate="ops-nodes", amiIdGeneric="ami-0000000000000a64a", amiIdGenericArm="ami-0000000000000a64b")
+    aws.faults.stocked_out.add("m5.xlarge")
+    instance = provider.launch(request("m5.xlarge", alternatives=("m6g.xlarge",)))
+    (ec2_instance,) = aws.instances()
+    assert (instance.instance_type, ec2_instance["ImageId"]) == ("m6g.xlarge", "ami-0000000000000a64b")
+
+
+def test_a_type_without_a_published_pod_figure_gets_the_one_its_eni_limits_allow(aws):
+    """g3s.xlarge: 4 network interfaces x 15 IPv4 addresses (DescribeInstanceTypes) -> 4 x 14 + 2 = 58
+    pods, not the 110 fallback the VPC CNI could never serve."""
+    aws.faults.answers["DescribeInstanceTypes"] = (
+        b'<DescribeInstanceTypesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId>'
+        b"<instanceTypeSet><item><instanceType>g3s.xlarge</instanceType><networkInfo>"
+        b"<maximumNetworkInterfaces>4</maximumNetworkInterfaces><ipv4AddressesPerInterface>15</ipv4AddressesPerInterface>"
+        b"</networkInfo></item></instanceTypeSet></DescribeInstanceTypesResponse>"
+    )
+    provider = aws.provider()
+    instance = provider.launch(request("g3s.xlarge"))
+    assert TYPES["g3s.xlarge"].max_pods == 110  # the catalog has no published figure
+    assert _delivered_config(aws, instance)["maxPods"] == 58
+
+
+def test_generated_launch_templates_unused_for_an_hour_are_deleted(aws):
+    import time
+
+    now = [time.time()]
+    provider = aws.provider()
+    provider.templates.clock = lambda: now[0]
+    provider.launch(request("m5.large", request_id="a"))
+    provider.launch(request("m5.xlarge", request_id="b"))
+    aws.ec2.create_launch_template(LaunchTemplateName="someone-elses", LaunchTemplateData={"ImageId": EKS_AMI})
+    assert len(aws.ec2.describe_launch_templates()["LaunchTemplates"]) == 3
+    assert provider.templates.collect_garbage() == []  # just made
+
+    now[0] += 3000
+    provider.launch(request("m5.xlarge", request_id="c"))  # used again: kept
+    now[0] += 1000
+    (deleted,) = provider.templates.collect_garbage()
+    names = {t["LaunchTemplateName"] for t in aws.ec2.describe_launch_templates()["LaunchTemplates"]}
+    assert deleted not in names and "someone-elses" in names and len(names) == 2
+    provider.launch(request("m5.large", request_id="d"))  # needed again later: made again
+    assert len(aws.ec2.describe_launch_templates()["LaunchTemplates"]) == 3
+
+
+
+def test_the_root_volume_is_the_size_the_loop_planned_for_the_pods(aws):
+    """The loop sized the disk for 150 GiB of pods' ephemeral storage (256 GiB); the operator's
+    200 GiB mapping is a floor, grown to it; a smaller need keeps the operator's 200."""
+    provider = aws.provider(blockDeviceMappings=[{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 200, "volumeType": "gp3"}}])
+    provider.launch(request("m5.large", request_id="big", root_volume_gib=256))
+    provider.launch(request("m5.large", request_id="small", root_volume_gib=20))
+    sizes = sorted(
+        aws.ec2.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])["LaunchTemplateVersions"][0]
+        ["LaunchTemplateData"]["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"]
+        for t in aws.ec2.describe_launch_templates()["LaunchTemplates"]
+    )
+    assert sizes == [200, 256]

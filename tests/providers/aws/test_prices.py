@@ -103,3 +103,45 @@ def test_the_advisor_prices_spot_at_run_time_from_its_address(aws):
     live = provider.live_catalog(base)
     assert round(price(live, "r5a.xlarge", "spot"), 4) == 0.0859
     assert provider.price_ages()["advisor"] >= 0
+
+
+def test_the_price_list_asks_for_on_demand_compute_instances_and_never_takes_the_last_price_seen():
+    from providers.aws.prices import on_demand_filters, parse_price_list
+
+    filters = {f["Field"]: f["Value"] for f in on_demand_filters(REGION)}
+    assert filters["marketoption"] == "OnDemand" and filters["productFamily"] == "Compute Instance"
+
+    def product(name: str, usd: float, **attributes: str) -> str:
+        attrs = {"instanceType": name, "regionCode": REGION, "operatingSystem": "Linux", "marketoption": "OnDemand", **attributes}
+        dimension = {"unit": "Hrs", "pricePerUnit": {"USD": str(usd)}}
+        return json.dumps({"product": {"productFamily": "Compute Instance", "attributes": attrs},
+                           "terms": {"OnDemand": {"T": {"priceDimensions": {"D": dimension}}}}})
+
+    prices = parse_price_list([
+        product("m5.large", 0.096),
+        product("m5.large", 0.35, marketoption="CapacityBlock"),  # another market: skipped
+        product("m5.large", 0.188, operatingSystem="Windows"),  # another OS: skipped
+        product("c5.large", 0.085),
+        product("c5.large", 0.090),  # two prices left for one type: neither is guessed
+    ], REGION)
+    assert prices == {"m5.large": 0.096}
+
+
+def test_the_planner_gets_the_max_pods_the_eni_limits_allow_for_types_without_a_published_figure(aws):
+    """g3s.xlarge has no published pod figure: DescribeInstanceTypes says 4 interfaces x 15
+    addresses, so the planner's type holds 58 pods (not 110) and the kubelet reserves 52 x 11Mi
+    less memory -- the same 58 its launch tells the kubelet."""
+    aws.faults.answers["DescribeInstanceTypes"] = (
+        b'<DescribeInstanceTypesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId>'
+        b"<instanceTypeSet><item><instanceType>g3s.xlarge</instanceType><networkInfo>"
+        b"<maximumNetworkInterfaces>4</maximumNetworkInterfaces><ipv4AddressesPerInterface>15</ipv4AddressesPerInterface>"
+        b"</networkInfo></item></instanceTypeSet></DescribeInstanceTypesResponse>"
+    )
+    provider = aws.provider(livePrices=False)
+    base = region_catalog("aws", REGION)
+    before = next(o.instance_type for o in base.offerings if o.instance_type.name == "g3s.xlarge")
+    provider.prices.refresh()
+    after = next(o.instance_type for o in provider.live_catalog(base).offerings if o.instance_type.name == "g3s.xlarge")
+    assert (before.max_pods, after.max_pods, after.allocatable.pods) == (110, 58, 58)
+    assert after.allocatable.memory - before.allocatable.memory == 52 * 11 * 2**20
+    assert provider.max_pods.for_type(before) == 58

@@ -176,3 +176,29 @@ def test_only_zones_the_cluster_uses_get_pools(gcp):
     gcp.cluster_locations = ["us-central1-c"]
     with pytest.raises(Exception, match="no zone of us-central1 that the cluster"):
         make_provider(gcp).launch(request("n1-standard-4", key="other"))
+
+
+def test_an_instance_gke_named_itself_in_our_pool_is_deleted_through_its_mig(gcp):
+    """A surge upgrade or an auto-repair gives the pool an instance GKE named after the MIG;
+    scale-down removes it from that MIG like any other node of the pool."""
+    provider = make_provider(gcp)
+    ours = provider.launch(request("n1-standard-4"))
+    (pool,) = gcp.pools.values()
+    surge = gcp.add_gke_instance(pool["name"])
+    assert not surge.name.startswith(pool["name"])
+    listed = {i.instance_id: i for i in provider.list_instances()}
+    assert set(listed) == {ours.instance_id, surge.name}
+    assert listed[surge.name].provider_id == f"gce://proj/{A}/{surge.name}"
+
+    provider.terminate(surge.name)
+
+    assert gcp.deleted == [surge.name]
+    assert [vm.name for vm in gcp.instances()] == [ours.instance_id]
+
+
+def test_a_restarted_provider_deletes_a_gke_named_instance_it_has_not_listed_yet(gcp):
+    make_provider(gcp).launch(request("n1-standard-4"))
+    (pool,) = gcp.pools.values()
+    surge = gcp.add_gke_instance(pool["name"])
+    make_provider(gcp).terminate(surge.name)
+    assert gcp.deleted == [surge.name]

@@ -6,7 +6,7 @@ import pytest
 
 from pricing.types import ON_DEMAND, SPOT
 from tests.gcp_fake import sku
-from tests.providers.gcp.conftest import B, REGION, T4_TYPE, make_provider
+from tests.providers.gcp.conftest import A, B, REGION, T4_TYPE, make_provider, request
 
 
 def test_live_prices_per_region_and_zones_per_machine_type(gcp):
@@ -82,3 +82,33 @@ def test_a_machine_type_the_embedded_catalog_lacks_is_offered_when_compute_engin
     assert on_demand.price == pytest.approx(208 * 0.0291 + 1872 * 0.0025 + 8 * 9.80)
     assert (on_demand.instance_type.gpu_count, on_demand.instance_type.gpu_model) == (8, "H100")
     assert on_demand.taints and on_demand.taints[0].key == "nvidia.com/gpu"
+
+
+def test_live_zones_replace_the_embedded_four_zones_once_each(gcp):
+    """The embedded catalog offers n1-standard-4 in us-central1-a, -b, -c and -f; Compute Engine
+    lists it in a and b: the provider's catalog has it in a and b, once per capacity type."""
+    gcp.zones["n1-standard-4"] = [A, B]
+    provider = make_provider(gcp)
+    embedded = [o.zone for o in provider.embedded.offerings if o.instance_type.name == "n1-standard-4" and o.capacity_type == ON_DEMAND]
+    assert sorted(embedded) == ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"]
+    assert provider.prices.refresh()
+    live = [(o.capacity_type, o.zone) for o in provider.live_catalog(provider.embedded).offerings if o.instance_type.name == "n1-standard-4"]
+    assert sorted(live) == sorted((c, z) for c in (ON_DEMAND, SPOT) for z in (A, B))
+
+
+def test_attached_gpu_offerings_survive_a_live_refresh_with_zones_as_urls(gcp):
+    """Compute Engine answers acceleratorTypes' `zone` as a URL and matches `eq` against the
+    whole field: n1 + T4 offerings are still offered in both zones after the refresh."""
+    provider = make_provider(gcp)
+    assert provider.prices.refresh()
+    t4 = {(o.zone, o.capacity_type) for o in provider.live_catalog(provider.embedded).offerings if o.instance_type.name == T4_TYPE}
+    assert t4 == {(zone, capacity) for zone in (A, B) for capacity in (ON_DEMAND, SPOT)}
+    assert gcp.rejected == []
+
+
+def test_the_first_n1_t4_launch_finds_its_zone_before_any_refresh(gcp):
+    provider = make_provider(gcp)
+    instance = provider.launch(request(T4_TYPE))
+    assert (instance.instance_type, instance.zone) == (T4_TYPE, A)
+    (pool,) = gcp.pools.values()
+    assert pool["config"]["accelerators"][0]["acceleratorType"] == "nvidia-tesla-t4"
