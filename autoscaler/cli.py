@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--lease-name", default="smart-autoscaler", help="name of the leader-election Lease")
     run.add_argument("--simulated-state", metavar="FILE", help="simulated provider: keep its instances in this file")
     run.add_argument("--simulated-launch-delay", default="30s", help="simulated provider: boot time of an instance")
+    run.add_argument("--simulated-cloud-init-delay", default="0s",
+                     help="simulated provider: how long a new Node keeps the cloud controller's start-up taint "
+                          "node.cloudprovider.kubernetes.io/uninitialized (0s: none)")
     run.add_argument("--once", action="store_true", help="run one reconcile loop and exit (for debugging)")
     _doctor_parser(commands)
     return parser

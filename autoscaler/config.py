@@ -23,6 +23,7 @@ from autoscaler.configvalues import (
     integer,
     label_map,
     number,
+    one_of,
     optional,
     parse_capacity_types,
     parse_duration,
@@ -107,6 +108,9 @@ class Config:
     max_nodes: int | None = None
     max_cluster_hourly_cost: float | None = None
     scale_up_timeout: float = 600.0
+    # What becomes of an instance whose Node someone else deleted: terminate or keep (its
+    # kubelet may register it again). Either way it is not room and its type is not backed off.
+    deleted_node_instances: str = "terminate"
     node_labels: tuple[tuple[str, str], ...] = ()
     node_ttl: float | None = None
     node_ttl_max_parallel: int = 1
@@ -172,6 +176,7 @@ _OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "maxNodes": (("max_nodes",), optional(integer(0))),
     "maxClusterHourlyCost": (("max_cluster_hourly_cost",), optional(number(0.0))),
     "scaleUpTimeout": (("scale_up_timeout",), parse_duration),
+    "deletedNodeInstances": (("deleted_node_instances",), one_of("terminate", "keep")),
     "nodeLabels": (("node_labels",), label_map),
     "extendedResources": (("extended_resources",), extended_resources),
     "maxUnusedLaunchesPerHour": (("max_unused_launches_per_hour",), integer(1, 1000)),

@@ -1,7 +1,7 @@
 """`smart-autoscaler run`: the daemon around the reconcile loop.
 
 Connects to the API server (in-cluster or kubeconfig), fills the watch caches, serves
-/metrics and /healthz, takes the leader Lease (so two replicas never act at once) and, while
+/metrics, /healthz (the loop turns) and /readyz (the API server and the cloud answer), takes the leader Lease (so two replicas never act at once) and, while
 leading, reconciles every `loopPeriod` or sooner when a watched object changes. A new
 leader starts from what the cluster and the cloud say (instances tagged for the cluster are
 adopted), never from what a previous leader remembered.
@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from autoscaler.cluster import ClusterError
 from autoscaler.config import Config, parse_duration
 
 log = logging.getLogger("smart_autoscaler.daemon")
@@ -42,6 +43,7 @@ class DaemonOptions:
     lease_name: str = "smart-autoscaler"
     simulated_state: str | None = None
     simulated_launch_delay: float = 30.0
+    simulated_cloud_init_delay: float = 0.0
     once: bool = False
 
     @classmethod
@@ -50,6 +52,11 @@ class DaemonOptions:
             delay = parse_duration(args.simulated_launch_delay)
         except ValueError as err:
             raise DaemonError(f"--simulated-launch-delay {args.simulated_launch_delay!r}: {err}") from None
+        init_text = getattr(args, "simulated_cloud_init_delay", "0s")
+        try:
+            init_delay = parse_duration(init_text)
+        except ValueError as err:
+            raise DaemonError(f"--simulated-cloud-init-delay {init_text!r}: {err}") from None
         return cls(
             provider=args.provider or "",
             dry_run=args.dry_run,
@@ -61,6 +68,7 @@ class DaemonOptions:
             lease_name=args.lease_name,
             simulated_state=args.simulated_state,
             simulated_launch_delay=delay,
+            simulated_cloud_init_delay=init_delay,
             once=args.once,
         )
 
@@ -85,22 +93,42 @@ def _address(text: str) -> tuple[str, int]:
         raise DaemonError(f"--metrics-address {text!r}: expected HOST:PORT, e.g. 0.0.0.0:8080") from None
 
 
-def _simulated_registrar(cluster: Any) -> tuple[Any, Any]:
+def _simulated_registrar(cluster: Any, cloud_init_delay: float = 0.0) -> tuple[Any, Any]:
     """on_boot / on_terminate for the simulated cloud against a real API server: register the
-    Node a kubelet would (kwok keeps it Ready), and delete it on termination."""
+    Node a kubelet would (kwok keeps it Ready), and delete it on termination. With
+    `cloud_init_delay`, the Node registers with the cloud controller manager's start-up taint
+    `node.cloudprovider.kubernetes.io/uninitialized=true:NoSchedule` (as a kubelet run with
+    --cloud-provider=external does) and the taint is taken off that many seconds later, as the
+    cloud controller manager does once it has initialised the node -- Ready or not by then."""
     from kubernetes.client import CoreV1Api
     from kubernetes.client.exceptions import ApiException
 
     from autoscaler.sim.cloud import node_manifest, node_name_for
+    from autoscaler.sim.cluster import UNINITIALIZED_TAINT
 
     core = CoreV1Api(cluster.api_client)
 
-    def on_boot(instance: Any, request: Any) -> None:
+    def initialise(name: str) -> None:
         try:
-            core.create_node(body=node_manifest(instance, request, node_name_for(instance)))
+            cluster.patch_node(name, remove_taint_keys=(UNINITIALIZED_TAINT.key,))
+        except ClusterError as err:
+            log.error("simulated cloud controller: initialising node %s failed: %s", name, err)
+
+    def on_boot(instance: Any, request: Any) -> None:
+        manifest = node_manifest(instance, request, node_name_for(instance))
+        if cloud_init_delay > 0:
+            taint = {"key": UNINITIALIZED_TAINT.key, "value": UNINITIALIZED_TAINT.value, "effect": UNINITIALIZED_TAINT.effect}
+            manifest["spec"]["taints"] = [*manifest["spec"].get("taints", []), taint]
+        try:
+            core.create_node(body=manifest)
         except ApiException as err:
             if err.status != 409:  # already registered
                 raise
+            return
+        if cloud_init_delay > 0:
+            timer = threading.Timer(cloud_init_delay, initialise, (manifest["metadata"]["name"],))
+            timer.daemon = True
+            timer.start()
 
     def on_terminate(instance: Any) -> None:
         try:
@@ -124,7 +152,7 @@ def _provider(config: Config, options: DaemonOptions, cluster: Any, clock: Any) 
     name = provider_name(config, options)
     try:
         if name == "simulated":
-            on_boot, on_terminate = _simulated_registrar(cluster)
+            on_boot, on_terminate = _simulated_registrar(cluster, options.simulated_cloud_init_delay)
             return create_provider(
                 "simulated",
                 clock=clock,
@@ -161,12 +189,14 @@ def _with_identity(config: Config, cluster: Any) -> Config:
 
 def run_daemon(config: Config, options: DaemonOptions) -> int:
     from autoscaler.clock import SystemClock
-    from autoscaler.cluster import ClusterError
     from autoscaler.kube.client import KubeCluster
     from autoscaler.kube.metrics import MetricsApi
     from autoscaler.kube.leader import LeaderElector
+    from autoscaler.health import CLOUD, KUBERNETES, Readiness
     from autoscaler.metrics import Metrics, serve
     from autoscaler.loop.calls import ThreadedCalls
+    from autoscaler.loop.contain import fault_from_env
+    from autoscaler.loop.freshness import Freshness
     from autoscaler.loop.reconcile import Reconciler
     from pricing.catalog import CatalogError, catalog_settings, region_catalog
 
@@ -212,8 +242,9 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         calls = ThreadedCalls(clock, config.max_concurrent_launches, config.cloud_call_timeout, on_answer=cluster.wake)
         state["reconciler"] = Reconciler(
             cluster, provider, catalog, config, clock, metrics, dry_run=options.dry_run, calls=calls,
-            usage=MetricsApi(cluster.api_client, clock),
+            usage=MetricsApi(cluster.api_client, clock), freshness=freshness,
         )
+        state["reconciler"].scale_up.guard.fault = fault_from_env()  # a test hook; off unless its variable is set
         metrics.is_leader.set(1)
         leading.set()
 
@@ -227,11 +258,23 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
         if state["reconciler"] is not None:  # calls in flight are abandoned: the next leader adopts
             state["reconciler"].shutdown(0.0)
 
-    def healthy() -> bool:
-        return not cluster.unsynced() and time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)
+    readiness = Readiness()
+    freshness = Freshness.for_loop_period(config.loop_period)  # shared by every leadership term
+    cluster.on_api_error = lambda verb, resource, code: metrics.kube_api_request_errors.labels(verb, resource, code).inc()
+
+    def healthy() -> bool:  # liveness: the loop turns
+        return time.monotonic() - state["last_loop"] < max(60.0, 6 * config.loop_period)
+
+    def observe_apis() -> None:
+        readiness.observe(KUBERNETES, cluster.api_error())
+        reconciler = state["reconciler"]
+        # Only the leader calls the cloud; a follower has nothing to say about it.
+        readiness.observe(CLOUD, reconciler.cloud_error if leading.is_set() and reconciler is not None else "")
+        for api in (KUBERNETES, CLOUD):
+            metrics.api_reachable.labels(api).set(1 if readiness.reachable(api) else 0)
 
     try:
-        server = serve(metrics, host, port, healthy)
+        server = serve(metrics, host, port, healthy, readiness.check)
     except OSError as err:
         raise DaemonError(f"cannot serve metrics on --metrics-address {host}:{port}: {err.strerror or err}") from None
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -256,6 +299,7 @@ def run_daemon(config: Config, options: DaemonOptions) -> int:
                 except Exception:  # one bad loop must not kill the daemon
                     metrics.reconcile_errors.inc()
                     log.exception("reconcile loop failed; trying again next loop")
+            observe_apis()
             if options.once:
                 break
             stop.wait(MIN_LOOP_INTERVAL)

@@ -26,7 +26,8 @@ class Metrics:
             f"{PREFIX}_launch_failures", "Launches the cloud refused or that timed out, by kind", ["kind"], registry=r
         )
         self.cloud_api_errors = Counter(
-            f"{PREFIX}_cloud_api_errors", "Failed cloud API calls, by operation and kind", ["operation", "kind"], registry=r
+            f"{PREFIX}_cloud_api_errors", "Failed cloud API calls, by operation, kind and the cloud's error code",
+            ["operation", "kind", "code"], registry=r,
         )
         self.launches_unused = Counter(
             f"{PREFIX}_launches_unused", "Nodes launched for pods that did not take them, by reason", ["reason"],
@@ -34,6 +35,15 @@ class Metrics:
         )
         self.kube_api_errors = Counter(
             f"{PREFIX}_kube_api_errors", "Failed Kubernetes API calls, by operation", ["operation"], registry=r
+        )
+        self.kube_api_request_errors = Counter(
+            f"{PREFIX}_kube_api_request_errors",
+            "Failed Kubernetes API requests (watch caches' lists and watches included), by verb, resource and code "
+            "(HTTP status, unreachable or timeout)",
+            ["verb", "resource", "code"], registry=r,
+        )
+        self.planning_errors = Counter(
+            f"{PREFIX}_planning_errors", "Pod sets the planner failed on (left out and retried), by error", ["error"], registry=r
         )
         self.launch_latency = Histogram(
             f"{PREFIX}_launch_latency_seconds", "Time from launch to the Node registering",
@@ -53,6 +63,10 @@ class Metrics:
         )
         self.reconcile_errors = Counter(f"{PREFIX}_reconcile_errors", "Reconcile loops that failed", registry=r)
         self.is_leader = Gauge(f"{PREFIX}_leader", "1 while this replica leads", registry=r)
+        self.api_reachable = Gauge(
+            f"{PREFIX}_api_reachable", "1 while the API answers (0 once it has failed for more than 2 loops), by api "
+            "(kubernetes, cloud)", ["api"], registry=r,
+        )
         self.price_age = Gauge(
             f"{PREFIX}_price_age_seconds",
             "Age of the live prices in use, by source (-1: not fetched yet, the embedded catalog answers)",
@@ -63,7 +77,16 @@ class Metrics:
             f"{PREFIX}_hot_node_colour_nodes", "Bin-pack nodes judged by hot-node mitigation, by colour", ["colour"], registry=r
         )
         self.evictions = Counter(f"{PREFIX}_evictions", "Pods evicted, by reason", ["reason"], registry=r)
+        self.eviction_attempts = Counter(
+            f"{PREFIX}_eviction_attempts", "Eviction requests sent, by reason and outcome (evicted, blocked, gone, error)",
+            ["reason", "outcome"], registry=r,
+        )
         self.ttl_cycling = Gauge(f"{PREFIX}_ttl_cycling_nodes", "Nodes past nodeTTL being replaced now", registry=r)
+
+    def cloud_error(self, operation: str, error: object) -> None:
+        """Count a failed cloud call: its kind (ours) and the cloud's own error code, if it gave one."""
+        kind = str(getattr(error, "kind", "") or "other")
+        self.cloud_api_errors.labels(operation, kind, str(getattr(error, "code", "") or kind)).inc()
 
     def forget_leader_state(self) -> None:
         """A replica that stops leading drops the gauges it set while leading: only the leader's
@@ -77,13 +100,21 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def serve(metrics: Metrics, address: str, port: int, healthy: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Serve /metrics and /healthz on a background thread; returns the server (shutdown() stops it)."""
+def serve(
+    metrics: Metrics, address: str, port: int, healthy: Callable[[], bool],
+    ready: Callable[[], tuple[bool, str]] | None = None,
+) -> ThreadingHTTPServer:
+    """Serve /metrics, /healthz (liveness: `healthy`) and /readyz (readiness: `ready`, which says
+    why not; without it, /readyz answers as /healthz) on a background thread; returns the
+    server (shutdown() stops it)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path.startswith("/metrics"):
                 body, status, kind = metrics.exposition(), 200, CONTENT_TYPE_LATEST
+            elif self.path.startswith("/readyz") and ready is not None:
+                ok, why = ready()
+                body, status, kind = (b"ok\n" if ok else f"not ready: {why}\n".encode()), (200 if ok else 503), "text/plain"
             elif self.path.startswith("/healthz") or self.path.startswith("/readyz"):
                 ok = healthy()
                 body, status, kind = (b"ok\n" if ok else b"unhealthy\n"), (200 if ok else 503), "text/plain"

@@ -290,6 +290,8 @@ class Pod:
     # Its own spec tolerates `<device>=present:NoSchedule` for the devices it requests (the
     # ExtendedResourceToleration admission plugin adds that): its node may be tainted so.
     device_tolerated: bool = False
+    # Why the planner cannot read this bound pod's spec ('' when it can): see autoscaler.podrecord.
+    unreadable: str = ""
     key: str = field(init=False, repr=False, compare=False)  # namespace/name, computed once
 
     def __post_init__(self) -> None:

@@ -20,7 +20,7 @@ from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
 from autoscaler.resources import Resources
-from autoscaler.snapshot import is_managed_node
+from autoscaler.snapshot import has_startup_taint, is_managed_node
 
 @dataclass(frozen=True)
 class DrainCandidate:
@@ -33,6 +33,7 @@ class ScaleDownDecision:
     unneeded_since: dict[str, float] = field(default_factory=dict)
     to_drain: list[DrainCandidate] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)  # unneeded node -> why it stays
+    unreadable: list[Pod] = field(default_factory=list)  # pods that alone keep an unneeded node
 
 
 def evictable(pod: Pod) -> bool:
@@ -43,6 +44,11 @@ def evictable(pod: Pod) -> bool:
 
 def eviction_blocker(pod: Pod, pdbs: Iterable[PdbInfo]) -> str | None:
     """Why this pod must not be evicted now, or None."""
+    if pod.unreadable:
+        return (
+            f"pod {pod.key} cannot be read by the planner ({pod.unreadable}), so where it would go is not known; "
+            f"its node stays until the pod ends or is evicted"
+        )
     if pod.do_not_evict:
         return f"pod {pod.key} is marked do-not-evict"
     if not pod.owner:
@@ -145,8 +151,11 @@ def decide_scale_down(
     now: float,
     unneeded_since: Mapping[str, float],
     draining: Iterable[str],
+    awaited: Iterable[str] = (),
 ) -> ScaleDownDecision:
+    """`awaited`: nodes pending pods are planned onto now (the room they wait for): needed."""
     settings = config.scale_down
+    awaited = set(awaited)
     decision = ScaleDownDecision()
     if not settings.enabled:
         return decision
@@ -158,7 +167,9 @@ def decide_scale_down(
     slots = max(0, settings.max_parallel - len(draining))
     chosen: set[str] = set()
     for node in sorted(nodes, key=lambda n: n.name):
-        if node.name in draining or not is_managed_node(node) or not node.ready:
+        if node.name in draining or not is_managed_node(node) or not node.ready or has_startup_taint(node):
+            continue  # a node still starting is the room its pods wait for
+        if node.name in awaited:
             continue
         pods = bound.get(node.name, [])
         reason = _unneeded(node, pods, config)
@@ -175,6 +186,7 @@ def decide_scale_down(
         blocker = next((b for b in (eviction_blocker(pod, pdbs) for pod in workload) if b), None)
         if blocker:
             decision.kept[node.name] = blocker
+            decision.unreadable.extend(pod for pod in workload if pod.unreadable)
             continue
         moved = _fits_elsewhere(workload, node.name, state)
         if moved is None:

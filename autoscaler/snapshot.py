@@ -15,14 +15,34 @@ from pricing.types import Offering, RegionCatalog, Taint
 
 IN_FLIGHT_PREFIX = "in-flight/"
 # Taints a new node carries until its kubelet, network and cloud controller are ready; they
-# go away by themselves, so a young managed node is room despite them.
+# go away by themselves, so a young managed node is room despite them -- whatever its Ready
+# condition says: the node lifecycle controller and the cloud controller manager take them
+# off after the node turns Ready (seconds later, longer after an API outage). The list
+# follows Kubernetes' well-known taints (kubernetes.io/docs/reference/labels-annotations-
+# taints), Karpenter's KnownEphemeralTaints (pkg/scheduling/taints.go) and the start-up taints
+# documented by Cluster API (node.cluster.x-k8s.io/uninitialized) and Cilium
+# (node.cilium.io/agent-not-ready); taints under readiness.k8s.io/ are the Node Readiness
+# Controller's (KEP-5233), which Karpenter also treats as ephemeral.
 STARTUP_TAINT_KEYS = frozenset(
     {
         "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
         "node.kubernetes.io/network-unavailable",
         "node.cloudprovider.kubernetes.io/uninitialized",
+        "node.cluster.x-k8s.io/uninitialized",
+        "node.cilium.io/agent-not-ready",
     }
 )
+STARTUP_TAINT_PREFIXES = ("readiness.k8s.io/",)
+
+
+def is_startup_taint(taint: Taint) -> bool:
+    return taint.key in STARTUP_TAINT_KEYS or taint.key.startswith(STARTUP_TAINT_PREFIXES)
+
+
+def has_startup_taint(node: KubeNode) -> bool:
+    """Whether the node still carries a start-up taint (not initialized yet, as Karpenter says)."""
+    return any(is_startup_taint(taint) for taint in node.taints)
 
 
 @dataclass(frozen=True)
@@ -105,9 +125,10 @@ def planner_nodes(
     startup_grace: float = 0.0,
 ) -> list[Node]:
     """Planner nodes for every Node and in-flight launch. A managed node younger than
-    `startup_grace` (the scale-up timeout) that is not Ready yet, or not used yet, is still
-    the room its launch was made for: its start-up taints are ignored and, as a bin-select
-    node, it may take its pods even when idle nodes are not reused."""
+    `startup_grace` (the scale-up timeout) that is not Ready yet, still carries a start-up
+    taint, or is not used yet, is still the room its launch was made for: its start-up taints
+    are ignored (Ready or not) and, as a bin-select node, it may take its pods even when idle
+    nodes are not reused."""
     bound = pods_by_node(view.pods) if bound is None else bound
     nodes = []
     for kube_node in view.nodes:
@@ -121,10 +142,10 @@ def planner_nodes(
         labels = kube_node.labels
         managed = is_managed_node(kube_node)
         young = managed and now - kube_node.created < startup_grace
-        starting = young and (not kube_node.ready or load.workload_pods == 0)
+        starting = young and (not kube_node.ready or has_startup_taint(kube_node) or load.workload_pods == 0)
         taints = kube_node.taints
-        if young and not kube_node.ready:
-            taints = tuple(t for t in taints if t.key not in STARTUP_TAINT_KEYS)
+        if young:
+            taints = tuple(t for t in taints if not is_startup_taint(t))
         itype = catalog_type_name(labels, kube_node.allocatable.gpu)
         capacity = labels.get(CAPACITY_TYPE, labels.get("karpenter.sh/capacity-type", "on-demand"))
         zone = labels.get(ZONE, "")

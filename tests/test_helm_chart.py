@@ -148,8 +148,9 @@ def test_deployment_env_probes_and_port(default: list[dict[str, Any]]) -> None:
     env = {e["name"]: e for e in main["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert main["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    for probe in ("livenessProbe", "startupProbe"):
         assert main[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}  # the APIs answer
     assert main["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
     service = only(default, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
@@ -383,7 +384,7 @@ def test_dashboard_config_map_holds_the_dashboard(default: list[dict[str, Any]])
     assert dashboard == json.loads((FILES / "dashboard.json").read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 36
     families = metric_families()
-    assert len(families) == 20  # + hot-node colours, evictions by reason, TTL cycling, unused launches
+    assert len(families) == 24  # + hot-node colours, evictions by reason, TTL cycling, unused launches; API reachability, request errors, planning errors, eviction attempts
     for family in families:
         assert family in text, f"no dashboard panel shows {family}"
     # every query uses the data-source variable

@@ -63,7 +63,7 @@ def test_metrics_exposition_passes_promtool_lint() -> None:
     metrics = touched_metrics()
     exposition = metrics.exposition()
     families = [family.name for family in metrics.registry.collect()]
-    assert len(families) == 20  # + price age (live prices); hot-node colours, evictions, TTL cycling; unused launches
+    assert len(families) == 24  # + price age (live prices); hot-node colours, evictions, TTL cycling; unused launches; faults (issue 19)
     for family in families:
         assert f"\n{family}".encode() in exposition, f"{family} has no sample"
     result = promtool("check", "metrics", stdin=exposition)
@@ -150,6 +150,20 @@ def test_alerts_fire_on_the_leaders_numbers(tmp_path: Path) -> None:
             "alert_rule_test": [
                 alert("SmartAutoscalerPodsUnplaceable", "30m", False),
                 alert("SmartAutoscalerAllOfferingsBackedOff", "30m", False),
+            ],
+        },
+        {   # the Kubernetes API unreachable from the 5th minute; the cloud answers
+            "interval": "1m",
+            "input_series": leader_a + [
+                series("api_reachable", "a", "1x4 0x20", api="kubernetes"),
+                series("api_reachable", "a", "1x24", api="cloud"),
+                series("planning_errors_total", "a", "0x10 1x20", error="ZeroDivisionError"),
+            ],
+            "alert_rule_test": [
+                alert("SmartAutoscalerAPIUnreachable", "6m", False),
+                alert("SmartAutoscalerAPIUnreachable", "9m", True, severity="critical", api="kubernetes"),
+                alert("SmartAutoscalerPlanningErrors", "9m", False),
+                alert("SmartAutoscalerPlanningErrors", "12m", True, severity="warning", error="ZeroDivisionError"),
             ],
         },
         {   # one launch whose node never advertised its device: warned for the hour, then quiet

@@ -35,12 +35,22 @@ def describe_error(err: BaseException) -> str:
     return f"{status}: {message}" if message else status
 
 
-class ApiCallError(ClusterError):
-    """A ClusterError that keeps the HTTP status (0 when the server was not reached)."""
+def error_code(err: BaseException) -> str:
+    """The HTTP status of a failed call, or what kept it from one ('unreachable', 'timeout')."""
+    if isinstance(err, ApiException) and err.status:
+        return str(err.status)
+    text = f"{type(err).__name__} {err}".lower()
+    return "timeout" if "timeout" in text or "timed out" in text else "unreachable"
 
-    def __init__(self, message: str, status: int = 0) -> None:
+
+class ApiCallError(ClusterError):
+    """A ClusterError that keeps the HTTP status (0 when the server was not reached) and the
+    error code for metrics (the status, 'unreachable' or 'timeout')."""
+
+    def __init__(self, message: str, status: int = 0, code: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.code = code or (str(status) if status else "unreachable")
 
 
 def call_json(what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -50,7 +60,8 @@ def call_json(what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) ->
         return read_json(call(*args, _preload_content=False, **kwargs))
     except (ApiException, ValueError, *TRANSPORT_ERRORS) as err:  # ValueError: a body that is not JSON
         status = err.status if isinstance(err, ApiException) and isinstance(err.status, int) else 0
-        raise ApiCallError(f"{what}: {describe_error(err)}", status) from None
+        code = "invalid-response" if isinstance(err, ValueError) else error_code(err)
+        raise ApiCallError(f"{what}: {describe_error(err)}", status, code) from None
 
 
 def api_time(epoch: float) -> datetime:

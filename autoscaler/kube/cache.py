@@ -17,7 +17,7 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
-from autoscaler.kube.api import TRANSPORT_ERRORS, describe_error, read_json
+from autoscaler.kube.api import TRANSPORT_ERRORS, describe_error, error_code, read_json
 from autoscaler.kube.convert import object_key
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,11 @@ class WatchCache(Generic[T]):
         options: CacheOptions = CacheOptions(),
         signature: Callable[[T], Any] = _identity,
         on_invalid: Callable[[Mapping[str, Any], Exception], None] | None = None,
+        on_error: Callable[[str, str, str], None] | None = None,
     ) -> None:
         self.resource = resource
         self._on_invalid = on_invalid
+        self._on_error = on_error  # (verb, resource, code) of every failed list or watch
         self.synced = threading.Event()
         self.last_error = ""
         self._list = list_call
@@ -112,6 +114,7 @@ class WatchCache(Generic[T]):
         self._resource_version = ""
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._retry = threading.Event()  # cuts a back-off short: the API server answers again
         self._response: Any = None
         self._thread: threading.Thread | None = None
 
@@ -136,8 +139,13 @@ class WatchCache(Generic[T]):
             self._thread = threading.Thread(target=self._run, name=f"watch-{self.resource}", daemon=True)
             self._thread.start()
 
+    def retry_now(self) -> None:
+        """Try again at once instead of at the end of the back-off (the API server is back)."""
+        self._retry.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        self._retry.set()
         with self._lock:
             response = self._response
         if response is not None:
@@ -169,7 +177,10 @@ class WatchCache(Generic[T]):
         delay = self._backoff.next()
         unexpected = not isinstance(err, (ApiException, WatchError, *TRANSPORT_ERRORS))
         log.warning("%s; retrying in %.1fs", self.last_error, delay, exc_info=unexpected)
-        self._stopping.wait(delay)
+        if self._on_error is not None:
+            self._on_error(call, self.resource, "watch-error" if isinstance(err, WatchError) else error_code(err))
+        self._retry.wait(delay)
+        self._retry.clear()
 
     def _converted(self, obj: Mapping[str, Any]) -> T | None:
         try:
@@ -234,6 +245,7 @@ class WatchCache(Generic[T]):
             raise
         with self._lock:
             self._response = response
+        self.last_error = ""  # the server answers: the cache is current again from here
         events = 0
         try:
             if self._stopping.is_set():  # stop() came before the response was there to shut down

@@ -8,7 +8,7 @@ import socket
 import time
 from dataclasses import replace
 from functools import partial
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from kubernetes import config
 from kubernetes.client import (
@@ -19,16 +19,18 @@ from kubernetes.client import (
     PolicyV1Api,
     V1Eviction,
     V1ObjectMeta,
+    VersionApi,
 )
 
 from autoscaler.clock import Clock, SystemClock
 from autoscaler.cluster import ClusterError, ClusterView, EvictionOutcome, KubeNode, ObjectRef
-from autoscaler.kube.api import ApiCallError, api_time, call_json, micro_time
+from autoscaler.kube.api import ApiCallError, api_time, call_json, micro_time, read_json
 from autoscaler.kube.cache import CacheOptions, Changes, WatchCache
 from autoscaler.kube.invalid import InvalidObjectReporter
 from autoscaler.validate.kubeconfig import KubeconfigError, check_client_configuration
 from autoscaler.kube.convert import daemonset_from_api, node_from_api, pdb_from_api, taint_to_api, taints_from_api
-from autoscaler.podspec import DEFAULT_PREFIXES, pod_from_manifest
+from autoscaler.podrecord import read_pod
+from autoscaler.podspec import DEFAULT_PREFIXES
 from pricing.types import Taint
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ COMPONENT = "smart-autoscaler"
 # Finished pods hold no resources; leaving them out keeps the cache small (Jobs leave many).
 LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 PATCH_ATTEMPTS = 5
+PROBE_INTERVAL = 1.0  # seconds between looks at an API server the caches cannot reach
 
 
 def _without_version(node: KubeNode) -> KubeNode:
@@ -92,14 +95,18 @@ class KubeCluster:
         self._instance = _clip(instance or socket.gethostname() or COMPONENT, 128)
         self._changes = Changes()
         self._seen = 0
+        # (verb, resource, code) of every failed request, caches' lists and watches included;
+        # the daemon counts them (smart_autoscaler_kube_api_request_errors_total).
+        self.on_api_error: Callable[[str, str, str], None] | None = None
+        self._probed = 0.0  # when api_error() last looked at the API server (monotonic)
         prefixes = tuple(annotation_prefixes)
         apps, policy = AppsV1Api(api_client), PolicyV1Api(api_client)
-        cache = partial(WatchCache, changes=self._changes, options=cache_options)
+        cache = partial(WatchCache, changes=self._changes, options=cache_options, on_error=self._api_failed)
         self.invalid = InvalidObjectReporter(self.create_event)  # Warning events for unreadable objects
         self.pods = cache(
             "pods",
             partial(self._core.list_pod_for_all_namespaces, field_selector=LIVE_PODS),
-            partial(pod_from_manifest, prefixes=prefixes),
+            partial(read_pod, prefixes=prefixes),  # bound pods are kept even when unreadable
             on_invalid=self.invalid.pod,
         )
         self.nodes = cache(
@@ -150,6 +157,44 @@ class KubeCluster:
         missing = [c for c in self._caches if not c.synced.is_set()]
         return ", ".join(f"{c.resource} ({c.last_error})" if c.last_error else c.resource for c in missing)
 
+    def api_error(self) -> str:
+        """Why the caches may be out of date now ('' when every one is current): a list or watch
+        failing. When a cache waits out a back-off, a quick look at the API server decides
+        whether it answers again; if so, every cache retries at once, so the daemon learns the
+        API is back within a second, not at the end of a back-off of up to 30 s."""
+        failing = [cache for cache in self._caches if cache.last_error]
+        if not failing:
+            return ""
+        now = time.monotonic()
+        if now - self._probed < PROBE_INTERVAL:  # the loop and /readyz both ask: one look suffices
+            return "; ".join(cache.last_error for cache in failing)
+        self._probed = now
+        try:
+            read_json(VersionApi(self.api_client).get_code(_preload_content=False, _request_timeout=(2.0, 2.0)))
+        except Exception:  # noqa: BLE001 - any failure: still unreachable
+            pass
+        else:
+            for cache in failing:
+                cache.retry_now()
+        return "; ".join(cache.last_error for cache in failing)
+
+    def _api_failed(self, verb: str, resource: str, code: str) -> None:
+        if self.on_api_error is not None:
+            try:
+                self.on_api_error(verb, resource, code)
+            except Exception:  # noqa: BLE001 - counting must never stop a call's own handling
+                log.exception("counting a failed API call failed")
+
+    def _call(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """call_json, counting a failure under its verb and resource ('patch node n1' -> patch, nodes)."""
+        try:
+            return call_json(what, call, *args, **kwargs)
+        except ApiCallError as err:
+            verb, _, rest = what.partition(" ")
+            noun = rest.split(" ", 1)[0]
+            self._api_failed(verb, noun if noun.endswith("s") else noun + "s", err.code)
+            raise
+
     def view(self) -> ClusterView:
         missing = self.unsynced()
         if missing:
@@ -198,7 +243,7 @@ class KubeCluster:
             "reportingComponent": COMPONENT,
             "reportingInstance": self._instance,
         }
-        call_json(f"create event {reason} for {_describe(ref)}", self._core.create_namespaced_event, namespace, body)
+        self._call(f"create event {reason} for {_describe(ref)}", self._core.create_namespaced_event, namespace, body)
 
     def has_event(self, ref: ObjectRef, reason: str) -> bool:
         if ref.uid:
@@ -206,7 +251,7 @@ class KubeCluster:
         else:
             fields = {"involvedObject.kind": ref.kind, "involvedObject.name": ref.name}
         fields["reason"] = _clip(reason, 128)
-        found = call_json(
+        found = self._call(
             f"list events {reason} of {_describe(ref)}",
             self._core.list_namespaced_event,
             ref.namespace or "default",
@@ -231,7 +276,7 @@ class KubeCluster:
         for attempt in range(1, PATCH_ATTEMPTS + 1):
             body = self._node_patch(what, name, labels, add_taints, remove_taint_keys)
             try:
-                call_json(what, self._core.patch_node, name, body, _content_type="application/merge-patch+json")
+                self._call(what, self._core.patch_node, name, body, _content_type="application/merge-patch+json")
                 return
             except ApiCallError as err:
                 if err.status != 409 or attempt == PATCH_ATTEMPTS:
@@ -251,7 +296,7 @@ class KubeCluster:
         if labels:
             metadata["labels"] = dict(labels)  # None becomes null: the key is removed
         if add_taints or remove_taint_keys:
-            live = call_json(what, self._core.read_node, name)
+            live = self._call(what, self._core.read_node, name)
             metadata["resourceVersion"] = (live.get("metadata") or {}).get("resourceVersion")
             current = taints_from_api((live.get("spec") or {}).get("taints"))
             replaced = {t.key for t in add_taints} | set(remove_taint_keys)
@@ -263,7 +308,7 @@ class KubeCluster:
         meta = V1ObjectMeta(name=name, namespace=namespace)
         body = V1Eviction(api_version="policy/v1", kind="Eviction", metadata=meta)
         try:
-            call_json(f"evict pod {namespace}/{name}", self._core.create_namespaced_pod_eviction, name, namespace, body)
+            self._call(f"evict pod {namespace}/{name}", self._core.create_namespaced_pod_eviction, name, namespace, body)
         except ApiCallError as err:
             if err.status == 429:
                 log.info("%s", err)
@@ -275,7 +320,7 @@ class KubeCluster:
 
     def delete_node(self, name: str) -> None:
         try:
-            call_json(f"delete node {name}", self._core.delete_node, name)
+            self._call(f"delete node {name}", self._core.delete_node, name)
         except ApiCallError as err:
             if err.status != 404:
                 raise

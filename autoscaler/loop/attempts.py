@@ -50,6 +50,7 @@ from autoscaler.planner.needs import needs_capacity
 from autoscaler.planner.types import NewNode
 from autoscaler.resources import Resources
 from autoscaler.scaledown import evictable
+from autoscaler.snapshot import has_startup_taint
 
 PodSetKey = tuple[str, Resources, PodConstraints]
 ATTEMPT_MEMORY = 86_400.0  # forget attempt counts of needs not planned for a day
@@ -169,8 +170,8 @@ class LaunchAttempts:
                 del self._watches[name]
                 self._not_placed(watch, name, waiting, refused, now)
                 continue
-            if not node.ready or node.unschedulable:
-                continue
+            if not node.ready or node.unschedulable or has_startup_taint(node):
+                continue  # still starting: the scheduler cannot place them yet
             if watch.ready_since is None:
                 watch.ready_since = now
             elif now - watch.ready_since >= grace:

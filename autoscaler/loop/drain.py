@@ -11,7 +11,8 @@ a restarted process, or a new leader, carry the drain on under the same kind). E
 A drain is aborted — the taint removed, a `ScaleDownBlocked` Warning on the node saying why —
 when a pod must not be evicted (do-not-evict, no controller, a PodDisruptionBudget that
 allows no disruption), when an eviction is refused (429), or when the pods have not gone
-within the drain timeout (`scaleDown.drainTimeout`). Scale-down, TTL cycling and hot-node
+within the drain timeout (`scaleDown.drainTimeout`). Each pod is evicted once, and asked again
+only after a back-off (autoscaler/loop/evictions.py). Scale-down, TTL cycling and hot-node
 mitigation all drain through this one machine; `kind` labels the scale-down metric.
 """
 
@@ -24,6 +25,7 @@ from typing import Callable, Mapping
 from autoscaler.cluster import Cluster, ClusterError, ClusterView, EvictionOutcome, KubeNode
 from autoscaler.loop.calls import CallExecutor, CallOutcome
 from autoscaler.loop.events import SCALE_DOWN_BLOCKED, EventReporter
+from autoscaler.loop.evictions import ERROR, Evictions
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
 from autoscaler.scaledown import eviction_blocker, evictable
@@ -78,6 +80,8 @@ class Drainer:
         self.metrics = metrics
         self.timeout = timeout
         self.drains: dict[str, Drain] = {}
+        self.evictions = Evictions(cluster, metrics)
+        self.cloud_answered = True  # whether this loop's list of instances came (set by the loop)
 
     def draining(self) -> set[str]:
         return set(self.drains)
@@ -153,11 +157,8 @@ class Drainer:
             self._call_off(node, why, result)
             return
         for pod in workload:
-            try:
-                outcome = self.cluster.evict_pod(pod.namespace, pod.name)
-            except ClusterError as err:
-                self.metrics.kube_api_errors.labels("evict").inc()
-                log.error("evicting %s from %s failed: %s", pod.key, node.name, err)
+            outcome = self.evictions.evict(pod, drain.kind, now)  # once, then after a back-off
+            if outcome == ERROR:
                 return
             if outcome == EvictionOutcome.BLOCKED:
                 self._abort(
@@ -165,12 +166,13 @@ class Drainer:
                 )
                 return
             if outcome == EvictionOutcome.EVICTED:
-                self.metrics.evictions.labels(drain.kind).inc()
                 self.reporter.note("evict", f"evicted {pod.key} from {node.name}")
         if workload:
             return  # the pods go away; remove the node on a later loop
         instance = instances.get(provider_id_key(node.provider_id))
         if instance is None:
+            if not self.cloud_answered:
+                return  # the cloud did not list its instances this loop: terminate first, later
             self._delete(node.name, drain, result)
             return
         drain.terminating = True
@@ -183,7 +185,7 @@ class Drainer:
             return
         drain.terminating = False
         if not outcome.ok:
-            self.metrics.cloud_api_errors.labels("terminate", outcome.error.kind).inc()
+            self.metrics.cloud_error("terminate", outcome.error)
             log.error("terminating %s for node %s failed (will retry): %s", outcome.key, drain.node, outcome.error)
             return
         self._delete(drain.node, drain, result)

@@ -14,6 +14,7 @@ from typing import Mapping, Protocol
 
 from autoscaler.cluster import Cluster, ClusterError, ClusterView, EvictionOutcome, KubeNode
 from autoscaler.config import Config
+from autoscaler.loop.evictions import ERROR, WAITING, Evictions
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
 from autoscaler.planner.hotnodes import COLOURS, HOT_TAINT, RED, UNKNOWN, HotNodeAction, decide_hot_nodes
@@ -48,9 +49,10 @@ class HotNodes:
 
     def __init__(
         self, cluster: Cluster, source: MetricsSource, config: Config, metrics: Metrics, reporter: Reporter,
-        drains: Drains, dry_run: bool = False,
+        drains: Drains, dry_run: bool = False, evictions: Evictions | None = None,
     ) -> None:
         self.cluster = cluster
+        self.evictions = evictions or Evictions(cluster, metrics)  # each pod once, then after a back-off
         self.source = source
         self.config = config
         self.metrics = metrics
@@ -136,11 +138,8 @@ class HotNodes:
             self._say(node, "HotNodeRed", action.message)
 
     def _evict(self, node: KubeNode, pod: Pod, action: HotNodeAction, now: float) -> None:
-        try:
-            outcome = self.cluster.evict_pod(pod.namespace, pod.name)
-        except ClusterError as err:
-            self.metrics.kube_api_errors.labels("evict").inc()
-            log.error("hot-node eviction of %s from %s failed: %s", pod.key, node.name, err)
+        outcome = self.evictions.evict(pod, EVICTION_REASON, now)
+        if outcome in (ERROR, WAITING):
             return
         if outcome == EvictionOutcome.BLOCKED:
             # Tried again on metrics measured after this refusal, like after an eviction.
@@ -152,7 +151,6 @@ class HotNodes:
             self.last_eviction[node.name] = now
             self.evicted.append(pod.key)
             self.evicted_now.append(pod)
-            self.metrics.evictions.labels(EVICTION_REASON).inc()
             self.reporter.node(node, "HotNodeEviction", action.message)
             self.reporter.pod(pod, "EvictedFromHotNode", f"evicted from hot node {node.name}: it used the most {action.resource} there")
             self.reporter.note("evict", f"hot-node: evicted {pod.key} from {node.name} ({action.resource})")

@@ -3,7 +3,9 @@
 Every loop compares the instances the cloud lists (tagged for this cluster) with the Nodes.
 An instance with a Node is registered: its labels are completed and its record dropped. One
 without a Node is room on its way (in flight), whether this process launched it or a
-previous one did (adopted after a restart). One that has not become a Node within
+previous one did (adopted after a restart) -- unless this process saw it with a Node before:
+then someone else deleted that Node, and the instance is terminated or kept per
+`deletedNodeInstances`, never counted as room nor backed off. One that has not become a Node within
 `scaleUpTimeout` is terminated (off the loop thread) and what the provider says the failure
 covers is backed off. Launches submitted but not yet answered are room too, exactly like
 launched-but-unregistered instances, so a burst causes one launch per node, not one per loop.
@@ -59,6 +61,13 @@ class LaunchRecord:
 
 
 @dataclass(frozen=True)
+class Orphan:
+    """An instance whose Node someone else deleted, being terminated (no back-off follows)."""
+
+    instance: Instance
+
+
+@dataclass(frozen=True)
 class Registration:
     """An instance that has just become a Node, and the launch it came from."""
 
@@ -89,6 +98,8 @@ class InstanceLifecycle:
         self.adopt_intent = adopt_intent
         self.dry_run = dry_run
         self.records: dict[str, LaunchRecord] = {}  # by instance id
+        self.had_node: dict[str, str] = {}  # instance id -> the Node it had, seen by this process
+        self.orphans: dict[str, Instance] = {}  # instances whose Node someone else deleted
 
     # ---- launches answered
 
@@ -111,13 +122,22 @@ class InstanceLifecycle:
             if instance_id not in alive and now - record.instance.launched_at > LIST_LAG:
                 del self.records[instance_id]
         registered = []
+        for gone in [i for i in self.had_node if i not in alive]:
+            del self.had_node[gone]
+        for gone in [i for i in self.orphans if i not in alive]:
+            del self.orphans[gone]
         for instance in alive.values():
             record = self.records.get(instance.instance_id)
             node = by_provider_id.get(provider_id_key(instance.provider_id))
             if node is not None:
+                self.had_node[instance.instance_id] = node.name
+                self.orphans.pop(instance.instance_id, None)  # registered again (kept, kubelet came back)
                 if record is not None:
                     registered.append(self._registered(record, node, now))
                     del self.records[instance.instance_id]
+                continue
+            if instance.instance_id in self.had_node:
+                self._node_deleted(instance, self.had_node[instance.instance_id])
                 continue
             if record is None:
                 if instance.request_id and instance.request_id in asked:
@@ -132,6 +152,29 @@ class InstanceLifecycle:
             if now - instance.launched_at >= self.config.scale_up_timeout and not record.terminating:
                 self._time_out(record)
         return registered
+
+    def _node_deleted(self, instance: Instance, node: str) -> None:
+        """Someone else deleted the instance's Node (kubectl delete node, another controller): the
+        instance is no launch in flight and no failure of its type. Per `deletedNodeInstances`,
+        it is terminated (the default, as a Node's deletion means "remove this machine" to
+        Karpenter too) or kept (its kubelet may register it again); its pods are planned at once."""
+        if instance.instance_id in self.orphans:
+            return
+        self.orphans[instance.instance_id] = instance
+        keep = self.config.deleted_node_instances == "keep" or self.dry_run
+        self.reporter.note(
+            "node-deleted",
+            f"node {node} of instance {instance.instance_id} ({instance.instance_type} {instance.capacity_type}) was "
+            f"deleted by someone else: {'keeping' if keep else 'terminating'} the instance "
+            f"(deletedNodeInstances={self.config.deleted_node_instances}{', dry-run' if self.dry_run else ''}); "
+            f"it is not counted as room, and {instance.instance_type} is not backed off",
+        )
+        if not keep:
+            self._terminate_orphan(instance)
+
+    def _terminate_orphan(self, instance: Instance) -> None:
+        instance_id = instance.instance_id
+        self.calls.submit(TERMINATE, instance_id, lambda: self.provider.terminate(instance_id), Orphan(instance))
 
     def _registered(self, record: LaunchRecord, node: KubeNode, now: float) -> Registration:
         instance = record.instance
@@ -160,12 +203,18 @@ class InstanceLifecycle:
     def terminated(self, outcome: CallOutcome, now: float) -> None:
         """The answer to a termination of an instance that never became a Node."""
         record = outcome.context
+        if isinstance(record, Orphan):
+            if not outcome.ok:
+                self.metrics.cloud_error("terminate", outcome.error)
+                log.error("terminating instance %s of a deleted node failed (will retry): %s", outcome.key, outcome.error)
+                self.orphans.pop(record.instance.instance_id, None)  # tried again next loop
+            return
         if not isinstance(record, LaunchRecord):
             return
         instance = record.instance
         if not outcome.ok:
             record.terminating = False  # tried again next loop
-            self.metrics.cloud_api_errors.labels("terminate", outcome.error.kind).inc()
+            self.metrics.cloud_error("terminate", outcome.error)
             log.error("terminating timed-out instance %s failed (will retry): %s", instance.instance_id, outcome.error)
             return
         scope = registration_timeout_scope(self.provider, instance)

@@ -37,6 +37,7 @@ from autoscaler.loop.costs import CostEstimates
 from autoscaler.loop.drain import DRAIN_TERMINATE, Drainer, DrainStep
 from autoscaler.loop.prices import LivePrices
 from autoscaler.loop.events import EventReporter, TimelineEntry
+from autoscaler.loop.freshness import Freshness
 from autoscaler.loop.gauges import record_gauges
 from autoscaler.loop.hotnodes import HotNodes
 from autoscaler.loop.lifecycle import LAUNCH, TERMINATE, InstanceLifecycle
@@ -104,6 +105,7 @@ class Reconciler:
         on_timeline: Callable[[TimelineEntry], None] | None = None,
         calls: CallExecutor | None = None,
         usage: MetricsSource | None = None,
+        freshness: Freshness | None = None,
     ) -> None:
         self.cluster = cluster
         self._provider = provider
@@ -125,7 +127,9 @@ class Reconciler:
         self.drainer = Drainer(cluster, provider, self.calls, self.reporter, self.metrics, config.scale_down.drain_timeout)
         self.scale_down = ScaleDown(config, self.drainer, self.reporter, dry_run, keep=self.attempts.awaited_nodes)
         self.costs = CostEstimates(catalog, config, self.reporter)
-        self.hot_nodes = HotNodes(cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run)
+        self.hot_nodes = HotNodes(
+            cluster, usage or NO_METRICS, config, self.metrics, self.reporter, self.drainer, dry_run, self.drainer.evictions
+        )
         self.ttl = TtlCycling(
             cluster, config, self.metrics, self.reporter, self.drainer, self._plan_without, self.scale_up.submit, dry_run,
             also_moving=lambda: self.hot_nodes.evicted_now,
@@ -134,6 +138,11 @@ class Reconciler:
         self._dry_run = dry_run
         self.prices = self.scale_up.prices
         self.live_prices = LivePrices(lambda: self._provider, catalog, self.metrics, self._use_catalog)
+        # The daemon keeps one across leadership terms: an outage that cost the Lease is still
+        # an outage to the next term's loop.
+        self.freshness = freshness or Freshness.for_loop_period(config.loop_period)
+        self.cloud_error = ""  # why the last listing of instances failed ('' when it answered)
+        self.held = ""  # why the last loop launched and removed nothing ('' when it acted)
 
     # The provider and dry-run are shared by the parts; setting them here sets them everywhere.
     @property
@@ -175,25 +184,48 @@ class Reconciler:
         with self.metrics.reconcile_duration.time():
             self.live_prices.refresh()
             now, view = self.clock.now(), self.cluster.view()
+            api_error = getattr(self.cluster, "api_error", lambda: "")()
+            self.freshness.observe(api_error, now)
+            hold = self.freshness.hold(now)
+            if bool(hold) != bool(self.held):  # said when it starts and when it ends, not every loop
+                self.note("hold" if hold else "resume", hold or "the Kubernetes API answers and node conditions are fresh")
+            self.held = hold
 
             def absorb() -> int:
                 return self._absorb(view, now, report)
 
             absorb()  # answers to calls of earlier loops
+            if self.freshness.stale:  # the caches may be out of date: decide nothing on them
+                self._list_instances()
+                absorb()
+                return report
             instances = self._sync_instances(view, now, absorb)
             bound = pods_by_node(view.pods)
             self.attempts.check(view, bound, now)
-            if instances is not None:
+            awaited: set[str] = set()
+            if instances is not None and not hold:
                 decided = self.scale_up.run(view, bound, now, absorb)
                 report.pending, report.unplaceable = len(decided.modes), len(decided.unplaceable)
-            self.costs.run(view, self.backoff.view(now), now)
+                awaited = {placement.node for placement in decided.placements}
+            self._stage("cost estimates", lambda: self.costs.run(view, self.backoff.view(now), now))
             context = LoopContext(view, bound, {provider_id_key(i.provider_id): i for i in instances or []}, now)
-            self._scale_down(context, report)
-            for component in self.components:
-                component.run(context)
+            self.drainer.cloud_answered = instances is not None
+            if not hold:
+                self._stage("scale-down", lambda: self._scale_down(context, report, awaited))
+                for component in self.components:
+                    self._stage(type(component).__name__, lambda component=component: component.run(context))
             absorb()
             self._record(view, now)
         return report
+
+    def _stage(self, name: str, run: Callable[[], object]) -> None:
+        """One job of the loop; an internal error in it is logged and counted, and the others go on."""
+        try:
+            run()
+        except Exception as err:  # noqa: BLE001 - one job's bug must not stop the loop's others
+            self.metrics.reconcile_errors.inc()
+            log.error("%s failed this loop (%s: %s); the loop goes on", name, type(err).__name__, err)
+            log.debug("%s failed", name, exc_info=True)
 
     def _sync_instances(self, view: ClusterView, now: float, absorb: Callable[[], int]) -> list[Instance] | None:
         instances = self._list_instances()
@@ -202,15 +234,17 @@ class Reconciler:
             absorb()  # e.g. a timed-out instance's termination, answered at once
         return instances
 
-    def _scale_down(self, context: LoopContext, report: LoopReport) -> None:
+    def _scale_down(self, context: LoopContext, report: LoopReport, awaited: set[str]) -> None:
         if not self.dry_run:
             self.drainer.resume(context.view, context.now)
-        started = self.scale_down.run(context.view, context.bound, context.now)
+        started = self.scale_down.run(context.view, context.bound, context.now, awaited)
         step = self.drainer.step(context.view, context.bound, context.instances, context.now, skip=started)
         self._drains_ended(step, context.now, report)
 
     def _record(self, view: ClusterView, now: float) -> None:
-        self.reporter.forget_pods({pod.uid or pod.key for pod in view.pods})
+        live = {pod.uid or pod.key for pod in view.pods}
+        self.reporter.forget_pods(live)
+        self.drainer.evictions.forget(live)
         record_gauges(self.metrics, view, self.lifecycle.in_flight(now), self.prices, self.backoff, now)
 
     def _plan_without(self, view: ClusterView, pods: list[Pod], now: float) -> tuple[Plan, set[str]]:
@@ -223,12 +257,15 @@ class Reconciler:
         self.calls.submit(LIST, LIST, self.provider.list_instances)
         outcome = self.calls.wait(LIST, LIST, min(self.config.cloud_call_timeout, self.config.loop_period))
         if outcome is None:
+            self.cloud_error = "listing instances has not answered yet"
             log.warning("listing instances has not answered yet; skipping scale-up this loop")
             return None
         if not outcome.ok:
-            self.metrics.cloud_api_errors.labels("list", outcome.error.kind).inc()
+            self.cloud_error = f"listing instances failed: {outcome.error}"
+            self.metrics.cloud_error("list", outcome.error)
             log.error("listing instances failed, skipping scale-up this loop: %s", outcome.error)
             return None
+        self.cloud_error = ""
         return list(outcome.value)
 
     def _absorb(self, view: ClusterView, now: float, report: LoopReport) -> int:

@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 from autoscaler.cluster import ClusterView
 from autoscaler.config import Config
 from autoscaler.loop.attempts import LaunchAttempts, pod_set
+from autoscaler.loop.contain import PlanGuard
 from autoscaler.loop.backoff import BackoffTracker
 from autoscaler.loop.calls import CallExecutor, CallOutcome
 from autoscaler.loop.events import INVALID_ANNOTATION, LIMIT_WARNING, NODE_ADD_WARNING, EventReporter
@@ -73,6 +74,7 @@ class ScaleUp:
         self.reporter = reporter
         self.metrics = metrics
         self.dry_run = dry_run
+        self.guard = PlanGuard(reporter, metrics, pod_set)  # a planner error stays with its pod set
         self.use_catalog(catalog)
 
     def use_catalog(self, catalog: RegionCatalog) -> None:
@@ -104,6 +106,7 @@ class ScaleUp:
 
     def _plan(self, view: ClusterView, pending: list[Pod], bound: Mapping[str, list[Pod]], now: float) -> Plan:
         base = self.backoff.view(now)
+        self.guard.forget_gone(pending)
         groups: dict[object, tuple[Backoffs, list[Pod]]] = {0: (base, [])}
         group_of: dict[object, object] = {}  # pod set -> its group (0: the loop's back-offs alone)
         for pod in pending:  # pods whose set has back-offs of its own are planned with them
@@ -123,7 +126,13 @@ class ScaleUp:
         for backoffs, pods in groups.values():
             if not pods:
                 continue
-            decided = plan(pods, self.catalog, self.config, nodes=nodes, daemonsets=daemonsets, backoffs=backoffs)
+            decided = self.guard.plan(
+                pods,
+                lambda some, nodes=nodes, backoffs=backoffs: plan(
+                    some, self.catalog, self.config, nodes=nodes, daemonsets=daemonsets, backoffs=backoffs
+                ),
+                now,
+            )
             plans.append(decided)
             nodes = nodes + [_counted_only(new) for new in decided.new_nodes]
         if len(plans) == 1:
@@ -243,7 +252,7 @@ class ScaleUp:
         """Act on a launch's answer; True when the plan should be made again (a failure)."""
         intent, request = outcome.context
         if outcome.timed_out:
-            self.metrics.cloud_api_errors.labels("launch", "timeout").inc()
+            self.metrics.cloud_api_errors.labels("launch", "timeout", "timeout").inc()
             self.reporter.note(
                 "launch-timeout",
                 f"launch of {intent.instance_type} {intent.capacity_type} did not answer in time: "
@@ -305,7 +314,7 @@ class ScaleUp:
                 duration = max(duration, self.backoff.record_failure(scope, cause.kind, now, detail, cause.backoff))
         self.attempts.spent(intent.need, now)
         self.metrics.launch_failures.labels(err.kind).inc()
-        self.metrics.cloud_api_errors.labels("launch", err.kind).inc()
+        self.metrics.cloud_error("launch", err)
         if not known:
             self.reporter.note(
                 "launch-failed",

@@ -12,9 +12,9 @@ from typing import Callable, Iterable, Mapping
 from autoscaler.cluster import ClusterView
 from autoscaler.config import Config
 from autoscaler.loop.drain import Drainer
-from autoscaler.loop.events import EventReporter
+from autoscaler.loop.events import SCALE_DOWN_BLOCKED, EventReporter
 from autoscaler.model import Pod
-from autoscaler.scaledown import decide_scale_down, room_for_drain
+from autoscaler.scaledown import decide_scale_down, eviction_blocker, room_for_drain
 from autoscaler.snapshot import pods_by_node
 
 UNNEEDED = "unneeded"
@@ -32,13 +32,19 @@ class ScaleDown:
         self.dry_run = dry_run
         self.unneeded_since: dict[str, float] = {}
 
-    def run(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> set[str]:
-        """Start the drains that are due; returns the nodes tainted this loop."""
+    def run(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float, awaited: Iterable[str] = ()) -> set[str]:
+        """Start the drains that are due; returns the nodes tainted this loop. `awaited`: nodes
+        the plan puts pending pods on, never removed while those pods wait."""
         nodes = {node.name: node for node in view.nodes}
         decision = decide_scale_down(
-            view.nodes, bound, view.pdbs, self.config, now, self.unneeded_since, self.drainer.draining()
+            view.nodes, bound, view.pdbs, self.config, now, self.unneeded_since, self.drainer.draining(), awaited
         )
         self.unneeded_since = decision.unneeded_since
+        for pod in decision.unreadable:
+            self.reporter.pod(
+                pod, SCALE_DOWN_BLOCKED,
+                f"node {pod.node_name} is unneeded but is kept: {eviction_blocker(pod, ())}",
+            )
         started = set()
         kept = self.keep()
         for name in kept:

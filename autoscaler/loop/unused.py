@@ -28,7 +28,7 @@ from autoscaler.cluster import KubeNode
 from autoscaler.model import Pod, tolerates_all
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.resources import Resources
-from autoscaler.snapshot import STARTUP_TAINT_KEYS
+from autoscaler.snapshot import is_startup_taint
 from pricing.devices import device_plugin
 
 UNUSED_WINDOW = 3600.0  # the budget's window; also how long a missing device plugin blocks a set
@@ -107,7 +107,7 @@ def not_scheduled(ready_for: float) -> Diagnosis:
 
 def refusal(node: KubeNode, pods: Iterable[Pod]) -> Diagnosis | None:
     """How the registered node refuses the pods whatever its room (a taint, labels), or None."""
-    taints = tuple(t for t in node.taints if t.key not in STARTUP_TAINT_KEYS and t.effect != "PreferNoSchedule")
+    taints = tuple(t for t in node.taints if not is_startup_taint(t) and t.effect != "PreferNoSchedule")
     for pod in pods:
         untolerated = [t for t in taints if not tolerates_all(pod.constraints.tolerations, (t,))]
         if untolerated:

@@ -16,8 +16,8 @@ def is_managed(pod: Pod, config: Config) -> bool:
 
 def needs_capacity(pod: Pod, config: Config) -> bool:
     """Managed, unbound, Pending, ungated, marked Unschedulable with a message the regexp accepts."""
-    if pod.node_name or pod.phase != "Pending" or pod.scheduling_gates or not pod.unschedulable:
-        return False
+    if pod.node_name or pod.phase != "Pending" or pod.scheduling_gates or not pod.unschedulable or pod.unreadable:
+        return False  # an unreadable pod (autoscaler.podrecord) is planned as if absent
     if not is_managed(pod, config):
         return False
     pattern = config.pending_pod_reason_regexp

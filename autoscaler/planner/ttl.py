@@ -96,11 +96,13 @@ def _days(seconds: float) -> str:
 
 
 def pods_to_move(pods: Iterable[Pod]) -> list[Pod]:
-    """The node's pods as pending pods (what a drain would put back to the scheduler)."""
+    """The node's pods as pending pods (what a drain would put back to the scheduler). A pod the
+    planner cannot read is left out: no replacement can be planned for it, and the drain evicts
+    it through the Eviction API like any other."""
     return [
         replace(pod, node_name="", phase="Pending", unschedulable=True, unschedulable_message="node expired")
         for pod in pods
-        if evictable(pod)
+        if evictable(pod) and not pod.unreadable
     ]
 
 

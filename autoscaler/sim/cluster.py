@@ -30,6 +30,10 @@ from pricing.types import Taint
 
 
 NOT_READY_TAINT = Taint("node.kubernetes.io/not-ready", "", "NoSchedule")
+# The cloud controller manager's start-up taint: on until it has initialised the node, which
+# may be after the kubelet reports Ready (kubernetes.io/docs/tasks/administer-cluster/
+# running-cloud-controller, "node controller").
+UNINITIALIZED_TAINT = Taint("node.cloudprovider.kubernetes.io/uninitialized", "true", "NoSchedule")
 NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
 
 
@@ -74,10 +78,32 @@ class InMemoryCluster:
         self._workloads: dict[str, _Workload] = {}
         self._changes = 0
         self._ready_at: dict[str, float] = {}  # node -> when its kubelet reports Ready
+        self._initialized_at: dict[str, float] = {}  # node -> when the cloud controller initialises it
         self.held: dict[str, str] = {}  # pod key -> message of a queueing scheduler holding it
         self.evictions: list[str] = []
         self.deleted_nodes: list[str] = []
         self.on_pod_bound: Callable[[Pod, str], None] | None = None
+        self._outage: ClusterView | None = None  # the view the caches hold while the API is down
+
+    # ---- faults: the API server goes away and comes back
+
+    def api_down(self) -> None:
+        """The API server stops answering: the daemon's caches keep what they last saw, every
+        call fails, and nothing the control plane does (scheduling, node registration by a
+        kubelet) happens until `api_up()` -- as when kube-apiserver is stopped."""
+        if self._outage is None:
+            self._outage = self._current_view()
+
+    def api_up(self) -> None:
+        self._outage = None
+        self._changes += 1
+
+    def _reachable(self, what: str) -> None:
+        if self._outage is not None:
+            raise ClusterError(f"{what}: dial tcp 127.0.0.1:6443: connect: connection refused")
+
+    def api_error(self) -> str:
+        return "list pods: connection refused (simulated API outage)" if self._outage is not None else ""
 
     # ---- what tests and scenarios do to the cluster
 
@@ -103,13 +129,18 @@ class InMemoryCluster:
             self._drop_pod(key)
         self._changes += 1
 
-    def add_node(self, node: KubeNode, ready_after: float = 0.0) -> None:
+    def add_node(self, node: KubeNode, ready_after: float = 0.0, initialized_after: float = 0.0) -> None:
         """Register a node. With `ready_after`, it starts NotReady with the
         `node.kubernetes.io/not-ready:NoSchedule` taint, as a kubelet's node does until it
-        reports Ready, and turns Ready that many seconds later."""
+        reports Ready, and turns Ready that many seconds later. With `initialized_after`, it
+        carries `node.cloudprovider.kubernetes.io/uninitialized` that long, Ready or not."""
+        self._reachable(f"create node {node.name}")
         if ready_after > 0:
             node = replace(node, ready=False, taints=tuple(node.taints) + (NOT_READY_TAINT,))
             self._ready_at[node.name] = self.clock.now() + ready_after
+        if initialized_after > 0:
+            node = replace(node, taints=tuple(node.taints) + (UNINITIALIZED_TAINT,))
+            self._initialized_at[node.name] = self.clock.now() + initialized_after
         self.nodes[node.name] = node
         self._changes += 1
 
@@ -125,6 +156,8 @@ class InMemoryCluster:
 
     def schedule(self) -> None:
         """One pass of the minimal scheduler plus pod completion; call once per simulated step."""
+        if self._outage is not None:
+            return  # the scheduler and the controllers cannot reach the API server either
         now = self.clock.now()
         for name, at in list(self._ready_at.items()):
             node = self.nodes.get(name)
@@ -133,6 +166,13 @@ class InMemoryCluster:
             if node is not None and at <= now:
                 taints = tuple(t for t in node.taints if t.key != NOT_READY_TAINT.key)
                 self.nodes[name] = replace(node, ready=True, taints=taints)
+                self._changes += 1
+        for name, at in list(self._initialized_at.items()):
+            node = self.nodes.get(name)
+            if node is None or at <= now:
+                del self._initialized_at[name]
+            if node is not None and at <= now:
+                self.nodes[name] = replace(node, taints=tuple(t for t in node.taints if t.key != UNINITIALIZED_TAINT.key))
                 self._changes += 1
         for key, seconds in list(self.run_for.items()):
             started = self.started.get(key)
@@ -196,6 +236,9 @@ class InMemoryCluster:
     # ---- Cluster protocol
 
     def view(self) -> ClusterView:
+        return self._outage if self._outage is not None else self._current_view()
+
+    def _current_view(self) -> ClusterView:
         return ClusterView(
             pods=tuple(self.pods.values()),
             nodes=tuple(self.nodes.values()),
@@ -207,6 +250,7 @@ class InMemoryCluster:
         return False  # simulated time moves in steps; nothing to wait for
 
     def create_event(self, ref: ObjectRef, event_type: str, reason: str, message: str) -> None:
+        self._reachable(f"create event {reason}")
         self.events.append(StoredEvent(ref, event_type, reason, message, self.clock.now()))
 
     def has_event(self, ref: ObjectRef, reason: str) -> bool:
@@ -222,6 +266,7 @@ class InMemoryCluster:
         add_taints: tuple[Taint, ...] = (),
         remove_taint_keys: tuple[str, ...] = (),
     ) -> None:
+        self._reachable(f"patch node {name}")
         node = self.nodes.get(name)
         if node is None:
             raise ClusterError(f"patch node {name}: 404 Not Found")
@@ -241,6 +286,7 @@ class InMemoryCluster:
 
     def evict_pod(self, namespace: str, name: str) -> str:
         key = f"{namespace}/{name}"
+        self._reachable(f"evict pod {key}")
         pod = self.pods.get(key)
         if pod is None:
             return EvictionOutcome.GONE
@@ -252,6 +298,7 @@ class InMemoryCluster:
         return EvictionOutcome.EVICTED
 
     def delete_node(self, name: str) -> None:
+        self._reachable(f"delete node {name}")
         if self.nodes.pop(name, None) is None:
             return
         self.deleted_nodes.append(name)

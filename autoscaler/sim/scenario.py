@@ -198,6 +198,7 @@ class Simulation:
         self._events = list(scenario.events)
         self.spent = 0.0
         self.cheapest = 0.0
+        self.cloud_init_delay = 0.0  # seconds new nodes carry the cloud controller's start-up taint
 
     # ---- simulated parts talking to each other
 
@@ -207,7 +208,10 @@ class Simulation:
         slices = self.scenario.config.nvidia_gpu_time_slices
         if slices > 1 and request.instance_type.gpu_resource == "nvidia.com/gpu":
             node = replace(node, allocatable=replace(node.allocatable, gpu=node.allocatable.gpu * slices))
-        self.cluster.add_node(replace(node, ready=True, created=self.clock.now()), ready_after=self.scenario.ready_delay)
+        self.cluster.add_node(
+            replace(node, ready=True, created=self.clock.now()), ready_after=self.scenario.ready_delay,
+            initialized_after=self.cloud_init_delay,
+        )
 
     def _terminated(self, instance: Instance) -> None:
         name = node_name_for(instance)

@@ -262,6 +262,8 @@ class ControlPlane:
     timings: dict[str, float] = field(default_factory=dict, init=False)
     _t0: float = field(default=0.0, init=False, repr=False)
     _own_workdir: bool = field(default=False, init=False)
+    _stopped: dict[str, _Component] = field(default_factory=dict, init=False, repr=False)
+    _exited: dict[str, _Component] = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -642,6 +644,64 @@ class ControlPlane:
                 with contextlib.suppress(ProcessLookupError):
                     comp.proc.kill()
                 comp.proc.wait(timeout=10)
+
+    # ------------------------------------------------------------------ faults
+    _PROBES = {
+        "kube-apiserver": ("apiserver", "/readyz", True),
+        "kube-controller-manager": ("controller-manager", "/healthz", False),
+        "kube-scheduler": ("scheduler", "/healthz", False),
+    }
+
+    def stop_component(self, name: str, sig: int = signal.SIGKILL) -> _Component:
+        """Stop one component (SIGKILL: a crash) and keep its argv for ``start_component``:
+        the fault tier takes kube-apiserver or kube-controller-manager away for a while."""
+        comp = next(c for c in self.components if c.name == name)
+        if comp.proc is not None and comp.proc.poll() is None:
+            comp.proc.send_signal(sig)
+            comp.proc.wait(timeout=15)
+        self.components.remove(comp)
+        self._stopped[name] = comp
+        return comp
+
+    def _park_exited(self) -> None:
+        for comp in [c for c in self.components if c.proc is not None and c.proc.poll() is not None]:
+            self.components.remove(comp)
+            self._exited[comp.name] = comp
+
+    def restart_exited(self, timeout: float = 60.0) -> list[str]:
+        """Start again every component that exited by itself (kube-scheduler and
+        kube-controller-manager exit when they cannot renew their leader Lease during an API
+        outage, and a kubelet would restart them); returns their names."""
+        self._park_exited()
+        names = sorted(self._exited)
+        for name in names:
+            self.start_component(name, timeout)
+        return names
+
+    def start_component(self, name: str, timeout: float = 60.0) -> float:
+        """Start a component stopped by ``stop_component`` again with the same flags (same
+        ports, certificates, etcd) and wait until it answers; returns the seconds that took."""
+        comp = self._stopped.pop(name, None) or self._exited.pop(name)
+        self._park_exited()
+        t0 = time.monotonic()
+        self._launch(comp)
+        port, path, client = self._PROBES[name]
+        deadline = time.monotonic() + timeout
+
+        def answers() -> bool:
+            try:
+                return self._https_ok(self.ports[port], path, client=client)
+            except (OSError, urllib.error.URLError, ssl.SSLError, ValueError):
+                return False
+
+        while not answers():
+            if comp.proc.poll() is not None:
+                raise ControlPlaneError(f"{name} exited with code {comp.proc.returncode}\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"{name} not answering {timeout:.0f}s after its restart\n{self.log_tail()}")
+            self._park_exited()  # others may exit meanwhile (Leases lost): restart_exited() brings them back
+            time.sleep(0.2)
+        return time.monotonic() - t0
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of each component's log, as one text block."""

@@ -230,3 +230,42 @@ def test_has_event_asks_by_uid_and_reason(api, cluster):
     by_uid, by_name = api.sent("GET", EVENTS)
     assert by_uid.query["fieldSelector"] == "involvedObject.uid=uid-web-1,reason=NodeCostEstimate"
     assert by_name.query["fieldSelector"] == "involvedObject.kind=Pod,involvedObject.name=web-1,reason=NodeCostEstimate"
+
+
+# ---- health (issue 19): the caches say when the API server stops answering, and errors are counted
+
+
+def test_a_failing_watch_is_an_api_error_counted_by_verb_resource_and_code_until_the_server_answers(api, cluster):
+    serve_lists(api)
+    down = threading.Event()
+    down.set()
+    api.on("GET", "/api/v1/nodes",
+           lambda request: status(503, "ServiceUnavailable", "etcd unavailable") if down.is_set() else HOLD, watch=True)
+    api.on("GET", "/version", lambda request: status(503, "ServiceUnavailable", "etcd") if down.is_set()
+           else Reply(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0"}))
+    counted: list[tuple[str, str, str]] = []
+    cluster.on_api_error = lambda verb, resource, code: counted.append((verb, resource, code))
+    cluster.start()
+    assert cluster.wait_synced(2.0)
+    eventually(lambda: "503" in cluster.api_error())
+    assert ("watch", "nodes", "503") in counted
+    down.clear()
+    eventually(lambda: cluster.api_error() == "")
+
+
+def test_a_failed_action_is_counted_with_its_verb_resource_and_status(api, cluster):
+    api.on("DELETE", NODE, status(403, "Forbidden", "nodes is forbidden"))
+    counted: list[tuple[str, str, str]] = []
+    cluster.on_api_error = lambda verb, resource, code: counted.append((verb, resource, code))
+    with pytest.raises(ClusterError):
+        cluster.delete_node("ip-10-0-0-1")
+    assert counted == [("delete", "nodes", "403")]
+
+
+def test_an_unreachable_server_is_counted_as_unreachable():
+    kube = KubeCluster(FakeApiServer.closed_client(), clock=SimClock(1_700_000_000.0))
+    counted: list[tuple[str, str, str]] = []
+    kube.on_api_error = lambda verb, resource, code: counted.append((verb, resource, code))
+    with pytest.raises(ClusterError):
+        kube.patch_node("n1", labels={"a": "b"})
+    assert counted == [("patch", "nodes", "unreachable")]
