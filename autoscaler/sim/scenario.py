@@ -67,7 +67,7 @@ log = logging.getLogger("smart_autoscaler.sim.scenario")
 @dataclass
 class ScenarioEvent:
     at: float
-    action: str  # apply, delete, release, stockout, quota, slowLaunch, neverBoots, clearFaults
+    action: str  # apply, delete, release, stockout, quota, slowLaunch, neverBoots, clearFaults, usage, interrupt
     spec: Any
     run_for: float | None = None
     held_by: str | None = None
@@ -132,14 +132,14 @@ def _event(path: str, index: int, item: Any, raw: dict) -> tuple[int, ScenarioEv
     """(index, the event, the workloads it applies)."""
     where = f"scenario {path}: events[{index}]"
     action = next(key for key in ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch",
-                                  "neverBoots", "clearFaults", "usage") if key in raw)
+                                  "neverBoots", "clearFaults", "usage", "interrupt") if key in raw)
     spec = raw[action]
     if action == "file":
         spec = read_event_file(Path(path).parent / item.file, f"{where}.file")
         action = "apply"
     elif action == "apply" and not isinstance(spec, str):
         spec = yaml.safe_dump_all(spec if isinstance(spec, list) else [spec])
-    elif action in ("stockout", "quota", "slowLaunch", "neverBoots", "usage"):
+    elif action in ("stockout", "quota", "slowLaunch", "neverBoots", "usage", "interrupt"):
         spec = getattr(item, action).model_dump(exclude_none=True)
     workloads: set[str] = set()
     if action == "apply":
@@ -198,6 +198,7 @@ class Simulation:
         self._events = list(scenario.events)
         self.spent = 0.0
         self.cheapest = 0.0
+        self.interrupted = 0  # instances the scenario interrupted
 
     # ---- simulated parts talking to each other
 
@@ -271,6 +272,12 @@ class Simulation:
             self.provider.clear_faults()
         elif event.action == "usage":
             self._usage(spec)
+        elif event.action == "interrupt":
+            chosen = self.provider.interrupt_spot(
+                int(spec.get("count", 1)), str(spec.get("instanceType", "")), float(spec.get("notice", 120.0)),
+                str(spec.get("kind", "spot-interruption")),
+            )
+            self.interrupted += len(chosen)
         self.reconciler.note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
 
     def _usage(self, spec: dict) -> None:
