@@ -47,6 +47,7 @@ class AwsConfig:
     live_prices: bool = True
     price_refresh_period: float = 600.0
     api_timeout: float = 20.0
+    interruption_queue: str = ""  # SQS queue (name or URL) that EventBridge feeds EC2 interruption events
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ CLOUD_OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.livePrices": (("aws", "live_prices"), boolean),
     "aws.priceRefreshPeriod": (("aws", "price_refresh_period"), parse_duration),
     "aws.apiTimeout": (("aws", "api_timeout"), parse_duration),
+    "aws.interruptionQueue": (("aws", "interruption_queue"), any_text),
     # ---- azure.* (providers/azure)
     **{
         f"azure.{name}": (("azure", attr), parse)

@@ -29,6 +29,8 @@ from providers.azure.names import Offering
 from providers.azure.pools import pool_cluster, pool_offering, pool_role
 from providers.azure.prices import RetailPrices
 from providers.azure.scalesets import ScaleSetNodes, launches
+from providers.azure.evictions import evictions
+from providers.interruptions import InterruptionNotice, NoticeBatch
 from providers.base import (
     TAG_CAPACITY,
     TAG_CLUSTER,
@@ -66,6 +68,8 @@ class AzureProvider:
         self.scale_sets = ScaleSetNodes(api)
         self.prices = RetailPrices(settings.retail_prices_url, config.region, settings.price_refresh_interval, settings.call_timeout)
         self._priced: tuple[int, int, RegionCatalog] | None = None  # (table, base) ids -> catalog
+        self._evicting: list[InterruptionNotice] = []  # Spot evictions the last listing saw
+        self._terminating: set[str] = set()  # instances this process deleted
 
     # ---- the provider interface
 
@@ -91,6 +95,7 @@ class AzureProvider:
 
     def terminate(self, instance_id: str) -> None:
         vmss, number = names.parse_instance_id(instance_id)
+        self._terminating.add(instance_id)
         with self.pools.lock(vmss):
             try:
                 self.scale_sets.delete(vmss, number)
@@ -99,11 +104,17 @@ class AzureProvider:
 
     def list_instances(self) -> list[Instance]:
         try:
-            return self._list()
+            instances = self._list()
+            self._evicting = evictions(instances, set(self._terminating), self.clock.now())
+            return instances
         except ProviderError:
             raise
         except Exception as err:
             raise _other(err, "listing the agent pools' instances") from None
+
+    def interruption_notices(self, handled: tuple[str, ...] = ()) -> NoticeBatch:
+        """Spot VMs Azure is evicting, as the last listing saw them (providers/azure/evictions.py)."""
+        return NoticeBatch(tuple(self._evicting))
 
     def close(self) -> None:
         """The leader term ended: no more pool deletions or price refreshes from this one."""
