@@ -340,7 +340,7 @@ def test_dashboard_config_map_holds_the_dashboard(default: list[dict[str, Any]])
     assert dashboard == json.loads((FILES / "dashboard.json").read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 36
     families = metric_families()
-    assert len(families) == 19  # + hot-node colours, evictions by reason, TTL cycling
+    assert len(families) == 23  # + hot-node colours, evictions by reason, TTL cycling, spot interruptions (4)
     for family in families:
         assert family in text, f"no dashboard panel shows {family}"
     # every query uses the data-source variable

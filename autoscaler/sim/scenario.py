@@ -163,6 +163,8 @@ class SimulationResult:
     spent: float  # $ for instance time
     cheapest: float  # $ had every pod set been served by the cheapest plan at every moment
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (object, reason, message)
+    interrupted: int = 0  # spot instances the scenario took back
+    interruption_waits: int = 0  # pods evicted from them before their replacement was Ready
 
 
 class Simulation:
@@ -344,6 +346,8 @@ class Simulation:
             never_scheduled=never,
             spent=round(self.spent, 4),
             cheapest=round(self.cheapest, 4),
+            interrupted=self.interrupted,
+            interruption_waits=int(self.reconciler.metrics.interruption_pods_waited._value.get()),
             events=[(f"{e.ref.kind} {e.ref.namespace + '/' if e.ref.namespace else ''}{e.ref.name}", e.reason, e.message) for e in self.cluster.events],
         )
 
@@ -374,6 +378,9 @@ def format_result(result: SimulationResult, start: float) -> str:
     if result.never_scheduled:
         out.append(f"  pods never scheduled: {len(result.never_scheduled)} ({', '.join(result.never_scheduled[:5])}"
                    f"{', ...' if len(result.never_scheduled) > 5 else ''})")
+    if result.interrupted:
+        out.append(f"  spot interruptions: {result.interrupted} instance(s) taken back; "
+                   f"{result.interruption_waits} pod(s) evicted before their replacement was Ready")
     ratio = f" ({result.spent / result.cheapest:.2f}x)" if result.cheapest else ""
     out.append(f"  spent: ${result.spent:.4f} vs cheapest possible ${result.cheapest:.4f}{ratio}")
     warnings = [e for e in result.events if e[1] not in ("NodeCostEstimate",)]
