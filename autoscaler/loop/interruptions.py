@@ -36,10 +36,11 @@ from autoscaler.config import Config
 from autoscaler.loop.backoff import BackoffTracker
 from autoscaler.loop.calls import CallExecutor, CallOutcome
 from autoscaler.loop.hotnodes import Reporter
-from autoscaler.loop.ttl import Drains, Launch, PlanWithout
+from autoscaler.loop.replacement import NodeMessages, PlanWithout, plan_without_nodes
+from autoscaler.loop.ttl import Drains, Launch
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
-from autoscaler.planner.ttl import DRAIN, LAUNCH, pods_to_move, replacement_step, wants_room
+from autoscaler.planner.ttl import DRAIN, LAUNCH, pods_to_move, replacement_step
 from autoscaler.planner.types import Plan
 from pricing.types import Taint
 from providers.base import FailureKind, FailureScope, Instance
@@ -95,7 +96,7 @@ class SpotInterruptions:
         self._handled: list[str] = []  # receipts to delete with the next poll
         self._seen: TTLCache[str, float] = TTLCache(maxsize=100_000, ttl=SEEN_FOR, timer=lambda: self._now)
         self._now = 0.0
-        self._said: dict[str, str] = {}
+        self._messages = NodeMessages(reporter, "spot")
 
     @property
     def cloud(self) -> str:
@@ -236,32 +237,16 @@ class SpotInterruptions:
     def _placement(
         self, view: ClusterView, bound: Mapping[str, list[Pod]], gone: set[str], now: float,
     ) -> tuple[Plan, Collection[str], list[Pod]]:
-        demand = pods_to_move(p for name in sorted(gone) for p in bound.get(name, []))
-        demand += [p for p in view.pods if wants_room(p, self.config)]
-        if not demand:
-            return Plan(), (), demand
-        others = ClusterView(
-            pods=tuple(p for p in view.pods if p.node_name not in gone),
-            nodes=tuple(n for n in view.nodes if n.name not in gone),
-            daemonsets=view.daemonsets,
-            pdbs=view.pdbs,
-        )
-        placement, on_the_way = self.plan_without(others, demand, now)
-        return placement, on_the_way, demand
+        return plan_without_nodes(view, bound, gone, gone, self.config, self.plan_without, now)
 
     def _gone(self, name: str) -> None:
         cut = self.interrupted.pop(name)
-        self._said.pop(name, None)
+        self._messages.forget(name)
         self.reporter.note("spot", f"interrupted node {name} is gone ({cut.kind}; "
                            f"{'replaced before it went' if cut.replaced else 'its pods waited for new capacity'})")
 
     def _say(self, node: KubeNode, reason: str, message: str) -> None:
-        if self._said.get(node.name) == message:
-            return
-        self._said[node.name] = message
-        self.reporter.node(node, reason, message, event_type="Normal")
-        self.reporter.note("spot", f"node {node.name}: {message}")
-
+        self._messages.say(node, reason, message)
 
 def must_move(pods: list[Pod]) -> list[Pod]:
     """The pods that need room elsewhere when the node is reclaimed: it goes whether or not a
