@@ -332,6 +332,8 @@ class FakeGcp:
     # answers an OperationList and narrows it by `filter`, "field = value" or "field eq value")
 
     def preempt(self, instance_name: str, insert_time: str) -> dict[str, Any]:
+        """Compute Engine starts preempting a Spot VM: the operation is recorded, and the VM keeps
+        running through its 30-second shutdown; `stop_preempted` ends it."""
         with self._lock:
             for mig in self.migs.values():
                 instance = mig["instances"].get(instance_name)
@@ -339,7 +341,6 @@ class FakeGcp:
                     continue
                 if not instance.spot:
                     raise ValueError(f"{instance_name} is not a Spot VM: Compute Engine preempts only Spot and preemptible VMs")
-                instance.instance_status = "TERMINATED"
                 target = f"{COMPUTE}/projects/{self.project}/zones/{instance.zone}/instances/{instance_name}"
                 op = {
                     "kind": "compute#operation", "id": str(next(self._ids)), "name": f"systemevent-{next(self._ids)}",
@@ -351,6 +352,12 @@ class FakeGcp:
                 self.operations[op["name"]] = op
                 return op
         raise KeyError(instance_name)
+
+    def stop_preempted(self, instance_name: str) -> None:
+        with self._lock:
+            for mig in self.migs.values():
+                if instance_name in mig["instances"]:
+                    mig["instances"][instance_name].instance_status = "TERMINATED"
 
     def _list_zone_operations(self, body: Any, query: Any, zone: str) -> tuple[int, Any]:
         matched = [op for op in self.operations.values() if op.get("zone", "").endswith(f"/zones/{zone}")]
