@@ -58,7 +58,7 @@ class AzureConfig:
     subscription_id: str = ""  # default: $AZURE_SUBSCRIPTION_ID
     resource_group: str = ""  # the AKS cluster's resource group
     cluster_name: str = ""  # the AKS cluster's name; default: clusterName
-    node_resource_group: str = ""  # default: what the cluster says (MC_...)
+    node_resource_group: str = ""  # not read: the provider works through the AKS API only (kept valid)
     os_disk_size_gb: int = 128
     gpu_os_disk_size_gb: int = 256  # GPU images and drivers need more room
     os_sku: str = "Ubuntu"

@@ -37,6 +37,10 @@ class InterruptionNotice:
     deadline: float | None  # epoch seconds when the cloud takes the instance back; None: not said
     detail: str = ""  # what the cloud said, for events and the log
     receipt: str = ""  # handed back in `handled` once acted on ("" = nothing to delete)
+    # When the instance may be gone from the listing already: its Node's spec.providerID, and
+    # its offering (instance type, capacity type, zone) for the back-off.
+    provider_id: str = ""
+    offering: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

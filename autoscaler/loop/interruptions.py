@@ -160,8 +160,9 @@ class SpotInterruptions:
         self._seen[notice.notice_id] = now
         self.metrics.interruption_notices.labels(self.cloud, notice.kind).inc()
         instance = instances.get(notice.instance_id)
-        node = nodes.get(instance.provider_id) if instance is not None else None
-        if instance is None or node is None:
+        node = nodes.get(instance.provider_id if instance is not None else notice.provider_id)
+        offering = (instance.instance_type, instance.capacity_type, instance.zone) if instance is not None else notice.offering
+        if node is None:
             log.info("interruption notice %s (%s) for instance %s: not a node of this cluster", notice.notice_id, notice.kind, notice.instance_id)
             return
         if node.name in self.interrupted:
@@ -173,10 +174,11 @@ class SpotInterruptions:
             return
         if notice.kind not in RECLAIMING and notice.kind != REBALANCE_RECOMMENDATION:
             return
-        self.backoff.record_failure(
-            FailureScope.offering(instance.instance_type, instance.capacity_type, instance.zone),
-            FailureKind.INSUFFICIENT_CAPACITY, now, message=f"{notice.kind} of {instance.instance_id}",
-        )
+        if offering:
+            self.backoff.record_failure(
+                FailureScope.offering(*offering), FailureKind.INSUFFICIENT_CAPACITY, now,
+                message=f"{notice.kind} of {notice.instance_id}",
+            )
         when = "" if notice.deadline is None else f"; reclaimed in {max(0.0, notice.deadline - now):.0f}s"
         if self.dry_run:
             self.reporter.note("dry-run", f"spot: would replace and drain node {node.name}: {notice.detail}{when}")
@@ -189,8 +191,7 @@ class SpotInterruptions:
         self.interrupted[node.name] = Interruption(node.name, notice.kind, now, notice.deadline)
         self.reporter.node(node, "SpotInterrupted", f"{notice.detail}{when}: tainted {INTERRUPTED_TAINT_KEY}:NoSchedule, "
                            "replacing it, then draining")
-        self.reporter.note("spot", f"node {node.name} ({instance.instance_type}/{instance.capacity_type}/{instance.zone}): "
-                           f"{notice.kind}{when}")
+        self.reporter.note("spot", f"node {node.name} ({'/'.join(offering or ('?',))}): {notice.kind}{when}")
 
     def _advance(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
         """Plan the pods of every interrupted node together (with the pods pending now) against

@@ -1,6 +1,7 @@
 """Azure (AKS): nodes through agent pools and their scale sets; live Retail Prices.
 
-`pip install 'smart-autoscaler[azure]'` (azure-mgmt-compute, azure-mgmt-containerservice,
+`pip install 'smart-autoscaler[azure]'` (azure-mgmt-containerservice 35.0 or newer, the
+oldest tested: both its msrest models, up to 3x, and its later typespec models; and
 azure-identity). The SDKs are imported only when a provider is built, so `preview` and
 `simulate` start fast. Credentials come from the SDK's standard chain (Workload Identity in
 the cluster, a managed identity, or the environment); none are read or logged here.

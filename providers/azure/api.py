@@ -1,15 +1,27 @@
-"""The Azure calls the provider makes, through the SDKs, as plain REST-shaped dicts.
+"""The AKS calls the provider makes, through azure-mgmt-containerservice, as REST-shaped dicts.
 
-The SDKs are imported here, lazily (only when the Azure provider is built). Every HTTP call
-has a connect and read timeout; a long-running operation (scale-out, pool create/delete,
-delete_instances) is polled by the SDK's poller (Azure-AsyncOperation / Location) until it
-ends or `operation_timeout` passes. Errors stay the SDK's exceptions: the provider maps them
-onto typed failures knowing which offering the call was for.
+Only operations AKS supports on its agent pools (AKS REST API, Microsoft.ContainerService
+agentPools and machines, https://learn.microsoft.com/rest/api/aks/): Agent Pools - Get /
+List / Create Or Update (a pool's `count` is how many nodes it has) / Delete / Delete
+Machines (exactly the named machines; the pool's count drops by as many), and Machines -
+List / Get (the pool's nodes, each naming its scale-set VM). Nothing is written in the node
+resource group: AKS reconciles what it manages to the pool's stored state on every cluster
+update (kubernetes/autoscaler#7943), and changes made there directly are outside AKS's
+support policy.
+
+Long-running operations are returned as the SDK's pollers (Azure-AsyncOperation) for the
+caller to wait on, off the loop. Every HTTP call has a connect and read timeout.
+
+Models are turned into the REST shape (camelCase, `properties` nested) whatever the SDK
+generation: azure-mgmt-containerservice up to 3x are msrest models (`serialize()` gives the
+REST shape; their `as_dict()` gives snake_case attribute names), later ones are mappings in
+the REST shape already.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from autoscaler.config import AzureConfig
@@ -21,10 +33,16 @@ class OperationTimeout(Exception):
     """A long-running operation did not end within azure.operationTimeout."""
 
 
-def _plain(model: Any) -> dict[str, Any]:
+def rest_shape(model: Any) -> dict[str, Any]:
+    """A model of either SDK generation, or a plain dict, in Azure's REST shape."""
     if model is None:
         return {}
-    return model.as_dict() if hasattr(model, "as_dict") else dict(model)
+    if isinstance(model, Mapping):  # typespec-generated models are mappings of the wire JSON
+        return model.as_dict() if hasattr(model, "as_dict") else dict(model)
+    serialize = getattr(model, "serialize", None)
+    if serialize is not None:  # msrest models: serialize() is the wire shape
+        return serialize(keep_readonly=True)
+    return dict(model)
 
 
 class AzureApi:
@@ -38,7 +56,6 @@ class AzureApi:
         allow_http: bool = False,
         sdk_options: dict[str, Any] | None = None,
     ) -> None:
-        from azure.mgmt.compute import ComputeManagementClient
         from azure.mgmt.containerservice import ContainerServiceClient
 
         # The SDK logs every request and response at INFO: far too much for the daemon's log.
@@ -63,79 +80,57 @@ class AzureApi:
         options.update(sdk_options or {})
         if allow_http:  # tests against a local server only
             options["authentication_policy"] = _http_allowed_policy(credential)
-        self.compute = ComputeManagementClient(credential, subscription_id, base_url=base_url, **options)
         self.aks = ContainerServiceClient(credential, subscription_id, base_url=base_url, **options)
-        self._node_resource_group = settings.node_resource_group
 
-    def _wait(self, poller: Any, what: str) -> Any:
-        poller.wait(self.settings.operation_timeout)
+    def wait(self, poller: Any, what: str, timeout: float | None = None) -> Any:
+        """The operation's result; OperationTimeout when it runs past `timeout`."""
+        limit = self.settings.operation_timeout if timeout is None else timeout
+        poller.wait(limit)
         if not poller.done():
-            raise OperationTimeout(f"{what} did not finish within azure.operationTimeout={self.settings.operation_timeout:g}s")
+            raise OperationTimeout(f"{what} did not finish within {limit:g}s (azure.operationTimeout)")
         return poller.result()
 
-    # ---- the cluster and its agent pools
-
-    def node_resource_group(self) -> str:
-        if not self._node_resource_group:
-            cluster = _plain(self.aks.managed_clusters.get(self.resource_group, self.cluster))
-            self._node_resource_group = (cluster.get("properties") or {}).get("nodeResourceGroup", "")
-        return self._node_resource_group
+    # ---- agent pools
 
     def get_pool(self, name: str) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return _plain(self.aks.agent_pools.get(self.resource_group, self.cluster, name))
+            return rest_shape(self.aks.agent_pools.get(self.resource_group, self.cluster, name))
         except ResourceNotFoundError:
             return None
 
-    def create_pool(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        poller = self.aks.agent_pools.begin_create_or_update(self.resource_group, self.cluster, name, body)
-        return _plain(self._wait(poller, f"creating agent pool {name}"))
+    def put_pool(self, name: str, body: dict[str, Any]) -> Any:
+        """Create the pool or change it (its count, its tags); the operation's poller."""
+        return self.aks.agent_pools.begin_create_or_update(self.resource_group, self.cluster, name, body)
 
     def delete_pool(self, name: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            self._wait(self.aks.agent_pools.begin_delete(self.resource_group, self.cluster, name), f"deleting agent pool {name}")
+            self.wait(self.aks.agent_pools.begin_delete(self.resource_group, self.cluster, name), f"deleting agent pool {name}")
         except ResourceNotFoundError:
             pass
 
     def list_pools(self) -> list[dict[str, Any]]:
-        return [_plain(pool) for pool in self.aks.agent_pools.list(self.resource_group, self.cluster)]
+        return [rest_shape(pool) for pool in self.aks.agent_pools.list(self.resource_group, self.cluster)]
 
-    # ---- scale sets
+    # ---- machines
 
-    def list_scale_sets(self) -> list[dict[str, Any]]:
-        return [_plain(vmss) for vmss in self.compute.virtual_machine_scale_sets.list(self.node_resource_group())]
+    def list_machines(self, pool: str) -> list[dict[str, Any]]:
+        return [rest_shape(m) for m in self.aks.machines.list(self.resource_group, self.cluster, pool)]
 
-    def get_scale_set(self, name: str) -> dict[str, Any]:
-        return _plain(self.compute.virtual_machine_scale_sets.get(self.node_resource_group(), name))
-
-    def update_scale_set(self, name: str, capacity: int | None, tags: dict[str, str]) -> dict[str, Any]:
-        body: dict[str, Any] = {"tags": tags}
-        if capacity is not None:
-            body["sku"] = {"capacity": capacity}
-        poller = self.compute.virtual_machine_scale_sets.begin_update(self.node_resource_group(), name, body)
-        what = f"scaling {name} to {capacity}" if capacity is not None else f"tagging {name}"
-        return _plain(self._wait(poller, what))
-
-    def list_vms(self, vmss: str) -> list[dict[str, Any]]:
-        return [_plain(vm) for vm in self.compute.virtual_machine_scale_set_vms.list(self.node_resource_group(), vmss)]
-
-    def get_vm(self, vmss: str, number: str) -> dict[str, Any] | None:
+    def get_machine(self, pool: str, name: str) -> dict[str, Any] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return _plain(self.compute.virtual_machine_scale_set_vms.get(self.node_resource_group(), vmss, number))
+            return rest_shape(self.aks.machines.get(self.resource_group, self.cluster, pool, name))
         except ResourceNotFoundError:
             return None
 
-    def delete_instances(self, vmss: str, numbers: list[str]) -> None:
-        poller = self.compute.virtual_machine_scale_sets.begin_delete_instances(
-            self.node_resource_group(), vmss, {"instanceIds": numbers}
-        )
-        self._wait(poller, f"deleting instance(s) {','.join(numbers)} of {vmss}")
+    def delete_machines(self, pool: str, names: list[str]) -> Any:
+        """Delete exactly these machines of the pool (its count drops by as many); the poller."""
+        return self.aks.agent_pools.begin_delete_machines(self.resource_group, self.cluster, pool, {"machineNames": names})
 
 
 def _http_allowed_policy(credential: Any) -> Callable[..., Any]:

@@ -1,10 +1,17 @@
-"""Names the provider gives and reads: agent pools, instance ids, provider ids, launch tags.
+"""Names the provider gives and reads: agent pools, machines, instance ids, provider ids, tags.
 
 AKS Linux agent pool names are 1-12 characters, lowercase letters and digits, starting with
-a letter. A pool serves one offering (VM size, zone, Regular or Spot) for one node role (bin-pack or
-bin-select, a node label the kubelet must register with), so its name is derived from both:
-the same offering and role always map to the same pool, across restarts and replicas, and
-the pool's tags say which they are, for people and for `list`.
+a letter. A pool serves one offering (VM size, zone, Regular or Spot) for one node role
+(bin-pack or bin-select, a node label the kubelet must register with), so its name is
+derived from both: the same offering and role always map to the same pool, across restarts
+and replicas, and the pool's tags say which they are, for people and for `list`.
+
+Tags follow Azure Resource Manager's rules ("Use tags to organize your Azure resources",
+https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources, section
+Limitations): a tag name may not contain `<`, `>`, `%`, `&`, `\\`, `?` or `/`, is at most 512
+characters long and its value at most 256; a resource holds at most 50 tags. The provider-wide
+tag keys (`smart-autoscaler.io/cluster`, ...) carry `/`; on Azure that `/` becomes `_`, as the
+Azure Karpenter provider does with its `karpenter.sh/...` keys.
 """
 
 from __future__ import annotations
@@ -12,20 +19,54 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Mapping
 
+from autoscaler.config import Config
 from pricing.types import SPOT
+from providers.base import TAG_CAPACITY, TAG_CLUSTER, TAG_ROLE
 
 POOL_PREFIX = "sa"  # every pool the autoscaler makes starts with this
 POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
-# Tags on the agent pool (AKS copies them onto its scale set).
-TAG_MANAGED_BY = "smart-autoscaler.io/managed-by"
-TAG_VM_SIZE = "smart-autoscaler.io/vm-size"
-TAG_ZONE = "smart-autoscaler.io/zone"
-# AKS tags the scale set behind an agent pool with the pool's name.
-AKS_POOL_TAG = "aks-managed-poolName"
-# Tag on the scale set recording one launch: key per request id, value "<instance>|<role>".
-LAUNCH_TAG_PREFIX = "sa-launch-"
-PENDING = "pending"
+TAG_NAME_FORBIDDEN = re.compile(r"[<>%&\\?/]")
+TAG_NAME_MAX = 512
+TAG_VALUE_MAX = 256
+TAGS_PER_RESOURCE = 50
+MANAGED_BY_VALUE = "smart-autoscaler"
+
+
+def azure_tag_key(key: str) -> str:
+    """`key` as Azure accepts a tag name: each forbidden character becomes `_`."""
+    return TAG_NAME_FORBIDDEN.sub("_", key)[:TAG_NAME_MAX]
+
+
+def tag_problems(tags: Mapping[str, str]) -> list[str]:
+    """What Azure Resource Manager would refuse in these tags (empty: all accepted)."""
+    problems = []
+    if len(tags) > TAGS_PER_RESOURCE:
+        problems.append(f"{len(tags)} tags (at most {TAGS_PER_RESOURCE} per resource)")
+    for key, value in tags.items():
+        if TAG_NAME_FORBIDDEN.search(key):
+            problems.append(f"tag name {key!r} contains one of < > % & \\ ? /")
+        if not key or len(key) > TAG_NAME_MAX:
+            problems.append(f"tag name {key[:40]!r}... is {len(key)} characters (1 to {TAG_NAME_MAX})")
+        if len(str(value)) > TAG_VALUE_MAX:
+            problems.append(f"tag {key!r} has a value of {len(str(value))} characters (at most {TAG_VALUE_MAX})")
+    return problems
+
+
+# Tags on the agent pool (AKS copies them onto its scale set and its VMs).
+TAG_POOL_CLUSTER = azure_tag_key(TAG_CLUSTER)  # the ownership tag: this cluster's identity
+TAG_POOL_CAPACITY = azure_tag_key(TAG_CAPACITY)
+TAG_POOL_ROLE = azure_tag_key(TAG_ROLE)
+TAG_MANAGED_BY = azure_tag_key("smart-autoscaler.io/managed-by")
+TAG_VM_SIZE = azure_tag_key("smart-autoscaler.io/vm-size")
+TAG_ZONE = azure_tag_key("smart-autoscaler.io/zone")
+
+
+def cluster_identity(config: Config) -> str:
+    """The value of the ownership tag: which cluster's autoscaler made a pool. One function,
+    so that the cluster identity can change its source in one place; at most 256 characters."""
+    return config.cluster_name[:TAG_VALUE_MAX]
 
 
 @dataclass(frozen=True)
@@ -54,15 +95,22 @@ def pool_name(offering: Offering, role: str = "") -> str:
     return name
 
 
-def instance_id(vmss: str, number: str) -> str:
-    return f"{vmss}/{number}"
+def instance_id(pool: str, machine: str) -> str:
+    """An instance is a machine of an agent pool: '<pool>/<machine name>'."""
+    return f"{pool}/{machine}"
 
 
 def parse_instance_id(value: str) -> tuple[str, str]:
-    vmss, sep, number = value.rpartition("/")
-    if not sep or not vmss or not number.isdigit():
-        raise ValueError(f"not an Azure scale-set instance id (expected <scale set>/<instance number>): {value!r}")
-    return vmss, number
+    pool, sep, machine = value.partition("/")
+    if not sep or not POOL_NAME.match(pool) or not machine or "/" in machine:
+        raise ValueError(f"not an AKS machine id (expected <agent pool>/<machine name>): {value!r}")
+    return pool, machine
+
+
+_VMSS_VM = re.compile(
+    r"/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachineScaleSets/([^/]+)/virtualMachines/(\d+)$",
+    re.IGNORECASE,
+)
 
 
 def provider_id(subscription: str, node_resource_group: str, vmss: str, number: str) -> str:
@@ -73,15 +121,23 @@ def provider_id(subscription: str, node_resource_group: str, vmss: str, number: 
     )
 
 
-def launch_tag(request_id: str) -> str:
-    # Azure tag names may not contain < > % & \ ? / ; the request id is hex.
-    return LAUNCH_TAG_PREFIX + re.sub(r"[^A-Za-z0-9_.-]", "-", request_id)[:64]
+def provider_id_of(resource_id: str) -> str:
+    """The Node's providerID for a machine's `properties.resourceId` (its scale-set VM)."""
+    found = _VMSS_VM.search(resource_id or "")
+    if not found:
+        return f"azure://{resource_id}" if resource_id else ""
+    return provider_id(*found.groups())
 
 
-def launch_value(number: str, role: str) -> str:
-    return f"{number}|{role}"
-
-
-def parse_launch_value(value: str) -> tuple[str, str]:
-    number, _, role = (value or "").partition("|")
-    return number, role
+def machine_number(machine: Mapping) -> int:
+    """The scale-set instance number behind a machine: Azure numbers a scale set's instances
+    in creation order, so it orders machines by age. From `properties.resourceId`, else from
+    the name's base-36 suffix (AKS names VMSS nodes `<vmss>` + 6 base-36 digits)."""
+    found = _VMSS_VM.search(str((machine.get("properties") or {}).get("resourceId") or ""))
+    if found:
+        return int(found.group(4))
+    suffix = str(machine.get("name", ""))[-6:]
+    try:
+        return int(suffix, 36)
+    except ValueError:
+        return -1

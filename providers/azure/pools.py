@@ -1,7 +1,7 @@
-"""Agent pools the autoscaler makes: one per offering, autoscaling off, created on first need.
+"""Agent pools the autoscaler makes: one per offering, AKS's own autoscaling off.
 
-A pool is created with count 0 (AKS makes its scale set); nodes are added and removed one
-at a time through that scale set (providers/azure/scalesets.py). Spot pools carry Spot
+A pool is created with the count its first launches need; nodes are added by raising its
+`count` and removed by deleting exactly the named machines (providers/azure/scaler.py). Spot pools carry Spot
 priority, eviction policy Delete and max price -1 (pay up to the on-demand price, never
 evicted for price); AKS itself gives their nodes the label and the taint
 `kubernetes.azure.com/scalesetpriority=spot:NoSchedule`.
@@ -14,8 +14,16 @@ from typing import Any, Mapping
 from autoscaler.config import AzureConfig
 from autoscaler.nodelabels import ROLE
 from pricing.types import InstanceType, Taint
-from providers.azure.names import TAG_MANAGED_BY, TAG_VM_SIZE, TAG_ZONE, Offering
-from providers.base import TAG_CAPACITY, TAG_CLUSTER, TAG_ROLE
+from providers.azure.names import (
+    MANAGED_BY_VALUE,
+    TAG_MANAGED_BY,
+    TAG_POOL_CAPACITY,
+    TAG_POOL_CLUSTER,
+    TAG_POOL_ROLE,
+    TAG_VM_SIZE,
+    TAG_ZONE,
+    Offering,
+)
 
 AKS_SPOT_TAINT_KEY = "kubernetes.azure.com/scalesetpriority"
 # Label namespaces the kubelet or AKS set themselves; AKS refuses or ignores them as pool labels.
@@ -46,10 +54,12 @@ def pool_body(
     taints: tuple[Taint, ...],
     cluster_tag: str,
     settings: AzureConfig,
+    count: int = 0,
 ) -> dict[str, Any]:
-    """The AgentPool resource (REST shape) for an offering's pool."""
+    """The AgentPool resource (REST shape) for an offering's pool (AKS REST API, Agent Pools -
+    Create Or Update, example AgentPoolsCreate_Spot / AgentPoolsCreate_Update)."""
     properties: dict[str, Any] = {
-        "count": 0,
+        "count": count,
         "vmSize": offering.vm_size,
         "mode": "User",
         "osType": "Linux",
@@ -61,12 +71,12 @@ def pool_body(
         "nodeLabels": pool_labels(labels),
         "nodeTaints": pool_taints(taints),
         "tags": {
-            TAG_CLUSTER: cluster_tag,
-            TAG_MANAGED_BY: "smart-autoscaler",
-            TAG_CAPACITY: offering.capacity_type,
+            TAG_POOL_CLUSTER: cluster_tag,
+            TAG_MANAGED_BY: MANAGED_BY_VALUE,
+            TAG_POOL_CAPACITY: offering.capacity_type,
             TAG_VM_SIZE: offering.vm_size,
             TAG_ZONE: offering.zone,
-            TAG_ROLE: labels.get(ROLE, ""),
+            TAG_POOL_ROLE: labels.get(ROLE, ""),
         },
     }
     zone = offering.availability_zone(region)
@@ -89,17 +99,41 @@ def pool_offering(pool: Mapping[str, Any]) -> Offering | None:
     """The offering a pool the autoscaler made serves, from its tags; None for other pools."""
     properties = pool.get("properties") or {}
     tags = properties.get("tags") or pool.get("tags") or {}
-    if tags.get(TAG_MANAGED_BY) != "smart-autoscaler":
+    if tags.get(TAG_MANAGED_BY) != MANAGED_BY_VALUE:
         return None
-    capacity = tags.get(TAG_CAPACITY) or ("spot" if properties.get("scaleSetPriority") == "Spot" else "on-demand")
+    capacity = tags.get(TAG_POOL_CAPACITY) or ("spot" if properties.get("scaleSetPriority") == "Spot" else "on-demand")
     return Offering(tags.get(TAG_VM_SIZE) or properties.get("vmSize", ""), capacity, tags.get(TAG_ZONE, ""))
 
 
 def pool_role(pool: Mapping[str, Any]) -> str:
-    properties = pool.get("properties") or {}
-    return (properties.get("tags") or pool.get("tags") or {}).get(TAG_ROLE, "")
+    return pool_tags(pool).get(TAG_POOL_ROLE, "")
 
 
 def pool_cluster(pool: Mapping[str, Any]) -> str:
-    properties = pool.get("properties") or {}
-    return (properties.get("tags") or pool.get("tags") or {}).get(TAG_CLUSTER, "")
+    return pool_tags(pool).get(TAG_POOL_CLUSTER, "")
+
+
+def pool_tags(pool: Mapping[str, Any]) -> dict[str, str]:
+    return dict((pool.get("properties") or {}).get("tags") or {})
+
+
+def pool_count(pool: Mapping[str, Any]) -> int:
+    return int((pool.get("properties") or {}).get("count") or 0)
+
+
+def pool_state(pool: Mapping[str, Any] | None) -> str:
+    return str(((pool or {}).get("properties") or {}).get("provisioningState", "")).lower()
+
+
+# AgentPool properties the service sets and a client does not send back (readOnly in the
+# AKS REST API's AgentPoolProperties, Microsoft.ContainerService stable 2025-07-01).
+_READ_ONLY = ("provisioningState", "currentOrchestratorVersion", "nodeImageVersion", "eTag")
+
+
+def changed_pool(pool: Mapping[str, Any], count: int, tags: Mapping[str, str]) -> dict[str, Any]:
+    """The PUT body that changes only the pool's count and tags: the pool as read, less the
+    read-only properties (what `az aks nodepool scale` sends)."""
+    properties = {k: v for k, v in (pool.get("properties") or {}).items() if k not in _READ_ONLY}
+    properties["count"] = count
+    properties["tags"] = dict(tags)
+    return {"properties": properties}

@@ -1,20 +1,18 @@
-"""The AKS provider: one node per launch through the scale set of an offering's agent pool.
+"""The AKS provider: nodes through the agent pools it makes, on operations AKS supports.
 
-launch: make the offering's pool on first need (keeper.py), then raise its scale set's
-capacity by one with the launch key recorded on the scale set (scalesets.py), so that a
-retry of the same launch attempt - after a crash, or from a new leader - finds the instance
-it already got instead of adding another. terminate: delete_instances of exactly that
-instance. list_instances: the instances of the pools made for this cluster; a pool left
-empty for azure.poolIdleTime is deleted off the loop.
-
-Calls for different pools run concurrently from the loop's threads; calls for one pool or
-scale set are serialised by its lock.
+launch: the launch joins its offering's pool's next count change (scaler.py: one change for
+every launch of one loop; the pool is made with that count on first need) and answers with
+the machine the change made. terminate: Delete Machines naming exactly that machine.
+list_instances: the machines of the pools made for this cluster (AKS Machines API), each
+with the request id of the launch that made it (ledger.py); a pool left empty for
+azure.poolIdleTime is deleted off the loop (keeper.py). Nothing in the node resource group
+is written; the scale sets are not even read.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from dataclasses import replace
 from typing import Any, Callable
 
 from autoscaler.config import Config
@@ -25,10 +23,11 @@ from providers.azure import names
 from providers.azure.api import AzureApi, OperationTimeout
 from providers.azure.errors import BackoffDurations, error_codes, failure_from, retry_after
 from providers.azure.keeper import PoolKeeper
+from providers.azure.ledger import Ledger
 from providers.azure.names import Offering
-from providers.azure.pools import pool_cluster, pool_offering, pool_role
+from providers.azure.pools import pool_body, pool_cluster, pool_offering, pool_role, pool_state, pool_tags
 from providers.azure.prices import RetailPrices
-from providers.azure.scalesets import ScaleSetNodes, launches
+from providers.azure.scaler import PoolScaler
 from providers.azure.evictions import evictions
 from providers.interruptions import InterruptionNotice, NoticeBatch
 from providers.base import (
@@ -43,7 +42,7 @@ from providers.base import (
     Throttled,
 )
 
-_STATES = {"creating": "pending", "updating": "pending", "succeeded": "running", "deleting": "terminating"}
+_STATES = {"creating": "pending", "updating": "pending", "succeeded": "running", "deleting": "terminating", "deleted": "terminated"}
 
 
 class AzureProvider:
@@ -64,12 +63,15 @@ class AzureProvider:
             settings.sku_not_available_on_demand_backoff,
             settings.quota_backoff,
         )
-        self.pools = PoolKeeper(api, config, clock)
-        self.scale_sets = ScaleSetNodes(api)
+        self.roles: dict[str, tuple[Offering, str]] = {}  # pool -> (offering, role)
+        self.scaler = PoolScaler(api, config, clock, self._instance, self._failure)
+        self.pools = PoolKeeper(api, config, clock, self.scaler)
         self.prices = RetailPrices(settings.retail_prices_url, config.region, settings.price_refresh_interval, settings.call_timeout)
         self._priced: tuple[int, int, RegionCatalog] | None = None  # (table, base) ids -> catalog
+        self._first_seen: dict[str, float] = {}  # machine -> when a listing first showed it
         self._evicting: list[InterruptionNotice] = []  # Spot evictions the last listing saw
-        self._terminating: set[str] = set()  # instances this process deleted
+        self._terminating: set[str] = set()  # machines this process deleted
+        self._spot: dict[str, Instance] = {}  # Spot machines of the last listing, by instance id
 
     # ---- the provider interface
 
@@ -78,39 +80,43 @@ class AzureProvider:
         offering = Offering(request.instance_type.name, request.capacity_type, zone)
         role = request.tags.get(TAG_ROLE) or request.labels.get(ROLE, "")
         pool = names.pool_name(offering, role)
-        with self.pools.lock(pool):
+        self.roles[pool] = (offering, role)
+        self.pools.busy(pool)
+
+        def create_body(count: int) -> dict[str, Any]:
+            return pool_body(
+                offering, request.instance_type, self.config.region, request.labels, request.taints,
+                names.cluster_identity(self.config), self.config.azure, count,
+            )
+
+        try:
+            return self.scaler.launch(pool, offering, request, create_body)
+        finally:
             self.pools.busy(pool)
-            try:
-                self.pools.ensure(pool, offering, request)
-                vmss = self.pools.scale_set_of(pool)
-                with self.pools.lock(vmss):
-                    vm, role = self.scale_sets.add(vmss, request.request_id, role)
-                return self._instance(vmss, vm, offering, request.request_id, role)
-            except ProviderError:
-                raise
-            except Exception as err:  # the SDK's errors, timeouts and connection failures
-                raise self._failure(err, offering, f"launching {offering.vm_size} {offering.capacity_type} in pool {pool}") from None
-            finally:
-                self.pools.busy(pool)
 
     def terminate(self, instance_id: str) -> None:
-        vmss, number = names.parse_instance_id(instance_id)
+        try:
+            pool, machine = names.parse_instance_id(instance_id)
+        except ValueError as err:
+            raise ProviderError(str(err), "InvalidInstanceId") from None
+        offering = self.roles.get(pool, (Offering("", "", ""), ""))[0]
         self._terminating.add(instance_id)
-        with self.pools.lock(vmss):
-            try:
-                self.scale_sets.delete(vmss, number)
-            except Exception as err:
-                raise _other(err, f"deleting instance {instance_id}") from None
+        self.scaler.deleting.add(instance_id)
+        try:
+            self.scaler.delete(pool, machine, offering)
+        finally:
+            self.scaler.deleting.discard(instance_id)
 
     def list_instances(self) -> list[Instance]:
         try:
             instances = self._list()
-            self._evicting = evictions(instances, set(self._terminating), self.clock.now())
+            self._evicting = evictions(self._spot, instances, set(self._terminating), self.clock.now())
+            self._spot = {i.instance_id: i for i in instances if i.capacity_type == "spot"}
             return instances
         except ProviderError:
             raise
         except Exception as err:
-            raise _other(err, "listing the agent pools' instances") from None
+            raise _other(err, "listing the agent pools' machines") from None
 
     def interruption_notices(self, handled: tuple[str, ...] = ()) -> NoticeBatch:
         """Spot VMs Azure is evicting, as the last listing saw them (providers/azure/evictions.py)."""
@@ -144,41 +150,49 @@ class AzureProvider:
     # ---- helpers
 
     def _list(self) -> list[Instance]:
-        ours, roles = {}, {}
+        instances: list[Instance] = []
+        listed: set[str] = set()
+        now = self.clock.now()
+        mine = names.cluster_identity(self.config)
         for pool in self.api.list_pools():
             offering = pool_offering(pool)
-            if offering is not None and pool_cluster(pool) == self.config.cluster_name:
-                ours[pool["name"]] = offering
-                roles[pool["name"]] = pool_role(pool)
-        if not ours:
-            return []
-        instances = []
-        now = self.clock.now()
-        for vmss in self.api.list_scale_sets():
-            pool = (vmss.get("tags") or {}).get(names.AKS_POOL_TAG)
-            if pool not in ours:
+            if offering is None or pool_cluster(pool) != mine:
                 continue
-            recorded = launches(vmss.get("tags") or {})
-            vms = self.api.list_vms(vmss["name"])
-            for vm in vms:
-                request_id, role = recorded.get(vm["instanceId"], ("", roles[pool]))
-                instances.append(self._instance(vmss["name"], vm, ours[pool], request_id, role))
-            self.pools.seen(pool, len(vms), now)
+            name = pool["name"]
+            self.roles[name] = (offering, pool_role(pool))
+            machines = self.api.list_machines(name)
+            assigned = Ledger.of(pool_tags(pool)).assign(machines)
+            deleting = pool_state(pool) == "deleting"
+            listed.update(m["name"] for m in machines)
+            for machine in machines:
+                short, made_at = assigned.get(machine["name"], ("", 0))
+                request_id = self.scaler.request_of.get(machine["name"]) or self.scaler.full_ids.get(short, short)
+                instance = self._instance(name, machine, request_id, made_at)
+                if deleting or instance.instance_id in self.scaler.deleting:
+                    instance = replace(instance, state="terminating")
+                instances.append(instance)
+            self.pools.seen(name, len(machines), now)
+        for gone in [m for m in list(self.scaler.request_of) if m not in listed]:
+            self.scaler.request_of.pop(gone, None)
         return instances
 
-    def _instance(self, vmss: str, vm: dict[str, Any], offering: Offering, request_id: str, role: str) -> Instance:
-        number = vm["instanceId"]
-        properties = vm.get("properties") or {}
-        # A Failed instance never registers: the loop's scaleUpTimeout terminates it and backs off.
-        state = _STATES.get(str(properties.get("provisioningState", "creating")).lower(), "pending")
+    def _instance(self, pool: str, machine: dict[str, Any], request_id: str, made_at: int) -> Instance:
+        offering, role = self.roles.get(pool, (Offering("", "", ""), ""))
+        name = machine["name"]
+        properties = machine.get("properties") or {}
+        # The Machines API states no provisioning state in its stable versions; a machine listed
+        # is on its way or running (a failed one never registers: the loop's scaleUpTimeout
+        # deletes it and backs its offering off).
+        state = _STATES.get(str(properties.get("provisioningState", "succeeded")).lower(), "pending")
+        launched_at = float(made_at) if made_at else self._first_seen.setdefault(name, self.clock.now())
         return Instance(
-            instance_id=names.instance_id(vmss, number),
-            provider_id=names.provider_id(self.subscription_id, self.api.node_resource_group(), vmss, number),
+            instance_id=names.instance_id(pool, name),
+            provider_id=names.provider_id_of(str(properties.get("resourceId") or "")),
             instance_type=offering.vm_size,
             capacity_type=offering.capacity_type,
             zone=offering.zone,
             state=state,
-            launched_at=_timestamp(properties.get("timeCreated")) or self.clock.now(),
+            launched_at=launched_at,
             request_id=request_id,
             tags={
                 TAG_CLUSTER: self.config.cluster_name,
@@ -193,15 +207,6 @@ class AzureProvider:
             scope = FailureScope.offering(offering.vm_size, offering.capacity_type, offering.zone or None)
             return ProviderError(f"{what}: {err}", "OperationTimeout", scopes=(scope,))
         return failure_from(err, offering, self.config.region, self.family_sizes, self.durations, what)
-
-
-def _timestamp(value: Any) -> float | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _other(err: Exception, what: str) -> ProviderError:

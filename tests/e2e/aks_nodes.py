@@ -5,7 +5,8 @@ azure:///subscriptions/.../virtualMachineScaleSets/<vmss>/virtualMachines/<n>, A
 agent-pool labels and the pool's node labels and taints, Spot nodes labelled and tainted
 `kubernetes.azure.com/scalesetpriority=spot:NoSchedule` (AKS adds both), an unzoned node's
 zone label its fault domain ("0"), and the size's allocatable from the catalog. Only
-instances that finished provisioning (an AKS scale-out ends after the node has bootstrapped).
+instances that finished provisioning (an AKS scale-out ends after the node has bootstrapped):
+the fake's operations end by time, so they are advanced first.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def aks_machine(fake: FakeAzure, vmss: dict[str, Any], vm: dict[str, Any]) -> Ma
 
 def aks_machines(fake: FakeAzure) -> list[Machine]:
     with fake.lock:
+        fake.advance()
         return [
             aks_machine(fake, vmss, vm)
             for vmss in fake.scale_sets.values()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("azure.mgmt.compute")
+pytest.importorskip("azure.mgmt.containerservice")
 pytest.importorskip("azure.mgmt.containerservice")
 
 from autoscaler.clock import SimClock  # noqa: E402

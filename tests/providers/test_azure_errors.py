@@ -1,7 +1,9 @@
 """AKS provider, failures: every Azure error code the issue names becomes the typed failure,
 with the scope and the back-off Azure's behaviour calls for; a failed scale-out leaves
 nothing behind. Errors come both as the synchronous answer and as a long-running operation
-that ends Failed (Azure-AsyncOperation), through the real SDK's polling and error parsing."""
+that ends Failed (Azure-AsyncOperation), through the real SDK's polling and error parsing.
+A count change is an Agent Pools PUT; AKS passes the scale set's error on, often wrapped in
+its own (`Code="..."` inside the message)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,19 @@ from providers.base import FailureKind, ProviderError
 from tests.providers.azure_fixtures import clock, fake_azure, make_provider, provider, size  # noqa: F401
 from tests.providers.test_azure_launch import request
 
-SCALE_OUT = r"virtualMachineScaleSets/[^/]+$"
+COUNT_CHANGE = r"agentPools/[^/]+$"
 HOUR = 3600.0
 EAS_V5 = {"Standard_E2as_v5", "Standard_E4as_v5", "Standard_E8as_v5", "Standard_E16as_v5", "Standard_E20as_v5",
           "Standard_E32as_v5", "Standard_E48as_v5", "Standard_E64as_v5", "Standard_E96as_v5"}
+
+
+def wait_for(condition, seconds: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the clean-up did not finish"
+        time.sleep(0.05)
 
 
 def launch_failure(provider: AzureProvider, **kwargs) -> ProviderError:
@@ -41,26 +52,26 @@ def only_scope(err: ProviderError):
 def test_an_allocation_failure_in_the_operation_is_insufficient_capacity_of_the_offering(
     fake_azure, provider, code, capacity, zone, backoff
 ):
-    """Given the scale-out is accepted and its operation then fails with `code`, then the launch
-    fails with insufficient capacity for that size, capacity type and zone, backed off 1 h, and
-    the instance the failed operation made is deleted again."""
-    provider.launch(request("warm-pool", capacity=capacity, zone=zone))  # the pool exists, one node
-    fake_azure.fail("PATCH", SCALE_OUT, code, "Allocation failed. We do not have sufficient capacity.", in_operation=True)
+    """Given the count change is accepted and its operation then fails with `code`, then the
+    launch fails with insufficient capacity for that size, capacity type and zone, backed off
+    1 h, and the machine the failed operation made is deleted again, the count set back."""
+    first = provider.launch(request("warm-pool", capacity=capacity, zone=zone))  # the pool exists, one node
+    fake_azure.fail("PUT", COUNT_CHANGE, code, "Allocation failed. We do not have sufficient capacity.", in_operation=True)
 
     err = launch_failure(provider, capacity=capacity, zone=zone)
 
     assert (err.kind, err.code, err.backoff) == (FailureKind.INSUFFICIENT_CAPACITY, code, backoff)
     assert only_scope(err) == ({"Standard_D4s_v5"}, capacity, zone)
-    (vmss,) = fake_azure.scale_sets
-    assert [vm["instanceId"] for vm in fake_azure.vms[vmss].values()] == ["0"]  # nothing left behind
-    assert fake_azure.scale_sets[vmss]["sku"]["capacity"] == 1
-    assert not [k for k, v in fake_azure.scale_sets[vmss]["tags"].items() if v.startswith("pending")]
+    (pool,) = fake_azure.pools
+    wait_for(lambda: fake_azure.pools[pool]["properties"]["provisioningState"] == "Succeeded")  # the clean-up runs after the answer
+    assert [f"{pool}/{m['name']}" for m in fake_azure.machines(pool)] == [first.instance_id]  # nothing left behind
+    assert fake_azure.pools[pool]["properties"]["count"] == 1
 
 
 @pytest.mark.parametrize("capacity, backoff", [("spot", 1 * HOUR), ("on-demand", 23 * HOUR)])
 def test_a_sku_not_available_answer_backs_the_size_off_1h_spot_23h_on_demand(fake_azure, provider, capacity, backoff):
     fake_azure.fail(
-        "PATCH", SCALE_OUT, "SkuNotAvailable", status=409,
+        "PUT", COUNT_CHANGE, "SkuNotAvailable", status=409,
         message="The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: Standard_D4s_v5' "
         "is currently not available in location 'eastus'. Please try another size or deploy to a different location or different zone.",
     )
@@ -88,7 +99,7 @@ def quota_message(what: str) -> str:
 def test_a_cores_quota_covers_spot_the_family_or_the_region(fake_azure, provider, what, capacity, scope):
     """OperationNotAllowed on LowPriorityCores: every Spot offering in the region; on a family's
     cores: every size of that family; on the total regional cores: every size. 10 min each."""
-    fake_azure.fail("PATCH", SCALE_OUT, "OperationNotAllowed", quota_message(what), status=409)
+    fake_azure.fail("PUT", COUNT_CHANGE, "OperationNotAllowed", quota_message(what), status=409)
     err = launch_failure(provider, vm_size="Standard_E4as_v5", capacity=capacity)
     assert (err.kind, err.code, err.backoff) == (FailureKind.QUOTA_EXCEEDED, "OperationNotAllowed", 600.0)
     assert only_scope(err) == scope
@@ -110,8 +121,16 @@ def test_an_aks_wrapped_allocation_failure_is_found_inside_the_message(fake_azur
     err = launch_failure(provider, zone="eastus-1")
     assert (err.kind, err.code) == (FailureKind.INSUFFICIENT_CAPACITY, "ZonalAllocationFailed")
     assert only_scope(err) == ({"Standard_D4s_v5"}, "on-demand", "eastus-1")
-    provider.pools.flush()
-    assert fake_azure.pools == {}  # the pool whose creation failed is deleted: nothing left behind
+    wait_for(lambda: fake_azure.pools == {})  # the pool whose creation failed is deleted: nothing left behind
+
+
+def test_another_operation_in_progress_is_not_a_quota_failure(fake_azure, provider):
+    """AKS refuses a second operation on a pool with OperationNotAllowed too; without a cores
+    quota in the message it backs nothing off as a quota."""
+    fake_azure.fail("PUT", COUNT_CHANGE, "OperationNotAllowed", "Operation is not allowed: Another agentpool operation "
+                    "(sar1 - Updating) is in progress, please wait for it to finish before starting a new operation.", status=409)
+    err = launch_failure(provider)
+    assert err.kind == FailureKind.OTHER and err.code == "OperationNotAllowed" and err.scopes == ()
 
 
 def test_throttling_after_the_sdks_retries_is_throttled_for_as_long_as_retry_after_says(fake_azure, provider):
@@ -122,7 +141,7 @@ def test_throttling_after_the_sdks_retries_is_throttled_for_as_long_as_retry_aft
 
 
 def test_an_unknown_error_is_other_with_azures_code_in_the_message(fake_azure, provider):
-    fake_azure.fail("PATCH", SCALE_OUT, "InvalidParameter", "The value of parameter x is invalid.", status=400)
+    fake_azure.fail("PUT", COUNT_CHANGE, "InvalidParameter", "The value of parameter x is invalid.", status=400)
     err = launch_failure(provider)
     assert err.kind == FailureKind.OTHER and err.code == "InvalidParameter"
     assert "InvalidParameter" in str(err) and err.scopes == ()

@@ -1,6 +1,9 @@
 """The custom role shipped with the chart grants every Azure action the provider uses, and no
 more: a whole node life cycle (pool created, node added, node deleted, idle pool removed)
-against the local ARM server, each request mapped to its Azure RBAC action."""
+against the local ARM server, each request mapped to its Azure RBAC action (named as Azure
+names resource provider operations: `<provider>/<resource type path>/<read|write|delete>`, a
+POST action `.../<action>/action`). All of them are on the AKS resource provider: nothing in
+the node resource group."""
 
 from __future__ import annotations
 
@@ -13,16 +16,13 @@ from tests.providers.test_azure_launch import request
 
 ROLE = Path(__file__).resolve().parents[2] / "helm" / "smart-autoscaler" / "files" / "azure-role.json"
 _ACTIONS = [  # (method, path pattern, action)
-    ("GET", r"Microsoft.Compute/locations/[^/]+/operations/", "Microsoft.Compute/locations/operations/read"),
     ("GET", r"Microsoft.ContainerService/locations/[^/]+/operations/", "Microsoft.ContainerService/locations/operations/read"),
     ("GET", r"/managedClusters/[^/]+$", "Microsoft.ContainerService/managedClusters/read"),
     ("GET", r"/agentPools(/[^/]+)?$", "Microsoft.ContainerService/managedClusters/agentPools/read"),
     ("PUT", r"/agentPools/[^/]+$", "Microsoft.ContainerService/managedClusters/agentPools/write"),
     ("DELETE", r"/agentPools/[^/]+$", "Microsoft.ContainerService/managedClusters/agentPools/delete"),
-    ("GET", r"/virtualMachineScaleSets(/[^/]+)?$", "Microsoft.Compute/virtualMachineScaleSets/read"),
-    ("PATCH", r"/virtualMachineScaleSets/[^/]+$", "Microsoft.Compute/virtualMachineScaleSets/write"),
-    ("POST", r"/virtualMachineScaleSets/[^/]+/delete$", "Microsoft.Compute/virtualMachineScaleSets/delete/action"),
-    ("GET", r"/virtualMachines(/\d+)?$", "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read"),
+    ("POST", r"/agentPools/[^/]+/deleteMachines$", "Microsoft.ContainerService/managedClusters/agentPools/deleteMachines/action"),
+    ("GET", r"/agentPools/[^/]+/machines(/[^/]+)?$", "Microsoft.ContainerService/managedClusters/agentPools/machines/read"),
 ]
 
 
