@@ -50,6 +50,7 @@ class AwsConfig:
     api_timeout: float = 20.0
     # `preview --live-prices`: the public bulk price list (no account), {region} filled in
     public_price_list_url: str = AWS_PUBLIC_PRICE_LIST_URL
+    interruption_queue: str = ""  # SQS queue (name or URL) that EventBridge feeds EC2 interruption events
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ CLOUD_OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "aws.priceRefreshPeriod": (("aws", "price_refresh_period"), parse_duration),
     "aws.apiTimeout": (("aws", "api_timeout"), parse_duration),
     "aws.publicPriceListURL": (("aws", "public_price_list_url"), text),
+    "aws.interruptionQueue": (("aws", "interruption_queue"), any_text),
     # ---- azure.* (providers/azure)
     **{
         f"azure.{name}": (("azure", attr), parse)

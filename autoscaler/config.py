@@ -37,7 +37,7 @@ from pricing.types import ON_DEMAND
 
 __all__ = [
     "AwsConfig", "AzureConfig", "BackoffConfig", "Config", "ConfigError", "GcpConfig", "HotNodeConfig", "OciConfig",
-    "SPOT_ADVISOR_URL", "ScaleDownConfig", "config_from_mapping", "load_config_file", "not_acted_on", "option_names",
+    "SPOT_ADVISOR_URL", "ScaleDownConfig", "SpotInterruptionConfig", "config_from_mapping", "load_config_file", "not_acted_on", "option_names",
     "parse_capacity_types", "parse_duration",
 ]
 
@@ -69,6 +69,15 @@ class HotNodeConfig:
     max_metrics_age: float = 150.0
 
 
+
+
+@dataclass(frozen=True)
+class SpotInterruptionConfig:
+    """`spotInterruption.*`: what the loop does when the cloud takes a spot node back."""
+
+    enabled: bool = True
+    rebalance: str = "ignore"  # ignore | replace: a rebalance recommendation starts a replacement
+    drain_lead_time: float = 45.0  # evict no later than this before the cloud's deadline
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,7 @@ class Config:
     oci: OciConfig = field(default_factory=OciConfig)
     gcp: GcpConfig = field(default_factory=GcpConfig)
     backoff: BackoffConfig = field(default_factory=BackoffConfig)
+    spot_interruption: SpotInterruptionConfig = field(default_factory=SpotInterruptionConfig)
     loop_period: float = 10.0
     # Cloud calls run off the loop: at most this many launches (and as many terminations) at
     # once, and none may take longer than cloudCallTimeout.
@@ -146,6 +156,9 @@ class Config:
 _HOT_NODE_AND_TTL_OPTIONS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
     "manageHighUtilization.maxMetricsAge": (("manage_high_utilization", "max_metrics_age"), parse_duration),
     "nodeTTLJitter": (("node_ttl_jitter",), optional(parse_duration)),
+    "spotInterruption.enabled": (("spot_interruption", "enabled"), boolean),
+    "spotInterruption.rebalance": (("spot_interruption", "rebalance"), one_of("ignore", "replace")),
+    "spotInterruption.drainLeadTime": (("spot_interruption", "drain_lead_time"), parse_duration),
 }
 
 # option name -> (attribute path, parser)

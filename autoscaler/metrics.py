@@ -82,6 +82,21 @@ class Metrics:
             ["reason", "outcome"], registry=r,
         )
         self.ttl_cycling = Gauge(f"{PREFIX}_ttl_cycling_nodes", "Nodes past nodeTTL being replaced now", registry=r)
+        # Spot interruptions (autoscaler/loop/interruptions.py).
+        self.interruption_notices = Counter(
+            f"{PREFIX}_interruption_notices", "Interruption notices read, by cloud and kind (malformed: dropped)",
+            ["cloud", "kind"], registry=r,
+        )
+        self.interruption_replacement = Histogram(
+            f"{PREFIX}_interruption_replacement_seconds",
+            "Time from an interruption notice to room for every pod of the node on Ready nodes",
+            buckets=(15, 30, 60, 90, 120, 180, 300, 600), registry=r,
+        )
+        self.interruption_pods_waited = Counter(
+            f"{PREFIX}_interruption_pods_waited",
+            "Pods evicted from an interrupted node before their replacement was Ready", registry=r,
+        )
+        self.interrupted_nodes = Gauge(f"{PREFIX}_interrupted_nodes", "Nodes the cloud is taking back, being replaced", registry=r)
 
     def cloud_error(self, operation: str, error: object) -> None:
         """Count a failed cloud call: its kind (ours) and the cloud's own error code, if it gave one."""
@@ -93,7 +108,10 @@ class Metrics:
         figures mean anything."""
         for gauge in (self.backoffs, self.managed_nodes, self.hot_nodes):
             gauge.clear()
-        for gauge in (self.pending_pods, self.unplaceable_pods, self.in_flight, self.hourly_cost, self.ttl_cycling):
+        for gauge in (
+            self.pending_pods, self.unplaceable_pods, self.in_flight, self.hourly_cost, self.ttl_cycling,
+            self.interrupted_nodes,
+        ):
             gauge.set(0)
 
     def exposition(self) -> bytes:

@@ -196,6 +196,7 @@ class FakeGcp:
             (zone + r"/instanceGroupManagers/([^/]+)/createInstances", "POST", self._create_instances),
             (zone + r"/instanceGroupManagers/([^/]+)/deleteInstances", "POST", self._delete_instances),
             (zone + r"/instanceGroupManagers/([^/]+)/listManagedInstances", "POST", self._list_managed),
+            (zone + r"/operations", "GET", self._list_zone_operations),
             (zone + r"/operations/([^/]+)/wait", "POST", self._wait),
             (zone + r"/operations/([^/]+)", "GET", self._wait),
             (r"/compute/v1/projects/[^/]+/aggregated/machineTypes", "GET", self._machine_types),
@@ -392,6 +393,50 @@ class FakeGcp:
                 item["lastAttempt"] = {"errors": {"errors": instance.errors}}
             listed.append(item)
         return 200, {"managedInstances": listed}
+
+    # ---- Compute: Spot VM preemption (the "Spot VMs" preemption process: a zonal operation of
+    # type compute.instances.preempted by user "system", the VM stopped; zoneOperations.list
+    # answers an OperationList and narrows it by `filter`, "field = value" or "field eq value")
+
+    def preempt(self, instance_name: str, insert_time: str) -> dict[str, Any]:
+        """Compute Engine starts preempting a Spot VM: the operation is recorded, and the VM keeps
+        running through its 30-second shutdown; `stop_preempted` ends it."""
+        with self._lock:
+            for mig in self.migs.values():
+                instance = mig["instances"].get(instance_name)
+                if instance is None:
+                    continue
+                if not instance.spot:
+                    raise ValueError(f"{instance_name} is not a Spot VM: Compute Engine preempts only Spot and preemptible VMs")
+                target = f"{COMPUTE}/projects/{self.project}/zones/{instance.zone}/instances/{instance_name}"
+                op = {
+                    "kind": "compute#operation", "id": str(next(self._ids)), "name": f"systemevent-{next(self._ids)}",
+                    "zone": f"{COMPUTE}/projects/{self.project}/zones/{instance.zone}", "operationType": "compute.instances.preempted",
+                    "targetLink": target, "targetId": str(abs(hash(instance_name)) % 10**18), "status": "DONE", "user": "system",
+                    "progress": 100, "insertTime": insert_time, "startTime": insert_time, "endTime": insert_time,
+                    "statusMessage": "Instance was preempted.",
+                }
+                self.operations[op["name"]] = op
+                return op
+        raise KeyError(instance_name)
+
+    def stop_preempted(self, instance_name: str) -> None:
+        with self._lock:
+            for mig in self.migs.values():
+                if instance_name in mig["instances"]:
+                    mig["instances"][instance_name].instance_status = "TERMINATED"
+
+    def _list_zone_operations(self, body: Any, query: Any, zone: str) -> tuple[int, Any]:
+        matched = [op for op in self.operations.values() if op.get("zone", "").endswith(f"/zones/{zone}")]
+        wanted = query.get("filter", "")
+        if wanted:
+            found = re.fullmatch(r'\s*(\w+)\s*(?:=|eq)\s*"?([^"]*)"?\s*', wanted)
+            if found is None:
+                return _error(400, f"Invalid value for field 'filter': '{wanted}'. Invalid list filter expression.", "invalid", "INVALID_ARGUMENT")
+            field_name, value = found.groups()
+            matched = [op for op in matched if str(op.get(field_name, "")) == value]
+        return 200, {"kind": "compute#operationList", "id": f"projects/{self.project}/zones/{zone}/operations",
+                     "items": matched, "selfLink": f"{COMPUTE}/projects/{self.project}/zones/{zone}/operations"}
 
     def _wait(self, body: Any, query: Any, zone: str, name: str) -> tuple[int, Any]:
         op = self.operations.get(name)

@@ -384,7 +384,7 @@ def test_dashboard_config_map_holds_the_dashboard(default: list[dict[str, Any]])
     assert dashboard == json.loads((FILES / "dashboard.json").read_text())
     assert dashboard["title"] and dashboard["uid"] and dashboard["schemaVersion"] >= 36
     families = metric_families()
-    assert len(families) == 24  # + hot-node colours, evictions by reason, TTL cycling, unused launches; API reachability, request errors, planning errors, eviction attempts
+    assert len(families) == 28  # + hot-node colours, evictions by reason, TTL cycling, unused launches; API reachability, request errors, planning errors, eviction attempts; spot interruptions (4)
     for family in families:
         assert family in text, f"no dashboard panel shows {family}"
     # every query uses the data-source variable

@@ -63,7 +63,7 @@ def test_metrics_exposition_passes_promtool_lint() -> None:
     metrics = touched_metrics()
     exposition = metrics.exposition()
     families = [family.name for family in metrics.registry.collect()]
-    assert len(families) == 24  # + price age (live prices); hot-node colours, evictions, TTL cycling; unused launches; faults (issue 19)
+    assert len(families) == 28  # + price age (live prices); hot-node colours, evictions, TTL cycling; unused launches; faults (issue 19); spot interruptions (4)
     for family in families:
         assert f"\n{family}".encode() in exposition, f"{family} has no sample"
     result = promtool("check", "metrics", stdin=exposition)

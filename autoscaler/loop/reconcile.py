@@ -15,6 +15,7 @@ now. Each job is a part of its own under autoscaler/loop/:
     backoff.py    the back-off tracker (scopes from the providers)
 
     ttl.py        node TTL cycling (replacement first, then the drain)
+    interruptions.py  spot interruptions: notices, replacement first, drain before the deadline
     hotnodes.py   hot-node mitigation from the metrics API
 
 More jobs plug in with `add(component)`: its `run(LoopContext)` is called every loop after
@@ -40,6 +41,7 @@ from autoscaler.loop.events import EventReporter, TimelineEntry
 from autoscaler.loop.freshness import Freshness
 from autoscaler.loop.gauges import record_gauges
 from autoscaler.loop.hotnodes import HotNodes
+from autoscaler.loop.interruptions import NOTICES, SpotInterruptions
 from autoscaler.loop.lifecycle import LAUNCH, TERMINATE, InstanceLifecycle
 from autoscaler.loop.scaleup import ScaleUp
 from autoscaler.loop.ttl import TtlCycling
@@ -134,7 +136,11 @@ class Reconciler:
             cluster, config, self.metrics, self.reporter, self.drainer, self._plan_without, self.scale_up.submit, dry_run,
             also_moving=lambda: self.hot_nodes.evicted_now,
         )
-        self.components: list[Component] = [self.hot_nodes, self.ttl]
+        self.interruptions = SpotInterruptions(
+            cluster, lambda: self._provider, self.calls, config, self.metrics, self.reporter, self.drainer, self.backoff,
+            self._plan_without, self.scale_up.submit, dry_run,
+        )
+        self.components: list[Component] = [self.interruptions, self.hot_nodes, self.ttl]
         self._dry_run = dry_run
         self.prices = self.scale_up.prices
         self.live_prices = LivePrices(lambda: self._provider, catalog, self.metrics, self._use_catalog)
@@ -160,7 +166,7 @@ class Reconciler:
     @dry_run.setter
     def dry_run(self, value: bool) -> None:
         self._dry_run = self.lifecycle.dry_run = self.scale_up.dry_run = self.scale_down.dry_run = value
-        self.ttl.dry_run = self.hot_nodes.dry_run = value
+        self.ttl.dry_run = self.hot_nodes.dry_run = self.interruptions.dry_run = value
 
     @property
     def timeline(self) -> list[TimelineEntry]:
@@ -281,6 +287,8 @@ class Reconciler:
                 self.lifecycle.terminated(outcome, now)
             elif outcome.kind == DRAIN_TERMINATE:
                 self.drainer.terminated(outcome, drains)
+            elif outcome.kind == NOTICES:
+                self.interruptions.answered(outcome)
         self._drains_ended(drains, now, report)
         return failures
 

@@ -21,7 +21,8 @@ from autoscaler.config import Config
 from autoscaler.loop.hotnodes import Context, Reporter
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
-from autoscaler.planner.ttl import DRAIN, EXPIRED_TAINT, LAUNCH, cycling_nodes, decide_ttl, held_by, pods_to_move, replacement_step, wants_room
+from autoscaler.loop.replacement import NodeMessages, PlanWithout, plan_without_nodes
+from autoscaler.planner.ttl import DRAIN, EXPIRED_TAINT, LAUNCH, cycling_nodes, decide_ttl, held_by, replacement_step
 from autoscaler.planner.types import NewNode, Plan
 from autoscaler.snapshot import pods_by_node
 
@@ -29,9 +30,6 @@ log = logging.getLogger("smart_autoscaler.loop.ttl")
 
 DRAIN_KIND = "ttl"
 DRAIN_RETRY = 60.0  # seconds before an expired node whose drain gave up is drained again
-# (view without the expiring node, its pods as pending, now) -> (their plan, names of the
-# planner's nodes that are not Ready yet: in-flight launches and starting nodes)
-PlanWithout = Callable[[ClusterView, list[Pod], float], tuple[Plan, Collection[str]]]
 Launch = Callable[[NewNode, Mapping[str, Pod], float], bool]  # scale-up's launcher; True when submitted
 
 
@@ -71,7 +69,7 @@ class TtlCycling:
         self.also_moving = also_moving  # pods evicted earlier in this loop (hot-node): they need room too
         self.cycles: dict[str, Cycle] = {}
         self.cycled: list[str] = []  # expired nodes removed, in order
-        self._said: dict[str, str] = {}  # node -> last waiting message (no repeats each loop)
+        self._messages = NodeMessages(reporter, "ttl")  # no repeats each loop
 
     def run(self, context: Context) -> None:
         view, now = context.view, context.now
@@ -80,7 +78,7 @@ class TtlCycling:
         nodes = {n.name: n for n in view.nodes}
         for name in [n for n in self.cycles if n not in nodes]:
             del self.cycles[name]
-            self._said.pop(name, None)
+            self._messages.forget(name)
             self.cycled.append(name)
             self.reporter.note("ttl", f"node {name} cycled out")
         draining = self.drains.draining()
@@ -171,23 +169,11 @@ class TtlCycling:
         self, view: ClusterView, bound: Mapping[str, list[Pod]], gone: set[str], now: float
     ) -> tuple[Plan, Collection[str], list[Pod]]:
         """The pods of the `gone` nodes, those pending now and those hot-node mitigation just
-        evicted, planned together against the cluster without the `gone` nodes."""
-        demand = pods_to_move(p for name in sorted(gone) for p in bound.get(name, []))
-        demand += [p for p in view.pods if wants_room(p, self.config)]
-        demand += pods_to_move(self.also_moving())
-        if not demand:
-            return Plan(), (), demand
-        # Expired nodes waiting their turn are no room either (their taint says so, but the
-        # planner's reuse of idle bin-select nodes does not look at taints).
-        gone = gone | set(cycling_nodes(view.nodes)) | set(self.cycles)
-        others = ClusterView(
-            pods=tuple(p for p in view.pods if p.node_name not in gone),
-            nodes=tuple(n for n in view.nodes if n.name not in gone),
-            daemonsets=view.daemonsets,
-            pdbs=view.pdbs,
-        )
-        placement, on_the_way = self.plan_without(others, demand, now)
-        return placement, on_the_way, demand
+        evicted, planned together against the cluster without the `gone` nodes. Expired nodes
+        waiting their turn are no room either (their taint says so, but the planner's reuse of
+        idle bin-select nodes does not look at taints)."""
+        room_gone = gone | set(cycling_nodes(view.nodes)) | set(self.cycles)
+        return plan_without_nodes(view, bound, gone, room_gone, self.config, self.plan_without, now, self.also_moving())
 
     def _recheck(self, name: str) -> Callable[[ClusterView, float], str]:
         """For the drain machine, right before it evicts: do the pods still have their room?"""
@@ -205,9 +191,4 @@ class TtlCycling:
         return recheck
 
     def _say(self, node: KubeNode, reason: str, message: str) -> None:
-        """A node event and a timeline line when the message changes (not every loop)."""
-        if self._said.get(node.name) == message:
-            return
-        self._said[node.name] = message
-        self.reporter.node(node, reason, message, event_type="Normal")
-        self.reporter.note("ttl", f"node {node.name}: {message}")
+        self._messages.say(node, reason, message)

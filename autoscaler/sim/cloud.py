@@ -22,10 +22,13 @@ It is a simulator, not a cloud. What it models:
   type registers with less allocatable than the catalog says;
 * terminate, with `on_terminate(instance)` called once (the cloud-node-lifecycle
   controller's job of deleting the Node);
+* spot interruptions (`interrupt`): a notice the loop reads through `interruption_notices`
+  (handed out again until the loop says it was handled, as an SQS message is redelivered
+  until deleted), then the instance reclaimed at the notice's deadline (`on_terminate`);
 * optionally, persistence of instances, request ids and faults in a JSON file, so a daemon
   killed between launch and registration and started again finds the same cloud.
 
-What it does not model: prices, spot interruptions, instances that fail after booting,
+What it does not model: prices, instances that fail after booting,
 partial failures or leaked instances, API latency and throttling, eventual consistency of
 list calls, per-account vCPU arithmetic (a quota fault is all or nothing), and several
 processes sharing one state file at the same time (the file is read only at construction).
@@ -46,6 +49,7 @@ from autoscaler.sim.cloud_state import read_state, request_from_json, request_to
 from autoscaler.sim.faults import CloudFaults, FaultInjection, Quota, Stockout
 from autoscaler.sim.kubelet import KWOK_ANNOTATION, node_manifest, node_name_for
 from pricing.types import RegionCatalog
+from providers.interruptions import SPOT_INTERRUPTION, InterruptionNotice, NoticeBatch
 from providers.base import (
     TAG_CLUSTER,
     TAG_REQUEST,
@@ -105,6 +109,8 @@ class SimulatedProvider(FaultInjection):
         self._by_request: dict[str, str] = {}  # request id -> instance id
         self._next_id = 1
         self.faults = CloudFaults()
+        self.notices: list[InterruptionNotice] = []  # not yet handled by the loop
+        self._reclaim_at: dict[str, float] = {}  # instance id -> when the cloud takes it back
         self._lock = threading.RLock()
         self._ticking = False
         if state_file and os.path.exists(state_file):
@@ -159,8 +165,8 @@ class SimulatedProvider(FaultInjection):
 
     def call_latency(self, kind: str) -> float:
         """Seconds of simulated time a call takes to answer: `call_time` for launch and
-        terminate calls, none for listing."""
-        return self.call_time if kind != "list" else 0.0
+        terminate calls, none for listing and reading notices."""
+        return self.call_time if kind not in ("list", "notices") else 0.0
 
     def registration_timeout_scope(self, instance: Instance) -> FailureScope:
         """A node that never registers here is the type's fault (`inject_never_boots` is per
@@ -179,7 +185,44 @@ class SimulatedProvider(FaultInjection):
                 if launch.instance.alive and launch.instance.tags.get(TAG_CLUSTER) == self.cluster_id
             ]
 
+    def interruption_notices(self, handled: tuple[str, ...] = ()) -> NoticeBatch:
+        """The notices not handled yet (each handed out again until it is, like an SQS
+        message until deleted)."""
+        with self._lock:
+            done = set(handled)
+            self.notices = [n for n in self.notices if n.receipt not in done]
+            return NoticeBatch(tuple(self.notices))
+
     # ---- simulation
+
+    def interrupt(self, instance_id: str, notice: float = 120.0, kind: str = SPOT_INTERRUPTION) -> InterruptionNotice:
+        """The cloud takes the instance back `notice` seconds from now, and says so now."""
+        with self._lock:
+            now = self.clock.now()
+            number = len(self._reclaim_at) + len(self.notices) + 1
+            message = InterruptionNotice(
+                f"sim-notice-{instance_id}-{number}", kind, instance_id, now + notice,
+                f"simulated {kind} of {instance_id}", receipt=f"sim-receipt-{instance_id}-{number}",
+            )
+            self.notices.append(message)
+            if kind != "rebalance-recommendation":
+                self._reclaim_at[instance_id] = now + notice
+            return message
+
+    def interrupt_spot(
+        self, count: int = 1, instance_type: str = "", notice: float = 120.0, kind: str = SPOT_INTERRUPTION,
+    ) -> list[str]:
+        """Interrupt up to `count` running spot instances (of a type, if given), oldest first."""
+        with self._lock:
+            chosen = [
+                launch.instance.instance_id for launch in self._launches.values()
+                if launch.instance.state == "running" and launch.instance.capacity_type == "spot"
+                and instance_type in ("", launch.instance.instance_type)
+                and launch.instance.instance_id not in self._reclaim_at
+            ][:count]
+            for instance_id in chosen:
+                self.interrupt(instance_id, notice, kind)
+            return chosen
 
     def tick(self) -> None:
         """Boot the instances whose time has come, calling `on_boot` for each.
@@ -196,6 +239,10 @@ class SimulatedProvider(FaultInjection):
                 for launch in list(self._launches.values()):
                     if launch.instance.state == "pending" and launch.boot_at is not None and launch.boot_at <= now:
                         self._boot(launch)
+                for instance_id, at in list(self._reclaim_at.items()):
+                    if at <= now:
+                        del self._reclaim_at[instance_id]
+                        self.terminate(instance_id)
             finally:
                 self._ticking = False
 

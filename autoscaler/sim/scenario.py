@@ -67,7 +67,7 @@ log = logging.getLogger("smart_autoscaler.sim.scenario")
 @dataclass
 class ScenarioEvent:
     at: float
-    action: str  # apply, delete, release, stockout, quota, slowLaunch, neverBoots, clearFaults
+    action: str  # apply, delete, release, stockout, quota, slowLaunch, neverBoots, clearFaults, usage, interrupt
     spec: Any
     run_for: float | None = None
     held_by: str | None = None
@@ -132,14 +132,14 @@ def _event(path: str, index: int, item: Any, raw: dict) -> tuple[int, ScenarioEv
     """(index, the event, the workloads it applies)."""
     where = f"scenario {path}: events[{index}]"
     action = next(key for key in ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch",
-                                  "neverBoots", "clearFaults", "usage") if key in raw)
+                                  "neverBoots", "clearFaults", "usage", "interrupt") if key in raw)
     spec = raw[action]
     if action == "file":
         spec = read_event_file(Path(path).parent / item.file, f"{where}.file")
         action = "apply"
     elif action == "apply" and not isinstance(spec, str):
         spec = yaml.safe_dump_all(spec if isinstance(spec, list) else [spec])
-    elif action in ("stockout", "quota", "slowLaunch", "neverBoots", "usage"):
+    elif action in ("stockout", "quota", "slowLaunch", "neverBoots", "usage", "interrupt"):
         spec = getattr(item, action).model_dump(exclude_none=True)
     workloads: set[str] = set()
     if action == "apply":
@@ -163,6 +163,8 @@ class SimulationResult:
     spent: float  # $ for instance time
     cheapest: float  # $ had every pod set been served by the cheapest plan at every moment
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (object, reason, message)
+    interrupted: int = 0  # spot instances the scenario took back
+    interruption_waits: int = 0  # pods evicted from them before their replacement was Ready
 
 
 class Simulation:
@@ -199,6 +201,7 @@ class Simulation:
         self.spent = 0.0
         self.cheapest = 0.0
         self.cloud_init_delay = 0.0  # seconds new nodes carry the cloud controller's start-up taint
+        self.interrupted = 0  # instances the scenario interrupted
 
     # ---- simulated parts talking to each other
 
@@ -275,6 +278,12 @@ class Simulation:
             self.provider.clear_faults()
         elif event.action == "usage":
             self._usage(spec)
+        elif event.action == "interrupt":
+            chosen = self.provider.interrupt_spot(
+                int(spec.get("count", 1)), str(spec.get("instanceType", "")), float(spec.get("notice", 120.0)),
+                str(spec.get("kind", "spot-interruption")),
+            )
+            self.interrupted += len(chosen)
         self.reconciler.note("scenario", f"{event.action} {event.spec if event.action != 'apply' else ''}".strip())
 
     def _usage(self, spec: dict) -> None:
@@ -341,6 +350,8 @@ class Simulation:
             never_scheduled=never,
             spent=round(self.spent, 4),
             cheapest=round(self.cheapest, 4),
+            interrupted=self.interrupted,
+            interruption_waits=int(self.reconciler.metrics.interruption_pods_waited._value.get()),
             events=[(f"{e.ref.kind} {e.ref.namespace + '/' if e.ref.namespace else ''}{e.ref.name}", e.reason, e.message) for e in self.cluster.events],
         )
 
@@ -371,6 +382,9 @@ def format_result(result: SimulationResult, start: float) -> str:
     if result.never_scheduled:
         out.append(f"  pods never scheduled: {len(result.never_scheduled)} ({', '.join(result.never_scheduled[:5])}"
                    f"{', ...' if len(result.never_scheduled) > 5 else ''})")
+    if result.interrupted:
+        out.append(f"  spot interruptions: {result.interrupted} instance(s) taken back; "
+                   f"{result.interruption_waits} pod(s) evicted before their replacement was Ready")
     ratio = f" ({result.spent / result.cheapest:.2f}x)" if result.cheapest else ""
     out.append(f"  spent: ${result.spent:.4f} vs cheapest possible ${result.cheapest:.4f}{ratio}")
     warnings = [e for e in result.events if e[1] not in ("NodeCostEstimate",)]

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictInt,
     StrictStr,
     ValidationError,
     WithJsonSchema,
@@ -27,7 +28,10 @@ from autoscaler.validate.pydantic_errors import problems_of
 MAX_SIMULATED_DAYS = 30
 MAX_DURATION = MAX_SIMULATED_DAYS * 86400.0
 MAX_STEPS = 200_000  # reconcile loops in one run (30 days at 15s; 1 day at 1s)
-ACTIONS = ("apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults", "usage")
+ACTIONS = (
+    "apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults", "usage",
+    "interrupt",
+)
 
 
 def _duration(value: Any) -> float:
@@ -91,6 +95,16 @@ class NeverBoots(_Strict):
     instanceType: Name
 
 
+class Interrupt(_Strict):
+    """The simulated cloud takes running spot instances back: a notice first, the instance
+    `notice` later (AWS gives two minutes, GCP 30 seconds)."""
+
+    count: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
+    instanceType: StrictStr = ""
+    notice: Duration = 120.0
+    kind: Literal["spot-interruption", "rebalance-recommendation", "preempted"] = "spot-interruption"
+
+
 class Usage(_Strict):
     """Per-pod usage of a workload, as the simulated metrics-server will report it."""
 
@@ -115,6 +129,7 @@ class Event(_Strict):
     neverBoots: Optional[NeverBoots] = None
     clearFaults: Optional[Any] = None
     usage: Optional[Usage] = None
+    interrupt: Optional[Interrupt] = None
     runFor: Optional[Duration] = None
     heldBy: Optional[StrictStr] = None
 

@@ -19,6 +19,7 @@ from providers.aws.clients import AwsClients
 from providers.aws.discovery import Discovery, _paginate
 from providers.aws.errors import ErrorContext, provider_error
 from providers.aws.instances import fleet_outcome, instance_from_ec2
+from providers.aws.interruptions import SqsNotices
 from providers.aws.launch import NAME_TAG, LaunchTemplates, candidates, fleet_request, shared_labels
 from providers.aws.maxpods import MaxPods
 from providers.aws.prices import LivePrices
@@ -32,6 +33,7 @@ from providers.base import (
     LaunchRequest,
     ProviderError,
 )
+from providers.interruptions import NoticeBatch
 from providers.live_prices import LivePriceMethods
 
 log = logging.getLogger("smart_autoscaler.providers.aws")
@@ -62,7 +64,8 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         # fleet that delivered nothing, the same launch attempt asks again under a new token.
         self._failed_attempts: dict[str, int] = {}
         self._attempts_lock = threading.Lock()
-
+        queue = self.settings.interruption_queue
+        self.notices = SqsNotices(self.clients, queue, self.region) if queue else None
 
     # ---- Provider
 
@@ -128,6 +131,11 @@ class AwsProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
             raise self._client_error(err, ErrorContext("", "", None, self.region)) from None
         except BotoCoreError as err:
             raise ProviderError(f"TerminateInstances {instance_id} failed: {err}", code=type(err).__name__) from None
+
+    def interruption_notices(self, handled: tuple[str, ...] = ()) -> NoticeBatch:
+        """Spot interruption warnings, rebalance recommendations, state changes and AWS Health
+        scheduled changes from `aws.interruptionQueue` (providers/aws/interruptions.py)."""
+        return self.notices.read(handled) if self.notices is not None else NoticeBatch()
 
     def list_instances(self) -> list[Instance]:
         self._collect_templates()

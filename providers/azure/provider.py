@@ -28,6 +28,8 @@ from providers.azure.names import Offering
 from providers.azure.pools import pool_body, pool_cluster, pool_offering, pool_role, pool_state, pool_tags
 from providers.azure.prices import RetailPrices
 from providers.azure.scaler import PoolScaler
+from providers.azure.evictions import evictions
+from providers.interruptions import InterruptionNotice, NoticeBatch
 from providers.base import (
     TAG_CAPACITY,
     TAG_CLUSTER,
@@ -67,6 +69,9 @@ class AzureProvider:
         self.prices = RetailPrices(settings.retail_prices_url, config.region, settings.price_refresh_interval, settings.call_timeout)
         self._priced: tuple[int, int, RegionCatalog] | None = None  # (table, base) ids -> catalog
         self._first_seen: dict[str, float] = {}  # machine -> when a listing first showed it
+        self._evicting: list[InterruptionNotice] = []  # Spot evictions the last listing saw
+        self._terminating: set[str] = set()  # machines this process deleted
+        self._spot: dict[str, Instance] = {}  # Spot machines of the last listing, by instance id
 
     # ---- the provider interface
 
@@ -95,6 +100,7 @@ class AzureProvider:
         except ValueError as err:
             raise ProviderError(str(err), "InvalidInstanceId") from None
         offering = self.roles.get(pool, (Offering("", "", ""), ""))[0]
+        self._terminating.add(instance_id)
         self.scaler.deleting.add(instance_id)
         try:
             self.scaler.delete(pool, machine, offering)
@@ -103,11 +109,18 @@ class AzureProvider:
 
     def list_instances(self) -> list[Instance]:
         try:
-            return self._list()
+            instances = self._list()
+            self._evicting = evictions(self._spot, instances, set(self._terminating), self.clock.now())
+            self._spot = {i.instance_id: i for i in instances if i.capacity_type == "spot"}
+            return instances
         except ProviderError:
             raise
         except Exception as err:
             raise _other(err, "listing the agent pools' machines") from None
+
+    def interruption_notices(self, handled: tuple[str, ...] = ()) -> NoticeBatch:
+        """Spot VMs Azure is evicting, as the last listing saw them (providers/azure/evictions.py)."""
+        return NoticeBatch(tuple(self._evicting))
 
     def close(self) -> None:
         """The leader term ended: no more pool deletions or price refreshes from this one."""

@@ -59,6 +59,11 @@ class NodePools:
             self._known = {info.name: info for info in pools}
         return pools
 
+    def known(self) -> list[PoolInfo]:
+        """The pools as the last `listed()` saw them (no call)."""
+        with self._guard:
+            return list(self._known.values())
+
     def get(self, name: str) -> PoolInfo | None:
         with self._guard:
             known = self._known.get(name)

@@ -33,6 +33,8 @@ from providers.gcp.errors import THROTTLE_CODES
 from providers.gcp.migs import GONE_ACTIONS, Mig, MigOps
 from providers.gcp.nodepools import NodePools
 from providers.gcp.pools import mig_name, mig_zone
+from providers.gcp.preemptions import Preemptions
+from providers.interruptions import NoticeBatch
 from providers.live_prices import LivePriceMethods
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,16 @@ class GcpProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         self.list_instances()  # not listed by this process yet: list, which notes every MIG
         with self._lock:
             return self._mig_by_instance.get(instance_id)
+
+    def interruption_notices(self, handled: tuple[str, ...] = ()) -> NoticeBatch:
+        """Preemptions of Spot VMs in the zones of the spot pools made here (providers/gcp/preemptions.py)."""
+        zones = {mig_zone(url) for pool in self.pools.known() if pool.capacity_type == "spot" for url in pool.instance_group_urls}
+        if not zones:
+            return NoticeBatch()
+        try:
+            return Preemptions(self.clients, self.project, self.gcp.call_timeout, self._now).read(zones)
+        except CallFailed as failed:
+            raise call_failure("listing preemptions", failed) from None
 
     def list_instances(self) -> list[Instance]:
         try:

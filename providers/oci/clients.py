@@ -24,6 +24,7 @@ class OciClients:
     identity: Any
     read_retry: Any  # oci.retry strategy for GET calls
     write_retry: Any  # oci.retry.NoneRetryStrategy
+    compute: Any = None  # oci.core.ComputeClient: reads preempted instances (providers/oci/preemptions.py)
 
 
 def _is_loopback(endpoint: str) -> bool:
@@ -111,4 +112,7 @@ def make_clients(settings: OciConfig, region: str, signer: Any = None) -> OciCli
         service_error_retry_on_any_5xx=False,
         service_error_retry_config={429: []},
     ).get_retry_strategy()
-    return OciClients(engine, identity, reads, none)
+    compute = oci.core.ComputeClient(
+        config, **common, **({"service_endpoint": identity_endpoint} if identity_endpoint else {})
+    )
+    return OciClients(engine, identity, reads, none, compute)

@@ -24,10 +24,12 @@ from providers.base import TAG_CAPACITY as BASE_TAG_CAPACITY
 from providers.base import TAG_REQUEST
 from providers.base import TAG_ROLE as BASE_TAG_ROLE
 from providers.base import FailureScope, Instance, InsufficientCapacity, LaunchRequest, ProviderError, QuotaExceeded
+from providers.interruptions import NoticeBatch
 from providers.live_prices import LivePriceMethods
 from providers.oci.clients import OciClients
 from providers.oci.errors import zone_of
 from providers.oci.nodepools import NodePools, PoolRef, _plain_failure
+from providers.oci.preemptions import Preemptions
 from providers.oci.pools import TAG_CAPACITY, TAG_ROLE, PoolSpec, ledger_key, pool_labels, pool_taints, with_ledger_entry
 from pricing.flex import FLEX_MEMORY_KEY, FLEX_OCPUS_KEY
 from pricing.types import InstanceType
@@ -72,6 +74,8 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         self._first_seen: dict[str, float] = {}  # instance id -> when this process first saw it
         self._ads: tuple[str, ...] | None = None
         self._version: str | None = None
+        self._preemptible: set[str] = set()  # node instance ids of preemptible pools, as last listed
+        self._terminating: set[str] = set()  # instances this process asked to terminate
 
     # ---- the provider interface
 
@@ -103,6 +107,8 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
         if found is None:
             return  # already gone
         ref, _ = found
+        with self._lock:
+            self._terminating.add(instance_id)
         with self.pools.lock(ref.name):
             self.pools.delete_node(ref, instance_id)
             self.pools.remove_if_idle(ref)
@@ -121,7 +127,20 @@ class OciProvider(LivePriceMethods):  # live_catalog, price_ages, close: see pro
                 self._remove_empty(pool)
                 continue
             instances.extend(self._instance(node, pool, tags) for node in live if node.id)
+        with self._lock:
+            self._preemptible = {i.instance_id for i in instances if i.capacity_type == "spot"}
         return instances
+
+    def interruption_notices(self, handled: tuple[str, ...] = ()) -> NoticeBatch:
+        """Preemptible nodes OCI is reclaiming (providers/oci/preemptions.py)."""
+        with self._lock:
+            nodes, ours = set(self._preemptible), set(self._terminating)
+        if not nodes or self.clients.compute is None:
+            return NoticeBatch()
+        try:
+            return Preemptions(self.clients.compute, self.settings.compartment_id, self.clients.read_retry, self.clock).read(nodes, ours)
+        except self.service_error as err:
+            raise ProviderError(f"ListInstances (TERMINATING) failed: {getattr(err, 'message', err)}", code=str(getattr(err, "code", ""))) from None
 
     def _remove_empty(self, pool: Any) -> None:
         ref = self.pools.ref_of(pool)

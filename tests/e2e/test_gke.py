@@ -157,3 +157,28 @@ def test_an_idle_node_gke_named_itself_in_our_pool_is_removed_through_its_mig(gk
 
     wait_for(lambda: surge.name in fake.deleted, 60, "the GKE-named instance deleted through its MIG", check=daemon.check_alive)
     assert [i.name for i in fake.instances()] == [web.spec.node_name]
+
+
+def test_a_preempted_spot_vm_is_replaced_and_its_pods_moved_within_its_30_second_shutdown(gke, core_v1, apps_v1, namespace):
+    """Given three 1-CPU web pods on a spot node, when Compute Engine preempts its VM (a
+    compute.instances.preempted operation; 30 s to shut down), then the node is tainted, the pods
+    are evicted at once (30 s is less than spotInterruption.drainLeadTime) and run on one
+    replacement, launched in the same loop."""
+    from datetime import datetime, timezone
+
+    fake = gke.fake
+    daemon = gke.start({"binPackingNodePricing": "spot"})
+    apps_v1.create_namespaced_deployment(namespace, managed_deployment("web", 3, "1"))
+    pods = wait_for(lambda: len(p := running(pods_of(core_v1, namespace, "web"))) == 3 and p, 90,
+                    "web pods Running", check=daemon.check_alive)
+    [old] = {p.spec.node_name for p in pods}
+    [instance] = [i for i in fake.instances() if i.name == old]
+    assert instance.spot
+    fake.preempt(old, datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+    wait_for(lambda: any(t.key == "smart-autoscaler.io/interrupted" for t in core_v1.read_node(old).spec.taints or []),
+             20, "preempted node tainted", check=daemon.check_alive)
+    moved = wait_for(lambda: len(p := running(pods_of(core_v1, namespace, "web"))) == 3
+                     and old not in {x.spec.node_name for x in p} and p, 60, "pods moved", check=daemon.check_alive)
+    fake.stop_preempted(old)
+    assert len({p.spec.node_name for p in moved}) == 1
+    assert len([i for i in fake.instances() if i.instance_status == "RUNNING"]) == 1

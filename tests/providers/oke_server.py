@@ -34,6 +34,7 @@ from tests.providers.oci_contract import Invalid, validate_body, validate_labels
 
 OKE = "/20180222"
 IDENTITY = "/20160918"
+CORE = "/20160918"  # Core Services (Compute) API, same version path as Identity
 OUT_OF_HOST_CAPACITY = "Out of host capacity."
 
 
@@ -60,6 +61,7 @@ class OkeState:
     busy: dict[str, int] = field(default_factory=dict)  # pool id -> updates still refused with 409
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # (operation, path, body)
     call_times: list[tuple[str, float]] = field(default_factory=list)  # (operation, time.monotonic())
+    preempted: set[str] = field(default_factory=set)  # instance OCIDs OCI is reclaiming (TERMINATING)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -69,6 +71,20 @@ class OkeState:
     def fail_next(self, operation: str, status: int, code: str, message: str, times: int = 1) -> None:
         with self.lock:
             self.faults.setdefault(operation, []).append(Fault(status, code, message, times))
+
+    def preempt(self, instance_id: str) -> None:
+        """OCI reclaims a preemptible node's instance ("Preemptible Instances": the instance is
+        terminated): Compute lists it TERMINATING. Only preemptible instances can be preempted."""
+        with self.lock:
+            for pool in self.pools.values():
+                for node in pool["nodes"]:
+                    if node.get("id") == instance_id:
+                        placement = pool["nodeConfigDetails"]["placementConfigs"][0]
+                        if not placement.get("preemptibleNodeConfig"):
+                            raise ValueError(f"{instance_id} is not preemptible")
+                        self.preempted.add(instance_id)
+                        return
+        raise KeyError(instance_id)
 
     def live_nodes(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -343,7 +359,34 @@ class _Handler(BaseHTTPRequestHandler):
                          for i, ad in enumerate(self.state.availability_domains)])
 
 
+def _list_instances(handler: "_Handler", query: dict[str, str], body: Any) -> None:
+    """Core Services ListInstances: compartmentId is required; lifecycleState narrows (Instance
+    shape: id, availabilityDomain, compartmentId, displayName, lifecycleState, shape,
+    preemptibleInstanceConfig with its preemptionAction)."""
+    if not query.get("compartmentId"):
+        handler._error(400, "MissingParameter", "compartmentId is required")
+        return
+    wanted = query.get("lifecycleState")
+    items = []
+    for pool in handler.state.pools.values():
+        placement = pool["nodeConfigDetails"]["placementConfigs"][0]
+        for node in pool["nodes"]:
+            if not node.get("id") or node["lifecycleState"] == "DELETED":
+                continue
+            state = "TERMINATING" if node["id"] in handler.state.preempted else "RUNNING"
+            if wanted and wanted != state:
+                continue
+            item = {"id": node["id"], "availabilityDomain": node["availabilityDomain"], "compartmentId": query["compartmentId"],
+                    "displayName": node["name"], "lifecycleState": state, "shape": pool["nodeShape"], "region": "us-ashburn-1",
+                    "timeCreated": "2026-11-29T16:00:00.000Z"}
+            if placement.get("preemptibleNodeConfig"):
+                item["preemptibleInstanceConfig"] = placement["preemptibleNodeConfig"]
+            items.append(item)
+    handler._send(200, items)
+
+
 _ROUTES = [
+    (rf"{CORE}/instances", "GET", "ListInstances", _list_instances),
     (rf"{OKE}/nodePools", "POST", "CreateNodePool", _Handler.create_node_pool),
     (rf"{OKE}/nodePools", "GET", "ListNodePools", _Handler.list_node_pools),
     (rf"{OKE}/nodePools/([^/]+)", "GET", "GetNodePool", _Handler.get_node_pool),

@@ -93,3 +93,19 @@ def test_a_week_of_ttl_cycling_replaces_every_node_first_and_holds_the_do_not_ev
     # nothing else: 3 generations of 2 web nodes + the training node = 9 launches, 2 left at the end
     assert result.launched == {"t3a.xlarge on-demand": 9}
     assert result.nodes_at_end == 2 and result.never_scheduled == []
+
+
+def test_a_day_on_spot_replaces_every_interrupted_node_before_the_cloud_takes_it():
+    result, text = run_scenario(str(SCENARIOS / "spot-day.yaml"))
+    # seven spot instances were taken back over the day (2-minute notices)
+    assert result.interrupted == 7
+    interrupted = [e for e in result.timeline if e.kind == "spot" and "spot-interruption; reclaimed in 120s" in e.message]
+    assert len(interrupted) == 7
+    # every one was replaced and drained before it went: no pod waited for a node when it moved
+    gone = [e for e in result.timeline if e.kind == "spot" and " is gone " in e.message]
+    assert len(gone) == 7 and all("replaced before it went" in e.message for e in gone)
+    assert result.interruption_waits == 0 and result.never_scheduled == []
+    # everything ran on spot, at about half the on-demand day (benchmarks/bench_spot_day.py: $46.94)
+    assert all(key.endswith(" spot") for key in result.launched)
+    assert result.spent < 0.6 * 46.94
+    assert "spot interruptions: 7 instance(s) taken back; 0 pod(s) evicted" in text
