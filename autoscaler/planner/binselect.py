@@ -48,6 +48,7 @@ class ReusableNode:
     free: Resources
     reserved_for: frozenset[str] = frozenset()
     taken: list[str] = field(default_factory=list)
+    arriving: bool = False  # in flight, or registered and not yet in use: its room is on its way
 
 
 @dataclass

@@ -23,7 +23,7 @@ from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
 from autoscaler.planner.limits import LimitUsage, apply_limits
 from autoscaler.planner.options import DaemonSetOverhead, OfferingKey, OptionBook
-from autoscaler.planner.types import NewNode, Plan, Unplaceable
+from autoscaler.planner.types import NewNode, Placement, Plan, Unplaceable
 from autoscaler.quantity import format_bytes, format_cpu
 from pricing.types import ON_DEMAND, RegionCatalog
 
@@ -59,9 +59,32 @@ def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]
                     node.zone,
                     node.free,
                     frozenset(node.reserved_for),
+                    arriving=node.in_flight or node.starting,
                 )
             )
     return reusable
+
+
+def _keep_launched_room(
+    pack_pods: dict[PodShape, list[Pod]], reusable: list[ReusableNode], state: PlacementState,
+) -> tuple[list[Placement], dict[PodShape, list[Pod]]]:
+    """Small pods take the spare room of bin-select nodes on their way (launched, or registered and
+    not yet in use), first the node an earlier loop's plan launched them with: kube-scheduler
+    will put them there once it is Ready, so no second node is launched for them meanwhile."""
+    kept: list[Placement] = []
+    rest: dict[PodShape, list[Pod]] = {}
+    for shape, pods in pack_pods.items():
+        for pod in pods:
+            ordered = sorted((n for n in reusable if pod.key in n.reserved_for or n.arriving),
+                             key=lambda n: (pod.key not in n.reserved_for, n.name))
+            node = next((n for n in ordered if state.why_not(pod, n.name) is None), None)
+            if node is None:
+                rest.setdefault(shape, []).append(pod)
+                continue
+            state.place(pod, node.name)
+            node.taken.append(pod.key)
+            kept.append(Placement(pod.key, node.name))
+    return kept, rest
 
 
 def _open_bin_pack_nodes(nodes: Sequence[Node]) -> list[Node]:
@@ -159,6 +182,10 @@ def plan(
         [PodSet(shape, pods) for (_, shape), pods in sets.items()], book, reusable, state=state,
         other_shapes=[shape for shape in pack_pods if shape.constraints.inter_pod],
     )
+    kept: list[Placement] = []
+    if pack_pods and any(node.reserved_for or node.arriving for node in reusable):
+        state = state or placement_state(nodes, reusable)
+        kept, pack_pods = _keep_launched_room(pack_pods, reusable, state)
     # The plan's bin-select nodes are room the small pods may take, as kube-scheduler will let
     # them (it prefers the emptiest node that fits): a bin-pack node launched beside would stay empty.
     context, room = selected.as_nodes([shape.requests for shape in pack_pods]) if pack_pods else ([], [])
@@ -185,7 +212,7 @@ def plan(
 
     return Plan(
         new_nodes=tuple(new_nodes),
-        placements=tuple(selected.placements + packed.placements),
+        placements=tuple(selected.placements + kept + packed.placements),
         unplaceable=tuple(unplaceable),
         problems=tuple(problems),
         modes=modes,

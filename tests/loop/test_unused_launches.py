@@ -136,3 +136,18 @@ def test_a_node_deleted_while_waiting_for_its_device_plugin_counts_as_the_plugin
     assert launched_types(sim) == ["inf1.xlarge"]
     (warning,) = sim.cluster.events_for("default/infer-0", "LaunchedNodeNotUsed")
     assert "is the Neuron device plugin DaemonSet running?" in warning.message
+
+
+def test_small_pods_planned_into_a_gpu_nodes_spare_room_keep_it_while_the_node_boots():
+    """Given a 1-GPU worker (6 CPU) and three 500m web pods pending together, the plan puts the
+    web pods in the GPU node's spare room (kube-scheduler would: it prefers the emptiest node
+    that fits). While that node boots (60 s), the next loops keep that room for them: no
+    bin-pack node is launched beside it, and all four run on the one node."""
+    from tests.helpers import make_pod, replicas
+    from tests.loop.test_reconcile import add, running, world
+
+    sim = world()
+    add(sim, make_pod("worker", "6", "24Gi", gpu=1, owner="Deployment/worker"), *replicas("web", 3, "500m", "1Gi"))
+    sim.run_for(200)
+    assert [i.instance_type for i in sim.provider.launched] == ["g4dn.2xlarge"]
+    assert len(running(sim)) == 4 and len(sim.cluster.nodes) == 1

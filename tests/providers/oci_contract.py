@@ -37,6 +37,10 @@ QUERY = {
                    "isForceDeletionAfterOverrideGraceDuration": "bool"},
     "ListWorkRequestErrors": {"compartmentId": "str"},
     "ListAvailabilityDomains": {"compartmentId": "str"},
+    # Core Services ListInstances (oci.core.ComputeClient.list_instances' query parameters)
+    "ListInstances": {"availabilityDomain": "str", "capacityReservationId": "str", "computeClusterId": "str",
+                      "compartmentId": "str", "displayName": "str", "limit": "int", "page": "str", "sortBy": "str",
+                      "sortOrder": "str", "lifecycleState": "str"},
 }
 _TAG_KEY = re.compile(r"[^.\s]{1,100}")
 _LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -117,7 +121,7 @@ def validate_query(operation: str, query: dict[str, str]) -> None:
             match = _DURATION.fullmatch(value)
             if match is None or int(match.group(1)) > 60:
                 raise Invalid("InvalidParameter", f"{operation}: {key} must be PT0M..PT60M, got {value!r}")
-    if operation in ("ListNodePools", "ListWorkRequestErrors", "ListAvailabilityDomains") and not query.get("compartmentId"):
+    if operation in ("ListNodePools", "ListWorkRequestErrors", "ListAvailabilityDomains", "ListInstances") and not query.get("compartmentId"):
         raise Invalid("MissingParameter", f"{operation}: compartmentId is required")
 
 
