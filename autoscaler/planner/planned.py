@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from autoscaler.model import BIN_SELECT, Node, Pod, PodSelector, PodShape
+from autoscaler.nodetaints import launch_taints, type_devices
 from autoscaler.nodelabels import HOSTNAME, INSTANCE_TYPE, ZONE, node_labels
 from autoscaler.resources import Resources
 from pricing.types import ON_DEMAND
@@ -178,8 +179,12 @@ class PlannedNodes:
             members = tuple(pods[key] for key in new.pods)
             labels = self._labels(new, name)
             ports = frozenset(port for pod in members for port in pod.constraints.host_ports)
+            # The taints it will be launched with (autoscaler/nodetaints.py): an accelerator node
+            # whose pods all tolerate its device taint gets it, and then takes no small pod.
+            devices = type_devices(option.instance_type, self.book.catalog.cloud, self.book.config.extended_resources)
+            taints = launch_taints(option.taints, devices, members)
             node = Node(name=name, instance_type=option.name, capacity_type=option.capacity_type,
-                        zone=labels.get(ZONE, ""), allocatable=option.allocatable, labels=labels, taints=option.taints,
+                        zone=labels.get(ZONE, ""), allocatable=option.allocatable, labels=labels, taints=taints,
                         managed=True, role=BIN_SELECT, in_flight=True, used=used, workload_pods=len(members),
                         host_ports=ports | option.host_ports, pods=members)
             context.append(node)

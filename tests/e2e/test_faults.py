@@ -66,7 +66,7 @@ def test_a_30s_api_outage_with_pods_pending_launches_what_was_planned_removes_no
     print(f"/readyz failed {failed_after:.1f}s after the API went away, passed {time.monotonic() - back:.1f}s after it came back")
     restarted = control_plane.restart_exited()  # the scheduler and controller-manager lose their Leases meanwhile
     print(f"restarted {restarted} by {time.monotonic() - back:.1f}s after the API's return")
-    _all_running(env, core_v1, "web", 6, 60)
+    _all_running(env, core_v1, "web", 6, 120)  # kube-scheduler backs off after the API server restarts (≈40 s idle, more under load)
     print(f"all pods ran {time.monotonic() - back:.1f}s after the API's return")
 
     def as_planned():

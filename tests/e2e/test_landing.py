@@ -76,10 +76,23 @@ def mixed_workload(spread_key: str = "kubernetes.io/hostname") -> list[dict]:
     ]
 
 
+def as_admitted(obj: dict) -> dict:
+    """The object as the API server stores it: kube-apiserver's ExtendedResourceToleration
+    admission plugin (on in this control plane, as on EKS and GKE) gives a pod that requests an
+    extended resource the toleration `<resource>:Exists:NoSchedule`; `preview` reads files, which
+    no admission plugin has seen."""
+    if obj["kind"] != "Pod":
+        return obj
+    spec = obj["spec"]
+    wanted = sorted({name for c in spec["containers"] for name in (c.get("resources", {}).get("limits") or {}) if "/" in name})
+    tolerations = [{"key": name, "operator": "Exists", "effect": "NoSchedule"} for name in wanted]
+    return {**obj, "spec": {**spec, "tolerations": list(spec.get("tolerations", [])) + tolerations}} if tolerations else obj
+
+
 def planned_nodes(objects: list[dict], config: dict, tmp_path) -> int:
-    """How many nodes `preview` plans for the workload (the plan's own count)."""
+    """How many nodes `preview` plans for the workload as the API server stores it (the plan's own count)."""
     manifests = tmp_path / "workload.yaml"
-    manifests.write_text(yaml.safe_dump_all(objects))
+    manifests.write_text(yaml.safe_dump_all([as_admitted(obj) for obj in objects]))
     options = tmp_path / "preview-config.yaml"
     options.write_text(yaml.safe_dump(config))
     out = subprocess.run(
