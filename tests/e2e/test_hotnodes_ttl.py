@@ -73,7 +73,9 @@ def test_red_bin_pack_node_is_tainted_its_top_pod_evicted_unless_a_pdb_forbids_a
     env.wait(lambda: hog_pod.metadata.uid not in {p.metadata.uid for p in pods_of(core_v1, namespace, "hog")},
              40, "the hog pod evicted")
     assert daemon.metric("smart_autoscaler_evictions_total", reason="hot-node") == 1
-    assert "EvictedFromHotNode" in _reasons(core_v1, namespace, hog_pod.metadata.name)
+    # the pod's event is posted off the loop's path: it may follow the eviction by a moment
+    env.wait(lambda: "EvictedFromHotNode" in _reasons(core_v1, namespace, hog_pod.metadata.name), 15,
+             "the EvictedFromHotNode event on the evicted pod")
     # and its replacement cannot land on the tainted node: it gets a new one
     moved = env.wait(lambda: running(pods_of(core_v1, namespace, "hog")), 60, "the hog's replacement running")
     assert moved[0].spec.node_name != node
