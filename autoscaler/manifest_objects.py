@@ -49,6 +49,13 @@ class ExpandedPod:
     source: str  # "file.yaml#2 Deployment/web", for messages
     workload: str  # "Deployment/default/web": all pods of one workload object share it
     group: str  # "" or, for Ray, "head" / the worker group name / "submitter"
+    # Read-only expansion (preview): the manifest stands for identical replicas with these
+    # names (the manifest's own name first); empty for one pod.
+    replica_names: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.replica_names) or 1
 
 
 @dataclass(frozen=True)
@@ -141,8 +148,8 @@ class ManifestObject:
     def error(self, field_: str, message: str) -> ManifestError:
         return self.where.error(field_, message, what=f"{self.kind} {self.name}")
 
-    def pod(self, manifest: dict, group: str = "") -> ExpandedPod:
-        return ExpandedPod(manifest, self.source, self.workload, group)
+    def pod(self, manifest: dict, group: str = "", replica_names: tuple[str, ...] = ()) -> ExpandedPod:
+        return ExpandedPod(manifest, self.source, self.workload, group, replica_names)
 
 
 def generated_name(prefix: str, seed: str) -> str:

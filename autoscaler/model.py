@@ -9,7 +9,7 @@ from __future__ import annotations
 import weakref
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from autoscaler.resources import ZERO, Resources
 from pricing.types import Taint
@@ -292,6 +292,10 @@ class Pod:
     device_tolerated: bool = False
     # Why the planner cannot read this bound pod's spec ('' when it can): see autoscaler.podrecord.
     unreadable: str = ""
+    # Identical replicas of one workload read from files (preview): this object stands for
+    # `replicas` pods named `replica_names` (the first is `name`); see planner/replicas.py.
+    replicas: int = 1
+    replica_names: Sequence[str] = field(default=(), repr=False, compare=False)
     key: str = field(init=False, repr=False, compare=False)  # namespace/name, computed once
 
     def __post_init__(self) -> None:
@@ -308,6 +312,13 @@ class Pod:
     @property
     def terminal(self) -> bool:
         return self.phase in ("Succeeded", "Failed")
+
+    @property
+    def replica_keys(self) -> list[str]:
+        """The keys of every pod this object stands for (itself alone, unless replicas)."""
+        if self.replicas <= 1:
+            return [self.key]
+        return [f"{self.namespace}/{name}" for name in self.replica_names]
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,4 +350,8 @@ class Node:
 
     @property
     def free(self) -> Resources:
-        return (self.allocatable - self.used).clamp_zero()
+        a, u = self.allocatable, self.used
+        return Resources(
+            max(a.cpu - u.cpu, 0), max(a.memory - u.memory, 0), max(a.gpu - u.gpu, 0), max(a.pods - u.pods, 0),
+            max(a.ephemeral - u.ephemeral, 0),
+        )

@@ -142,10 +142,15 @@ def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list
     for expanded in manifests.pods:
         try:
             manifest = _with_runtime_class(expanded.manifest, manifests.runtime_classes, admitted)
-            pods.append(pod_from_manifest(manifest, config.annotation_prefixes, memo, validated=True))
+            pod = pod_from_manifest(manifest, config.annotation_prefixes, memo, validated=True)
+            if expanded.replica_names:  # replicas stay a count (autoscaler/planner/replicas.py)
+                pod = replace(pod, replicas=len(expanded.replica_names), replica_names=expanded.replica_names)
+            pods.append(pod)
         except (PodSpecError, RuntimeClassError) as err:
             meta = expanded.manifest.get("metadata") or {}
-            broken.append((f"{meta.get('namespace', 'default')}/{meta.get('name', '')}", f"{expanded.source}: {err}"))
+            namespace = meta.get("namespace", "default")
+            for name in expanded.replica_names or (meta.get("name", ""),):
+                broken.append((f"{namespace}/{name}", f"{expanded.source}: {err}"))
     return pods, broken
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from autoscaler.quantity import format_bytes, format_cpu
 
@@ -16,6 +17,19 @@ class Resources:
     gpu: int = 0
     pods: int = 0
     ephemeral: int = 0
+
+    @staticmethod
+    def total(requests: Iterable[Resources]) -> Resources:
+        """The sum of many requests, added as plain numbers (one object at the end, not one per
+        addition: a node's 50 pods, a cluster's 50,000)."""
+        cpu = memory = gpu = pods = ephemeral = 0
+        for r in requests:
+            cpu += r.cpu
+            memory += r.memory
+            gpu += r.gpu
+            pods += r.pods
+            ephemeral += r.ephemeral
+        return Resources(cpu, memory, gpu, pods, ephemeral)
 
     def __add__(self, other: Resources) -> Resources:
         return Resources(
@@ -79,6 +93,16 @@ class Resources:
             max(self.pods, 0),
             max(self.ephemeral, 0),
         )
+
+    @staticmethod
+    def least(requests: Iterable[Resources]) -> list[Resources]:
+        """The requests no other one is at most in every resource (the Pareto-least): room fits
+        one of `requests` exactly when it fits one of these. Smallest cpu first."""
+        kept: list[Resources] = []
+        for r in sorted(set(requests), key=lambda r: (r.cpu, r.memory, r.gpu, r.pods, r.ephemeral)):
+            if not any(k.fits_in(r) for k in kept):
+                kept.append(r)
+        return kept
 
     def shortfall(self, room: Resources) -> list[str]:
         """Names of the resources this request needs more of than `room` has."""

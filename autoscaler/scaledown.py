@@ -19,6 +19,7 @@ from autoscaler.model import BIN_PACK, BIN_SELECT, Pod
 from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
+from autoscaler.nodeload import node_load
 from autoscaler.resources import Resources
 from autoscaler.snapshot import has_startup_taint, is_managed_node
 
@@ -60,31 +61,32 @@ def eviction_blocker(pod: Pod, pdbs: Iterable[PdbInfo]) -> str | None:
 
 
 def utilization(node: KubeNode, pods: Iterable[Pod]) -> float:
-    used = Resources()
-    for pod in pods:
-        if evictable(pod):
-            used += pod.requests
+    return _share(Resources.total(pod.shape.requests for pod in pods if evictable(pod)), node.allocatable)
+
+
+def _share(used: Resources, allocatable: Resources) -> float:
+    """The largest share of the node's cpu, memory or GPUs that `used` takes."""
     shares = []
-    if node.allocatable.cpu:
-        shares.append(used.cpu / node.allocatable.cpu)
-    if node.allocatable.memory:
-        shares.append(used.memory / node.allocatable.memory)
-    if node.allocatable.gpu:
-        shares.append(used.gpu / node.allocatable.gpu)
+    if allocatable.cpu:
+        shares.append(used.cpu / allocatable.cpu)
+    if allocatable.memory:
+        shares.append(used.memory / allocatable.memory)
+    if allocatable.gpu:
+        shares.append(used.gpu / allocatable.gpu)
     return max(shares, default=0.0)
 
 
 def _unneeded(node: KubeNode, pods: list[Pod], config: Config) -> str | None:
     role = node.labels.get(ROLE, "")
-    workload = [pod for pod in pods if evictable(pod)]
     if role == BIN_SELECT:
-        if any(is_managed(pod, config) for pod in workload):
+        if any(is_managed(pod, config) for pod in pods if evictable(pod)):
             return None
         return "bin-select node has no managed pods"
     if role == BIN_PACK:
         threshold = config.scale_down.bin_pack_node_utilization_threshold
-        share = utilization(node, pods)
-        if not workload:
+        load = node_load(node.name, pods)
+        share = _share(load.evictable, node.allocatable)
+        if not load.evictable_pods:
             return "bin-pack node is empty"
         if threshold > 0 and share < threshold:
             return f"bin-pack node utilization {share:.0%} is below {threshold:.0%}"
@@ -98,11 +100,11 @@ def _cluster_state(nodes: list[KubeNode], bound: Mapping[str, list[Pod]], draini
     states = []
     for node in nodes:
         pods = list(bound.get(node.name, ()))
+        load = node_load(node.name, pods)
+        used = load.used
         if node.name in draining:
             pods = [pod for pod in pods if not evictable(pod)]
-        used = Resources()
-        for pod in pods:
-            used += pod.requests
+            used = used - load.evictable
         schedulable = node.ready and not node.unschedulable and node.name not in draining
         states.append(NodeState(node.name, node.labels, node.taints, node.allocatable - used, pods, schedulable))
     return PlacementState(states)

@@ -9,6 +9,7 @@ from autoscaler.cluster import ClusterView, DaemonSetInfo, KubeNode
 from autoscaler.model import Node, Pod
 from autoscaler.nodelabels import CAPACITY_TYPE, CREATED_BY, CREATED_BY_VALUE, REGION, ROLE, ZONE, catalog_type_name
 from autoscaler.planner.options import DaemonSetOverhead
+from autoscaler.nodeload import node_load
 from autoscaler.resources import Resources
 from pricing.flex import sized_from_tags
 from pricing.types import Offering, RegionCatalog, Taint
@@ -97,13 +98,6 @@ class InFlightNode:
     reserved_for: tuple[str, ...] = ()
 
 
-@dataclass
-class _Load:
-    used: Resources = Resources()
-    workload_pods: int = 0
-    ports: frozenset = frozenset()
-
-
 def is_managed_node(node: KubeNode) -> bool:
     return node.labels.get(CREATED_BY) == CREATED_BY_VALUE
 
@@ -114,6 +108,11 @@ def pods_by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:
         if pod.node_name and not pod.terminal:
             bound.setdefault(pod.node_name, []).append(pod)
     return bound
+
+
+# node name -> (the Node, its load, the price index, (young, starting), the planner Node made of
+# them): a loop whose Node and pods did not change since the last one reuses what it made.
+_MADE: dict[str, tuple] = {}
 
 
 def planner_nodes(
@@ -131,18 +130,18 @@ def planner_nodes(
     nodes are not reused."""
     bound = pods_by_node(view.pods) if bound is None else bound
     nodes = []
+    if len(_MADE) > 200_000:
+        _MADE.clear()
     for kube_node in view.nodes:
-        load = _Load()
-        for pod in bound.get(kube_node.name, ()):
-            load.used += pod.requests
-            if not pod.daemonset:
-                load.workload_pods += 1
-            if pod.constraints.host_ports:
-                load.ports = load.ports | pod.constraints.host_ports
+        load = node_load(kube_node.name, bound.get(kube_node.name, ()))
         labels = kube_node.labels
         managed = is_managed_node(kube_node)
         young = managed and now - kube_node.created < startup_grace
         starting = young and (not kube_node.ready or has_startup_taint(kube_node) or load.workload_pods == 0)
+        made = _MADE.get(kube_node.name)
+        if made is not None and made[0] is kube_node and made[1] is load and made[2] is prices and made[3] == (young, starting):
+            nodes.append(made[4])  # nothing it is made from changed since the last loop
+            continue
         taints = kube_node.taints
         if young:
             taints = tuple(t for t in taints if not is_startup_taint(t))
@@ -177,6 +176,7 @@ def planner_nodes(
                 pods=tuple(bound.get(kube_node.name, ())),
             )
         )
+        _MADE[kube_node.name] = (kube_node, load, prices, (young, starting), nodes[-1])
     for flight in in_flight:
         nodes.append(
             Node(

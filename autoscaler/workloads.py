@@ -68,22 +68,20 @@ def _uid(kind: str, namespace: str, name: str) -> str:
 
 def _generated_names(prefix: str, seed: str, count: int) -> list[str]:
     """`count` distinct names `<prefix><5 chars>`, like metadata.generateName but reproducible."""
-    names: list[str] = []
-    seen: set[str] = set()
-    # The same characters as _token(f"{seed}/{index}", 5), for many replicas: the hash of the
-    # common "<seed>/" is taken once and copied, and two characters are looked up at a time.
-    head, pairs, modulus = hashlib.sha256(f"{seed}/".encode()), _PAIRS, len(_ALPHABET) ** 5
-    for index in range(count):
-        digest = head.copy()
-        digest.update(str(index).encode())
-        number = int.from_bytes(digest.digest()[:16], "big") % modulus
-        name, attempt = f"{prefix}{pairs[number % 729]}{pairs[number // 729 % 729]}{_ALPHABET[number // 531441]}", 0
-        while name in seen:
-            attempt += 1
-            name = prefix + _token(f"{seed}/{index}/{attempt}", 5)
-        seen.add(name)
-        names.append(name)
-    return names
+    # The i-th name is the number (offset + step * i) mod 27**5 in the 27-letter alphabet, offset
+    # and step drawn from the seed's hash: step is not a multiple of 3, the modulus is 3**15, so
+    # the names are distinct for every count a workload can have, and cost no hash each.
+    modulus = len(_ALPHABET) ** 5
+    if count > modulus:
+        raise ValueError(f"{count} replicas: more than the {modulus} names of 5 characters")
+    digest = _digest(f"{seed}/names")
+    offset, step = digest % modulus, (digest >> 64) % modulus
+    step += 1 if step % 3 == 0 else 0
+    pairs, alphabet = _PAIRS, _ALPHABET
+    return [
+        f"{prefix}{pairs[n % 729]}{pairs[n // 729 % 729]}{alphabet[n // 531441]}"
+        for n in ((offset + step * index) % modulus for index in range(count))
+    ]
 
 
 def _owner(api_version: str, kind: str, name: str, namespace: str) -> dict:
@@ -197,6 +195,14 @@ def _expand_deployment(obj: ManifestObject) -> list[ExpandedPod]:
     owner = _owner("apps/v1", "ReplicaSet", rs_name, obj.namespace)
     names = _generated_names(f"{rs_name}-", f"ReplicaSet/{obj.namespace}/{rs_name}", replicas)
     labels = {"pod-template-hash": template.template_hash}
+    return _replicas(obj, template, names, owner, labels)
+
+
+def _replicas(obj: ManifestObject, template: _Template, names: list[str], owner: dict, labels: dict | None = None) -> list[ExpandedPod]:
+    """The pods of a ReplicaSet: identical but for their names. Read-only callers get one
+    ExpandedPod standing for all of them (replicas stay a count); others one pod each."""
+    if SHARED_SPECS.get() and len(names) > 1:
+        return [obj.pod(template.pod(names[0], obj.namespace, owner, labels), replica_names=tuple(names))]
     return [obj.pod(template.pod(name, obj.namespace, owner, labels)) for name in names]
 
 
@@ -207,7 +213,7 @@ def _expand_replicaset(obj: ManifestObject) -> list[ExpandedPod]:
     replicas = count_field(obj, spec, "replicas", "spec", 1)
     owner = _owner(obj.api_version, obj.kind, obj.name, obj.namespace)
     names = _generated_names(f"{obj.name}-", f"{obj.kind}/{obj.namespace}/{obj.name}", replicas)
-    return [obj.pod(template.pod(name, obj.namespace, owner)) for name in names]
+    return _replicas(obj, template, names, owner)
 
 
 def _expand_statefulset(obj: ManifestObject) -> list[ExpandedPod]:

@@ -1,37 +1,52 @@
-"""The peers' scheduling benchmarks against the planner. Prints pods/s and ms per run.
+"""The peers' scheduling benchmarks against the planner, cold and warm, with the peers' figures.
 
 Run: python benchmarks/bench_scheduling.py [--repeat N]
-Targets on a 2-core machine (issue "plan the way kube-scheduler will place"):
-  Karpenter makeDiversePods, 1,000 and 5,000 pods: >= 20,000 pods/s, every rule honoured;
-  Cluster Autoscaler BenchmarkBinpackingEstimate (51,000 pods, 1-CPU nodes): <= 25 ms.
-Both wall and CPU time are judged: on a machine shared with other work, wall time measures the
-queue for a core, CPU time what the planner costs (they agree on an idle machine). The plans
-repeat with the same catalog and config, as the daemon's loop does (the option book is reused).
+Peers: `bash benchmarks/peer_benchmarks.sh` measures Karpenter's BenchmarkScheduling and the
+Cluster Autoscaler's BenchmarkBinpackingEstimate on this machine (Go, from the module proxy);
+PEERS below holds the seconds it printed here.
+
+Cold is the first plan in a new process, as `preview` and a restarted daemon see it: the
+process imports, loads the catalog (compiled on disk by an earlier process, pricing/compiled.py)
+and makes the pods, and the first plan() is timed. Warm repeats the plan in one process, as the
+daemon's loop does. Both wall and CPU time are printed; on a shared machine CPU time is what the
+planner costs.
+
+Targets (issue "faster than every peer, cold"): Karpenter's diverse pods >= 150x Karpenter's
+Solve() at 1,000 and 5,000 pods; CA's estimate workload <= half of CA's fastpath; every rule
+honoured. CA's estimator takes pods as equivalence groups, so the planner gets its two groups as
+two pods standing for 50,000 and 1,000 replicas (replicas stay a count); 51,000 separate pod
+objects are timed too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-from autoscaler.config import config_from_mapping  # noqa: E402
-from autoscaler.planner import plan  # noqa: E402
-from autoscaler.podspec import pod_from_manifest  # noqa: E402
-from autoscaler.resources import Resources  # noqa: E402
-from pricing.catalog import region_catalog  # noqa: E402
-from pricing.types import ON_DEMAND, InstanceType, Offering, RegionCatalog  # noqa: E402
-from scheduling_workloads import binpacking_estimate_pods, diverse_pods  # noqa: E402
-from verify_plan import violations  # noqa: E402
+# Seconds per run measured with benchmarks/peer_benchmarks.sh on this machine (see the README).
+PEERS = {
+    "karpenter 1000": 2.50,
+    "karpenter 5000": 13.1,
+    "ca default": 2.73,
+    "ca fastpath": 0.019,
+}
 
 
-def one_cpu_catalog() -> RegionCatalog:
+def one_cpu_catalog():
     """The estimator benchmark's node: 1 CPU, 2,000 B of memory, 110 pods."""
+    from autoscaler.resources import Resources
+    from pricing.types import ON_DEMAND, InstanceType, Offering, RegionCatalog
+
     itype = InstanceType(
         "bench.1cpu", "bench", 1, 1, max_pods=110,
         capacity=Resources(1000, 2000, 0, 110, 10**12), allocatable=Resources(1000, 2000, 0, 110, 10**12),
@@ -39,47 +54,90 @@ def one_cpu_catalog() -> RegionCatalog:
     return RegionCatalog("aws", "bench", (Offering(itype, "bench-a", ON_DEMAND, 0.01),))
 
 
-def _best(pods, catalog, config, repeat):
-    """(plan, best wall time, median wall time, best CPU time): CPU time is what to compare
-    when other work shares the machine."""
-    times, cpu, result = [], [], None
+CA_CONFIG = {"binPackingNodeCpu": "1", "binPackingNodeMemory": "1", "minNodeCpu": "1", "minNodeMemory": "1"}
+
+
+def workload(name: str):
+    """(pods, catalog, config) of one case."""
+    from autoscaler.config import config_from_mapping
+    from autoscaler.podspec import pod_from_manifest
+    from pricing.catalog import region_catalog
+    from scheduling_workloads import binpacking_estimate_pods, diverse_pods
+
+    if name.startswith("karpenter"):
+        count = int(name.split()[1])
+        return [pod_from_manifest(m) for m in diverse_pods(count)], region_catalog("aws", "us-east-1"), config_from_mapping({})
+    manifests = binpacking_estimate_pods()
+    if name == "ca objects":
+        pods = [pod_from_manifest(m) for m in manifests]
+    else:  # the two equivalence groups, as counts
+        small, large = pod_from_manifest(manifests[0]), pod_from_manifest(manifests[50_000])
+        pods = [
+            replace(small, replicas=50_000, replica_names=tuple(f"pod-{i}" for i in range(50_000))),
+            replace(large, replicas=1_000, replica_names=tuple(f"pod-{50_000 + i}" for i in range(1_000))),
+        ]
+    return pods, one_cpu_catalog(), config_from_mapping(CA_CONFIG)
+
+
+def child(name: str, repeat: int) -> None:
+    """Plan one case `repeat` times in this process; print the times as JSON."""
+    from autoscaler.planner import plan
+
+    pods, catalog, config = workload(name)
+    wall, cpu, result = [], [], None
     for _ in range(repeat):
         start, start_cpu = time.perf_counter(), time.process_time()
         result = plan(pods, catalog, config)
-        times.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    return result, min(times), statistics.median(times), min(cpu)
+    broken = []
+    if name.startswith("karpenter"):
+        from verify_plan import violations
+
+        broken = violations(pods, result, {o.zone for o in catalog.offerings})
+    placed = sum(len(node.pods) for node in result.new_nodes)
+    print(json.dumps({"wall": wall, "cpu": cpu, "nodes": len(result.new_nodes), "placed": placed,
+                      "unplaceable": len(result.unplaceable), "broken": broken[:5]}))
+
+
+def run_child(name: str, repeat: int) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", name, "--repeat", str(repeat)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="cold processes, and warm plans in one")
+    parser.add_argument("--child")
     args = parser.parse_args()
-    catalog = region_catalog("aws", "us-east-1")
-    config = config_from_mapping({})
-    for count in (1_000, 5_000):
-        pods = [pod_from_manifest(m) for m in diverse_pods(count)]
-        result, best, median, cpu = _best(pods, catalog, config, args.repeat)
-        broken = violations(pods, result, {o.zone for o in catalog.offerings})
-        rate = count / best
+    if args.child:
+        child(args.child, args.repeat)
+        return
+    run_child("karpenter 1000", 1)  # leaves the compiled catalog on disk, as any earlier run would
+    for name, peer_key, target in (
+        ("karpenter 1000", "karpenter 1000", 150.0),
+        ("karpenter 5000", "karpenter 5000", 150.0),
+        ("ca counts", "ca fastpath", 2.0),
+        ("ca objects", "ca fastpath", 2.0),
+    ):
+        colds = [run_child(name, 1) for _ in range(args.repeat)]
+        warm = run_child(name, args.repeat)
+        cold_wall = min(c["wall"][0] for c in colds)
+        cold_cpu = min(c["cpu"][0] for c in colds)
+        warm_wall, warm_cpu = min(warm["wall"][1:] or warm["wall"]), min(warm["cpu"][1:] or warm["cpu"])
+        peer = PEERS[peer_key]
+        ratio = peer / cold_cpu
+        verdict = "ok" if ratio >= target and not warm["broken"] else "MISS"
         print(
-            f"karpenter diverse {count:>5} pods: {rate:>8.0f} pods/s (best {best * 1000:.1f} ms, median {median * 1000:.1f} ms, "
-            f"cpu {cpu * 1000:.1f} ms = {count / cpu:.0f} pods/s) "
-            f"nodes={len(result.new_nodes)} unplaceable={len(result.unplaceable)} rules broken={len(broken)} "
-            f"target>=20000 pods/s: wall {'ok' if rate >= 20_000 and not broken else 'MISS'}, "
-            f"cpu {'ok' if count / cpu >= 20_000 and not broken else 'MISS'}"
+            f"{name:<15} cold {cold_wall * 1000:7.1f} ms (cpu {cold_cpu * 1000:7.1f}, median "
+            f"{statistics.median(c['wall'][0] for c in colds) * 1000:.1f}) warm {warm_wall * 1000:7.1f} ms "
+            f"(cpu {warm_cpu * 1000:.1f}) | {peer_key} {peer * 1000:.0f} ms: {ratio:5.1f}x cold cpu, "
+            f"{peer / warm_cpu:5.1f}x warm | target >= {target:g}x {verdict} | nodes={warm['nodes']} "
+            f"placed={warm['placed']} unplaceable={warm['unplaceable']} rules broken={len(warm['broken'])}"
         )
-        for line in broken[:5]:
+        for line in warm["broken"]:
             print("   ", line)
-    ca_config = config_from_mapping({"binPackingNodeCpu": "1", "binPackingNodeMemory": "1", "minNodeCpu": "1", "minNodeMemory": "1"})
-    pods = [pod_from_manifest(m) for m in binpacking_estimate_pods()]
-    result, best, median, cpu = _best(pods, one_cpu_catalog(), ca_config, args.repeat)
-    print(
-        f"cluster-autoscaler binpacking estimate 51,000 pods: best {best * 1000:.1f} ms, median {median * 1000:.1f} ms, "
-        f"cpu {cpu * 1000:.1f} ms "
-        f"nodes={len(result.new_nodes)} ({result.new_nodes[0].instance_type if result.new_nodes else '-'}) "
-        f"target<=25 ms: wall {'ok' if best <= 0.025 else 'MISS'}, cpu {'ok' if cpu <= 0.025 else 'MISS'}"
-    )
 
 
 if __name__ == "__main__":

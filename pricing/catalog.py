@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources as importlib_resources
 from typing import Any, Mapping
 
+from pricing.compiled import cached_catalog, settings_key
 from pricing.corrections import apply_price_corrections
 from pricing.allocatable import DEFAULT_MAX_PODS, node_resources
 from pricing.flex import FlexShape
@@ -408,17 +409,21 @@ def region_catalog(cloud: str, region: str, settings: CatalogSettings = CatalogS
     """Every offering of `cloud` in `region`, cached per process."""
     if cloud not in _BUILDERS:
         raise CatalogError(f"unknown cloud {cloud!r}; known: {', '.join(CLOUDS)}")
-    data = raw_catalog(cloud)
-    check_region(cloud, region)
-    offerings = tuple(_BUILDERS[cloud](region, settings))
-    return RegionCatalog(
-        cloud=cloud,
-        region=region,
-        offerings=offerings,
-        sources=_source_lines(data),
-        notes=tuple(data.get("notes", [])),
-        flex_shapes=tuple(oci_flex_shapes(settings)) if cloud == "oci" else (),
-    )
+    flex_shapes = tuple(oci_flex_shapes(settings)) if cloud == "oci" else ()
+
+    def build() -> RegionCatalog:
+        check_region(cloud, region)  # a compiled catalog exists only for a region that was built
+        data = raw_catalog(cloud)
+        return RegionCatalog(
+            cloud=cloud,
+            region=region,
+            offerings=tuple(_BUILDERS[cloud](region, settings)),
+            sources=_source_lines(data),
+            notes=tuple(data.get("notes", [])),
+            flex_shapes=flex_shapes,
+        )
+
+    return cached_catalog(cloud, region, settings_key(settings), build, flex_shapes)
 
 
 # ---- live prices over the embedded catalog

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from autoscaler.resources import Resources
 
@@ -87,14 +89,109 @@ class Offering:
         return (self.instance_type.name, self.capacity_type, self.zone)
 
 
+class ZoneOffer(NamedTuple):
+    """An offering's zone, price and where the price came from (a part of an OfferGroup)."""
+
+    zone: str
+    price: float
+    estimated: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferGroup:
+    """One instance type in one capacity type, with the zones offering it, cheapest first."""
+
+    instance_type: InstanceType
+    capacity_type: str
+    taints: tuple[Taint, ...]
+    zones: tuple[ZoneOffer, ...]
+
+
+def group_offerings(offerings: Sequence[Offering]) -> tuple[OfferGroup, ...]:
+    """Offerings grouped by (type, capacity type), in the order each pair first appears."""
+    grouped: dict[tuple[str, str], list[Offering]] = {}
+    for offering in offerings:
+        grouped.setdefault((offering.instance_type.name, offering.capacity_type), []).append(offering)
+    result = []
+    for items in grouped.values():
+        items.sort(key=lambda o: (o.price, o.zone))
+        first = items[0]
+        zones = tuple(ZoneOffer(o.zone, o.price, o.price_estimated, o.price_note) for o in items)
+        result.append(OfferGroup(first.instance_type, first.capacity_type, first.taints, zones))
+    return tuple(result)
+
+
+class LazyOfferings(Sequence):
+    """A tuple of offerings made on first use: a catalog loaded in its compiled form
+    (pricing/compiled.py) comes with its offer groups, and most runs never need the 12,000
+    Offering objects themselves."""
+
+    __slots__ = ("_make", "_items")
+
+    def __init__(self, make: Callable[[], tuple[Offering, ...]]) -> None:
+        self._make: Callable[[], tuple[Offering, ...]] | None = make
+        self._items: tuple[Offering, ...] | None = None
+
+    @property
+    def items(self) -> tuple[Offering, ...]:
+        if self._items is None:
+            assert self._make is not None
+            self._items, self._make = self._make(), None
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self.items[index]
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.items
+
+    def __eq__(self, other: object) -> bool:
+        return self.items == (other.items if isinstance(other, LazyOfferings) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.items)
+
+    def __add__(self, other: Sequence[Offering]) -> tuple[Offering, ...]:
+        return self.items + tuple(other)
+
+    def __repr__(self) -> str:
+        return repr(self.items)
+
+
 @dataclass(frozen=True)
 class RegionCatalog:
     """Every offering of one cloud region, with where its figures come from."""
 
     cloud: str
     region: str
-    offerings: tuple[Offering, ...]
+    offerings: Sequence[Offering]  # a tuple; LazyOfferings when loaded compiled
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     # Flexible shapes (pricing.flex.FlexShape) whose offerings are templates the planner sizes.
     flex_shapes: tuple = ()
+
+    @property
+    def groups(self) -> tuple[OfferGroup, ...]:
+        """The offerings by (type, capacity type), each group's zones cheapest first; made once
+        per catalog object (a compiled catalog comes with them)."""
+        groups = self.__dict__.get("_groups")
+        if groups is None:
+            groups = group_offerings(self.offerings)
+            object.__setattr__(self, "_groups", groups)
+        return groups
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """Every zone some offering is in, sorted."""
+        zones = self.__dict__.get("_zones")
+        if zones is None:
+            zones = tuple(sorted({z.zone for group in self.groups for z in group.zones}))
+            object.__setattr__(self, "_zones", zones)
+        return zones

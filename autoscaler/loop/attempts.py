@@ -44,7 +44,7 @@ from autoscaler.loop.unused import (
     refusal,
 )
 from autoscaler.metrics import Metrics
-from autoscaler.model import Pod, PodConstraints
+from autoscaler.model import Pod, PodShape
 from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.planner.types import NewNode
@@ -52,12 +52,14 @@ from autoscaler.resources import Resources
 from autoscaler.scaledown import evictable
 from autoscaler.snapshot import has_startup_taint
 
-PodSetKey = tuple[str, Resources, PodConstraints]
+PodSetKey = tuple[str, PodShape]
 ATTEMPT_MEMORY = 86_400.0  # forget attempt counts of needs not planned for a day
 
 
 def pod_set(pod: Pod) -> PodSetKey:
-    return (pod.owner or pod.key, pod.requests, pod.constraints)
+    # Shapes are interned (equal requests and constraints: one object), so the key hashes by
+    # identity: a loop over 50,000 pods does not hash 50,000 constraint records.
+    return (pod.owner or pod.key, pod.shape)
 
 
 @dataclass
@@ -123,9 +125,10 @@ class LaunchAttempts:
     def check(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float) -> None:
         pods = {pod.key: pod for pod in view.pods}
         nodes = {node.name: node for node in view.nodes}
-        live = {pod_set(pod) for pod in view.pods if not pod.terminal}
-        self.unused.forget(live, now)
-        self._over_budget = {key: message for key, message in self._over_budget.items() if key in live}
+        if self.unused.remembers() or self._over_budget:  # else nothing to forget: no pass over every pod
+            live = {pod_set(pod) for pod in view.pods if not pod.terminal}
+            self.unused.forget(live, now)
+            self._over_budget = {key: message for key, message in self._over_budget.items() if key in live}
         self.unused.advertised({name for node in view.nodes for name in node.devices})
         self._initializing = set()
         grace = max(30.0, 3 * self.config.loop_period)
@@ -150,7 +153,7 @@ class LaunchAttempts:
                 self._not_placed(watch, name, waiting, device_diagnosis(missing[0]), now)
                 continue
             on_node = [p for p in bound.get(name, ()) if evictable(p)]
-            free = node.allocatable - sum((p.requests for p in bound.get(name, ())), Resources())
+            free = node.allocatable - Resources.total(p.shape.requests for p in bound.get(name, ()))
             too_small = [pod for pod in waiting if not pod.requests.fits_in(free)]
             if too_small:
                 del self._watches[name]

@@ -110,7 +110,7 @@ class BackoffTracker:
     def view(self, now: float) -> BackoffView:
         """The planner's input (autoscaler.planner.backoffs.Backoffs) at `now`."""
         self._forget(now)
-        return BackoffView(self, now)
+        return BackoffView(tuple(entry for entry in self._entries.values() if entry.until > now), now)
 
     def active(self, now: float) -> dict[FailureScope, str]:
         """Back-offs in force at `now`, each with a reason a person can read."""
@@ -135,11 +135,23 @@ class BackoffTracker:
 
 @dataclass(frozen=True)
 class BackoffView:
-    tracker: BackoffTracker
+    """The back-offs in force at `now`, as they stood when the view was made: a failure
+    recorded later is in the next view, not this one (a plan, and an option book made for it,
+    answer from one fixed set)."""
+
+    in_force: tuple[_Entry, ...]  # the tracker's order: the first covering entry names the reason
     now: float
 
     def reason(self, instance_type: str, capacity_type: str, zone: str) -> str | None:
-        return self.tracker.reason(instance_type, capacity_type, zone, self.now)
+        for entry in self.in_force:
+            if entry.scope.covers(instance_type, capacity_type, zone):
+                return _describe(entry)
+        return None
+
+    def cache_key(self) -> frozenset:
+        """What every answer depends on: equal keys, equal answers (plans whose views have
+        equal keys share an option book, autoscaler/planner/plan.py)."""
+        return frozenset(self.in_force)
 
 
 def _describe(entry: _Entry) -> str:

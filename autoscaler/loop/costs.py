@@ -33,7 +33,7 @@ class CostEstimates:
         self.estimated: dict[str, float] = {}  # pod uid -> when its event was made or seen
 
     def run(self, view: ClusterView, backoffs: Backoffs, now: float) -> None:
-        gated = [pod for pod in view.pods if wants_cost_estimate(pod, self.config)]
+        gated = [pod for pod in view.pods if pod.scheduling_gates and wants_cost_estimate(pod, self.config)]
         live = {pod.uid or pod.key for pod in gated}
         for uid in [u for u in self.estimated if u not in live]:
             del self.estimated[uid]

@@ -88,7 +88,7 @@ class ScaleUp:
     def run(self, view: ClusterView, bound: Mapping[str, list[Pod]], now: float, absorb: Callable[[], int]) -> Plan:
         """Plan and submit; while launch failures come back at once (`absorb` returns how many),
         re-plan: the next cheapest offering is asked for in the same loop."""
-        pending = [pod for pod in view.pods if needs_capacity(pod, self.config)]
+        pending = [pod for pod in view.pods if pod.unschedulable and not pod.node_name and needs_capacity(pod, self.config)]
         self.metrics.pending_pods.set(len(pending))
         initializing = self.attempts.initializing()
         pending = [pod for pod in pending if pod.key not in initializing]  # their node's devices are coming

@@ -26,7 +26,7 @@ from typing import Iterable, Mapping, NamedTuple
 
 from autoscaler.cluster import KubeNode
 from autoscaler.model import Pod, tolerates_all
-from autoscaler.planner.backoffs import Backoffs
+from autoscaler.planner.backoffs import Backoffs, backoffs_key
 from autoscaler.resources import Resources
 from autoscaler.snapshot import is_startup_taint
 from pricing.devices import device_plugin
@@ -152,6 +152,9 @@ class SetBackoffs:
             or self.base.reason(instance_type, capacity_type, zone)
         )
 
+    def cache_key(self) -> tuple:
+        return (backoffs_key(self.base), frozenset(self.offerings.items()), self.everything)
+
 
 @dataclass
 class _SetState:
@@ -218,6 +221,10 @@ class UnusedLaunches:
         for state in self._sets.values():
             for resource in [r for r in state.devices if r in resources]:
                 del state.devices[resource]
+
+    def remembers(self) -> bool:
+        """Whether any pod set has back-offs or a budget here."""
+        return bool(self._sets)
 
     def forget(self, live: set[object], now: float) -> None:
         """Sets that are gone lose their back-offs; their budget is kept for the hour (a

@@ -89,14 +89,10 @@ class PlacementState:
     def __init__(self, nodes: Iterable[NodeState]) -> None:
         self.nodes: dict[str, NodeState] = {node.name: node for node in nodes}
         self._views: dict[int, tuple[Pod, _PodView]] = {}
-        self._anti_terms = sum(
-            1 for node in self.nodes.values() for p in node.pods if p.constraints.pod_anti_affinity
-        )
+        anti = [p for node in self.nodes.values() for p in node.pods if p.shape.constraints.pod_anti_affinity]
+        self._anti_terms = len(anti)
         self.has_zone_anti_terms = any(
-            term.topology_key != HOSTNAME
-            for node in self.nodes.values()
-            for p in node.pods
-            for term in p.constraints.pod_anti_affinity
+            term.topology_key != HOSTNAME for p in anti for term in p.shape.constraints.pod_anti_affinity
         )
 
     def _view(self, pod: Pod) -> _PodView | None:

@@ -28,8 +28,25 @@ class KeyedBackoffs:
             (instance_type, capacity_type, "")
         )
 
+    def cache_key(self) -> frozenset:
+        return frozenset(self.entries.items())
+
 
 def as_backoffs(value: Backoffs | Mapping[tuple[str, str, str], str] | None) -> Backoffs:
     if isinstance(value, Backoffs):
         return value
     return KeyedBackoffs(value)
+
+
+def backoffs_key(value: Backoffs | Mapping[tuple[str, str, str], str] | None) -> object:
+    """A hashable value standing for what these back-offs answer: equal keys, equal answers.
+    Back-offs objects give theirs (`cache_key()`); a mapping is its items. TypeError when
+    there is none (the caller then cannot reuse anything made with them)."""
+    if value is None:
+        return frozenset()
+    key = getattr(value, "cache_key", None)
+    if key is not None:
+        return key()
+    if isinstance(value, Mapping):
+        return frozenset(value.items())
+    raise TypeError(f"back-offs of type {type(value).__name__} give no cache key")

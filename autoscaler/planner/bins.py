@@ -75,6 +75,27 @@ class Bins:
         self.count = end
         return first
 
+    def add_open(self, rooms: np.ndarray, names: list[str], zones: list[int], ports: list[frozenset]) -> int:
+        """Bins for nodes that exist (one column of `rooms` each, pinned to their zones); the
+        index of the first."""
+        count = len(names)
+        if self.count + count > self.free.shape[1]:
+            self._grow(self.count + count - self.free.shape[1])
+        first, end = self.count, self.count + count
+        if count:
+            self.free[:, first:end] = rooms
+            zone = np.array(zones, dtype=np.int64)
+            self.zone[first:end] = zone
+            self.zmask[first:end] = np.left_shift(1, zone)
+            self.version += 1
+        self.names.extend(names)
+        self.options.extend([None] * count)
+        self.pods.extend([] for _ in range(count))
+        self.ports.extend(set(p) for p in ports)
+        self.classes.extend(set() for _ in range(count))
+        self.count = end
+        return first
+
     def add(
         self,
         room: np.ndarray,

@@ -9,7 +9,7 @@ it, and GPU time-slicing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from autoscaler.config import Config
 from autoscaler.planner.backoffs import Backoffs, as_backoffs
@@ -18,7 +18,7 @@ from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
 from autoscaler.regex import compile_user_regex
 from autoscaler.resources import Resources
 from pricing.devices import carries_devices, catalog_devices
-from pricing.types import ON_DEMAND, SPOT, InstanceType, Offering, RegionCatalog, Taint
+from pricing.types import ON_DEMAND, SPOT, InstanceType, OfferGroup, RegionCatalog, Taint, ZoneOffer
 
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 OfferingKey = tuple[str, str, str]  # (instance type, capacity type, zone; "" = every zone)
@@ -63,54 +63,6 @@ class NodeOption:
         return (self.price, self.size_key, 0 if self.capacity_type == ON_DEMAND else 1)
 
 
-@dataclass(frozen=True, slots=True)
-class _ZoneOffer:
-    zone: str
-    price: float
-    estimated: bool
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class _TypeOffers:
-    instance_type: InstanceType
-    capacity_type: str
-    taints: tuple[Taint, ...]
-    zones: tuple[_ZoneOffer, ...]  # cheapest first
-
-
-_GROUPED: dict[int, tuple[RegionCatalog, list[_TypeOffers]]] = {}
-
-
-def _offers_of(catalog: RegionCatalog) -> list[_TypeOffers]:
-    """Offerings grouped by (type, capacity type), computed once per catalog object."""
-    entry = _GROUPED.get(id(catalog))
-    if entry is None or entry[0] is not catalog:
-        if len(_GROUPED) > 64:
-            _GROUPED.clear()
-        entry = _GROUPED[id(catalog)] = (catalog, _group_offerings(catalog.offerings))
-    return entry[1]
-
-
-def _group_offerings(offerings: Iterable[Offering]) -> list[_TypeOffers]:
-    grouped: dict[tuple[str, str], list[Offering]] = {}
-    for offering in offerings:
-        grouped.setdefault((offering.instance_type.name, offering.capacity_type), []).append(offering)
-    result = []
-    for items in grouped.values():
-        items.sort(key=lambda o: (o.price, o.zone))
-        first = items[0]
-        result.append(
-            _TypeOffers(
-                first.instance_type,
-                first.capacity_type,
-                first.taints,
-                tuple(_ZoneOffer(o.zone, o.price, o.price_estimated, o.price_note) for o in items),
-            )
-        )
-    return result
-
-
 @dataclass
 class Rejections:
     """Why offerings were ruled out for a pod class, for a message a person understands."""
@@ -136,7 +88,7 @@ class OptionBook:
         self.config = config
         self.backoffs = as_backoffs(backoffs)
         self.daemonsets = tuple(daemonsets)
-        self._types = _offers_of(catalog)
+        self._types = catalog.groups
         self._cache: dict[tuple, tuple[list[NodeOption], Rejections]] = {}
         # flexible shapes (planner/flexsize.py): option lists sized per need, and what each
         # candidate list was made for (its price ceiling applies to the sized nodes too)
@@ -158,7 +110,7 @@ class OptionBook:
             return True
         return ARCH in constraints.affinity.keys()
 
-    def _static_ok(self, offers: _TypeOffers, constraints: PodConstraints, capacity_types: tuple[str, ...]) -> bool:
+    def _static_ok(self, offers: OfferGroup, constraints: PodConstraints, capacity_types: tuple[str, ...]) -> bool:
         itype = offers.instance_type
         config = self.config
         if offers.capacity_type not in capacity_types:
@@ -216,7 +168,7 @@ class OptionBook:
                 ports = ports | ds.host_ports
         return total, ports
 
-    def _zone_offers(self, offers: _TypeOffers, constraints: PodConstraints) -> tuple[_ZoneOffer, ...]:
+    def _zone_offers(self, offers: OfferGroup, constraints: PodConstraints) -> tuple[ZoneOffer, ...]:
         """The zones to consider. Where the catalog knows only the region (GCP, Azure, OCI), a
         pod that names zones of that region (e.g. us-central1-a) gets those zones, at the
         region's price: the cloud offers the type region-wide as far as we know."""
@@ -236,7 +188,7 @@ class OptionBook:
         if not asked:
             return offers.zones
         regional = offers.zones[0]
-        return tuple(_ZoneOffer(zone, regional.price, regional.estimated, regional.note) for zone in asked)
+        return tuple(ZoneOffer(zone, regional.price, regional.estimated, regional.note) for zone in asked)
 
     def _backed_off(self, itype: str, capacity_type: str, zone: str) -> str | None:
         return self.backoffs.reason(itype, capacity_type, zone)

@@ -11,13 +11,14 @@ import numpy as np
 from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape
 from autoscaler.planner.bins import UNPINNED, Bins
-from autoscaler.planner.fit import as_row
+from autoscaler.planner.fit import DIMENSIONS, as_row
 from autoscaler.nodelabels import HOSTNAME, ZONE
 from autoscaler.planner.groups import PodGroup, SelectorRegistry
 from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
 from autoscaler.planner.pack_classes import PodClass, class_key, meets_shape
+from autoscaler.planner.replicas import ReplicaNames
 from autoscaler.resources import Resources
 
 
@@ -36,6 +37,7 @@ class PackState:
         self, book: OptionBook, config: Config, open_nodes: list[Node], all_nodes: list[Node], registry: SelectorRegistry
     ) -> None:
         self.book, self.config, self.registry = book, config, registry
+        self.replica_names = ReplicaNames()  # names of replicas planned as a count (pack() sets it)
         self.zone_ids: dict[str, int] = {}
         self.zone_names: list[str] = []
         self.bins = Bins(len(open_nodes) + 64, registry.host_keyed)
@@ -53,7 +55,7 @@ class PackState:
         # keep on the option book (zone masks) holds for every plan made with that book.
         statics = getattr(book, "_pack_statics", None)
         if statics is None:
-            zones = sorted({offering.zone for offering in book.catalog.offerings})
+            zones = list(book.catalog.zones)
             statics = {"zones": zones, "classes": {}}
             try:
                 book._pack_statics = statics
@@ -62,13 +64,18 @@ class PackState:
         for zone in statics["zones"]:
             self._zone(zone)
         self.book_statics: dict = statics["classes"]
-        for node in all_nodes:
+        counted = bool(registry.selectors)  # no term in play: running pods count for nothing
+        for node in all_nodes if counted else ():
             zone = self._zone(node.zone) if node.zone else UNPINNED
             for pod in node.pods:
                 self._count_existing(pod, zone)
-        for node in open_nodes:
-            zone = self._zone(node.zone or "")
-            index = self.bins.add(as_row(node.free), node.name, None, zone, 1 << zone, set(node.host_ports))
+        first = self.bins.add_open(
+            np.array([_columns(node.free) for node in open_nodes], dtype=np.int64).reshape(-1, DIMENSIONS).T,
+            [node.name for node in open_nodes],
+            [self._zone(node.zone or "") for node in open_nodes],
+            [node.host_ports for node in open_nodes],
+        )
+        for index, node in enumerate(open_nodes if counted else (), start=first):
             for pod in node.pods:
                 for sid in registry.signature(pod):
                     if sid in self.bins.rows:
@@ -147,7 +154,7 @@ class PackState:
         take = len(pods) // bins_count
         shape = group.shape
         bins.free[:, index:end] -= (self._row(shape) * take)[:, None]
-        keys = [pod.key for pod in pods]
+        keys = self.replica_names.keys(pods)
         for at in range(bins_count):
             bins.pods[index + at].extend(keys[at * take : (at + 1) * take])
             bins.classes[index + at].add(klass.index)
@@ -179,3 +186,7 @@ class PackState:
                 bins.sym[bins.row(sid), index:end] += take
             elif term.topology_key == ZONE and pinned >= 0:
                 self.sym_zones.setdefault(sid, set()).add(pinned)
+
+
+def _columns(room: Resources) -> tuple[int, int, int, int, int]:
+    return (room.cpu, room.memory, room.gpu, room.pods, room.ephemeral)

@@ -22,6 +22,7 @@ from autoscaler.planner.groups import PodGroup, group_pods
 from autoscaler.planner.options import OptionBook
 from autoscaler.planner.pack_classes import PodClass, class_key
 from autoscaler.planner.pack_state import BinPackResult, PackState
+from autoscaler.planner.replicas import ReplicaNames
 from autoscaler.planner.pack_result import finish
 from autoscaler.planner.pack_rules import ALL_ZONES, Rules, rules_for, why_left
 from autoscaler.planner.families import batches, place_family
@@ -136,7 +137,7 @@ class Packer(PackState):
             return False
         index = lo + at
         bins.free[:, index] -= request
-        bins.pods[index].append(group.pods[0].key)
+        bins.pods[index].append(self.replica_names.key(group.pods[0]))
         bins.classes[index].add(klass.index)
         if bins.zone[index] == UNPINNED:
             allowed = klass.zone_ok(index)
@@ -242,10 +243,13 @@ def pack(
     config: Config,
     open_nodes: list[Node],
     all_nodes: list[Node],
+    replica_names: ReplicaNames | None = None,
 ) -> BinPackResult:
     existing = [pod for node in all_nodes for pod in node.pods]
     groups, registry = group_pods(pods_by_shape, existing)
     packer = Packer(book, config, open_nodes, all_nodes, registry)
+    if replica_names is not None:
+        packer.replica_names = replica_names
     for group in groups:
         key = class_key(group.shape.constraints)
         r = group.shape.requests

@@ -16,8 +16,10 @@ from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodSelector, PodSh
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.pack_classes import class_key, meets_shape
 from autoscaler.planner.planned import with_packed_pods
+from autoscaler.planner.replicas import as_planned
 from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
+from autoscaler.planner.backoffs import backoffs_key
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
 from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
@@ -25,6 +27,7 @@ from autoscaler.planner.limits import LimitUsage, apply_limits
 from autoscaler.planner.options import DaemonSetOverhead, OfferingKey, OptionBook
 from autoscaler.planner.types import NewNode, Placement, Plan, Unplaceable
 from autoscaler.quantity import format_bytes, format_cpu
+from autoscaler.resources import Resources
 from pricing.types import ON_DEMAND, RegionCatalog
 
 
@@ -91,7 +94,7 @@ def _open_bin_pack_nodes(nodes: Sequence[Node]) -> list[Node]:
     return [
         node
         for node in nodes
-        if node.managed and node.role == BIN_PACK and not node.unschedulable and node.free.pods > 0
+        if node.managed and node.role == BIN_PACK and not node.unschedulable and node.allocatable.pods > node.used.pods
     ]
 
 
@@ -121,9 +124,9 @@ def _option_book(
     DaemonSets (every loop, most of the time) reuse its candidate lists instead of filtering
     the whole catalog again. A pure cache: the book is a function of its inputs."""
     try:
-        key = (id(catalog), config, frozenset((backoffs or {}).items()), tuple(daemonsets))
+        key = (id(catalog), config, backoffs_key(backoffs), tuple(daemonsets))
         hash(key)
-    except (TypeError, AttributeError):  # inputs that cannot key a cache: build the book afresh
+    except TypeError:  # inputs that cannot key a cache: build the book afresh
         return OptionBook(catalog, config, backoffs, daemonsets)
     found = _BOOKS.get(key)
     if found is not None and found[0] is catalog:
@@ -146,6 +149,10 @@ def plan(
     apply_cluster_limits: bool = True,
 ) -> Plan:
     book = _option_book(catalog, config, backoffs, daemonsets)
+    # Replicas stay a count where nothing can tell them apart: no nodes to weigh them against,
+    # no pod affinity that could join them to a bin-select pod's node (planner/replicas.py).
+    counted = not nodes and not any(pod.constraints.pod_affinity for pod in pending)
+    pending, replica_names = as_planned(pending, config, counted)
     problems = [problem.message(pod.key) for pod in pending for problem in pod.annotation_problems]
 
     by_shape: dict[PodShape, list[Pod]] = {}
@@ -156,7 +163,9 @@ def plan(
             continue
         group = by_shape.get(pod.shape)
         if group is None:
-            by_shape[pod.shape] = [pod]
+            group = by_shape[pod.shape] = []
+        if pod.replicas > 1:
+            group.extend([pod] * pod.replicas)
         else:
             group.append(pod)
 
@@ -188,25 +197,28 @@ def plan(
         kept, pack_pods = _keep_launched_room(pack_pods, reusable, state)
     # The plan's bin-select nodes are room the small pods may take, as kube-scheduler will let
     # them (it prefers the emptiest node that fits): a bin-pack node launched beside would stay empty.
-    context, room = selected.as_nodes([shape.requests for shape in pack_pods]) if pack_pods else ([], [])
-    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes) + room, list(nodes) + context)
+    context, room = selected.as_nodes(Resources.least(shape.requests for shape in pack_pods)) if pack_pods else ([], [])
+    packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes) + room, list(nodes) + context, replica_names)
     selected.new_nodes, packed.placements = with_packed_pods(selected.new_nodes, packed.placements)
 
     for pods, reason in packed.unplaceable + selected.unplaceable:
-        unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
+        unplaceable.extend(Unplaceable(key, reason) for key in replica_names.keys(pods))
     for pod_set in selected.no_option:
         reason = explain_no_option(book, pod_set.shape.requests, pod_set.shape.constraints, BIN_SELECT, (ON_DEMAND,))
         unplaceable.extend(Unplaceable(pod.key, reason) for pod in pod_set.pods)
     for shape, pods in packed.no_option:
         reason = explain_no_option(book, shape.requests, shape.constraints, BIN_PACK, config.bin_packing_node_pricing)
         reason += " (bin-pack node shape: at least " + _bin_pack_shape(config) + ")"
-        unplaceable.extend(Unplaceable(pod.key, reason) for pod in pods)
+        unplaceable.extend(Unplaceable(key, reason) for key in replica_names.keys(pods))
+    if replica_names:
+        modes.update((key, modes[pod.key]) for key, pod in replica_names.all_keys() if pod.key in modes)
 
     new_nodes = selected.new_nodes + packed.new_nodes
     if apply_cluster_limits and (
         config.max_nodes is not None or config.cluster_gpu_limit is not None or config.max_cluster_hourly_cost is not None
     ):
         pods_by_key = {pod.key: pod for pod in pending}
+        pods_by_key.update(replica_names.all_keys())
         new_nodes, blocked = apply_limits(_order_for_limits(new_nodes, pods_by_key), config, LimitUsage.of(nodes))
         unplaceable.extend(blocked)
 

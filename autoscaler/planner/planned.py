@@ -172,7 +172,7 @@ class PlannedNodes:
             free = option.allocatable - used
             # A node whose zone the provider picks takes no pod a zone rule counts: where it lands
             # would decide that rule after the plan.
-            roomy = (len(option.zones) == 1 or not self.zone_counted) and any(not need.shortfall(free) for need in small)
+            roomy = (len(option.zones) == 1 or not self.zone_counted) and any(need.fits_in(free) for need in small)
             name = f"planned-{index}"
             if not roomy and name not in self.index_of:
                 continue

@@ -53,19 +53,19 @@ def triage(pods: Sequence[Pod], config: Config) -> PodTriage:
     for pod in pods:
         reason = _needs_no_node(pod)
         if reason:
-            out.skipped.append((pod.key, reason))
+            out.skipped.extend((key, reason) for key in pod.replica_keys)
         else:
             live.append(pod)
     managed = [pod for pod in live if is_managed(pod, config)]
     if managed or not live:
         out.planned = managed
         reason = f"not managed: lacks the managedPodLabels {_labels_text(config)}; the daemon would not act for it"
-        out.skipped += [(pod.key, reason) for pod in live if not is_managed(pod, config)]
+        out.skipped += [(key, reason) for pod in live if not is_managed(pod, config) for key in pod.replica_keys]
     else:
         out.planned = live
         out.notes.append(
-            f"no pod carries the managedPodLabels ({_labels_text(config)}): all {len(live)} pods are planned as if "
-            "managed; the daemon acts only for pods with these labels"
+            f"no pod carries the managedPodLabels ({_labels_text(config)}): all {sum(p.replicas for p in live)} pods "
+            "are planned as if managed; the daemon acts only for pods with these labels"
         )
     return out
 

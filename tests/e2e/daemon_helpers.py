@@ -55,9 +55,10 @@ BASE_CONFIG: dict[str, Any] = {
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25,
-             check: Callable[[], None] | None = None) -> Any:
+             check: Callable[[], None] | None = None, describe: Callable[[], Any] | None = None) -> Any:
     """Poll until ``predicate()`` is truthy and return it; ``check()`` runs every round (it may
-    raise, e.g. when a daemon died). API errors inside the predicate count as 'not yet'."""
+    raise, e.g. when a daemon died). API errors inside the predicate count as 'not yet'.
+    ``describe()``, when given, says what was seen instead, in the timeout's message."""
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while True:
@@ -73,6 +74,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
             last_exc = exc
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_exc!r})" if last_exc else ""
+            if describe is not None:
+                try:
+                    detail += f"; seen: {describe()!r}"
+                except Exception as exc:  # noqa: BLE001 - the description is best effort
+                    detail += f"; seen: unknown ({exc!r})"
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}{detail}")
         time.sleep(interval)
 
@@ -579,8 +585,9 @@ class AutoscalerEnv:
     def managed_nodes(self) -> list:
         return managed_nodes(self.core)
 
-    def wait(self, predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-        return wait_for(predicate, timeout, what, interval, check=self.check_daemons)
+    def wait(self, predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25,
+             describe: Callable[[], Any] | None = None) -> Any:
+        return wait_for(predicate, timeout, what, interval, check=self.check_daemons, describe=describe)
 
     def hold(self, seconds: float, invariant: Callable[[], None], interval: float = 0.5) -> None:
         hold(seconds, invariant, interval, check=self.check_daemons)

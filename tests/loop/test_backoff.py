@@ -163,3 +163,24 @@ def test_a_providers_own_duration_replaces_the_kinds_and_may_pass_the_cap(tracke
     assert tracker.record_failure(allocation, FailureKind.INSUFFICIENT_CAPACITY, T0, base=3600) == 3600
     assert tracker.record_failure(allocation, FailureKind.INSUFFICIENT_CAPACITY, T0 + 3601, base=3600) == 3600
     assert tracker.record_failure(G5, FailureKind.THROTTLED, T0, base=0.0) == 120
+
+
+def test_a_view_answers_from_the_back_offs_in_force_when_it_was_made_and_plans_share_books_by_them(tracker):
+    """Given a view made with nothing backed off, when g6.8xlarge fails afterwards, then that
+    view still offers it (its plan and the option book made for it answer from one fixed set),
+    a new view backs it off, and a plan with the old view after one with the new picks
+    g6.8xlarge again: the two views key different option books."""
+    from autoscaler.config import config_from_mapping
+    from autoscaler.planner import plan
+    from tests.helpers import catalog, make_pod
+
+    before = tracker.view(1000.0)
+    tracker.record_failure(FailureScope.offering("g6.8xlarge", "on-demand", None), FailureKind.INSUFFICIENT_CAPACITY, 1000.0)
+    after = tracker.view(1000.0)
+    assert before.reason("g6.8xlarge", "on-demand", "us-east-1a") is None
+    assert after.reason("g6.8xlarge", "on-demand", "us-east-1a")
+    assert before.cache_key() != after.cache_key() and before.cache_key() == tracker.view(5000.0).cache_key()
+    pods = [make_pod("train", "30", "100Gi", gpu=1)]
+    config, aws = config_from_mapping({}), catalog()
+    assert plan(pods, aws, config, backoffs=after).new_nodes[0].instance_type != "g6.8xlarge"
+    assert plan(pods, aws, config, backoffs=before).new_nodes[0].instance_type == "g6.8xlarge"
