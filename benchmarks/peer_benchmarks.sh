@@ -26,8 +26,10 @@
 # are not Go-module tags, and a module zip would lack the nested ./apis module
 # that go.mod replaces locally, so CA source comes from git, not the proxy.)
 #
-# Cold cost (2-core machine, empty module cache): Karpenter test build ~3 min,
-# CA test build ~4 min, benchmark runs ~15-25 min  => roughly 25-35 min total.
+# Cold cost (measured on a busy 2-core machine, empty module cache): Karpenter
+# download+test build ~3 min, CA dependency download ~1 min + test build ~4 min,
+# benchmark runs ~7-9 min (Karpenter) + ~1.5 min (CA) => roughly 15-20 min total
+# (~7 min when the Go build cache is warm). Timings are noisy on a shared box.
 # All work happens in ${TMPDIR:-/tmp}/peers; nothing in this repository is touched.
 #
 # Usage: benchmarks/peer_benchmarks.sh [karpenter|ca|all]   (default: all)
