@@ -198,12 +198,14 @@ def _expand_deployment(obj: ManifestObject) -> list[ExpandedPod]:
     return _replicas(obj, template, names, owner, labels)
 
 
-def _replicas(obj: ManifestObject, template: _Template, names: list[str], owner: dict, labels: dict | None = None) -> list[ExpandedPod]:
-    """The pods of a ReplicaSet: identical but for their names. Read-only callers get one
-    ExpandedPod standing for all of them (replicas stay a count); others one pod each."""
+def _replicas(
+    obj: ManifestObject, template: _Template, names: list[str], owner: dict, labels: dict | None = None, group: str = ""
+) -> list[ExpandedPod]:
+    """Pods of one template that differ only in their names (a ReplicaSet's, a Job's). Read-only
+    callers get one ExpandedPod standing for all of them (replicas stay a count); others one each."""
     if SHARED_SPECS.get() and len(names) > 1:
-        return [obj.pod(template.pod(names[0], obj.namespace, owner, labels), replica_names=tuple(names))]
-    return [obj.pod(template.pod(name, obj.namespace, owner, labels)) for name in names]
+        return [obj.pod(template.pod(names[0], obj.namespace, owner, labels), group, tuple(names))]
+    return [obj.pod(template.pod(name, obj.namespace, owner, labels), group) for name in names]
 
 
 def _expand_replicaset(obj: ManifestObject) -> list[ExpandedPod]:
@@ -274,7 +276,7 @@ def _job_pods(
         "batch.kubernetes.io/controller-uid": owner["uid"],
     }
     names = _generated_names(f"{job_name}-", f"Job/{obj.namespace}/{job_name}", count)
-    return [obj.pod(template.pod(name, obj.namespace, owner, labels), group) for name in names]
+    return _replicas(obj, template, names, owner, labels, group)
 
 
 def _expand_job(obj: ManifestObject) -> list[ExpandedPod]:

@@ -134,3 +134,22 @@ def _loaded(*objects):
         with open(path, "w") as handle:
             handle.write(yaml.safe_dump_all(objects))
         return load_manifest_files([path], read_only=True)
+
+
+def test_a_jobs_pods_are_a_count_too(tmp_path, capsys):
+    """Given a Job with parallelism 1,000 of 1 CPU, when previewed, then it is read as one pod
+    standing for 1,000 and 1,000 distinct pod names are placed."""
+    job = {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "render", "namespace": "shop"},
+        "spec": {"parallelism": 1000, "completions": 1000, "template": {
+            "metadata": {"labels": MANAGED},
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "r", "image": "r", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}},
+    }
+    path = write(tmp_path, job)
+    [expanded] = load_manifest_files([path], read_only=True).pods
+    assert expanded.count == 1000
+    assert main(["preview", "-f", path, "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    placed = [pod for node in out["targets"][0]["nodes"] for pod in node["pods"]]
+    assert len(placed) == len(set(placed)) == 1000

@@ -160,8 +160,10 @@ class SimulatedProvider(FaultInjection):
             if self.on_terminate is not None:
                 try:
                     self.on_terminate(launch.instance)
-                except Exception:
-                    log.exception("on_terminate failed for simulated instance %s", instance_id)
+                except Exception as err:  # noqa: BLE001 - e.g. the API server is down while the node is deleted
+                    log.warning("simulated instance %s terminated, but its node could not be removed (%s: %s)",
+                                instance_id, type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+                    log.debug("on_terminate failed", exc_info=True)
 
     def call_latency(self, kind: str) -> float:
         """Seconds of simulated time a call takes to answer: `call_time` for launch and
@@ -251,8 +253,10 @@ class SimulatedProvider(FaultInjection):
         if self.on_boot is not None and launch.request is not None:
             try:
                 self.on_boot(running, self.faults.as_registered(launch.request))
-            except Exception:
-                log.exception("on_boot failed for simulated instance %s; retrying next tick", running.instance_id)
+            except Exception as err:  # noqa: BLE001 - e.g. the API server is down: the node registers next tick
+                log.warning("simulated instance %s could not register its node yet (%s: %s); retrying next tick",
+                            running.instance_id, type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+                log.debug("on_boot failed", exc_info=True)
                 return
         launch.instance = running
         self._save()
