@@ -53,6 +53,22 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# bench_package MODULE_DIR PACKAGE TEST_BINARY PATTERN BENCHTIME OUT TITLE [go test build flags...]
+# Build PACKAGE's test binary, run the benchmarks matching PATTERN in the package's directory
+# (where its test data are), keep the output in OUT and print it as seconds per op.
+bench_package() {
+    local module=$1 package=$2 binary=$3 pattern=$4 benchtime=$5 out=$6 title=$7
+    shift 7
+    (cd "$module" && time nice -n 10 go test -c "$@" -o "$binary" "./$package/")
+    log "running $pattern benchtime=$benchtime count=$COUNT"
+    (cd "$module/$package" &&
+        nice -n 10 "$binary" -test.run '^$' -test.bench "$pattern" \
+            -test.benchtime="$benchtime" -test.count="$COUNT" -test.benchmem) |
+        tee "$out"
+    echo "== $title"
+    summarize "$out"
+}
+
 # Print each "Benchmark... N <ns> ns/op" line as seconds per op, then min/median.
 summarize() {
     awk '
@@ -84,16 +100,9 @@ run_karpenter() {
         chmod -R u+w "$src"
     fi
     log "building Karpenter $KARPENTER_VERSION scheduling benchmark (tag test_performance)"
-    (cd "$src" && time nice -n 10 go test -c -tags test_performance \
-        -o "$SCRATCH/karpenter-sched.test" ./pkg/controllers/provisioning/scheduling/)
-    log "running BenchmarkScheduling1000/5000 benchtime=$K_BENCHTIME count=$COUNT"
-    (cd "$src/pkg/controllers/provisioning/scheduling" &&
-        nice -n 10 "$SCRATCH/karpenter-sched.test" -test.run '^$' \
-            -test.bench '^BenchmarkScheduling(1000|5000)$' \
-            -test.benchtime="$K_BENCHTIME" -test.count="$COUNT" -test.benchmem) |
-        tee "$SCRATCH/karpenter-bench.txt"
-    echo "== Karpenter $KARPENTER_VERSION (400 fake instance types), seconds per Solve:"
-    summarize "$SCRATCH/karpenter-bench.txt"
+    bench_package "$src" pkg/controllers/provisioning/scheduling "$SCRATCH/karpenter-sched.test" \
+        '^BenchmarkScheduling(1000|5000)$' "$K_BENCHTIME" "$SCRATCH/karpenter-bench.txt" \
+        "Karpenter $KARPENTER_VERSION (400 fake instance types), seconds per Solve:" -tags test_performance
 }
 
 fetch_ca() {
@@ -180,16 +189,10 @@ run_ca() {
     fetch_ca
     local mod="$SCRATCH/ca-$CA_TAG/cluster-autoscaler"
     write_ca_fastpath_bench "$mod/estimator"
-    log "building CA $CA_TAG estimator benchmark"
-    (cd "$mod" && time nice -n 10 go test -c -o "$SCRATCH/ca-estimator.test" ./estimator/)
-    log "running BenchmarkBinpackingEstimate (default + PeerFastpath) benchtime=$CA_BENCHTIME count=$COUNT"
-    (cd "$mod/estimator" &&
-        nice -n 10 "$SCRATCH/ca-estimator.test" -test.run '^$' \
-            -test.bench '^BenchmarkBinpackingEstimate(PeerFastpath)?$' \
-            -test.benchtime="$CA_BENCHTIME" -test.count="$COUNT" -test.benchmem) |
-        tee "$SCRATCH/ca-bench.txt"
-    echo "== Cluster Autoscaler $CA_TAG (51,000 pods -> 2595 nodes), seconds per Estimate:"
-    summarize "$SCRATCH/ca-bench.txt"
+    log "building CA $CA_TAG estimator benchmark (default + PeerFastpath)"
+    bench_package "$mod" estimator "$SCRATCH/ca-estimator.test" \
+        '^BenchmarkBinpackingEstimate(PeerFastpath)?$' "$CA_BENCHTIME" "$SCRATCH/ca-bench.txt" \
+        "Cluster Autoscaler $CA_TAG (51,000 pods -> 2595 nodes), seconds per Estimate:"
 }
 
 go version

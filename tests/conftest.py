@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 # Compiled catalogs (pricing/compiled.py) go to a directory of this run's own: the tests, and
 # the daemons and previews they start, never read one a previous run or the user left.
 os.environ["SMART_AUTOSCALER_CACHE_DIR"] = tempfile.mkdtemp(prefix="smart-autoscaler-test-cache-")
+atexit.register(shutil.rmtree, os.environ["SMART_AUTOSCALER_CACHE_DIR"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
