@@ -20,29 +20,30 @@ _LIMIT = 200_000  # nodes remembered; beyond it (nodes come and go) the memory s
 @dataclass(frozen=True, slots=True)
 class NodeLoad:
     used: Resources  # requests of every pod bound to the node (DaemonSet pods too)
-    evictable: Resources  # requests of the pods a drain moves (see autoscaler.scaledown.evictable)
+    evictable: Resources  # requests of the pods a drain moves (evictable below)
     workload_pods: int  # pods that are not DaemonSet pods
     evictable_pods: int
     ports: frozenset  # host ports the pods hold
 
 
-def _evictable(pod: Pod) -> bool:
-    # autoscaler.scaledown.evictable, which imports this module
+def evictable(pod: Pod) -> bool:
+    """Pods a drain must move: not DaemonSet pods, not mirror pods of static pods (owned by
+    the Node itself), not finished ones."""
     return not pod.daemonset and not pod.terminal and pod.owner_kind != "Node"
 
 
 def _measure(pods: tuple[Pod, ...]) -> NodeLoad:
     workload = sum(1 for pod in pods if not pod.daemonset)
-    evictable = [pod for pod in pods if _evictable(pod)]
+    evictable_pods = [pod for pod in pods if evictable(pod)]
     ports: frozenset = frozenset()
     for pod in pods:
         if pod.shape.constraints.host_ports:
             ports = ports | pod.shape.constraints.host_ports
     return NodeLoad(
         Resources.total(pod.shape.requests for pod in pods),
-        Resources.total(pod.shape.requests for pod in evictable),
+        Resources.total(pod.shape.requests for pod in evictable_pods),
         workload,
-        len(evictable),
+        len(evictable_pods),
         ports,
     )
 

@@ -19,7 +19,7 @@ from autoscaler.model import BIN_PACK, BIN_SELECT, Pod
 from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
-from autoscaler.nodeload import node_load
+from autoscaler.nodeload import evictable, node_load
 from autoscaler.resources import Resources
 from autoscaler.snapshot import has_startup_taint, is_managed_node
 
@@ -35,12 +35,6 @@ class ScaleDownDecision:
     to_drain: list[DrainCandidate] = field(default_factory=list)
     kept: dict[str, str] = field(default_factory=dict)  # unneeded node -> why it stays
     unreadable: list[Pod] = field(default_factory=list)  # pods that alone keep an unneeded node
-
-
-def evictable(pod: Pod) -> bool:
-    """Pods a drain must move: not DaemonSet pods, not mirror pods of static pods (owned by
-    the Node itself), not finished ones."""
-    return not pod.daemonset and not pod.terminal and pod.owner_kind != "Node"
 
 
 def eviction_blocker(pod: Pod, pdbs: Iterable[PdbInfo]) -> str | None:

@@ -49,7 +49,7 @@ from autoscaler.planner.backoffs import Backoffs
 from autoscaler.planner.needs import needs_capacity
 from autoscaler.planner.types import NewNode
 from autoscaler.resources import Resources
-from autoscaler.scaledown import evictable
+from autoscaler.nodeload import evictable
 from autoscaler.snapshot import has_startup_taint
 
 PodSetKey = tuple[str, PodShape]

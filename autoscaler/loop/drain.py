@@ -28,7 +28,8 @@ from autoscaler.loop.events import SCALE_DOWN_BLOCKED, EventReporter
 from autoscaler.loop.evictions import ERROR, Evictions
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
-from autoscaler.scaledown import eviction_blocker, evictable
+from autoscaler.nodeload import evictable
+from autoscaler.scaledown import eviction_blocker
 from pricing.types import Taint
 from providers.base import Instance, Provider, provider_id_key
 

@@ -18,7 +18,7 @@ from autoscaler.loop.evictions import ERROR, WAITING, Evictions
 from autoscaler.metrics import Metrics
 from autoscaler.model import Pod
 from autoscaler.planner.hotnodes import COLOURS, HOT_TAINT, RED, UNKNOWN, HotNodeAction, decide_hot_nodes
-from autoscaler.scaledown import evictable
+from autoscaler.nodeload import evictable
 from autoscaler.usage import MetricsSource, UsageReport
 
 log = logging.getLogger("smart_autoscaler.loop.hotnodes")

@@ -60,65 +60,30 @@ class Bins:
         self, room: np.ndarray, count: int, option: NodeOption, zone: int, zmask: int, ports: frozenset
     ) -> int:
         """`count` new, empty bins of one option; the index of the first."""
-        if self.count + count > self.free.shape[1]:
-            self._grow(self.count + count - self.free.shape[1])
-        first, end = self.count, self.count + count
-        self.free[:, first:end] = room[:, None]
-        self.zone[first:end] = zone
-        self.zmask[first:end] = zmask
-        self.version += 1
-        self.names.extend([None] * count)
-        self.options.extend([option] * count)
-        self.pods.extend([] for _ in range(count))
-        self.ports.extend(set(ports) for _ in range(count))
-        self.classes.extend(set() for _ in range(count))
-        self.count = end
-        return first
+        return self._append(room[:, None], count, zone, zmask, [None] * count, [option] * count, [ports] * count)
 
     def add_open(self, rooms: np.ndarray, names: list[str], zones: list[int], ports: list[frozenset]) -> int:
         """Bins for nodes that exist (one column of `rooms` each, pinned to their zones); the
         index of the first."""
-        count = len(names)
+        zone = np.array(zones, dtype=np.int64)
+        return self._append(rooms, len(names), zone, np.left_shift(1, zone), names, [None] * len(names), ports)
+
+    def _append(self, rooms, count: int, zone, zmask, names: list, options: list, ports: list) -> int:
         if self.count + count > self.free.shape[1]:
             self._grow(self.count + count - self.free.shape[1])
         first, end = self.count, self.count + count
         if count:
             self.free[:, first:end] = rooms
-            zone = np.array(zones, dtype=np.int64)
             self.zone[first:end] = zone
-            self.zmask[first:end] = np.left_shift(1, zone)
+            self.zmask[first:end] = zmask
             self.version += 1
         self.names.extend(names)
-        self.options.extend([None] * count)
+        self.options.extend(options)
         self.pods.extend([] for _ in range(count))
         self.ports.extend(set(p) for p in ports)
         self.classes.extend(set() for _ in range(count))
         self.count = end
         return first
-
-    def add(
-        self,
-        room: np.ndarray,
-        name: str | None,
-        option: NodeOption | None,
-        zone: int,
-        zmask: int,
-        ports: set[HostPort] | None = None,
-    ) -> int:
-        if self.count == self.free.shape[1]:
-            self._grow(1)
-        index = self.count
-        self.free[:, index] = room
-        self.zone[index] = zone
-        self.zmask[index] = zmask
-        self.version += 1
-        self.names.append(name)
-        self.options.append(option)
-        self.pods.append([])
-        self.ports.append(set(ports or ()))
-        self.classes.append(set())
-        self.count += 1
-        return index
 
 
 def room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:

@@ -27,7 +27,8 @@ from autoscaler.config import Config
 from autoscaler.model import BIN_PACK, Pod
 from autoscaler.nodelabels import ROLE
 from autoscaler.planner.needs import is_managed
-from autoscaler.scaledown import eviction_blocker, evictable
+from autoscaler.nodeload import evictable
+from autoscaler.scaledown import eviction_blocker
 from autoscaler.snapshot import is_managed_node
 from autoscaler.usage import UsageReport, UsageSample
 from pricing.types import Taint

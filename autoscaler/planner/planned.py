@@ -135,7 +135,7 @@ class PlannedNodes:
             index = self.index_of[chosen]
             node = new_nodes[index]
             need = self.state.nodes[chosen].pods
-            total = sum((p.requests for p in need[1:]), need[0].requests)
+            total = Resources.total(p.requests for p in need)
             alternatives = tuple(a for a in node.alternatives if not total.shortfall(a.allocatable))
             new_nodes[index] = replace(node, pods=node.pods + (pod.key,), alternatives=alternatives)
         return left

@@ -46,7 +46,7 @@ class ReplicaNames:
         return [next(left[pod.key]) if pod.replicas > 1 else pod.key for pod in pods]
 
     def key(self, pod: Pod) -> str:
-        return next(self._left[pod.key]) if pod.replicas > 1 and self._left else pod.key
+        return self.keys((pod,))[0]
 
     def all_keys(self) -> Iterator[tuple[str, Pod]]:
         """Every replica's key with its template (the templates' own keys included)."""

@@ -23,7 +23,7 @@ from autoscaler.config import Config
 from autoscaler.model import Pod
 from autoscaler.planner.needs import is_managed
 from autoscaler.planner.types import NewNode, Plan
-from autoscaler.scaledown import evictable
+from autoscaler.nodeload import evictable
 from autoscaler.snapshot import is_managed_node
 from pricing.types import Taint
 

@@ -217,9 +217,7 @@ class InMemoryCluster:
                 bound[pod.node_name].append(pod)
         states = []
         for name, node in self.nodes.items():
-            used = Resources()
-            for pod in bound[name]:
-                used += pod.requests
+            used = Resources.total(pod.requests for pod in bound[name])
             states.append(
                 NodeState(
                     name,

@@ -26,7 +26,7 @@ from pathlib import Path
 from autoscaler.cluster import EvictionOutcome
 from autoscaler.config import config_from_mapping
 from autoscaler.quantity import parse_count, parse_cpu_millis
-from autoscaler.scaledown import evictable
+from autoscaler.nodeload import evictable
 from autoscaler.sim.cluster import PdbSpec
 from autoscaler.sim.scenario import Scenario, ScenarioEvent, Simulation
 

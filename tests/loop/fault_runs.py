@@ -37,7 +37,7 @@ from autoscaler.config import config_from_mapping
 from autoscaler.loop.reconcile import Reconciler
 from autoscaler.podrecord import read_pod
 from autoscaler.podspec import PodSpecError
-from autoscaler.scaledown import evictable
+from autoscaler.nodeload import evictable
 from autoscaler.sim.scenario import Scenario, Simulation
 from autoscaler.snapshot import is_managed_node
 from pricing.types import Taint
