@@ -297,9 +297,13 @@ class Pod:
     replicas: int = 1
     replica_names: Sequence[str] = field(default=(), repr=False, compare=False)
     key: str = field(init=False, repr=False, compare=False)  # namespace/name, computed once
+    # The replicas' keys, made once with the object as `key` is (empty for a single pod).
+    _replica_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
+        keys = tuple(map(f"{self.namespace}/".__add__, self.replica_names)) if self.replicas > 1 else ()
+        object.__setattr__(self, "_replica_keys", keys)
 
     @property
     def requests(self) -> Resources:
@@ -314,11 +318,9 @@ class Pod:
         return self.phase in ("Succeeded", "Failed")
 
     @property
-    def replica_keys(self) -> list[str]:
+    def replica_keys(self) -> tuple[str, ...]:
         """The keys of every pod this object stands for (itself alone, unless replicas)."""
-        if self.replicas <= 1:
-            return [self.key]
-        return [f"{self.namespace}/{name}" for name in self.replica_names]
+        return self._replica_keys or (self.key,)
 
 
 @dataclass(frozen=True, slots=True)

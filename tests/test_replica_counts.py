@@ -83,6 +83,24 @@ def test_counted_replicas_get_the_plan_they_get_one_by_one():
     assert set(counted.modes) == set(singles.modes)
 
 
+def test_workloads_of_one_shape_share_nodes_and_each_replica_is_named_once():
+    """Given two Deployments of the same shape (7 and 30 replicas of 1 CPU / 1Gi) and a bare Pod
+    of that shape between them, when planned as counts, then some node holds pods of both
+    workloads, every one of the 38 pods is on exactly one node, and the plan is the one pod-by-pod
+    planning makes, modes included (read per replica)."""
+    bare = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "solo", "namespace": "shop", "labels": dict(MANAGED)},
+            "spec": {"containers": [{"name": "app", "image": "app", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}
+    pods, _ = pods_of(_loaded(deployment("a", 7, "1", "1Gi"), bare, deployment("b", 30, "1", "1Gi")), config_from_mapping({}))
+    assert [p.replicas for p in pods] == [7, 1, 30]
+    catalog, config = region_catalog("aws", "us-east-1"), config_from_mapping({})
+    counted, singles = plan(pods, catalog, config), plan(one_by_one(pods), catalog, config)
+    assert summary(counted) == summary(singles)
+    placed = [key for node in counted.new_nodes for key in node.pods]
+    assert len(placed) == len(set(placed)) == 38
+    assert any({k.split("/")[1].split("-")[0] for k in node.pods} >= {"a", "b"} for node in counted.new_nodes)
+    assert dict(counted.modes) == dict(singles.modes) and counted.modes[pods[2].replica_keys[-1]] == "bin-pack"
+
+
 def test_replicas_a_rule_tells_apart_are_planned_one_by_one():
     """Given 3 replicas holding hostPort 8080, 4 with a hostname spread and 2 with zone
     anti-affinity, when planned as counts, then they are planned as pod-by-pod planning does:

@@ -17,6 +17,7 @@ from autoscaler.planner.fit import DIMENSIONS
 from autoscaler.planner.options import NodeOption
 
 UNPINNED = -1
+_NO_CLASSES: frozenset[int] = frozenset()
 
 
 class Bins:
@@ -38,8 +39,10 @@ class Bins:
         self.names: list[str | None] = []  # None for a new node
         self.options: list[NodeOption | None] = []
         self.pods: list[list[str]] = []
-        self.ports: list[set[HostPort]] = []
-        self.classes: list[set[int]] = []  # pod classes on the bin (for alternatives)
+        # Host ports taken and pod classes (for alternatives) per bin, as frozensets replaced
+        # when they grow: a block of bins opened together shares one until they differ.
+        self.ports: list[frozenset[HostPort]] = []
+        self.classes: list[frozenset[int]] = []
 
     def row(self, sid: int) -> int:
         """The row of a selector in counts, sym and hold (the zero row when no hostname term
@@ -79,11 +82,27 @@ class Bins:
             self.version += 1
         self.names.extend(names)
         self.options.extend(options)
-        self.pods.extend([] for _ in range(count))
-        self.ports.extend(set(p) for p in ports)
-        self.classes.extend(set() for _ in range(count))
+        self.pods.extend([[] for _ in range(count)])
+        self.ports.extend(ports)
+        self.classes.extend([_NO_CLASSES] * count)
         self.count = end
         return first
+
+    def add_class(self, start: int, end: int, klass: int) -> None:
+        """Pods of class `klass` are on bins `start` to `end` (exclusive)."""
+        made: dict[int, frozenset[int]] = {}
+        classes = self.classes
+        for index in range(start, end):
+            have = classes[index]
+            if klass not in have:
+                grown = made.get(id(have))
+                if grown is None:
+                    grown = made[id(have)] = have | {klass}
+                classes[index] = grown
+
+    def add_ports(self, start: int, end: int, ports: frozenset[HostPort]) -> None:
+        for index in range(start, end):
+            self.ports[index] = self.ports[index] | ports
 
 
 def room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:

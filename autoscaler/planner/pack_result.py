@@ -17,26 +17,31 @@ def finish(packer: Packer) -> BinPackResult:
     """The new nodes (with alternatives) and the placements on open nodes the bins hold."""
     bins, result = packer.bins, packer.result
     new: dict[tuple, list[int]] = {}
+    held, names, options, classes, zones = bins.pods, bins.names, bins.options, bins.classes, bins.zone.tolist()
     for index in range(bins.count):
-        if not bins.pods[index]:
+        if not held[index]:
             continue
-        name = bins.names[index]
+        name = names[index]
         if name is not None:
-            result.placements.extend(Placement(pod, name) for pod in bins.pods[index])
+            result.placements.extend(Placement(pod, name) for pod in held[index])
             continue
-        option = bins.options[index]
-        key = (tuple(sorted(bins.classes[index])), int(bins.zone[index]), option.name, option.capacity_type)
-        new.setdefault(key, []).append(index)
+        option = options[index]
+        key = (classes[index], zones[index], option.name, option.capacity_type)
+        found = new.get(key)
+        if found is None:
+            new[key] = [index]
+        else:
+            found.append(index)
     chosen_nodes: dict[int, NewNode] = {}
-    for (classes, zone, _, _), indexes in new.items():
-        option = bins.options[indexes[0]]
+    for (on_bin, zone, _, _), indexes in new.items():
+        option = options[indexes[0]]
         zone_name = packer.zone_names[zone] if zone >= 0 else None
         if zone_name is not None and option.zones != (zone_name,):
             option = replace(option, zones=(zone_name,))
         used = as_row(option.allocatable)[None, :] - bins.free[:, indexes].T
-        members = [packer.class_list[i] for i in classes]
+        members = [packer.class_list[i] for i in sorted(on_bin)]
         alternatives = members[0].alternatives(option, used, zone_name, members[1:])
-        for at, index in enumerate(indexes):
-            chosen_nodes[index] = NewNode(option, BIN_PACK, tuple(bins.pods[index]), alternatives[at])
+        for index, others in zip(indexes, alternatives):
+            chosen_nodes[index] = NewNode(option, BIN_PACK, tuple(held[index]), others)
     result.new_nodes.extend(chosen_nodes[index] for index in sorted(chosen_nodes))
     return result

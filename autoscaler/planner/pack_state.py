@@ -155,11 +155,12 @@ class PackState:
         shape = group.shape
         bins.free[:, index:end] -= (self._row(shape) * take)[:, None]
         keys = self.replica_names.keys(pods)
+        held = bins.pods
         for at in range(bins_count):
-            bins.pods[index + at].extend(keys[at * take : (at + 1) * take])
-            bins.classes[index + at].add(klass.index)
-            if shape.constraints.host_ports:
-                bins.ports[index + at] |= shape.constraints.host_ports
+            held[index + at].extend(keys[at * take : (at + 1) * take])
+        bins.add_class(index, end, klass.index)
+        if shape.constraints.host_ports:
+            bins.add_ports(index, end, shape.constraints.host_ports)
         if zone >= 0 and bins.zone[index] == UNPINNED:
             bins.zone[index:end] = zone
             bins.zmask[index:end] = 1 << zone

@@ -138,7 +138,7 @@ class Packer(PackState):
         index = lo + at
         bins.free[:, index] -= request
         bins.pods[index].append(self.replica_names.key(group.pods[0]))
-        bins.classes[index].add(klass.index)
+        bins.add_class(index, index + 1, klass.index)
         if bins.zone[index] == UNPINNED:
             allowed = klass.zone_ok(index)
             if int(bins.zmask[index]) & ~allowed:

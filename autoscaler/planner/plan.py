@@ -16,7 +16,7 @@ from autoscaler.model import BIN_PACK, BIN_SELECT, Node, Pod, PodSelector, PodSh
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.pack_classes import class_key, meets_shape
 from autoscaler.planner.planned import with_packed_pods
-from autoscaler.planner.replicas import as_planned
+from autoscaler.planner.replicas import as_planned, repeated
 from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.backoffs import backoffs_key
@@ -25,7 +25,7 @@ from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
 from autoscaler.planner.limits import LimitUsage, apply_limits
 from autoscaler.planner.options import DaemonSetOverhead, OfferingKey, OptionBook
-from autoscaler.planner.types import NewNode, Placement, Plan, Unplaceable
+from autoscaler.planner.types import NewNode, Placement, Plan, PodModes, Unplaceable
 from autoscaler.quantity import format_bytes, format_cpu
 from autoscaler.resources import Resources
 from pricing.types import ON_DEMAND, RegionCatalog
@@ -164,10 +164,7 @@ def plan(
         group = by_shape.get(pod.shape)
         if group is None:
             group = by_shape[pod.shape] = []
-        if pod.replicas > 1:
-            group.extend([pod] * pod.replicas)
-        else:
-            group.append(pod)
+        group.append(pod)  # a pod standing for replicas once (repeated for the packer)
 
     modes: dict[str, str] = {}
     pack_pods: dict[PodShape, list[Pod]] = {}
@@ -178,9 +175,9 @@ def plan(
         selected_too = _sized_with_bin_select(shape, pods, together, book, config) if mode == BIN_PACK else pods
         if len(selected_too) < len(pods):
             keys = {pod.key for pod in selected_too}
-            packed_pods = [pod for pod in pods if pod.key not in keys]
+            packed_pods = [pod for pod in pods if pod.key not in keys] if keys else pods
             modes.update(dict.fromkeys((pod.key for pod in packed_pods), BIN_PACK))
-            pack_pods[shape] = packed_pods
+            pack_pods[shape] = repeated(packed_pods) if replica_names else packed_pods
         modes.update(dict.fromkeys((pod.key for pod in selected_too), BIN_SELECT))
         for pod in selected_too:
             sets.setdefault((pod.owner or pod.key, shape), []).append(pod)
@@ -210,8 +207,7 @@ def plan(
         reason = explain_no_option(book, shape.requests, shape.constraints, BIN_PACK, config.bin_packing_node_pricing)
         reason += " (bin-pack node shape: at least " + _bin_pack_shape(config) + ")"
         unplaceable.extend(Unplaceable(key, reason) for key in replica_names.keys(pods))
-    if replica_names:
-        modes.update((key, modes[pod.key]) for key, pod in replica_names.all_keys() if pod.key in modes)
+    replica_modes = [(pod.replica_keys, modes[key]) for key, pod in replica_names.templates.items() if key in modes]
 
     new_nodes = selected.new_nodes + packed.new_nodes
     if apply_cluster_limits and (
@@ -227,7 +223,7 @@ def plan(
         placements=tuple(selected.placements + kept + packed.placements),
         unplaceable=tuple(unplaceable),
         problems=tuple(problems),
-        modes=modes,
+        modes=PodModes(modes, replica_modes),
     )
 
 

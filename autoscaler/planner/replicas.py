@@ -25,34 +25,58 @@ def interchangeable(pod: Pod, config: Config) -> bool:
 
 
 class ReplicaNames:
-    """The names of the replicas planned as a count, handed out in order as pods are placed."""
+    """The keys of the replicas planned as a count, handed out in order as pods are placed.
+
+    A workload's replicas are one contiguous run of the one template object in a group's pod
+    list (`repeated`), so a slice of that list starting and ending on the template is all
+    template: its keys are one slice of the workload's keys, never a step per pod."""
 
     def __init__(self) -> None:
-        self._left: dict[str, Iterator[str]] = {}  # template key -> its names not yet handed out
         self.templates: dict[str, Pod] = {}
+        self._next: dict[str, int] = {}  # template key -> index of its first key not handed out
 
     def __bool__(self) -> bool:
-        return bool(self._left)
+        return bool(self.templates)
 
     def add(self, pod: Pod) -> None:
         self.templates[pod.key] = pod
-        self._left[pod.key] = iter([f"{pod.namespace}/{name}" for name in pod.replica_names])
+        self._next[pod.key] = 0
 
-    def keys(self, pods: Iterable[Pod]) -> list[str]:
-        """The pods' keys, a replica's being the next name of its workload."""
-        if not self._left:
+    def keys(self, pods: Sequence[Pod]) -> Sequence[str]:
+        """The pods' keys, a replica's being the next key of its workload."""
+        if not self.templates:
             return [pod.key for pod in pods]
-        left = self._left
-        return [next(left[pod.key]) if pod.replicas > 1 else pod.key for pod in pods]
+        if pods and pods[0] is pods[-1] and pods[0].key in self.templates:
+            return self._take(pods[0], len(pods))
+        out: list[str] = []
+        for pod in pods:
+            out.extend(self._take(pod, 1) if pod.key in self.templates else (pod.key,))
+        return out
 
     def key(self, pod: Pod) -> str:
         return self.keys((pod,))[0]
 
+    def _take(self, pod: Pod, count: int) -> Sequence[str]:
+        start = self._next[pod.key]
+        self._next[pod.key] = start + count
+        return pod.replica_keys[start : start + count]
+
     def all_keys(self) -> Iterator[tuple[str, Pod]]:
         """Every replica's key with its template (the templates' own keys included)."""
         for pod in self.templates.values():
-            for name in pod.replica_names:
-                yield f"{pod.namespace}/{name}", pod
+            for key in pod.replica_keys:
+                yield key, pod
+
+
+def repeated(pods: Iterable[Pod]) -> list[Pod]:
+    """The pods with each standing for replicas repeated that many times, as one run."""
+    out: list[Pod] = []
+    for pod in pods:
+        if pod.replicas > 1:
+            out.extend([pod] * pod.replicas)
+        else:
+            out.append(pod)
+    return out
 
 
 def as_planned(pending: Sequence[Pod], config: Config, counted: bool) -> tuple[list[Pod], ReplicaNames]:
@@ -65,7 +89,7 @@ def as_planned(pending: Sequence[Pod], config: Config, counted: bool) -> tuple[l
     for pod in pending:
         if pod.replicas <= 1:
             planned.append(pod)
-        elif counted and interchangeable(pod, config):
+        elif counted and pod.key not in names.templates and interchangeable(pod, config):
             names.add(pod)
             planned.append(pod)
         else:
