@@ -13,7 +13,8 @@ and scale-down keeps its node (with an Event saying why). A drain started for an
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 
 from autoscaler.model import Pod, PodShape
 from autoscaler.podspec import DEFAULT_PREFIXES, PodSpecError, _owner, pod_from_manifest

@@ -9,7 +9,8 @@ resources (devices) are counted per name; a fractional one is rejected as the AP
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from autoscaler.model import AMD_GPU, NVIDIA_GPU
 from autoscaler.quantity import QuantityError, parse_count, parse_cpu_millis

@@ -10,7 +10,8 @@ ignored, so one bad pod never stops planning for the others.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 
 from autoscaler.model import (
     NO_CONSTRAINTS,

@@ -8,7 +8,8 @@ Only what the records hold is kept, so 50,000 pods stay cheap; full API objects 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable
 
 from autoscaler.cluster import DaemonSetInfo, KubeNode, PdbInfo
 from autoscaler.model import AMD_GPU, NVIDIA_GPU

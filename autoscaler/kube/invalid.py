@@ -12,7 +12,8 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable
 
 from autoscaler.cluster import ObjectRef
 
