@@ -26,6 +26,7 @@ from tests.e2e.daemon_helpers import (
     PAUSE_IMAGE,
     REPO,
     events_for,
+    node_ready,
     read_state,
     running,
     unschedulable,
@@ -126,6 +127,12 @@ def all_running(env, count: int):
     return len(running(pods)) == count and pods
 
 
+def pod_states(env) -> list[tuple]:
+    """(name, node, phase) of the namespace's pods, for a timeout's message."""
+    pods = env.core.list_namespaced_pod(env.namespace).items
+    return [(p.metadata.name, p.spec.node_name, p.status.phase) for p in pods]
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -168,7 +175,7 @@ def test_neuron_pod_with_the_plugin_runs_on_the_first_node_and_targeting_holds_w
     run_device_plugin(env, NEURON)
     daemon = env.start()
     env.core.create_namespaced_pod(env.namespace, _pod("neuron", {NEURON: "1"}))
-    pods = env.wait(lambda: all_running(env, 1), 30, "the neuron pod Running")
+    pods = env.wait(lambda: all_running(env, 1), 30, "the neuron pod Running", describe=lambda: pod_states(env))
     [instance] = env.instances()
     assert instance["instance_type"] == "inf1.xlarge"
     assert pods[0].spec.node_name == f"sim-{instance['instance_id']}"
@@ -219,14 +226,17 @@ def test_upgrade_from_a_release_without_device_taints_keeps_its_nodes_and_taints
     state["requests"]["old-release-1"] = instance_id
     env.state_file.write_text(json.dumps(state))
     env.core.create_node(node_manifest(instance, request, f"sim-{instance_id}"))
+    # Bound by hand, as the old release's pod was: kwok runs it once it keeps the node (Ready);
+    # a pod bound to a node kwok has not taken yet can wait for kwok's next pass over the node.
+    env.wait(lambda: node_ready(env.core.read_node(f"sim-{instance_id}")), 60, "the old release's node Ready")
     env.core.create_namespaced_pod(env.namespace, {**_pod("gpu-old", {GPU: "1"}),
                                                     "spec": {**_pod("gpu-old", {GPU: "1"})["spec"],
                                                              "nodeName": f"sim-{instance_id}"}})
-    env.wait(lambda: all_running(env, 1), 20, "the old release's GPU pod Running")
+    env.wait(lambda: all_running(env, 1), 60, "the old release's GPU pod Running", describe=lambda: pod_states(env))
 
     env.start()
     env.core.create_namespaced_pod(env.namespace, _pod("gpu-new", {GPU: "1"}))
-    env.wait(lambda: all_running(env, 2), 30, "the new GPU pod Running")
+    env.wait(lambda: all_running(env, 2), 30, "the new GPU pod Running", describe=lambda: pod_states(env))
     old = env.core.read_node(f"sim-{instance_id}")
     assert not any(t.key == GPU for t in old.spec.taints or [])
     [new] = [n for n in env.managed_nodes() if n.metadata.name != old.metadata.name]
@@ -247,7 +257,7 @@ def test_mixed_workload_settles_on_the_planned_nodes_without_removals(autoscaler
     assert planned == 6
     daemon = env.start()
     create(env, objects)
-    env.wait(lambda: all_running(env, 9), 60, "the mixed workload Running")
+    env.wait(lambda: all_running(env, 9), 60, "the mixed workload Running", describe=lambda: pod_states(env))
 
     def settled():
         assert len(env.instances()) <= planned + 1
@@ -267,10 +277,10 @@ def test_mixed_workload_with_a_utilization_threshold_and_a_zone_spread_settles_w
     env.start({"scaleDown.binPackNodeUtilizationThreshold": 0.5})
     started = time.time()
     create(env, objects)
-    env.wait(lambda: all_running(env, 9), 60, "the mixed workload Running")
+    env.wait(lambda: all_running(env, 9), 60, "the mixed workload Running", describe=lambda: pod_states(env))
     remaining = 130 - (time.time() - started)
     env.hold(max(remaining, 0), lambda: None)
     assert len(terminated(env)) <= 2
     late = [i for i in env.instances() if i["launched_at"] > started + 120]
     assert not late, f"launched after the first two minutes: {late}"
-    env.wait(lambda: all_running(env, 9), 30, "the mixed workload Running at the end")
+    env.wait(lambda: all_running(env, 9), 30, "the mixed workload Running at the end", describe=lambda: pod_states(env))
