@@ -33,27 +33,14 @@ def evictable(pod: Pod) -> bool:
 
 
 def _measure(pods: tuple[Pod, ...]) -> NodeLoad:
-    # One pass, sums kept as plain numbers: a restarted daemon measures every node once.
-    cpu = memory = gpu = slots = ephemeral = 0
-    requests_moved = []
-    workload = 0
+    moved = [pod.shape.requests for pod in pods if evictable(pod)]
+    used = Resources.total([pod.shape.requests for pod in pods])
     ports: frozenset = frozenset()
     for pod in pods:
-        r = pod.shape.requests
-        cpu += r.cpu
-        memory += r.memory
-        gpu += r.gpu
-        slots += r.pods
-        ephemeral += r.ephemeral
-        if not pod.daemonset:
-            workload += 1
-        if evictable(pod):
-            requests_moved.append(r)
         if pod.shape.constraints.host_ports:
             ports = ports | pod.shape.constraints.host_ports
-    used = Resources(cpu, memory, gpu, slots, ephemeral)
-    moved = used if len(requests_moved) == len(pods) else Resources.total(requests_moved)
-    return NodeLoad(used, moved, workload, len(requests_moved), ports)
+    workload = sum(1 for pod in pods if not pod.daemonset)
+    return NodeLoad(used, used if len(moved) == len(pods) else Resources.total(moved), workload, len(moved), ports)
 
 
 _known: dict[str, tuple[tuple[Pod, ...], NodeLoad]] = {}

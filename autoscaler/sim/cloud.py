@@ -161,8 +161,8 @@ class SimulatedProvider(FaultInjection):
                 try:
                     self.on_terminate(launch.instance)
                 except Exception as err:  # noqa: BLE001 - e.g. the API server is down while the node is deleted
-                    log.warning("simulated instance %s terminated, but its node could not be removed (%s: %s)",
-                                instance_id, type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+                    log.warning("simulated instance %s terminated, but its node could not be removed (%s)",
+                                instance_id, _described(err))
                     log.debug("on_terminate failed", exc_info=True)
 
     def call_latency(self, kind: str) -> float:
@@ -254,8 +254,8 @@ class SimulatedProvider(FaultInjection):
             try:
                 self.on_boot(running, self.faults.as_registered(launch.request))
             except Exception as err:  # noqa: BLE001 - e.g. the API server is down: the node registers next tick
-                log.warning("simulated instance %s could not register its node yet (%s: %s); retrying next tick",
-                            running.instance_id, type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+                log.warning("simulated instance %s could not register its node yet (%s); retrying next tick",
+                            running.instance_id, _described(err))
                 log.debug("on_boot failed", exc_info=True)
                 return
         launch.instance = running
@@ -322,3 +322,10 @@ class SimulatedProvider(FaultInjection):
             self._launches[instance.instance_id] = _Launch(instance, request, item["boot_at"])
         self._by_request = dict(state["requests"])
         self.faults = CloudFaults.from_json(state.get("faults", {}))
+
+
+def _described(err: Exception) -> str:
+    """One line for a failed node registration or removal (an API server's answer or any other error)."""
+    from autoscaler.kube.api import describe_error  # the kubernetes client, only when one failed
+
+    return (describe_error(err).splitlines() or [type(err).__name__])[0]
