@@ -210,6 +210,19 @@ class PodConstraints:
     # Why no node can be planned for the pod at all (it asks for something no node the
     # autoscaler launches is known to offer: pre-allocated huge pages, DRA devices); "" = none.
     unplannable: str = ""
+    # Hashed once: pod classes, option-book lists and shapes are looked up by constraints many
+    # times per plan, and a dataclass hash walks every field (and every term in it) each time.
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((
+            self.affinity, self.tolerations, self.gpu_resource, self.extra_devices, self.host_ports,
+            self.pod_affinity, self.pod_anti_affinity, self.spread, self.selection, self.gpu_time_slices,
+            self.unplannable,
+        )))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def inter_pod(self) -> bool:

@@ -140,12 +140,14 @@ def unplannable_requests(spec: Mapping[str, Any]) -> str:
       ResourceSlices a DRA driver publishes for each node once it runs there; which devices a
       node not yet launched will publish is not known before.
     """
-    asked = set()
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
-    for resources in [c.get("resources") for c in containers if isinstance(c, Mapping)] + [spec.get("resources")]:
-        for name, value in _quantities(resources if isinstance(resources, Mapping) else None).items():
-            if str(name).startswith("hugepages-") and str(value).strip() not in ("0", ""):
-                asked.add(str(name))
+    asked: set[str] = set()
+    for key in ("containers", "initContainers"):
+        for container in spec.get(key) or ():
+            if isinstance(container, Mapping):
+                _hugepages(container.get("resources"), asked)
+    _hugepages(spec.get("resources"), asked)
+    if not asked and not spec.get("resourceClaims"):
+        return ""
     reasons = []
     if asked:
         reasons.append(
@@ -158,6 +160,18 @@ def unplannable_requests(spec: Mapping[str, Any]) -> str:
             "ResourceSlices, unknown for a node before it runs"
         )
     return "; ".join(reasons)
+
+
+def _hugepages(resources: Any, asked: set[str]) -> None:
+    """Add the hugepages-<size> resources `resources` asks for (a request, else a limit, not 0)."""
+    if not isinstance(resources, Mapping):
+        return
+    for values in (resources.get("requests"), resources.get("limits")):
+        for name in values or ():
+            if str(name).startswith("hugepages-"):
+                value = _quantities(resources).get(name)
+                if str(value).strip() not in ("0", ""):
+                    asked.add(str(name))
 
 
 def pod_requests(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, str | None]:

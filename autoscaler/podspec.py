@@ -162,6 +162,8 @@ def read_annotations(
     annotations: Mapping[str, str], prefixes: Iterable[str]
 ) -> tuple[InstanceSelection, bool, tuple[AnnotationProblem, ...]]:
     """(instance selection, do-not-evict, problems) from annotations under any prefix."""
+    if not annotations:
+        return NO_SELECTION, False, ()
     chosen: dict[str, Any] = {}
     do_not_evict = False
     problems = []

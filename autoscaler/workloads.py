@@ -176,13 +176,15 @@ def pod_template(obj: ManifestObject, value: object, field_: str) -> _Template:
 def _expand_pod(obj: ManifestObject) -> list[ExpandedPod]:
     check_pod_spec(obj, obj.raw.get("spec"), "spec")
     # Read-only callers take the object as read (it is theirs alone); others get a deep copy.
-    pod = obj.raw if SHARED_SPECS.get() else pickle.loads(pickle.dumps(obj.raw, pickle.HIGHEST_PROTOCOL))
+    read_only = SHARED_SPECS.get()
+    pod = obj.raw if read_only else pickle.loads(pickle.dumps(obj.raw, pickle.HIGHEST_PROTOCOL))
     meta = pod["metadata"]
     meta["namespace"] = obj.namespace
     meta["name"] = obj.name  # a generateName-only pod gets its generated name
     meta["labels"] = labels_field(obj, meta, "labels", "metadata")
     meta["annotations"] = labels_field(obj, meta, "annotations", "metadata")
-    meta.setdefault("uid", _uid("Pod", obj.namespace, obj.name))
+    if not read_only and "uid" not in meta:  # read-only callers plan, and plans name no uid
+        meta["uid"] = _uid("Pod", obj.namespace, obj.name)
     pod.setdefault("status", {"phase": "Pending"})
     return [obj.pod(pod)]
 

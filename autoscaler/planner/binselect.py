@@ -102,11 +102,12 @@ class _OptionMatrix:
         return entry[1], entry[2], entry[3]
 
     def full(self, options: list[NodeOption]) -> tuple[np.ndarray, dict[int, int]]:
-        """Every option of the list as a matrix, and each option's position by identity."""
+        """Every option of the list as columns (one row per resource), and each option's
+        position by identity."""
         entry = self._full.get(id(options))
         if entry is None or entry[0] is not options:
-            matrix = as_matrix([option.allocatable for option in options])
-            entry = self._full[id(options)] = (options, matrix, {id(o): i for i, o in enumerate(options)})
+            columns = np.ascontiguousarray(as_matrix([option.allocatable for option in options]).T)
+            entry = self._full[id(options)] = (options, columns, {id(o): i for i, o in enumerate(options)})
         return entry[1], entry[2]
 
 
@@ -364,19 +365,27 @@ def _alternatives(
     chosen: NodeOption, need: Resources, options: list[NodeOption], zone: str | None, matrices: _OptionMatrix
 ) -> tuple[NodeOption, ...]:
     """The next cheapest offerings after `chosen` that hold the same pods (in the same zone)."""
-    matrix, position = matrices.full(options)
-    after = position.get(id(chosen), -1) + 1
-    fits = np.nonzero((matrix[after:] >= as_row(need)).all(axis=1))[0]
-    found = []
-    for at in fits:
-        option = options[after + int(at)]
-        if option.name == chosen.name and option.capacity_type == chosen.capacity_type:
-            continue
-        if zone is not None:
-            if zone not in option.zones:
+    columns, position = matrices.full(options)
+    wanted = (need.cpu, need.memory, need.gpu, need.pods, need.ephemeral)
+    found: list[NodeOption] = []
+    start, total, window = position.get(id(chosen), -1) + 1, columns.shape[1], 32
+    # The few next cheapest that fit are usually close after `chosen`: look in growing windows
+    # rather than comparing every option of the list for each node.
+    while start < total and len(found) < 4:
+        end = min(total, start + window)
+        fits = np.ones(end - start, dtype=bool)
+        for dim, value in enumerate(wanted):
+            fits &= columns[dim, start:end] >= value
+        for at in np.flatnonzero(fits).tolist():
+            option = options[start + at]
+            if option.name == chosen.name and option.capacity_type == chosen.capacity_type:
                 continue
-            option = replace(option, zones=(zone,))
-        found.append(option)
-        if len(found) == 4:
-            break
+            if zone is not None:
+                if zone not in option.zones:
+                    continue
+                option = replace(option, zones=(zone,))
+            found.append(option)
+            if len(found) == 4:
+                break
+        start, window = end, window * 4
     return tuple(found)
