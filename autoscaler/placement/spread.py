@@ -81,7 +81,7 @@ def lowest(constraint: SpreadConstraint, counts: Mapping[str, int], domains: Seq
     """The global minimum the skew is measured against (0 below minDomains domains)."""
     if len(domains) < constraint.min_domains:
         return 0
-    return min((counts.get(d, 0) for d in domains), default=0)
+    return min([counts.get(d, 0) for d in domains]) if domains else 0
 
 
 def skew_allows(

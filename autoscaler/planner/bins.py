@@ -106,7 +106,8 @@ class Bins:
 
 
 def room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:
-    """Copies of `request` each column of `free` holds (0/1 when only one is wanted)."""
+    """Copies of `request` each column of `free` holds (whether one fits, as booleans, when only
+    one is wanted)."""
     result = None
     for dim in range(len(request)):
         need = request[dim]
@@ -115,5 +116,5 @@ def room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:
         column = free[dim] >= need if one else free[dim] // need
         result = column if result is None else (result & column if one else np.minimum(result, column))
     if result is None:
-        return np.full(free.shape[1], 1 << 40, dtype=np.int64)
-    return result.astype(np.int64) if one else result
+        return np.ones(free.shape[1], dtype=bool) if one else np.full(free.shape[1], 1 << 40, dtype=np.int64)
+    return result

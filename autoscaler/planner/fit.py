@@ -36,6 +36,17 @@ def copies_that_fit(room: np.ndarray, request: np.ndarray) -> np.ndarray:
     return counts.min(axis=1)
 
 
+def copies_in(room: Resources, request: Resources) -> int:
+    """How many copies of `request` one node's `room` holds (plain integers: for one node, numpy
+    costs more than the arithmetic)."""
+    copies = int(_BIG)
+    for have, want in ((room.cpu, request.cpu), (room.memory, request.memory), (room.gpu, request.gpu),
+                       (room.pods, request.pods), (room.ephemeral, request.ephemeral)):
+        if want > 0:
+            copies = min(copies, max(have // want, 0))
+    return copies
+
+
 def first_fitting(room: np.ndarray, request: np.ndarray) -> int:
     """Index of the first row of `room` that holds `request`, or -1."""
     if len(room) == 0:

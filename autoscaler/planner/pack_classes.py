@@ -93,7 +93,7 @@ class PodClass:
         self.index, self.key, self.shaped, self.options, self.packer = index, key, shaped, options, packer
         # What depends only on the option book (kept on it, so the next plan with the same book
         # reuses it): zone masks per offering (catalog zones are numbered first, in one order),
-        # the allocatable matrix, the per-zone price lists.
+        # the allocatable matrix, the per-zone price lists, the offerings after each chosen one.
         statics = packer.book_statics.get(key)
         if statics is None:
             allowed: dict[tuple[str, str], int] = {}
@@ -103,8 +103,8 @@ class PodClass:
                     mask |= 1 << packer._zone(zone)
                 allowed[(option.name, option.capacity_type)] = mask
             matrix = as_matrix([o.allocatable for o in shaped]) if shaped else None
-            statics = packer.book_statics[key] = (allowed, matrix, {})
-        self.allowed, self._matrix, self._zone_lists = statics
+            statics = packer.book_statics[key] = (allowed, matrix, {}, {})
+        self.allowed, self._matrix, self._zone_lists, self._alt_positions = statics
         self._eligible = np.zeros(0, dtype=bool)
         self._seen = 0
         self._full_key: tuple[int, int] = (-1, -1)
@@ -114,7 +114,6 @@ class PodClass:
         self._options: dict[tuple, NodeOption | None] = {}
         self._zones: list[int] | None = None
         self._label_keys: frozenset[str] | None = None
-        self._alt_positions: dict[tuple, list[int]] = {}
         self._pinned: dict[tuple[int, str | None], NodeOption] = {}
 
     def label_keys(self) -> frozenset[str]:
@@ -244,22 +243,23 @@ class PodClass:
         after `chosen` that hold the same pods in the same zone and every class on the bin may get."""
         if self._matrix is None:
             return [()] * len(used)
-        cache_key = (chosen.name, chosen.capacity_type, zone, tuple(other.index for other in others))
-        positions = self._alt_positions.get(cache_key)
-        if positions is None:
+        cache_key = (chosen.name, chosen.capacity_type, zone, tuple(other.key for other in others))
+        known = self._alt_positions.get(cache_key)
+        if known is None:
             after = next(
                 (i + 1 for i, o in enumerate(self.shaped) if o.name == chosen.name and o.capacity_type == chosen.capacity_type),
                 0,
             )
-            positions = self._alt_positions[cache_key] = [
+            positions = [
                 position
                 for position in range(after, len(self.shaped))
                 if (zone is None or zone in self.shaped[position].zones)
                 and all((self.shaped[position].name, self.shaped[position].capacity_type) in other.allowed for other in others)
             ]
+            known = self._alt_positions[cache_key] = (positions, self._matrix[positions] if positions else None)
+        positions, rooms = known
         if not positions:
             return [()] * len(used)
-        fits = (self._matrix[positions][None, :, :] >= used[:, None, :]).all(axis=2)
         pinned = self._pinned
 
         def option_at(at: int) -> NodeOption:
@@ -271,12 +271,26 @@ class PodClass:
                 pinned[(positions[at], zone)] = found
             return found
 
+        # The first few offerings after `chosen` that hold a bin are usually near it: compare
+        # the bins with growing windows of the list, not with all of it at once.
+        picked: list[list[int]] = [[] for _ in range(len(used))]
+        waiting = np.arange(len(used))
+        start, window = 0, 32
+        while len(waiting) and start < len(positions):
+            end = min(len(positions), start + window)
+            fits = (rooms[start:end][None, :, :] >= used[waiting][:, None, :]).all(axis=2)
+            for row, fitting in zip(waiting.tolist(), fits):
+                have = picked[row]
+                if len(have) < _ALTERNATIVES:
+                    have.extend(start + int(at) for at in np.flatnonzero(fitting)[: _ALTERNATIVES - len(have)])
+            waiting = np.array([row for row in waiting.tolist() if len(picked[row]) < _ALTERNATIVES], dtype=np.int64)
+            start, window = end, window * 4
+        seen: dict[tuple[int, ...], tuple[NodeOption, ...]] = {}
         result = []
-        seen: dict[bytes, tuple[NodeOption, ...]] = {}
-        for row in range(len(used)):
-            key = fits[row].tobytes()
+        for ats in picked:
+            key = tuple(ats)
             found = seen.get(key)
             if found is None:
-                found = seen[key] = tuple(option_at(int(i)) for i in np.nonzero(fits[row])[0][:_ALTERNATIVES])
+                found = seen[key] = tuple(option_at(at) for at in ats)
             result.append(found)
         return result

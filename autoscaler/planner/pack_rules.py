@@ -70,7 +70,7 @@ def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> 
     rules = Rules(per_bin=wanted)
     if constraints.host_ports:
         rules.per_bin = 1
-    if any(sid in packer.registry.zone_keyed for sid in group.sids):
+    if not packer.registry.zone_keyed.isdisjoint(group.sids):
         rules.needs_zone = True
     for sid in group.sids:
         for zone in packer.sym_zones.get(sid, ()):

@@ -153,38 +153,50 @@ class PackState:
         end = index + bins_count
         take = len(pods) // bins_count
         shape = group.shape
-        bins.free[:, index:end] -= (self._row(shape) * take)[:, None]
+        # One bin (most takes) is written through plain indexes: numpy's scalar path costs a
+        # tenth of a one-element slice's.
+        at = index if bins_count == 1 else slice(index, end)
+        row = self._row(shape)
+        if bins_count == 1:
+            bins.free[:, index] -= row if take == 1 else row * take
+        else:
+            bins.free[:, index:end] -= (row * take)[:, None]
         keys = self.replica_names.keys(pods)
         held = bins.pods
-        for at in range(bins_count):
-            held[index + at].extend(keys[at * take : (at + 1) * take])
+        if bins_count == 1:
+            held[index].extend(keys[:take])
+        else:
+            for offset in range(bins_count):
+                held[index + offset].extend(keys[offset * take : (offset + 1) * take])
         bins.add_class(index, end, klass.index)
         if shape.constraints.host_ports:
             bins.add_ports(index, end, shape.constraints.host_ports)
-        if zone >= 0 and bins.zone[index] == UNPINNED:
-            bins.zone[index:end] = zone
-            bins.zmask[index:end] = 1 << zone
-            bins.version += 1
-        elif bins.zone[index] == UNPINNED:
-            bins.zmask[index:end] &= klass.zone_ok(index)
-            bins.version += 1
         pinned = int(bins.zone[index])
+        if pinned == UNPINNED:
+            if zone >= 0:
+                bins.zone[at] = zone
+                bins.zmask[at] = 1 << zone
+                pinned = zone
+            else:
+                bins.zmask[at] &= klass.zone_ok(index)
+            bins.version += 1
+        rows, zone_keyed = bins.rows, self.registry.zone_keyed
         for sid in group.sids:
-            if sid in bins.rows:
-                bins.counts[bins.rows[sid], index:end] += take
+            if sid in rows:
+                bins.counts[rows[sid], at] += take
             self.total[sid] += len(pods)
-            if pinned >= 0 and sid in self.registry.zone_keyed:
+            if pinned >= 0 and sid in zone_keyed:
                 per_zone = self.zone_counts.setdefault(sid, {})
                 per_zone[pinned] = per_zone.get(pinned, 0) + len(pods)
                 placed = self.placed_zone_counts.setdefault(sid, {})
                 placed[pinned] = placed.get(pinned, 0) + len(pods)
         for constraint in shape.constraints.spread:
             if constraint.topology_key == HOSTNAME:
-                bins.hold[bins.row(self.registry.ids[constraint.pods]), index:end] += take
+                bins.hold[bins.row(self.registry.ids[constraint.pods]), at] += take
         for term in shape.constraints.pod_anti_affinity:
             sid = self.registry.ids[term.pods]
             if term.topology_key == HOSTNAME:
-                bins.sym[bins.row(sid), index:end] += take
+                bins.sym[bins.row(sid), at] += take
             elif term.topology_key == ZONE and pinned >= 0:
                 self.sym_zones.setdefault(sid, set()).add(pinned)
 

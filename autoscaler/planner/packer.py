@@ -16,7 +16,7 @@ import numpy as np
 from autoscaler.config import Config
 from autoscaler.model import Node, Pod, PodShape, ports_conflict
 from autoscaler.planner.bins import UNPINNED, room_for
-from autoscaler.planner.fit import as_row, copies_that_fit
+from autoscaler.planner.fit import as_row, copies_in
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.groups import PodGroup, group_pods
 from autoscaler.planner.options import OptionBook
@@ -35,37 +35,52 @@ class Packer(PackState):
 
     def _caps(self, group: PodGroup, klass: PodClass, request: np.ndarray, rules: Rules) -> tuple[np.ndarray, int]:
         """How many of the group's pods each bin from `lo` on may take now, and `lo` (bins before
-        it have no room for even the smallest pod of the plan)."""
+        it have no room for even the smallest pod of the plan). For one pod per bin, a boolean
+        array (one pod or none): the rules are then plain masks, with no integer arithmetic."""
         bins, count, lo = self.bins, self.bins.count, self.skip
-        caps = room_for(bins.free[:, lo:count], request, rules.per_bin == 1)
-        caps[~klass.eligible(count, lo)] = 0
+        one = rules.per_bin == 1
+        caps = room_for(bins.free[:, lo:count], request, one)
+        ok = klass.eligible(count, lo) & caps if one else klass.eligible(count, lo).copy()
         if rules.zones != ALL_ZONES:
-            caps[(bins.zmask[lo:count] & rules.zones) == 0] = 0
+            ok &= (bins.zmask[lo:count] & rules.zones) != 0
         constraints = group.shape.constraints
-        ids = self.registry.ids
+        ids, rows = self.registry.ids, bins.rows
+        # Selectors without a row are counted by zone terms only: no node-level count to read.
         for sid in group.sids:
-            caps[bins.sym[bins.row(sid), lo:count] > 0] = 0
+            if sid in rows:
+                ok &= bins.sym[rows[sid], lo:count] == 0
         for term in constraints.pod_anti_affinity:
             if term.topology_key == HOSTNAME:
-                caps[bins.counts[bins.row(ids[term.pods]), lo:count] > 0] = 0
+                ok &= bins.counts[bins.row(ids[term.pods]), lo:count] == 0
         for term in constraints.pod_affinity:
             sid = ids[term.pods]
             if term.topology_key == HOSTNAME and self.total[sid] > 0:
-                caps[bins.counts[bins.row(sid), lo:count] == 0] = 0
+                ok &= bins.counts[bins.row(sid), lo:count] > 0
         for constraint in constraints.spread:
             if constraint.topology_key != HOSTNAME:
                 continue
             have = bins.counts[bins.row(ids[constraint.pods]), lo:count]
-            if ids[constraint.pods] in group.sids:
+            if ids[constraint.pods] not in group.sids:  # the pod adds no matching pod: the count may reach maxSkew
+                ok &= have <= constraint.max_skew
+            elif one:
+                ok &= have < constraint.max_skew
+            else:
                 caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
-            else:  # the pod adds no matching pod: the node's own count may reach maxSkew (min 0)
-                caps[have > constraint.max_skew] = 0
         for sid in group.sids:
             skew = self.registry.host_skew.get(sid)
-            if skew is not None:
-                held = bins.hold[bins.row(sid), lo:count] > 0
-                caps[held] = np.minimum(caps[held], np.maximum(skew - bins.counts[bins.row(sid), lo:count][held], 0))
-        np.minimum(caps, rules.per_bin, out=caps)
+            if skew is None or sid not in rows:
+                continue
+            held = bins.hold[rows[sid], lo:count] > 0
+            have = bins.counts[rows[sid], lo:count]
+            if one:
+                ok &= ~held | (have < skew)
+            else:
+                caps[held] = np.minimum(caps[held], np.maximum(skew - have[held], 0))
+        if one:
+            caps = ok
+        else:
+            caps[~ok] = 0
+            np.minimum(caps, rules.per_bin, out=caps)
         if constraints.host_ports:
             for at in np.nonzero(caps)[0]:
                 if ports_conflict(constraints.host_ports, frozenset(bins.ports[lo + at])):
@@ -152,9 +167,8 @@ class Packer(PackState):
         caps, lo = self._caps(group, klass, request, rules)
         left = dict(rules.quota) if rules.quota is not None else None
         start = 0
-        for at in np.nonzero(caps)[0]:
-            index = lo + int(at)
-            at = int(at)
+        for at in np.flatnonzero(caps).tolist():
+            index = lo + at
             zone = self._zone_for(index, rules, left)
             if zone == -2:
                 continue
@@ -184,8 +198,7 @@ class Packer(PackState):
             option = klass.option_for(group.shape.requests, zone)
             if option is None:
                 continue
-            per_node = int(copies_that_fit(as_row(option.allocatable)[None, :], request)[0])
-            per_node = min(per_node, rules.per_bin)
+            per_node = min(copies_in(option.allocatable, group.shape.requests), rules.per_bin)
             if constraints.host_ports and ports_conflict(constraints.host_ports, option.host_ports):
                 per_node = 0  # the node's DaemonSet pods hold the port
             for constraint in constraints.spread:

@@ -19,18 +19,20 @@ def spread_quota(
     count first, so that every step keeps count + 1 - min(count over `domains`) <= maxSkew.
     Returns zone -> pods it takes; the sum is less than `wanted` when the skew stops it."""
     counts = dict(counts)
-    domains = list(dict.fromkeys(list(domains) + list(placeable)))
-    quota = {zone: 0 for zone in placeable}
+    every = set(domains)
+    every.update(placeable)
+    quota = dict.fromkeys(placeable, 0)
+    skew = constraint.max_skew
     for _ in range(wanted):
-        lowest = _global_minimum(constraint, counts, domains)
-        best = None
+        lowest = _global_minimum(constraint, counts, every)
+        best, best_have = None, 0
         for zone in placeable:
             have = counts.get(zone, 0)
-            if have + 1 - lowest <= constraint.max_skew and (best is None or have < counts.get(best, 0)):
-                best = zone
+            if have + 1 - lowest <= skew and (best is None or have < best_have):
+                best, best_have = zone, have
         if best is None:
             break
-        counts[best] = counts.get(best, 0) + 1
+        counts[best] = best_have + 1
         quota[best] += 1
     return quota
 
@@ -40,6 +42,7 @@ def spread_allowed(
 ) -> set[str]:
     """Zones a pod that does not match its own constraint may go to (its placement changes no count,
     so the zone's own count may reach min + maxSkew)."""
-    domains = list(dict.fromkeys(list(domains) + list(placeable)))
-    lowest = _global_minimum(constraint, counts, domains)
+    every = set(domains)
+    every.update(placeable)
+    lowest = _global_minimum(constraint, counts, every)
     return {zone for zone in placeable if counts.get(zone, 0) - lowest <= constraint.max_skew}
