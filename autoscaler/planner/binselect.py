@@ -21,7 +21,7 @@ from autoscaler.placement.rules import self_matching
 from autoscaler.planner.planned import PlannedNodes
 from autoscaler.planner.zonesets import missing_topology_key, zone_layout
 from autoscaler.nodelabels import HOSTNAME
-from autoscaler.planner.fit import as_matrix, as_row, copies_that_fit
+from autoscaler.planner.fit import as_matrix, copies_that_fit
 from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
@@ -86,29 +86,31 @@ def undominated(options: list[NodeOption]) -> list[NodeOption]:
 
 
 class _OptionMatrix:
-    """The undominated options of an ordered option list, as one matrix, built once per list."""
+    """The undominated options of an ordered option list, as columns (one row per resource),
+    built once per list; and the whole list the same way, for alternatives."""
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[list[NodeOption], list[NodeOption], np.ndarray, np.ndarray]] = {}
-        self._full: dict[int, tuple[list[NodeOption], np.ndarray, dict[int, int]]] = {}
+        self._full: dict[int, tuple[list[NodeOption], np.ndarray, dict[int, int], bool]] = {}
 
     def get(self, options: list[NodeOption]) -> tuple[list[NodeOption], np.ndarray, np.ndarray]:
         entry = self._cache.get(id(options))
         if entry is None or entry[0] is not options:
             useful = undominated(options)
-            matrix = as_matrix([option.allocatable for option in useful])
+            columns = np.ascontiguousarray(as_matrix([option.allocatable for option in useful]).T)
             prices = np.array([option.price for option in useful], dtype=np.float64)
-            entry = self._cache[id(options)] = (options, useful, matrix, prices)
+            entry = self._cache[id(options)] = (options, useful, columns, prices)
         return entry[1], entry[2], entry[3]
 
-    def full(self, options: list[NodeOption]) -> tuple[np.ndarray, dict[int, int]]:
-        """Every option of the list as columns (one row per resource), and each option's
-        position by identity."""
+    def full(self, options: list[NodeOption]) -> tuple[np.ndarray, dict[int, int], bool]:
+        """Every option of the list as columns (one row per resource), each option's position by
+        identity, and whether no amount is negative (then a resource not asked for always fits)."""
         entry = self._full.get(id(options))
         if entry is None or entry[0] is not options:
             columns = np.ascontiguousarray(as_matrix([option.allocatable for option in options]).T)
-            entry = self._full[id(options)] = (options, columns, {id(o): i for i, o in enumerate(options)})
-        return entry[1], entry[2]
+            positions = {id(o): i for i, o in enumerate(options)}
+            entry = self._full[id(options)] = (options, columns, positions, bool((columns >= 0).all()))
+        return entry[1], entry[2], entry[3]
 
 
 def _per_node_limit(pod_set: PodSet) -> int | None:
@@ -270,8 +272,8 @@ def _select_set(result, pod_set, book, reusable, matrices, state, planned) -> No
         pods = planned.join(pods, result.new_nodes, all_options)
     if not pods:
         return
-    options, matrix, prices = matrices.get(all_options)
-    fits = copies_that_fit(matrix, as_row(pod_set.shape.requests))
+    options, columns, prices = matrices.get(all_options)
+    fits = copies_that_fit(columns, pod_set.shape.requests)
     limit = _per_node_limit(pod_set)
     if limit is not None:
         fits = np.minimum(fits, limit)
@@ -365,8 +367,9 @@ def _alternatives(
     chosen: NodeOption, need: Resources, options: list[NodeOption], zone: str | None, matrices: _OptionMatrix
 ) -> tuple[NodeOption, ...]:
     """The next cheapest offerings after `chosen` that hold the same pods (in the same zone)."""
-    columns, position = matrices.full(options)
-    wanted = (need.cpu, need.memory, need.gpu, need.pods, need.ephemeral)
+    columns, position, no_negative = matrices.full(options)
+    wanted = [(dim, amount) for dim, amount in enumerate((need.cpu, need.memory, need.gpu, need.pods, need.ephemeral))
+              if amount > 0 or not no_negative]
     found: list[NodeOption] = []
     start, total, window = position.get(id(chosen), -1) + 1, columns.shape[1], 32
     # The few next cheapest that fit are usually close after `chosen`: look in growing windows
@@ -374,8 +377,8 @@ def _alternatives(
     while start < total and len(found) < 4:
         end = min(total, start + window)
         fits = np.ones(end - start, dtype=bool)
-        for dim, value in enumerate(wanted):
-            fits &= columns[dim, start:end] >= value
+        for dim, amount in wanted:
+            fits &= columns[dim, start:end] >= amount
         for at in np.flatnonzero(fits).tolist():
             option = options[start + at]
             if option.name == chosen.name and option.capacity_type == chosen.capacity_type:

@@ -25,15 +25,17 @@ def as_matrix(rows: Sequence[Resources]) -> np.ndarray:
     return matrix
 
 
-def copies_that_fit(room: np.ndarray, request: np.ndarray) -> np.ndarray:
-    """For each row of `room`, how many copies of `request` fit (0 when none)."""
-    if len(room) == 0:
-        return np.zeros(0, dtype=np.int64)
-    needed = request > 0
-    if not needed.any():
-        return np.full(len(room), _BIG, dtype=np.int64)
-    counts = room[:, needed] // request[needed]
-    return counts.min(axis=1)
+def copies_that_fit(columns: np.ndarray, request: Resources) -> np.ndarray:
+    """For each node or option (a column of `columns`, one row per resource), how many copies of
+    `request` fit (0 when none)."""
+    counts = None
+    for dim, want in enumerate((request.cpu, request.memory, request.gpu, request.pods, request.ephemeral)):
+        if want > 0:
+            have = columns[dim] // want
+            counts = have if counts is None else np.minimum(counts, have, out=counts)
+    if counts is None:
+        return np.full(columns.shape[1], _BIG, dtype=np.int64)
+    return counts
 
 
 def copies_in(room: Resources, request: Resources) -> int:

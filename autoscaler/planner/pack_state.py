@@ -89,7 +89,8 @@ class PackState:
         self._rows: dict[int, np.ndarray] = {}
         self._class_of: dict[int, tuple[PodConstraints, PodClass]] = {}
         self._class_by_node_level: dict[tuple, PodClass] = {}
-        self.skip = 0
+        self.skip = 0  # bins before it have no room for the plan's smallest pod
+        self.skip_stale = True  # bins were opened since `skip` was last moved
         self.smallest = np.zeros(5, dtype=np.int64)
 
     # ---- bookkeeping

@@ -159,14 +159,24 @@ class Packer(PackState):
             if int(bins.zmask[index]) & ~allowed:
                 bins.zmask[index] &= allowed
                 bins.version += 1
+        if index == self.skip:
+            self._advance_skip()
+        return True
+
+    def _advance_skip(self) -> None:
+        """Move `skip` past the bins without room for the plan's smallest pod. Only bin `skip`
+        itself or bins opened at the end can make it move, so callers run it when they took
+        room from bin `skip` or opened bins (`skip_stale`)."""
+        bins = self.bins
         while self.skip < bins.count and (bins.free[:, self.skip] < self.smallest).any():
             self.skip += 1
-        return True
+        self.skip_stale = False
 
     def _join(self, group, klass, pods, request, rules) -> list[Pod]:
         caps, lo = self._caps(group, klass, request, rules)
         left = dict(rules.quota) if rules.quota is not None else None
         start = 0
+        touched_skip = self.skip_stale
         for at in np.flatnonzero(caps).tolist():
             index = lo + at
             zone = self._zone_for(index, rules, left)
@@ -177,14 +187,14 @@ class Packer(PackState):
                 take = min(take, left[zone])
                 left[zone] -= take
             self._take(group, klass, index, pods[start : start + take], zone)
+            touched_skip = touched_skip or index == self.skip
             start += take
             if start == len(pods):
                 break
         if rules.quota is not None:
             rules.quota = left
-        bins = self.bins
-        while self.skip < bins.count and (bins.free[:, self.skip] < self.smallest).any():
-            self.skip += 1
+        if touched_skip:
+            self._advance_skip()
         return pods[start:]
 
     def _open(self, group, klass, pods, request, rules) -> list[Pod]:
@@ -213,6 +223,7 @@ class Packer(PackState):
             for bins_count, take in ((full, per_node), (1 if rest else 0, rest)):
                 if bins_count:
                     index = self.bins.add_block(room, bins_count, option, zone, zmask, option.host_ports)
+                    self.skip_stale = True
                     self._take(group, klass, index, pods[start : start + bins_count * take], zone, bins_count)
                     start += bins_count * take
             if start == len(pods):

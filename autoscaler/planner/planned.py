@@ -55,6 +55,8 @@ class PlannedNodes:
             if term.topology_key == ZONE
         })
         self.index_of: dict[str, int] = {}  # planned node name -> index in the result's new_nodes
+        # Per offering (and its zone): the labels but the hostname, and the devices its type advertises.
+        self._made: dict[tuple[int, str], tuple[NodeOption, dict[str, str], tuple[str, ...]]] = {}
 
     def seen(self, pod: Pod) -> bool:
         """Whether any pending pod's inter-pod term counts this pod."""
@@ -143,14 +145,25 @@ class PlannedNodes:
     def _labels(self, node: NewNode, name: str) -> dict[str, str]:
         """The labels the provider gives the node; a zone only when the plan fixed one (else the
         provider picks it, and no pod can count on it)."""
-        catalog, option = self.book.catalog, node.option
-        zone = option.zones[0] if len(option.zones) == 1 else ""
-        labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, zone,
-                             BIN_SELECT, dict(self.book.config.node_labels))
-        if not zone:
-            del labels[ZONE]
+        labels = dict(self._of_option(node.option)[1])
         labels[HOSTNAME] = name
         return labels
+
+    def _of_option(self, option: NodeOption) -> tuple[NodeOption, dict[str, str], tuple[str, ...]]:
+        """(the option, its node's labels but the hostname, the devices its type advertises),
+        made once per offering and zone."""
+        zone = option.zones[0] if len(option.zones) == 1 else ""
+        key = (id(option), zone)
+        made = self._made.get(key)
+        if made is None or made[0] is not option:
+            catalog, config = self.book.catalog, self.book.config
+            labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, zone,
+                                 BIN_SELECT, dict(config.node_labels))
+            if not zone:
+                del labels[ZONE]
+            devices = type_devices(option.instance_type, catalog.cloud, config.extended_resources)
+            made = self._made[key] = (option, labels, devices)
+        return made
 
     def as_nodes(
         self, new_nodes: list[NewNode], pods: dict[str, Pod], small: Sequence[Resources]
@@ -181,8 +194,7 @@ class PlannedNodes:
             ports = frozenset(port for pod in members for port in pod.constraints.host_ports)
             # The taints it will be launched with (autoscaler/nodetaints.py): an accelerator node
             # whose pods all tolerate its device taint gets it, and then takes no small pod.
-            devices = type_devices(option.instance_type, self.book.catalog.cloud, self.book.config.extended_resources)
-            taints = launch_taints(option.taints, devices, members)
+            taints = launch_taints(option.taints, self._of_option(option)[2], members)
             node = Node(name=name, instance_type=option.name, capacity_type=option.capacity_type,
                         zone=labels.get(ZONE, ""), allocatable=option.allocatable, labels=labels, taints=taints,
                         managed=True, role=BIN_SELECT, in_flight=True, used=used, workload_pods=len(members),
