@@ -35,8 +35,30 @@ class QuantityError(ValueError):
     """A string that is not a Kubernetes quantity."""
 
 
+_DECIMAL_WHOLE = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+
+
+def _plain(text: str) -> tuple[int, str] | None:
+    """(the number, the suffix) of a quantity written as ASCII digits and a suffix ("512Mi",
+    "1500m", "2"), the form nearly every manifest uses; None for any other form (a sign, a
+    point, an exponent, spaces), which the full grammar reads."""
+    if not text.isascii():
+        return None
+    if text.isdigit():
+        return int(text), ""
+    cut = -2 if text[-1:] == "i" else -1
+    digits, suffix = text[:cut], text[cut:]
+    if digits.isdigit() and (suffix in _BINARY or suffix in _DECIMAL):
+        return int(digits), suffix
+    return None
+
+
 @lru_cache(maxsize=4096)
 def _parse(text: str) -> Decimal:
+    plain = _plain(text)
+    if plain is not None:
+        number, suffix = plain
+        return Decimal(number) * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
     match = _QUANTITY.match(text.strip())
     if not match:
         raise QuantityError(f"{text!r} is not a Kubernetes quantity (e.g. 500m, 2, 16Gi, 1.5G)")
@@ -90,7 +112,15 @@ def parse_cpu_millis(value: object) -> int:
         if known is not None:
             return known
     text = _as_text(value)
-    millis = _in_range(int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING)), text)
+    plain = _plain(text)
+    if plain is not None and plain[1] not in ("n", "u"):  # whole millicores: integers only
+        number, suffix = plain
+        if suffix == "m":
+            millis = _in_range(number, text)
+        else:
+            millis = _in_range(number * (_BINARY.get(suffix) or _DECIMAL_WHOLE[suffix]) * 1000, text)
+    else:
+        millis = _in_range(int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING)), text)
     if type(value) is str and len(_CPU_MILLIS) < _CACHE_LIMIT:
         _CPU_MILLIS[value] = millis
     return millis
@@ -103,7 +133,15 @@ def parse_count(value: object) -> int:
         if known is not None:
             return known
     text = _as_text(value)
-    count = _in_range(int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING)), text)
+    plain = _plain(text)
+    if plain is not None and plain[1] not in ("n", "u"):
+        number, suffix = plain
+        if suffix == "m":
+            count = _in_range(-(-number // 1000), text)  # rounded up, as the API server does
+        else:
+            count = _in_range(number * (_BINARY.get(suffix) or _DECIMAL_WHOLE[suffix]), text)
+    else:
+        count = _in_range(int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING)), text)
     if type(value) is str and len(_COUNTS) < _CACHE_LIMIT:
         _COUNTS[value] = count
     return count
