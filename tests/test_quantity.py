@@ -77,3 +77,24 @@ def test_values_that_are_not_quantities_are_errors(parse, value):
 
 def test_quantity_error_is_a_value_error():
     assert issubclass(QuantityError, ValueError)
+
+
+def test_digits_and_a_suffix_read_the_same_as_the_same_amount_written_with_a_decimal_point():
+    """Given quantities in the common form (digits and a suffix, read without the full grammar)
+    and the same amounts written with a decimal point (read through it), when both are read,
+    then they give the same millicores and counts, and the same refusal past int64."""
+    pairs = [
+        ("1500m", "1.500"), ("999m", "0.999"), ("1001m", "1.001"), ("0m", "0.0"), ("2", "2.0"),
+        ("512Mi", "512.0Mi"), ("3Gi", "3.0Gi"), ("7k", "7.0k"), ("2T", "2.0T"), ("0100", "100.0"),
+    ]
+    for plain, pointed in pairs:
+        assert parse_cpu_millis(plain) == parse_cpu_millis(pointed), plain
+        assert parse_count(plain) == parse_count(pointed), plain
+    for plain, pointed in (("1Ei", "1.0Ei"), ("6E", "6.0E")):  # beyond int64 as millicores
+        assert parse_count(plain) == parse_count(pointed), plain
+    assert parse_count("1m") == 1 and parse_count("1001m") == 2  # memory in milli-bytes rounds up
+    for too_big in ("9223372036854775808", "10Ei"):
+        with pytest.raises(QuantityError, match="out of range"):
+            parse_count(too_big)
+    with pytest.raises(QuantityError, match="out of range"):
+        parse_cpu_millis("9223372036854775807")
