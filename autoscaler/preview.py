@@ -236,7 +236,7 @@ def run_preview(
     problems += triaged.notes
     problems += annotation_hints(
         ((f"{(p.manifest.get('metadata') or {}).get('namespace', 'default')}/{p.manifest['metadata'].get('name')}",
-          p.manifest["metadata"].get("annotations") or {}) for p in manifests.pods),
+          p.manifest["metadata"]["annotations"]) for p in manifests.pods if p.manifest["metadata"].get("annotations")),
         config.annotation_prefixes,
     )
     results = []

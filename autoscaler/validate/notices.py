@@ -60,7 +60,9 @@ def triage(pods: Sequence[Pod], config: Config) -> PodTriage:
     if managed or not live:
         out.planned = managed
         reason = f"not managed: lacks the managedPodLabels {_labels_text(config)}; the daemon would not act for it"
-        out.skipped += [(key, reason) for pod in live if not is_managed(pod, config) for key in pod.replica_keys]
+        if len(managed) < len(live):
+            kept = {id(pod) for pod in managed}
+            out.skipped += [(key, reason) for pod in live if id(pod) not in kept for key in pod.replica_keys]
     else:
         out.planned = live
         out.notes.append(
