@@ -159,7 +159,7 @@ class Packer(PackState):
             if int(bins.zmask[index]) & ~allowed:
                 bins.zmask[index] &= allowed
                 bins.version += 1
-        if index == self.skip:
+        if index == self.skip or self.skip_stale:
             self._advance_skip()
         return True
 
