@@ -11,11 +11,16 @@ import sys
 import time
 from typing import Sequence
 
-from autoscaler.config import Config, ConfigError, load_config_file
-from autoscaler.manifests import ManifestError, load_manifest_files
-from autoscaler.preview import TargetError, format_table, parse_target, run_preview
-from autoscaler.validate.manifests import MAX_PREVIEW_PODS
-from autoscaler.validate.scenario import MAX_SIMULATED_DAYS
+# Before numpy loads (the planner imports it): the planner's numpy work is elementwise, never
+# BLAS, so the OpenBLAS thread pool numpy would start only spins on the daemon's or preview's
+# CPU. A value the user set stays.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from autoscaler.config import Config, ConfigError, load_config_file  # noqa: E402
+from autoscaler.manifests import ManifestError, load_manifest_files  # noqa: E402
+from autoscaler.preview import TargetError, format_table, parse_target, run_preview  # noqa: E402
+from autoscaler.validate.manifests import MAX_PREVIEW_PODS  # noqa: E402
+from autoscaler.validate.scenario import MAX_SIMULATED_DAYS  # noqa: E402
 
 # The daemon and the simulator are imported only by the commands that use them, so `preview`
 # starts fast; their errors are user errors once they are loaded.

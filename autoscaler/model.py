@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import weakref
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Mapping, Sequence
 
 from autoscaler.resources import ZERO, Resources
@@ -215,11 +216,7 @@ class PodConstraints:
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((
-            self.affinity, self.tolerations, self.gpu_resource, self.extra_devices, self.host_ports,
-            self.pod_affinity, self.pod_anti_affinity, self.spread, self.selection, self.gpu_time_slices,
-            self.unplannable,
-        )))
+        object.__setattr__(self, "_hash", hash(_compared_constraints(self)))
 
     def __hash__(self) -> int:
         return self._hash
@@ -230,6 +227,7 @@ class PodConstraints:
         return bool(self.pod_affinity or self.pod_anti_affinity or self.spread)
 
 
+_compared_constraints = attrgetter(*(f.name for f in fields(PodConstraints) if f.compare))
 NO_CONSTRAINTS = PodConstraints()
 
 

@@ -35,7 +35,8 @@ class QuantityError(ValueError):
     """A string that is not a Kubernetes quantity."""
 
 
-_DECIMAL_WHOLE = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+# Units per suffix, for the suffixes that multiply by a whole number (not m, u, n).
+_WHOLE_UNITS = {**_BINARY, "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 
 
 def _plain(text: str) -> tuple[int, str] | None:
@@ -118,7 +119,7 @@ def parse_cpu_millis(value: object) -> int:
         if suffix == "m":
             millis = _in_range(number, text)
         else:
-            millis = _in_range(number * (_BINARY.get(suffix) or _DECIMAL_WHOLE[suffix]) * 1000, text)
+            millis = _in_range(number * _WHOLE_UNITS[suffix] * 1000, text)
     else:
         millis = _in_range(int((_checked(_parse(text), text) * 1000).to_integral_value(ROUND_CEILING)), text)
     if type(value) is str and len(_CPU_MILLIS) < _CACHE_LIMIT:
@@ -139,7 +140,7 @@ def parse_count(value: object) -> int:
         if suffix == "m":
             count = _in_range(-(-number // 1000), text)  # rounded up, as the API server does
         else:
-            count = _in_range(number * (_BINARY.get(suffix) or _DECIMAL_WHOLE[suffix]), text)
+            count = _in_range(number * _WHOLE_UNITS[suffix], text)
     else:
         count = _in_range(int(_checked(_parse(text), text).to_integral_value(ROUND_CEILING)), text)
     if type(value) is str and len(_COUNTS) < _CACHE_LIMIT:

@@ -24,6 +24,8 @@ class KeyedBackoffs:
         self.entries = dict(entries or {})
 
     def reason(self, instance_type: str, capacity_type: str, zone: str) -> str | None:
+        if not self.entries:  # most plans: asked for every zone of every offering
+            return None
         return self.entries.get((instance_type, capacity_type, zone)) or self.entries.get(
             (instance_type, capacity_type, "")
         )

@@ -104,17 +104,3 @@ class Bins:
         for index in range(start, end):
             self.ports[index] = self.ports[index] | ports
 
-
-def room_for(free: np.ndarray, request: np.ndarray, one: bool) -> np.ndarray:
-    """Copies of `request` each column of `free` holds (whether one fits, as booleans, when only
-    one is wanted)."""
-    result = None
-    for dim in range(len(request)):
-        need = request[dim]
-        if need <= 0:
-            continue
-        column = free[dim] >= need if one else free[dim] // need
-        result = column if result is None else (result & column if one else np.minimum(result, column))
-    if result is None:
-        return np.ones(free.shape[1], dtype=bool) if one else np.full(free.shape[1], 1 << 40, dtype=np.int64)
-    return result

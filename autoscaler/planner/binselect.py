@@ -21,7 +21,7 @@ from autoscaler.placement.rules import self_matching
 from autoscaler.planner.planned import PlannedNodes
 from autoscaler.planner.zonesets import missing_topology_key, zone_layout
 from autoscaler.nodelabels import HOSTNAME
-from autoscaler.planner.fit import as_matrix, copies_that_fit
+from autoscaler.planner.fit import amounts, as_matrix, copies_that_fit, growing_windows
 from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
 from autoscaler.planner.types import NewNode, Placement
@@ -91,7 +91,7 @@ class _OptionMatrix:
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[list[NodeOption], list[NodeOption], np.ndarray, np.ndarray]] = {}
-        self._full: dict[int, tuple[list[NodeOption], np.ndarray, dict[int, int], bool]] = {}
+        self._full: dict[int, tuple[list[NodeOption], np.ndarray, dict[int, int]]] = {}
 
     def get(self, options: list[NodeOption]) -> tuple[list[NodeOption], np.ndarray, np.ndarray]:
         entry = self._cache.get(id(options))
@@ -102,15 +102,14 @@ class _OptionMatrix:
             entry = self._cache[id(options)] = (options, useful, columns, prices)
         return entry[1], entry[2], entry[3]
 
-    def full(self, options: list[NodeOption]) -> tuple[np.ndarray, dict[int, int], bool]:
-        """Every option of the list as columns (one row per resource), each option's position by
-        identity, and whether no amount is negative (then a resource not asked for always fits)."""
+    def full(self, options: list[NodeOption]) -> tuple[np.ndarray, dict[int, int]]:
+        """Every option of the list as columns (one row per resource), and each option's position
+        by identity."""
         entry = self._full.get(id(options))
         if entry is None or entry[0] is not options:
             columns = np.ascontiguousarray(as_matrix([option.allocatable for option in options]).T)
-            positions = {id(o): i for i, o in enumerate(options)}
-            entry = self._full[id(options)] = (options, columns, positions, bool((columns >= 0).all()))
-        return entry[1], entry[2], entry[3]
+            entry = self._full[id(options)] = (options, columns, {id(o): i for i, o in enumerate(options)})
+        return entry[1], entry[2]
 
 
 def _per_node_limit(pod_set: PodSet) -> int | None:
@@ -273,7 +272,7 @@ def _select_set(result, pod_set, book, reusable, matrices, state, planned) -> No
     if not pods:
         return
     options, columns, prices = matrices.get(all_options)
-    fits = copies_that_fit(columns, pod_set.shape.requests)
+    fits = copies_that_fit(columns, amounts(pod_set.shape.requests))
     limit = _per_node_limit(pod_set)
     if limit is not None:
         fits = np.minimum(fits, limit)
@@ -367,19 +366,12 @@ def _alternatives(
     chosen: NodeOption, need: Resources, options: list[NodeOption], zone: str | None, matrices: _OptionMatrix
 ) -> tuple[NodeOption, ...]:
     """The next cheapest offerings after `chosen` that hold the same pods (in the same zone)."""
-    columns, position, no_negative = matrices.full(options)
-    wanted = [(dim, amount) for dim, amount in enumerate((need.cpu, need.memory, need.gpu, need.pods, need.ephemeral))
-              if amount > 0 or not no_negative]
+    columns, position = matrices.full(options)
+    wanted = amounts(need)
     found: list[NodeOption] = []
-    start, total, window = position.get(id(chosen), -1) + 1, columns.shape[1], 32
-    # The few next cheapest that fit are usually close after `chosen`: look in growing windows
-    # rather than comparing every option of the list for each node.
-    while start < total and len(found) < 4:
-        end = min(total, start + window)
-        fits = np.ones(end - start, dtype=bool)
-        for dim, amount in wanted:
-            fits &= columns[dim, start:end] >= amount
-        for at in np.flatnonzero(fits).tolist():
+    # The few next cheapest that fit are usually close after `chosen`.
+    for start, end in growing_windows(position.get(id(chosen), -1) + 1, columns.shape[1]):
+        for at in np.flatnonzero(copies_that_fit(columns[:, start:end], wanted, one=True)).tolist():
             option = options[start + at]
             if option.name == chosen.name and option.capacity_type == chosen.capacity_type:
                 continue
@@ -389,6 +381,5 @@ def _alternatives(
                 option = replace(option, zones=(zone,))
             found.append(option)
             if len(found) == 4:
-                break
-        start, window = end, window * 4
+                return tuple(found)
     return tuple(found)

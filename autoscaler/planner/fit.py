@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -12,41 +12,57 @@ DIMENSIONS = 5  # cpu, memory, gpu, pods, ephemeral
 _BIG = np.int64(1) << np.int64(62)
 
 
+def amounts(resources: Resources) -> tuple[int, int, int, int, int]:
+    """The amounts of `resources` in the order of the rows and columns here."""
+    return (resources.cpu, resources.memory, resources.gpu, resources.pods, resources.ephemeral)
+
+
 def as_row(resources: Resources) -> np.ndarray:
-    return np.array(
-        (resources.cpu, resources.memory, resources.gpu, resources.pods, resources.ephemeral), dtype=np.int64
-    )
+    return np.array(amounts(resources), dtype=np.int64)
 
 
 def as_matrix(rows: Sequence[Resources]) -> np.ndarray:
     matrix = np.zeros((len(rows), DIMENSIONS), dtype=np.int64)
     for index, item in enumerate(rows):
-        matrix[index] = (item.cpu, item.memory, item.gpu, item.pods, item.ephemeral)
+        matrix[index] = amounts(item)
     return matrix
 
 
-def copies_that_fit(columns: np.ndarray, request: Resources) -> np.ndarray:
-    """For each node or option (a column of `columns`, one row per resource), how many copies of
-    `request` fit (0 when none)."""
-    counts = None
-    for dim, want in enumerate((request.cpu, request.memory, request.gpu, request.pods, request.ephemeral)):
+def copies_that_fit(columns: np.ndarray, request: Sequence[int], one: bool = False) -> np.ndarray:
+    """For each node, bin or option (a column of `columns`, one row per resource), how many copies
+    of `request` (its amount per resource) fit; with `one`, whether one fits, as booleans. Only
+    the resources the request asks for are compared."""
+    result = None
+    for dim, want in enumerate(request):
         if want > 0:
-            have = columns[dim] // want
-            counts = have if counts is None else np.minimum(counts, have, out=counts)
-    if counts is None:
-        return np.full(columns.shape[1], _BIG, dtype=np.int64)
-    return counts
+            column = columns[dim] >= want if one else columns[dim] // want
+            if result is None:
+                result = column
+            elif one:
+                result &= column
+            else:
+                np.minimum(result, column, out=result)
+    if result is None:
+        return np.ones(columns.shape[1], dtype=bool) if one else np.full(columns.shape[1], _BIG, dtype=np.int64)
+    return result
+
+
+def growing_windows(start: int, end: int, first: int = 32, growth: int = 4) -> Iterator[tuple[int, int]]:
+    """(start, stop) of windows covering `start` to `end`, each `growth` times the one before: a
+    search for the first few matches, which are usually near the start, compares one small
+    window instead of the whole range."""
+    size = first
+    while start < end:
+        stop = min(end, start + size)
+        yield start, stop
+        start, size = stop, size * growth
 
 
 def copies_in(room: Resources, request: Resources) -> int:
     """How many copies of `request` one node's `room` holds (plain integers: for one node, numpy
     costs more than the arithmetic)."""
-    copies = int(_BIG)
-    for have, want in ((room.cpu, request.cpu), (room.memory, request.memory), (room.gpu, request.gpu),
-                       (room.pods, request.pods), (room.ephemeral, request.ephemeral)):
-        if want > 0:
-            copies = min(copies, max(have // want, 0))
-    return copies
+    return min((max(have // want, 0) for have, want in zip(amounts(room), amounts(request)) if want > 0),
+               default=int(_BIG))
 
 
 def first_fitting(room: np.ndarray, request: np.ndarray) -> int:

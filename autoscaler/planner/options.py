@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from autoscaler.config import Config
-from autoscaler.planner.backoffs import Backoffs, KeyedBackoffs, as_backoffs
+from autoscaler.planner.backoffs import Backoffs, as_backoffs
 from autoscaler.model import NodeAffinity, PodConstraints, Toleration, tolerates_all
 from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
 from autoscaler.regex import compile_user_regex
@@ -87,8 +87,6 @@ class OptionBook:
         self.catalog = catalog
         self.config = config
         self.backoffs = as_backoffs(backoffs)
-        # Nothing backed off (most plans): no lookup per zone of every offering.
-        self._none_backed_off = isinstance(self.backoffs, KeyedBackoffs) and not self.backoffs.entries
         self.daemonsets = tuple(daemonsets)
         self._types = catalog.groups
         self._cache: dict[tuple, tuple[list[NodeOption], Rejections]] = {}
@@ -193,8 +191,6 @@ class OptionBook:
         return tuple(ZoneOffer(zone, regional.price, regional.estimated, regional.note) for zone in asked)
 
     def _backed_off(self, itype: str, capacity_type: str, zone: str) -> str | None:
-        if self._none_backed_off:
-            return None
         return self.backoffs.reason(itype, capacity_type, zone)
 
     def zone_price(self, option: NodeOption, zone: str) -> float | None:

@@ -14,7 +14,7 @@ import numpy as np
 from autoscaler.config import Config
 from autoscaler.model import PodConstraints, tolerates_all
 from autoscaler.nodelabels import HOSTNAME, INSTANCE_TYPE, ZONE, node_labels
-from autoscaler.planner.fit import as_matrix
+from autoscaler.planner.fit import as_matrix, growing_windows
 from autoscaler.planner.options import NodeOption
 from autoscaler.regex import compile_user_regex
 from autoscaler.resources import Resources
@@ -271,20 +271,18 @@ class PodClass:
                 pinned[(positions[at], zone)] = found
             return found
 
-        # The first few offerings after `chosen` that hold a bin are usually near it: compare
-        # the bins with growing windows of the list, not with all of it at once.
+        # The first few offerings after `chosen` that hold a bin are usually near it.
         picked: list[list[int]] = [[] for _ in range(len(used))]
         waiting = np.arange(len(used))
-        start, window = 0, 32
-        while len(waiting) and start < len(positions):
-            end = min(len(positions), start + window)
+        for start, end in growing_windows(0, len(positions)):
+            if not len(waiting):
+                break
             fits = (rooms[start:end][None, :, :] >= used[waiting][:, None, :]).all(axis=2)
             for row, fitting in zip(waiting.tolist(), fits):
                 have = picked[row]
                 if len(have) < _ALTERNATIVES:
                     have.extend(start + int(at) for at in np.flatnonzero(fitting)[: _ALTERNATIVES - len(have)])
             waiting = np.array([row for row in waiting.tolist() if len(picked[row]) < _ALTERNATIVES], dtype=np.int64)
-            start, window = end, window * 4
         seen: dict[tuple[int, ...], tuple[NodeOption, ...]] = {}
         result = []
         for ats in picked:

@@ -15,8 +15,8 @@ import numpy as np
 
 from autoscaler.config import Config
 from autoscaler.model import Node, Pod, PodShape, ports_conflict
-from autoscaler.planner.bins import UNPINNED, room_for
-from autoscaler.planner.fit import as_row, copies_in
+from autoscaler.planner.bins import UNPINNED
+from autoscaler.planner.fit import as_row, copies_in, copies_that_fit
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.groups import PodGroup, group_pods
 from autoscaler.planner.options import OptionBook
@@ -39,7 +39,7 @@ class Packer(PackState):
         array (one pod or none): the rules are then plain masks, with no integer arithmetic."""
         bins, count, lo = self.bins, self.bins.count, self.skip
         one = rules.per_bin == 1
-        caps = room_for(bins.free[:, lo:count], request, one)
+        caps = copies_that_fit(bins.free[:, lo:count], request, one)
         ok = klass.eligible(count, lo) & caps if one else klass.eligible(count, lo).copy()
         if rules.zones != ALL_ZONES:
             ok &= (bins.zmask[lo:count] & rules.zones) != 0
@@ -136,17 +136,9 @@ class Packer(PackState):
         bins, count, lo = self.bins, self.bins.count, self.skip
         if lo >= count:
             return False
-        fits = None
-        for dim in range(len(request)):
-            need = request[dim]
-            if need > 0:
-                column = bins.free[dim, lo:count] >= need
-                fits = column if fits is None else fits & column
+        fits = copies_that_fit(bins.free[:, lo:count], request, one=True)
         if not klass.all_eligible(count):
-            eligible = klass.eligible(count, lo)
-            fits = eligible if fits is None else fits & eligible
-        elif fits is None:
-            fits = np.ones(count - lo, dtype=bool)
+            fits &= klass.eligible(count, lo)
         at = int(fits.argmax())
         if not fits[at]:
             return False
