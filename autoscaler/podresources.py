@@ -166,12 +166,11 @@ def _hugepages(resources: Any, asked: set[str]) -> None:
     """Add the hugepages-<size> resources `resources` asks for (a request, else a limit, not 0)."""
     if not isinstance(resources, Mapping):
         return
-    for values in (resources.get("requests"), resources.get("limits")):
-        for name in values or ():
-            if str(name).startswith("hugepages-"):
-                value = _quantities(resources).get(name)
-                if str(value).strip() not in ("0", ""):
-                    asked.add(str(name))
+    names = [name for values in (resources.get("requests"), resources.get("limits")) for name in values or ()
+             if str(name).startswith("hugepages-")]
+    if names:
+        merged = _quantities(resources)
+        asked.update(str(name) for name in names if str(merged.get(name)).strip() not in ("0", ""))
 
 
 def pod_requests(spec: Mapping[str, Any], pod: str = "pod") -> tuple[Resources, str | None]:

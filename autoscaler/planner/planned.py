@@ -55,8 +55,8 @@ class PlannedNodes:
             if term.topology_key == ZONE
         })
         self.index_of: dict[str, int] = {}  # planned node name -> index in the result's new_nodes
-        # Per offering (and its zone): the labels but the hostname, and the devices its type advertises.
-        self._made: dict[tuple[int, str], tuple[NodeOption, dict[str, str], tuple[str, ...]]] = {}
+        # Per offering: the labels but the hostname, and the devices its type advertises.
+        self._made: dict[int, tuple[NodeOption, dict[str, str], tuple[str, ...]]] = {}
 
     def seen(self, pod: Pod) -> bool:
         """Whether any pending pod's inter-pod term counts this pod."""
@@ -151,18 +151,17 @@ class PlannedNodes:
 
     def _of_option(self, option: NodeOption) -> tuple[NodeOption, dict[str, str], tuple[str, ...]]:
         """(the option, its node's labels but the hostname, the devices its type advertises),
-        made once per offering and zone."""
-        zone = option.zones[0] if len(option.zones) == 1 else ""
-        key = (id(option), zone)
-        made = self._made.get(key)
+        made once per offering."""
+        made = self._made.get(id(option))
         if made is None or made[0] is not option:
+            zone = option.zones[0] if len(option.zones) == 1 else ""
             catalog, config = self.book.catalog, self.book.config
             labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, zone,
                                  BIN_SELECT, dict(config.node_labels))
             if not zone:
                 del labels[ZONE]
             devices = type_devices(option.instance_type, catalog.cloud, config.extended_resources)
-            made = self._made[key] = (option, labels, devices)
+            made = self._made[id(option)] = (option, labels, devices)
         return made
 
     def as_nodes(
