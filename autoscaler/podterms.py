@@ -28,16 +28,20 @@ def pod_selector(
     namespaces: frozenset[str] | None,
     labels: Mapping[str, str],
     match_label_keys: list[Any] | None = None,
+    mismatch_label_keys: list[Any] | None = None,
 ) -> PodSelector | None:
-    """None when the selector is missing (a missing selector matches no pod)."""
+    """None when the selector is missing (a missing selector matches no pod). matchLabelKeys
+    add `key In (the pod's value)`, mismatchLabelKeys (pod affinity terms only) `key NotIn (the
+    pod's value)`; a key the pod does not carry is ignored (core/v1 PodAffinityTerm)."""
     if selector is None:
         return None
     match = {str(k): str(v) for k, v in (selector.get("matchLabels") or {}).items()}
     expressions = [_requirement(expr) for expr in selector.get("matchExpressions") or []]
-    for key in match_label_keys or []:
-        key = str(key)
-        if key in labels:  # a key the pod does not carry is ignored
-            expressions.append(Requirement(key, "In", (labels[key],)))
+    for keys, operator in ((match_label_keys, "In"), (mismatch_label_keys, "NotIn")):
+        for key in keys or ():
+            key = str(key)
+            if key in labels:
+                expressions.append(Requirement(key, operator, (labels[key],)))
     return PodSelector(tuple(sorted(match.items())), tuple(expressions), namespaces)
 
 
@@ -55,7 +59,8 @@ def affinity_terms(spec: Mapping[str, Any], kind: str, namespace: str, labels: M
     parsed = []
     for term in terms:
         selector = pod_selector(
-            term.get("labelSelector"), _term_namespaces(term, namespace), labels, term.get("matchLabelKeys")
+            term.get("labelSelector"), _term_namespaces(term, namespace), labels, term.get("matchLabelKeys"),
+            term.get("mismatchLabelKeys"),
         )
         key = str(term.get("topologyKey") or "")
         if selector is not None and key:

@@ -376,6 +376,22 @@ def test_match_label_keys_narrow_the_selector_to_the_pods_own_values():
     assert not constraint.pods.matches("default", {"app": "web", "tier": "back"})
 
 
+def test_affinity_match_and_mismatch_label_keys_use_the_pods_own_values():
+    # Given an anti-affinity term on app=web with matchLabelKeys [tier] and mismatchLabelKeys
+    # [track, absent], on a pod labelled tier=front, track=canary
+    spec = anti_affinity(HOSTNAME, {"matchLabels": {"app": "web"}})
+    term = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    term["matchLabelKeys"] = ["tier"]
+    term["mismatchLabelKeys"] = ["track", "absent"]
+    pod = pod_from_manifest(manifest(labels={**LABELS, "track": "canary"}, spec=spec))
+    (term,) = pod.constraints.pod_anti_affinity
+    # Then it selects web pods of tier front on any track but canary; the absent key is ignored
+    assert term.pods.matches("default", {"app": "web", "tier": "front", "track": "stable"})
+    assert term.pods.matches("default", {"app": "web", "tier": "front"})
+    assert not term.pods.matches("default", {"app": "web", "tier": "front", "track": "canary"})
+    assert not term.pods.matches("default", {"app": "web", "tier": "back", "track": "stable"})
+
+
 # ---- host ports
 
 

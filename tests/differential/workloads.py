@@ -5,9 +5,10 @@ The surface, each field as the API reference defines it: node affinity (In, NotI
 DoesNotExist, Gt, Lt; several terms; empty terms; matchFields metadata.name), nodeSelector,
 tolerations against tainted nodes, topology spread on zone and hostname (maxSkew, minDomains,
 matchLabelKeys, nodeAffinityPolicy, nodeTaintsPolicy), required pod affinity and anti-affinity
-on zone and hostname (to a pod's own workload and to others), host ports, init and sidecar
-containers, RuntimeClass overhead, pod-level resources, extended resources (GPUs, a device
-declared in the configuration), ephemeral storage, huge pages, scheduling gates.
+on zone and hostname (to a pod's own workload and to others; matchLabelKeys, mismatchLabelKeys),
+host ports, init and sidecar containers, RuntimeClass overhead, pod-level resources, extended
+resources (GPUs, a device declared in the configuration), ephemeral storage, huge pages,
+scheduling gates.
 
 Workloads are ReplicaSets (the controller-manager makes the pods, so the planner sees real
 owner references) and bare Pods.
@@ -155,8 +156,11 @@ def _affinity(draw, app: str) -> dict:
         affinity["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}
     for kind in ("podAffinity", "podAntiAffinity"):
         if draw(st.integers(0, 4)) == 0:
-            affinity[kind] = {"requiredDuringSchedulingIgnoredDuringExecution": [
-                {"topologyKey": draw(st.sampled_from((HOSTNAME, ZONE))), "labelSelector": draw(_selector(app))}]}
+            term = {"topologyKey": draw(st.sampled_from((HOSTNAME, ZONE))), "labelSelector": draw(_selector(app))}
+            label_keys = draw(st.sampled_from((None, None, None, "matchLabelKeys", "mismatchLabelKeys")))
+            if label_keys:
+                term[label_keys] = ["version"]
+            affinity[kind] = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
     return affinity
 
 
