@@ -20,7 +20,7 @@ from autoscaler.config import Config, ConfigError, load_config_file  # noqa: E40
 from autoscaler.manifests import ManifestError, load_manifest_files  # noqa: E402
 from autoscaler.preview import TargetError, format_table, parse_target, run_preview  # noqa: E402
 from autoscaler.validate.manifests import MAX_PREVIEW_PODS  # noqa: E402
-from autoscaler.validate.scenario import MAX_SIMULATED_DAYS  # noqa: E402
+from autoscaler.validate.scenario_bounds import MAX_SIMULATED_DAYS  # noqa: E402
 
 # The daemon and the simulator are imported only by the commands that use them, so `preview`
 # starts fast; their errors are user errors once they are loaded.

@@ -11,8 +11,6 @@ import difflib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-import yaml
-
 from autoscaler.cloudconfig import CLOUD_OPTIONS, SPOT_ADVISOR_URL, AwsConfig, AzureConfig, GcpConfig, OciConfig
 from autoscaler.configvalues import (
     boolean,
@@ -346,6 +344,8 @@ def _configmap_value(key: str, text: Any) -> Any:
     `^0/\\d+ nodes are available: .*` or a name like "2024" is not mangled."""
     if not isinstance(text, str) or (key not in _STRUCTURED_OPTIONS and key not in _SECTIONS):
         return text
+    import yaml  # only ConfigMap data needs it: JSON manifests are previewed without loading it
+
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -66,6 +66,12 @@ class LoadedManifests:
     daemonsets: list[dict] = field(default_factory=list)  # apps/v1 DaemonSet objects, as read
     skipped: list[str] = field(default_factory=list)  # "file.yaml#3 Service/web: no pods"
     runtime_classes: dict[str, dict] = field(default_factory=dict)  # node.k8s.io RuntimeClass by name
+    # What decides where pods with volumes can run (autoscaler/volumes.py): PersistentVolumeClaims
+    # by (namespace, name), those a StatefulSet's volumeClaimTemplates will create included,
+    # PersistentVolumes and storage.k8s.io StorageClasses by name, as read.
+    claims: dict[tuple[str, str], dict] = field(default_factory=dict)
+    volumes: dict[str, dict] = field(default_factory=dict)
+    storage_classes: dict[str, dict] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,9 +13,6 @@ import json
 import time
 from collections.abc import Iterator
 
-import yaml
-
-from autoscaler.manifest_yaml import ManifestLoader
 from autoscaler.validate.manifests import (
     MAX_MANIFEST_CHARS,
     PodBudget,
@@ -39,13 +36,13 @@ from autoscaler.workloads import (
     expand_object,
     is_daemonset,
     pod_template,
+    statefulset_claims,
 )
 
 __all__ = [
     "ExpandedPod", "LoadedManifests", "ManifestError", "expand_object", "load_manifest_files", "load_manifest_text",
 ]
 
-_LOADER = ManifestLoader
 _STDIN = "<stdin>"
 
 
@@ -66,7 +63,11 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
             if document is not None:
                 yield 1, document
             return
-    documents = yaml.load_all(text, Loader=_LOADER)
+    import yaml  # loaded for YAML only: a JSON file is read without it
+
+    from autoscaler.manifest_yaml import ManifestLoader
+
+    documents = yaml.load_all(text, Loader=ManifestLoader)
     may_share = "*" in text  # only an alias (`*name`) makes two places one object
     index = 0
     while True:
@@ -142,10 +143,18 @@ class _Collector:
             self.result.daemonsets.append(obj.raw)
         elif (obj.group, obj.kind) == ("node.k8s.io", "RuntimeClass"):
             self.result.runtime_classes[obj.name] = obj.raw  # admission applies it to the pods naming it
+        elif (obj.group, obj.kind) == ("", "PersistentVolumeClaim"):
+            self.result.claims[(obj.namespace, obj.name)] = obj.raw  # where its pods' volume is
+        elif (obj.group, obj.kind) == ("", "PersistentVolume"):
+            self.result.volumes[obj.name] = obj.raw
+        elif (obj.group, obj.kind) == ("storage.k8s.io", "StorageClass"):
+            self.result.storage_classes[obj.name] = obj.raw
         elif expander is None:
             self.result.skipped.append(f"{obj.source}: {skip_reason(obj.api_version, obj.kind)}")
         else:
             pods = expander(obj)
+            for key, claim in statefulset_claims(obj, pods).items():
+                self.result.claims.setdefault(key, claim)  # a claim given in the files is the one adopted
             if not pods:
                 self.result.skipped.append(f"{obj.source}: {_why_no_pods(obj)}")
             for pod in pods:

@@ -211,6 +211,10 @@ class PodConstraints:
     # Why no node can be planned for the pod at all (it asks for something no node the
     # autoscaler launches is known to offer: pre-allocated huge pages, DRA devices); "" = none.
     unplannable: str = ""
+    # The pod's own node affinity and nodeSelector when `affinity` is narrowed further by its
+    # volumes' topology (autoscaler/volumes.py); None: `affinity` is its own. Topology spread's
+    # nodeAffinityPolicy counts the nodes matching this one, as kube-scheduler does.
+    own_affinity: NodeAffinity | None = None
     # Hashed once: pod classes, option-book lists and shapes are looked up by constraints many
     # times per plan, and a dataclass hash walks every field (and every term in it) each time.
     _hash: int = field(default=0, init=False, repr=False, compare=False)
@@ -220,6 +224,11 @@ class PodConstraints:
 
     def __hash__(self) -> int:
         return self._hash
+
+    @property
+    def spread_affinity(self) -> NodeAffinity:
+        """The node affinity a spread constraint's nodeAffinityPolicy Honor filters domains by."""
+        return self.affinity if self.own_affinity is None else self.own_affinity
 
     @property
     def inter_pod(self) -> bool:
@@ -307,6 +316,10 @@ class Pod:
     # `replicas` pods named `replica_names` (the first is `name`); see planner/replicas.py.
     replicas: int = 1
     replica_names: Sequence[str] = field(default=(), repr=False, compare=False)
+    # The PersistentVolumeClaims its volumes use, and which of them are its own ephemeral
+    # volumes' (autoscaler/volumes.py says where they let it run).
+    claims: tuple[str, ...] = ()
+    ephemeral_claims: tuple[str, ...] = ()
     key: str = field(init=False, repr=False, compare=False)  # namespace/name, computed once
     # The replicas' keys, made once with the object as `key` is (empty for a single pod).
     _replica_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)

@@ -13,6 +13,7 @@ from datetime import datetime
 from collections.abc import Mapping
 from typing import Any, Iterable
 
+from autoscaler.content import EqualValues, content_key
 from autoscaler.model import (
     NO_CONSTRAINTS,
     NO_SELECTION,
@@ -33,6 +34,7 @@ from autoscaler.resources import Resources
 from pricing.types import Taint
 from autoscaler.validate.pods import pod_problems
 from autoscaler.validate.problems import describe
+from autoscaler.volumes import pod_claims
 
 GKE_SHARING_STRATEGY = "cloud.google.com/gke-gpu-sharing-strategy"
 GKE_MAX_SHARED_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"
@@ -244,15 +246,23 @@ def pod_from_manifest(
     key = None
     if memo is not None and isinstance(spec, dict):
         # Replicas read with shared specs (manifests read_only) hold the very same spec, labels
-        # and annotations objects: convert them once, key the parsed shape on their identity.
+        # and annotations objects; pods listed one by one may hold equal ones. Either way the
+        # shape is parsed once, keyed on the content (autoscaler/content.py).
         labels = _strings(memo, metadata.get("labels"))
         annotations = _strings(memo, metadata.get("annotations"))
-        key = (id(spec), namespace, id(labels), id(annotations))
-        memo.setdefault(("spec", id(spec)), spec)  # keeps the object (and its id) alive
+        equal = memo.get("equal") or memo.setdefault("equal", EqualValues())
+        by_content = equal.looking()
+        spec_key = _content_of(memo, spec, by_content)
+        # The pod's labels shape it only through matchLabelKeys and mismatchLabelKeys.
+        reads_labels = type(spec_key) is not bytes or b"LabelKeys" in spec_key
+        key = (spec_key, namespace, _content_of(memo, labels, by_content) if reads_labels else None,
+               _content_of(memo, annotations, by_content))
     else:
         labels = {str(k): str(v) for k, v in (metadata.get("labels") or {}).items()}
         annotations = {str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()}
     parsed = memo.get(key) if key is not None else None
+    if key is not None and by_content:
+        equal.record(parsed is not None)
     if parsed is None:
         parsed = _parse_shape(spec, namespace, name, labels, annotations, prefixes)
         if key is not None:
@@ -261,6 +271,7 @@ def pod_from_manifest(
     owner, owner_kind = _owner(metadata, namespace)
     devices = shape.constraints.gpu_resource, *(name for name, _ in shape.constraints.extra_devices)
     unschedulable, message = _scheduled_condition(status)
+    claims, ephemeral_claims = pod_claims(spec, name) if spec.get("volumes") else ((), ())
     return Pod(
         namespace=namespace,
         name=name,
@@ -280,6 +291,8 @@ def pod_from_manifest(
         priority=int(spec.get("priority") or 0),
         daemonset=owner_kind == "DaemonSet",
         device_tolerated=devices[0] is not None and all(tolerates_device_taint(spec, name) for name in devices),
+        claims=claims,
+        ephemeral_claims=ephemeral_claims,
     )
 
 
@@ -302,6 +315,16 @@ def _strings(memo: dict, raw: Any) -> dict[str, str]:
     known = memo.get(("map", id(raw)))
     if known is None or known[0] is not raw:
         known = memo[("map", id(raw))] = (raw, {str(k): str(v) for k, v in raw.items()})
+    return known[1]
+
+
+def _content_of(memo: dict, value: Any, by_content: bool) -> object:
+    """The content key of `value` (`by_content`), made once per object of the batch; else, or
+    when it has none, the object's identity (the object is kept alive in the memo)."""
+    known = memo.get(("content", id(value)))
+    if known is None or known[0] is not value:
+        key = content_key(value) if by_content else None
+        known = memo[("content", id(value))] = (value, ("id", id(value)) if key is None else key)
     return known[1]
 
 

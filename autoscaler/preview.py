@@ -7,14 +7,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from autoscaler.config import Config
-from autoscaler.kube.convert import daemonset_from_api
 from autoscaler.manifests import LoadedManifests
 from autoscaler.model import Pod
 from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.runtimeclass import RuntimeClassError, admitted_spec
-from autoscaler.snapshot import daemonset_overheads
 from autoscaler.validate.notices import annotation_hints, triage
+from autoscaler.volumes import VolumeTopology, claim_from_api, storage_class_from_api, volume_from_api, with_volumes
 from pricing.catalog import DEFAULT_REGIONS, CatalogError, catalog_settings, region_catalog
 
 HOURS_PER_MONTH = 730
@@ -125,6 +124,11 @@ def _skipped_object(line: str) -> dict[str, str]:
 
 def manifest_overheads(daemonsets: Sequence[dict[str, Any]]) -> tuple[list[DaemonSetOverhead], list[str]]:
     """Per-node overhead of the DaemonSets in the files; an unreadable one is a problem, not a crash."""
+    if not daemonsets:
+        return [], []
+    from autoscaler.kube.convert import daemonset_from_api  # the cluster model, for DaemonSets only
+    from autoscaler.snapshot import daemonset_overheads
+
     infos, problems = [], []
     for ds in daemonsets:
         try:
@@ -152,6 +156,18 @@ def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list
             for name in expanded.replica_names or (meta.get("name", ""),):
                 broken.append((f"{namespace}/{name}", f"{expanded.source}: {err}"))
     return pods, broken
+
+
+def volume_topology(manifests: LoadedManifests) -> VolumeTopology:
+    """The claims, volumes and classes in the files. What is not in them is not known (the
+    cluster may have it), so a pod whose claim is not in the files is planned as if its volume
+    could be anywhere, and an unbound claim of a class not in the files likewise."""
+    return VolumeTopology(
+        claims={key: claim_from_api(raw) for key, raw in manifests.claims.items()},
+        volumes={name: volume_from_api(raw) for name, raw in manifests.volumes.items()},
+        classes={name: storage_class_from_api(raw) for name, raw in manifests.storage_classes.items()},
+        strict=False,
+    )
 
 
 def _with_runtime_class(manifest: dict, classes: dict[str, dict], admitted: dict[int, tuple[dict, dict]]) -> dict:
@@ -228,6 +244,8 @@ def run_preview(
     timings = timings if timings is not None else {}
     started = time.perf_counter()
     pods, broken = pods_of(manifests, config)
+    if any(pod.claims for pod in pods):
+        pods = with_volumes(pods, volume_topology(manifests))
     timings["expand"] = timings.get("expand", 0.0) + time.perf_counter() - started
     triaged = triage(pods, config)
     pods = triaged.planned

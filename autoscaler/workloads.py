@@ -244,6 +244,21 @@ def _expand_statefulset(obj: ManifestObject) -> list[ExpandedPod]:
     return pods
 
 
+def statefulset_claims(obj: ManifestObject, pods: list[ExpandedPod]) -> dict[tuple[str, str], dict]:
+    """The PersistentVolumeClaims a StatefulSet's controller creates for its pods, one per
+    volumeClaimTemplate and pod (`<template>-<pod>`), with the template's spec; {} for other kinds."""
+    if obj.kind != "StatefulSet" or obj.group != "apps":
+        return {}
+    templates = (obj.raw.get("spec") or {}).get("volumeClaimTemplates") or []
+    claims = {}
+    for pod in pods:
+        for template in templates:
+            name = f"{template['metadata']['name']}-{pod.manifest['metadata']['name']}"
+            spec = template.get("spec") if isinstance(template.get("spec"), dict) else {}
+            claims[(obj.namespace, name)] = {"metadata": {"name": name, "namespace": obj.namespace}, "spec": spec}
+    return claims
+
+
 def _claim_names(obj: ManifestObject, spec: dict) -> list[str]:
     templates = spec.get("volumeClaimTemplates") or []
     if not isinstance(templates, list):

@@ -111,7 +111,7 @@ def permissions(target: KubeTarget, *, hot_nodes: bool, simulated: bool, lease: 
     for access in needed(hot_nodes, simulated, lease is not None):
         namespace = name = None
         where = "all namespaces" if access.resource in ("pods", "pods/eviction", "events", "daemonsets",
-                                                       "poddisruptionbudgets") else "cluster"
+                                                       "poddisruptionbudgets", "persistentvolumeclaims") else "cluster"
         if access.object_name:
             name, where = access.object_name, f"{access.resource} {access.object_name}"
         if lease is not None and access.resource == "leases":

@@ -17,6 +17,7 @@ from kubernetes.client import (
     Configuration,
     CoreV1Api,
     PolicyV1Api,
+    StorageV1Api,
     V1Eviction,
     V1ObjectMeta,
     VersionApi,
@@ -31,6 +32,7 @@ from autoscaler.validate.kubeconfig import KubeconfigError, check_client_configu
 from autoscaler.kube.convert import daemonset_from_api, node_from_api, pdb_from_api, taint_to_api, taints_from_api
 from autoscaler.podrecord import read_pod
 from autoscaler.podspec import DEFAULT_PREFIXES
+from autoscaler.volumes import NarrowedPods, claim_from_api, storage_class_from_api, volume_from_api
 from pricing.types import Taint
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,8 @@ def client_configuration(kubeconfig: str | None = None, context: str | None = No
 
 
 class KubeCluster:
-    """List+watch caches for pods, nodes, DaemonSets and PDBs, and the actions the daemon takes."""
+    """List+watch caches for pods, nodes, DaemonSets, PDBs and the pods' volumes (claims,
+    volumes, storage classes), and the actions the daemon takes."""
 
     def __init__(
         self,
@@ -118,7 +121,17 @@ class KubeCluster:
         self.pdbs = cache(
             "poddisruptionbudgets", policy.list_pod_disruption_budget_for_all_namespaces, pdb_from_api
         )
-        self._caches: tuple[WatchCache[Any], ...] = (self.pods, self.nodes, self.daemonsets, self.pdbs)
+        self.claims = cache(
+            "persistentvolumeclaims", self._core.list_persistent_volume_claim_for_all_namespaces, claim_from_api
+        )
+        self.volumes = cache("persistentvolumes", self._core.list_persistent_volume, volume_from_api)
+        self.storage_classes = cache(
+            "storageclasses", StorageV1Api(api_client).list_storage_class, storage_class_from_api
+        )
+        self._caches: tuple[WatchCache[Any], ...] = (
+            self.pods, self.nodes, self.daemonsets, self.pdbs, self.claims, self.volumes, self.storage_classes
+        )
+        self._narrowed = NarrowedPods()  # pods with their volumes' topology, kept while nothing changes
 
     @classmethod
     def connect(
@@ -200,8 +213,9 @@ class KubeCluster:
         if missing:
             raise ClusterError(f"cluster view: caches not filled yet: {missing}")
         self._seen = self._changes.count
+        pods = self._narrowed(self.pods.items(), self.claims, self.volumes, self.storage_classes)
         return ClusterView(
-            pods=self.pods.items(), nodes=self.nodes.items(), daemonsets=self.daemonsets.items(), pdbs=self.pdbs.items()
+            pods=pods, nodes=self.nodes.items(), daemonsets=self.daemonsets.items(), pdbs=self.pdbs.items()
         )
 
     def wait_for_change(self, timeout: float) -> bool:

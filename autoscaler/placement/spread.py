@@ -42,7 +42,7 @@ def counts_as_domain(
     constraint: SpreadConstraint, constraints: PodConstraints, labels: Mapping[str, str], taints: tuple[Taint, ...], name: str = ""
 ) -> bool:
     """Whether a node is a domain of `constraint`, a spread constraint of a pod with `constraints`."""
-    if constraint.honor_node_affinity and not constraints.affinity.matches(labels, name or None):
+    if constraint.honor_node_affinity and not constraints.spread_affinity.matches(labels, name or None):
         return False
     if constraint.honor_taints and not tolerates_all(constraints.tolerations, taints):
         return False

@@ -44,7 +44,7 @@ def zone_counts_for(packer: Packer, sid: int, group: PodGroup, constraint) -> tu
         return _placed_counts(packer, sid, {}), []
     key = (
         constraint,
-        constraints.affinity if constraint.honor_node_affinity else None,
+        constraints.spread_affinity if constraint.honor_node_affinity else None,
         constraints.tolerations if constraint.honor_taints else None,
         tuple(c.topology_key for c in constraints.spread),
     )

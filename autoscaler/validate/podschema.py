@@ -257,3 +257,10 @@ class Pod(K8sModel):
     metadata: Optional[ObjectMeta] = None
     spec: PodSpec
     status: Optional[PodStatus] = None
+
+
+class PodAroundSpec(K8sModel):
+    """A Pod whose spec is known valid (autoscaler/validate/pods.py): the rest is checked."""
+
+    metadata: Optional[ObjectMeta] = None
+    status: Optional[PodStatus] = None

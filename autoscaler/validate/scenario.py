@@ -25,9 +25,7 @@ from autoscaler.config import parse_duration
 from autoscaler.validate.problems import FieldProblem
 from autoscaler.validate.pydantic_errors import problems_of
 
-MAX_SIMULATED_DAYS = 30
-MAX_DURATION = MAX_SIMULATED_DAYS * 86400.0
-MAX_STEPS = 200_000  # reconcile loops in one run (30 days at 15s; 1 day at 1s)
+from autoscaler.validate.scenario_bounds import MAX_DURATION, MAX_SIMULATED_DAYS, MAX_STEPS  # noqa: F401
 ACTIONS = (
     "apply", "file", "delete", "release", "stockout", "quota", "slowLaunch", "neverBoots", "clearFaults", "usage",
     "interrupt",

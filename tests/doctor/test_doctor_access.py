@@ -16,8 +16,11 @@ RESOURCES = {  # the client's object name -> (API group, resource) as RBAC names
     "pod": ("", "pods"), "node": ("", "nodes"), "event": ("", "events"), "pod_eviction": ("", "pods/eviction"),
     "daemon_set": ("apps", "daemonsets"), "pod_disruption_budget": ("policy", "poddisruptionbudgets"),
     "lease": ("coordination.k8s.io", "leases"), "namespace": ("", "namespaces"),
+    "persistent_volume_claim": ("", "persistentvolumeclaims"), "persistent_volume": ("", "persistentvolumes"),
+    "storage_class": ("storage.k8s.io", "storageclasses"),
 }
-WATCHED = {"pods", "nodes", "daemonsets", "poddisruptionbudgets"}  # the list+watch caches (autoscaler/kube/cache.py)
+WATCHED = {"pods", "nodes", "daemonsets", "poddisruptionbudgets", "persistentvolumeclaims", "persistentvolumes",
+           "storageclasses"}  # the list+watch caches (autoscaler/kube/cache.py)
 
 
 def daemon_calls() -> set[tuple[str, str, str]]:

@@ -394,6 +394,9 @@ def test_chart_rules_cover_what_the_daemon_calls():
         ("", "nodes", "delete"), ("", "nodes", "create"), ("", "events", "create"), ("", "events", "list"),
         ("apps", "daemonsets", "list"), ("apps", "daemonsets", "watch"),
         ("policy", "poddisruptionbudgets", "list"), ("policy", "poddisruptionbudgets", "watch"),
+        ("", "persistentvolumeclaims", "list"), ("", "persistentvolumeclaims", "watch"),
+        ("", "persistentvolumes", "list"), ("", "persistentvolumes", "watch"),
+        ("storage.k8s.io", "storageclasses", "list"), ("storage.k8s.io", "storageclasses", "watch"),
     }
     assert needed <= granted, needed - granted
     assert not any("*" in rule["verbs"] or "*" in rule["resources"] for rule in rules)

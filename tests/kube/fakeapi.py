@@ -218,3 +218,12 @@ def eventually(check: Callable[[], object], timeout: float = 2.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still false after {timeout}s")
         time.sleep(0.01)
+
+
+def serve_volumes(api: FakeApiServer, claims: list | None = None, volumes: list | None = None) -> None:
+    """Lists (and held watches) of PersistentVolumeClaims, PersistentVolumes and StorageClasses."""
+    api.on("GET", "/api/v1/persistentvolumeclaims", listing(claims or [], "10"), watch=False)
+    api.on("GET", "/api/v1/persistentvolumes", listing(volumes or [], "10"), watch=False)
+    api.on("GET", "/apis/storage.k8s.io/v1/storageclasses", listing([], "10"), watch=False)
+    api.on("GET", "/api/v1/persistentvolumeclaims|/api/v1/persistentvolumes|/apis/storage.k8s.io/v1/storageclasses",
+           HOLD, watch=True)

@@ -12,7 +12,7 @@ from autoscaler.kube.cache import CacheOptions
 from autoscaler.kube.client import KubeCluster
 from autoscaler.resources import Resources
 from pricing.types import Taint
-from tests.kube.fakeapi import HOLD, FakeApiServer, Reply, eventually, listing, status, stream
+from tests.kube.fakeapi import HOLD, FakeApiServer, Reply, eventually, listing, serve_volumes, status, stream
 from tests.kube.objects import daemonset, event, node, pdb, pod
 
 NODE = "/api/v1/nodes/ip-10-0-0-1"
@@ -45,6 +45,7 @@ def serve_lists(api: FakeApiServer, nodes_reply: Reply | None = None) -> None:
     api.on("GET", "/api/v1/nodes", nodes_reply or listing([node("ip-10-0-0-1")], "10"), watch=False)
     api.on("GET", "/apis/apps/v1/daemonsets", listing([daemonset("fluent-bit")], "10"), watch=False)
     api.on("GET", "/apis/policy/v1/poddisruptionbudgets", listing([pdb("web", {"matchLabels": {"app": "web"}})], "10"), watch=False)
+    serve_volumes(api)
     api.on("GET", "/api/v1/pods|/api/v1/nodes|/apis/apps/v1/daemonsets|/apis/policy/v1/poddisruptionbudgets", HOLD, watch=True)
 
 
@@ -59,6 +60,34 @@ def test_view_holds_every_resource_converted(api, cluster):
     assert view.pdbs[0].match_labels == {"app": "web"}
     pods_list = api.sent("GET", "/api/v1/pods", watch=False)[0]
     assert pods_list.query["fieldSelector"] == "status.phase!=Succeeded,status.phase!=Failed"
+
+
+def test_a_pending_pod_whose_claim_is_bound_to_a_zonal_volume_may_run_in_that_zone_only(api, cluster):
+    # Given a pending pod using claim data-web-1, bound to volume pv-1 reachable from us-east-1b
+    # (the EBS CSI driver's zone key), on the API server
+    pending = pod("web-1", owner="ReplicaSet/web")
+    pending["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data-web-1"}}]
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data-web-1", "namespace": "default", "resourceVersion": "5"},
+             "spec": {"volumeName": "pv-1", "storageClassName": "gp3"}, "status": {"phase": "Bound"}}
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-1", "resourceVersion": "6"},
+              "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                  {"key": "topology.ebs.csi.aws.com/zone", "operator": "In", "values": ["us-east-1b"]}]}]}}}}
+    api.on("GET", "/api/v1/pods", listing([pending], "10"), watch=False)
+    api.on("GET", "/api/v1/nodes", listing([], "10"), watch=False)
+    api.on("GET", "/apis/apps/v1/daemonsets", listing([], "10"), watch=False)
+    api.on("GET", "/apis/policy/v1/poddisruptionbudgets", listing([], "10"), watch=False)
+    serve_volumes(api, [claim], [volume])
+    api.on("GET", "/api/v1/pods|/api/v1/nodes|/apis/apps/v1/daemonsets|/apis/policy/v1/poddisruptionbudgets", HOLD, watch=True)
+    cluster.start()
+    assert cluster.wait_synced(2.0)
+    # When the daemon looks at the cluster
+    (seen,) = cluster.view().pods
+    # Then the pod may run in us-east-1b only, while its own affinity (for topology spread) is none
+    assert seen.constraints.affinity.matches({"topology.kubernetes.io/zone": "us-east-1b"})
+    assert not seen.constraints.affinity.matches({"topology.kubernetes.io/zone": "us-east-1a"})
+    assert seen.constraints.spread_affinity.matches({"topology.kubernetes.io/zone": "us-east-1a"})
+    assert cluster.view().pods[0] is seen  # nothing changed: the same answer, not a new object
 
 
 def test_wait_for_change_wakes_on_a_watch_event(api, cluster):

@@ -11,7 +11,7 @@ import pytest
 from autoscaler.clock import SimClock
 from autoscaler.kube.cache import CacheOptions
 from autoscaler.kube.client import KubeCluster
-from tests.kube.fakeapi import HOLD, FakeApiServer, Reply, eventually, listing
+from tests.kube.fakeapi import HOLD, FakeApiServer, Reply, eventually, listing, serve_volumes
 from tests.kube.objects import daemonset, pod
 
 EVENTS_POD = "/api/v1/namespaces/default/events"
@@ -32,6 +32,7 @@ def serve(api: FakeApiServer, pods: list[dict], daemonsets: list[dict]) -> None:
     api.on("GET", "/apis/apps/v1/daemonsets", listing(daemonsets, "10"), watch=False)
     api.on("GET", "/apis/policy/v1/poddisruptionbudgets", listing([], "10"), watch=False)
     api.on("GET", "/api/v1/pods|/api/v1/nodes|/apis/apps/v1/daemonsets|/apis/policy/v1/poddisruptionbudgets", HOLD, watch=True)
+    serve_volumes(api)
     api.on("POST", EVENTS_POD + "|" + EVENTS_DS, Reply(201, {}))
 
 
