@@ -32,7 +32,7 @@ from autoscaler.podterms import affinity_terms, host_ports, spread_constraints
 from autoscaler.regex import RegexError, compile_user_regex
 from autoscaler.resources import Resources
 from pricing.types import Taint
-from autoscaler.validate.pods import pod_problems
+from autoscaler.validate.fastpod import pod_certainly_valid
 from autoscaler.validate.problems import describe
 from autoscaler.volumes import pod_claims
 
@@ -235,7 +235,7 @@ def pod_from_manifest(
 
     With `memo` (a dict the caller keeps for one batch), pods whose spec, namespace, labels and
     annotations equal an earlier pod's (the replicas of one template) reuse its parsed shape."""
-    problems = [] if validated else pod_problems(obj)
+    problems = [] if validated or pod_certainly_valid(obj) else _full_problems(obj)
     if problems:
         raise PodSpecError(f"pod {_pod_key(obj)}: {describe(problems)}")
     metadata = obj.get("metadata") or {}
@@ -316,6 +316,12 @@ def _strings(memo: dict, raw: Any) -> dict[str, str]:
     if known is None or known[0] is not raw:
         known = memo[("map", id(raw))] = (raw, {str(k): str(v) for k, v in raw.items()})
     return known[1]
+
+
+def _full_problems(obj: Mapping[str, Any]) -> list:
+    from autoscaler.validate.pods import pod_problems  # pydantic: only for pods in doubt
+
+    return pod_problems(obj)
 
 
 def _content_of(memo: dict, value: Any, by_content: bool) -> object:

@@ -159,11 +159,22 @@ def pods_of(manifests: LoadedManifests, config: Config) -> tuple[list[Pod], list
 
 
 def volume_topology(manifests: LoadedManifests) -> VolumeTopology:
-    """The claims, volumes and classes in the files. What is not in them is not known (the
-    cluster may have it), so a pod whose claim is not in the files is planned as if its volume
-    could be anywhere, and an unbound claim of a class not in the files likewise."""
+    """The claims, volumes and classes in the files, and the claims of the pods' ephemeral
+    volumes (the ephemeral volume controller makes `<pod>-<volume>` from the volume's
+    template). What is not in them is not known (the cluster may have it), so a pod whose claim
+    is not in the files is planned as if its volume could be anywhere, and an unbound claim of
+    a class not in the files likewise."""
+    claims = {key: claim_from_api(raw) for key, raw in manifests.claims.items()}
+    for expanded in manifests.pods:
+        metadata, spec = expanded.manifest.get("metadata") or {}, expanded.manifest.get("spec") or {}
+        for volume in spec.get("volumes") or ():
+            template = (volume.get("ephemeral") or {}).get("volumeClaimTemplate") if isinstance(volume, dict) else None
+            if isinstance(template, dict):
+                namespace, name = str(metadata.get("namespace") or "default"), f"{metadata.get('name')}-{volume.get('name')}"
+                claims.setdefault((namespace, name), claim_from_api(
+                    {"metadata": {"namespace": namespace, "name": name}, "spec": template.get("spec") or {}}))
     return VolumeTopology(
-        claims={key: claim_from_api(raw) for key, raw in manifests.claims.items()},
+        claims=claims,
         volumes={name: volume_from_api(raw) for name, raw in manifests.volumes.items()},
         classes={name: storage_class_from_api(raw) for name, raw in manifests.storage_classes.items()},
         strict=False,

@@ -235,3 +235,36 @@ def test_scale_down_keeps_a_node_whose_pods_volume_is_in_a_zone_without_room_els
     kept = decided(with_volumes([db], where))
     assert "a1" not in [c.node for c in kept.to_drain]
     assert kept.kept["a1"] == "its pods would not fit on the other nodes"
+
+
+EPHEMERAL = """
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: zonal}
+volumeBindingMode: WaitForFirstConsumer
+allowedTopologies:
+- matchLabelExpressions: [{key: topology.kubernetes.io/zone, values: [us-east-1b]}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cache, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: cache}}
+  template:
+    metadata: {labels: {app: cache, smart-autoscaler.io/managed: "true"}}
+    spec:
+      containers: [{name: c, image: c, resources: {requests: {cpu: "1", memory: 1Gi}}}]
+      volumes:
+      - name: scratch
+        ephemeral:
+          volumeClaimTemplate:
+            spec: {storageClassName: zonal, accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+
+
+def test_preview_plans_ephemeral_volumes_by_their_templates_class():
+    # Given a Deployment of 3 whose ephemeral volume's class provisions in us-east-1b only
+    zones, _ = previewed_zones(EPHEMERAL)
+    # Then every replica is planned in us-east-1b
+    assert len(zones) == 3 and set(zones.values()) == {("us-east-1b",)}

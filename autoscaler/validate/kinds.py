@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 
-from autoscaler.validate.workloads import EXPANDED_KINDS
+from autoscaler.validate.workload_counts import EXPANDED_KINDS
 
 _EXPANDED_GROUPS = {
     "Pod": "v1", "ReplicationController": "v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1",

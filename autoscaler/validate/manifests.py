@@ -6,7 +6,8 @@ from typing import Any, Callable, Mapping
 
 from autoscaler.validate.kinds import skip_reason
 from autoscaler.validate.problems import describe
-from autoscaler.validate.workloads import pod_count, workload_problems
+from autoscaler.validate.fastpod import pod_certainly_valid
+from autoscaler.validate.workload_counts import pod_count
 from autoscaler.validate.yamlbounds import expansion_problem
 
 # The preview refuses more pods than this in all (documented in README; `--max-pods` moves it).
@@ -38,6 +39,10 @@ def check_document(document: Any, *, may_share: bool = True) -> str | None:
 
 def check_workload(group: str, kind: str, raw: Mapping[str, Any], error: ObjectError) -> None:
     """Raise `error(...)` naming the fields when a workload of a kind the preview reads is not valid."""
+    if (group, kind) == ("", "Pod") and pod_certainly_valid(raw):
+        return
+    from autoscaler.validate.workloads import workload_problems  # pydantic: only for what is in doubt
+
     problems = workload_problems(group, kind, raw)
     if len(problems) == 1:
         problem = problems[0]

@@ -4,9 +4,7 @@ names for label and annotation keys, label values, resource names, as the API se
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
-
-from pydantic import PlainValidator, WithJsonSchema
+from typing import Any
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -114,9 +112,3 @@ def resource_names(value: Any) -> dict:
 
 
 _STANDARD_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage", "storage", "pods"})
-DnsSubdomain = Annotated[str, PlainValidator(_dns_subdomain), WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9]{0,9}$"})]
-DnsLabel = Annotated[str, PlainValidator(_dns_label), WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9]{0,9}$"})]
-Labels = Annotated[dict, PlainValidator(_labels), WithJsonSchema(
-    {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[a-z0-9]{1,8}$"}})]
-Annotations = Annotated[dict, PlainValidator(_annotations), WithJsonSchema(
-    {"type": "object", "additionalProperties": {"type": "string"}})]

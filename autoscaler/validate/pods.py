@@ -8,17 +8,10 @@ from pydantic import ValidationError
 
 from autoscaler.content import EqualValues, content_key
 from autoscaler.validate import podschema
+from autoscaler.validate.fastpod import resources_fine
 from autoscaler.validate.problems import FieldProblem, join_path
 from autoscaler.validate.pydantic_errors import problems_of
-from autoscaler.validate.quantities import (
-    INT64_MAX,
-    is_extended,
-    quantity_problem,
-    quantity_value,
-    requirements_problems,
-    resource_list_problems,
-    totals_problems,
-)
+from autoscaler.validate.quantities import requirements_problems, resource_list_problems, totals_problems
 
 _POD = podschema.Pod.__pydantic_validator__
 _TEMPLATE = podschema.PodTemplate.__pydantic_validator__
@@ -28,45 +21,8 @@ _VALID_SPECS_LIMIT = 16_384
 _EQUAL_SPECS = EqualValues()
 
 
-_FINE: dict[tuple[str, str], Any] = {}  # (resource, quantity string) found valid -> its number
-
-
-def _resources_fine(spec: Mapping[str, Any]) -> bool:
-    """True only when `_resource_problems` would find nothing; False when in doubt. Checks the
-    same rules without building a field path per container, which costs more than the checks."""
-    totals: dict[str, Any] = {}
-    lists = [c.get("resources") for key in ("containers", "initContainers") for c in spec.get(key) or ()]
-    lists.append({"requests": spec.get("overhead")})
-    lists.append(spec.get("resources"))
-    for resources in lists:
-        if not resources:
-            continue
-        if type(resources) is not dict:
-            return False
-        requests = resources.get("requests") or {}
-        limits = resources.get("limits") or {}
-        if type(requests) is not dict or type(limits) is not dict:
-            return False
-        for values in (requests, limits):
-            for name, value in values.items():
-                number = _FINE.get((name, value)) if type(value) is str else None
-                if number is None:
-                    if type(name) is not str or quantity_problem(name, value) is not None:
-                        return False
-                    number = quantity_value(value)
-                    if type(value) is str and len(_FINE) < 65_536:
-                        _FINE[(name, value)] = number
-                totals[name] = totals[name] + number if name in totals else number
-        for name, request in requests.items():
-            if name in limits:
-                wanted, limit = quantity_value(request), quantity_value(limits[name])
-                if wanted > limit or (wanted != limit and is_extended(name)):
-                    return False
-    return all((total * 1000 if name == "cpu" else total) <= INT64_MAX for name, total in totals.items())
-
-
 def _resource_problems(spec: Mapping[str, Any], prefix: str) -> list[FieldProblem]:
-    if _resources_fine(spec):
+    if resources_fine(spec):
         return []
     problems: list[FieldProblem] = []
     for key in ("containers", "initContainers"):

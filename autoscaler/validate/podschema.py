@@ -25,7 +25,15 @@ from pydantic import (
 )
 
 from autoscaler.validate.limits import INT32_MAX, INT64_MAX, MAX_PORT
-from autoscaler.validate.names import Annotations, DnsLabel, DnsSubdomain, Labels, resource_names
+from autoscaler.validate.names import _annotations, _dns_label, _dns_subdomain, _labels, resource_names
+
+
+DnsSubdomain = Annotated[str, PlainValidator(_dns_subdomain), WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9]{0,9}$"})]
+DnsLabel = Annotated[str, PlainValidator(_dns_label), WithJsonSchema({"type": "string", "pattern": "^[a-z][a-z0-9]{0,9}$"})]
+Labels = Annotated[dict, PlainValidator(_labels), WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[a-z0-9]{1,8}$"}})]
+Annotations = Annotated[dict, PlainValidator(_annotations), WithJsonSchema(
+    {"type": "object", "additionalProperties": {"type": "string"}})]
 
 
 def _quantity_like(value: Any) -> Any:

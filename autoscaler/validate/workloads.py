@@ -13,6 +13,7 @@ from autoscaler.validate.pods import template_problems
 from autoscaler.validate.podschema import K8sModel, LabelSelector, ObjectMeta, NonNegInt32, PositiveInt32, StringMap
 from autoscaler.validate.problems import FieldProblem, join_path
 from autoscaler.validate.pydantic_errors import problems_of
+from autoscaler.validate.workload_counts import EXPANDED_KINDS, pod_count  # noqa: F401
 
 _Template = Optional[dict]  # checked by template_problems, which names its own fields
 
@@ -102,7 +103,7 @@ _SPECS = {
     ("ray.io", "RayService"): _RayServiceSpec,
     ("ray.io", "RayJob"): _RayJobSpec,
 }
-EXPANDED_KINDS = tuple(sorted({kind for _, kind in _SPECS} | {"Pod"}))
+assert EXPANDED_KINDS == tuple(sorted({kind for _, kind in _SPECS} | {"Pod"}))  # the kinds validated are the kinds counted
 
 
 def _templates(group: str, kind: str, spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -151,47 +152,6 @@ def workload_problems(group: str, kind: str, obj: Mapping[str, Any]) -> list[Fie
     for path, template in _templates(group, kind, spec):
         problems += template_problems(template, path)
     return problems
-
-
-def _job_pods(spec: Mapping[str, Any]) -> int:
-    if spec.get("suspend") is True:
-        return 0
-    parallelism = spec.get("parallelism")
-    parallelism = 1 if parallelism is None else parallelism
-    completions = spec.get("completions")
-    return parallelism if completions is None else min(parallelism, completions)
-
-
-def _ray_pods(cluster: Mapping[str, Any] | None) -> int:
-    if not cluster or cluster.get("suspend") is True:
-        return 0
-    total = 1
-    for group in cluster.get("workerGroupSpecs") or ():
-        if group.get("suspend") is True:
-            continue
-        counts = [group.get(k) for k in ("replicas", "minReplicas", "maxReplicas")]
-        replicas = max([c for c in counts if c is not None] or [1])
-        total += replicas * (group.get("numOfHosts") or 1)
-    return total
-
-
-def pod_count(group: str, kind: str, obj: Mapping[str, Any]) -> int:
-    """At most how many pods a valid workload object creates (checked before expanding it)."""
-    spec = obj.get("spec") or {}
-    if kind in ("Deployment", "ReplicaSet", "ReplicationController", "StatefulSet"):
-        replicas = spec.get("replicas")
-        return 1 if replicas is None else replicas
-    if kind == "Job":
-        return _job_pods(spec)
-    if kind == "CronJob":
-        return 0 if spec.get("suspend") is True else _job_pods(spec["jobTemplate"]["spec"])
-    if kind == "RayCluster":
-        return _ray_pods(spec)
-    if kind == "RayService":
-        return _ray_pods(spec.get("rayClusterConfig"))
-    if kind == "RayJob":
-        return _ray_pods(spec.get("rayClusterSpec")) + 1
-    return 1
 
 
 __all__ = ["EXPANDED_KINDS", "join_path", "pod_count", "workload_problems"]

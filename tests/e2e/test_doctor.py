@@ -62,7 +62,8 @@ def test_the_charts_roles_pass_every_kubernetes_check(granted, namespace, tmp_pa
     rbac = [c["what"] for c in lines if c["what"].startswith("RBAC: ")]
     assert "RBAC: create pods/eviction" in rbac and "RBAC: update leases.coordination.k8s.io" in rbac
     assert "RBAC: create nodes" in rbac  # the simulated provider registers Nodes
-    assert len(rbac) == len(needed(hot_nodes=False, simulated=True, leader_election=True)) == 19  # + get namespaces/kube-system (the cluster identity)
+    # 25: + get namespaces/kube-system (the cluster identity), list+watch of claims, volumes and classes
+    assert len(rbac) == len(needed(hot_nodes=False, simulated=True, leader_election=True)) == 25
     identity = next(c for c in lines if c["what"] == "identity")
     assert identity["detail"] == f"system:serviceaccount:{namespace}:smart-autoscaler"
     assert "Kubernetes v1." in next(c for c in lines if c["what"] == "API server reachable")["detail"]
