@@ -17,9 +17,8 @@ from autoscaler.preview import pods_of
 ZONE = "topology.kubernetes.io/zone"
 SPEC = {"containers": [{"name": "app", "image": "app", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]}
 # Plain specs are told valid without the full validation (autoscaler/validate/fastpod.py); one
-# with affinity goes through it, where equal specs are remembered.
-AFFINE = {**SPEC, "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-    "nodeSelectorTerms": [{"matchExpressions": [{"key": ZONE, "operator": "In", "values": ["us-east-1a"]}]}]}}}}
+# with pod-level resources goes through it, where equal specs are remembered.
+IN_DOUBT = {**SPEC, "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}
 
 
 @pytest.fixture(autouse=True)
@@ -43,17 +42,17 @@ def read(*pods: dict):
 def test_a_pod_whose_spec_equals_a_valid_one_still_has_its_own_metadata_checked():
     # Given two pods with equal specs, the second with a label value Kubernetes refuses
     with pytest.raises(ManifestError) as refused:
-        read(pod("a", {"app": "web"}, AFFINE), pod("b", {"app": "-web-"}, AFFINE))
+        read(pod("a", {"app": "web"}, IN_DOUBT), pod("b", {"app": "-web-"}, IN_DOUBT))
     # Then the file is refused naming the second pod's label (its spec was not checked twice)
     assert "Pod b" in str(refused.value) and "metadata.labels" in str(refused.value)
     assert pod_validation._EQUAL_SPECS.found == 1
 
 
 def test_a_pod_whose_spec_equals_a_valid_ones_except_a_bad_quantity_is_refused():
-    bad = copy.deepcopy(AFFINE)
+    bad = copy.deepcopy(IN_DOUBT)
     bad["containers"][0]["resources"]["requests"]["cpu"] = "half"
     with pytest.raises(ManifestError) as refused:
-        read(pod("a", {"app": "web"}, AFFINE), pod("b", {"app": "web"}, bad))
+        read(pod("a", {"app": "web"}, IN_DOUBT), pod("b", {"app": "web"}, bad))
     assert "Pod b" in str(refused.value) and "cpu" in str(refused.value)
 
 

@@ -37,6 +37,29 @@ PLAIN = {
 }
 
 
+AFFINE = copy.deepcopy(PLAIN)
+AFFINE["spec"]["affinity"] = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1a"]},
+                                  {"key": "example.com/rank", "operator": "Gt", "values": ["2"]}]},
+            {"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["n1"]}]}]},
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 10, "preference": {"matchExpressions": [{"key": "spot", "operator": "Exists"}]}}]},
+    "podAntiAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}},
+             "matchLabelKeys": ["pod-template-hash"], "namespaces": ["shop"]}],
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 50, "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {
+                "matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["db"]}]}}}]},
+}
+AFFINE["spec"]["topologySpreadConstraints"] = [
+    {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+     "labelSelector": {"matchLabels": {"app": "web"}}, "minDomains": 2, "nodeAffinityPolicy": "Honor",
+     "nodeTaintsPolicy": "Ignore", "matchLabelKeys": ["pod-template-hash"]}]
+
+
 def _plain_variants():
     """PLAIN with one field changed, to a valid or an invalid value."""
     paths = [("metadata", "name"), ("metadata", "namespace"), ("metadata", "labels"), ("spec", "priority"),
@@ -57,7 +80,8 @@ def _plain_variants():
 
 
 @settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(st.one_of(mutated(WORKLOADS), _plain_variants(), mutated(st.builds(lambda: copy.deepcopy(PLAIN)))))
+@given(st.one_of(mutated(WORKLOADS), _plain_variants(), mutated(st.builds(lambda: copy.deepcopy(PLAIN))),
+                 mutated(st.builds(lambda: copy.deepcopy(AFFINE)))))
 def test_a_pod_the_fast_check_calls_valid_has_no_problems(obj):
     if isinstance(obj, dict) and obj.get("kind") not in (None, "Pod"):
         obj = {"metadata": obj.get("metadata"), "spec": (obj.get("spec") or {}).get("template", {}).get("spec")
@@ -68,15 +92,20 @@ def test_a_pod_the_fast_check_calls_valid_has_no_problems(obj):
 
 def test_plain_pods_are_called_valid():
     assert pod_certainly_valid(PLAIN) and pod_problems(PLAIN) == []
+    assert pod_certainly_valid(AFFINE) and pod_problems(AFFINE) == []
     bad_port = copy.deepcopy(PLAIN)
     bad_port["spec"]["containers"][0]["ports"][0]["containerPort"] = 0
     assert not pod_certainly_valid(bad_port) and pod_problems(bad_port)
 
 
 def test_pods_in_doubt_are_left_to_the_full_validation():
-    with_affinity = copy.deepcopy(PLAIN)
-    with_affinity["spec"]["affinity"] = {"nodeAffinity": {}}
-    assert not pod_certainly_valid(with_affinity)
+    gated = copy.deepcopy(PLAIN)
+    gated["spec"]["schedulingGates"] = [{"name": "example.com/wait"}]
+    assert not pod_certainly_valid(gated)
+    exists_with_values = copy.deepcopy(AFFINE)
+    exists_with_values["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0][
+        "preference"]["matchExpressions"][0]["values"] = ["x"]
+    assert not pod_certainly_valid(exists_with_values) and pod_problems(exists_with_values)
 
 
 def test_preview_of_plain_pods_does_not_load_pydantic(tmp_path):

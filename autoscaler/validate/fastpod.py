@@ -1,11 +1,11 @@
 """Pods that are certainly valid, told without pydantic.
 
 Most pods in a manifest file or a cluster are plain: named containers with an image and
-resource requests, labels, perhaps ports, tolerations and a node selector. For those this
-module answers True when `autoscaler.validate.pods.pod_problems` would find nothing, checking
-the same rules (autoscaler/validate/podschema.py's strict models, the names and quantities
-they use) by hand; anything it does not cover (affinity, topology spread, scheduling gates,
-pod-level resources, a field of the wrong type...) answers False, "in doubt", and the pod is
+resource requests, labels, perhaps ports, tolerations, a node selector, affinity and topology
+spread. For those this module answers True when `autoscaler.validate.pods.pod_problems` would
+find nothing, checking the same rules (autoscaler/validate/podschema.py's strict models, the
+names and quantities they use) by hand; anything it does not cover (scheduling gates, pod-level
+resources or overhead, a field of the wrong type...) answers False, "in doubt", and the pod is
 checked by the full validation, which says what is wrong. So `preview` of plain pods neither
 imports pydantic nor pays for it per pod. tests/test_fast_pod_check.py holds the rule: True
 here implies no problems there, on generated and mutated pods.
@@ -33,7 +33,11 @@ _RESTART_POLICIES = frozenset({"Always", "OnFailure", "Never"})
 _PROTOCOLS = frozenset({"TCP", "UDP", "SCTP"})
 _OPERATORS = frozenset({"Exists", "Equal", "Lt", "Gt"})
 _EFFECTS = frozenset({"NoSchedule", "PreferNoSchedule", "NoExecute", ""})
-_IN_DOUBT = ("affinity", "topologySpreadConstraints", "schedulingGates", "overhead", "resources")
+_IN_DOUBT = ("schedulingGates", "overhead", "resources")
+_NODE_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"})
+_LABEL_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
+_WHEN_UNSATISFIABLE = frozenset({"DoNotSchedule", "ScheduleAnyway"})
+_POLICIES = frozenset({"Honor", "Ignore"})
 _OPTIONAL_STRINGS = ("nodeName", "priorityClassName", "schedulerName", "runtimeClassName")
 _STANDARD = frozenset({"cpu", "memory", "ephemeral-storage", "storage", "pods"})  # names.resource_names' own
 _FINE: dict[tuple[str, str], Any] = {}  # (resource, quantity string) found valid -> its number
@@ -142,8 +146,125 @@ def _spec_fine(spec: dict) -> bool:
         return False
     if priority is not None and (type(priority) is not int or not -(2**31) <= priority <= INT32_MAX):
         return False
+    affinity, spread = get("affinity"), get("topologySpreadConstraints")
+    if affinity is not None and not _affinity_fine(affinity):
+        return False
+    if spread is not None and (type(spread) is not list or not all(_spread_fine(c) for c in spread)):
+        return False
     network, restart = get("hostNetwork"), get("restartPolicy")
     return (network is None or type(network) is bool) and (restart is None or _known(restart, _RESTART_POLICIES))
+
+
+def _affinity_fine(affinity: Any) -> bool:
+    if type(affinity) is not dict:
+        return False
+    node, pods, apart = affinity.get("nodeAffinity"), affinity.get("podAffinity"), affinity.get("podAntiAffinity")
+    return (
+        (node is None or _node_affinity_fine(node))
+        and (pods is None or _pod_affinity_fine(pods))
+        and (apart is None or _pod_affinity_fine(apart))
+    )
+
+
+def _node_affinity_fine(node: Any) -> bool:
+    if type(node) is not dict:
+        return False
+    required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    preferred = node.get("preferredDuringSchedulingIgnoredDuringExecution")
+    if required is not None:
+        terms = required.get("nodeSelectorTerms") if type(required) is dict else None
+        if type(terms) is not list or not all(_node_term_fine(t) for t in terms):
+            return False
+    return preferred is None or (type(preferred) is list and all(
+        type(p) is dict and _weight_fine(p.get("weight")) and _node_term_fine(p.get("preference")) for p in preferred))
+
+
+def _node_term_fine(term: Any) -> bool:
+    return type(term) is dict and all(
+        requirements is None or (type(requirements) is list and all(_requirement_fine(r, _NODE_OPERATORS)
+                                                                    for r in requirements))
+        for requirements in (term.get("matchExpressions"), term.get("matchFields"))
+    )
+
+
+def _requirement_fine(requirement: Any, operators: frozenset[str]) -> bool:
+    """A selector requirement whose values fit its operator (podschema._check_values)."""
+    if type(requirement) is not dict or not _name(requirement.get("key")):
+        return False
+    operator, values = requirement.get("operator"), requirement.get("values")
+    if not _known(operator, operators) or not (values is None or _strings(values)):
+        return False
+    if operator in ("In", "NotIn"):
+        return bool(values)
+    if operator in ("Exists", "DoesNotExist"):
+        return not values
+    return values is not None and len(values) == 1 and values[0].lstrip("-").isdigit()
+
+
+def _pod_affinity_fine(affinity: Any) -> bool:
+    if type(affinity) is not dict:
+        return False
+    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+    preferred = affinity.get("preferredDuringSchedulingIgnoredDuringExecution")
+    return (
+        (required is None or (type(required) is list and all(_pod_term_fine(t) for t in required)))
+        and (preferred is None or (type(preferred) is list and all(
+            type(p) is dict and _weight_fine(p.get("weight")) and _pod_term_fine(p.get("podAffinityTerm"))
+            for p in preferred)))
+    )
+
+
+def _pod_term_fine(term: Any) -> bool:
+    if type(term) is not dict or not _name(term.get("topologyKey")):
+        return False
+    selector, namespaces = term.get("labelSelector"), term.get("namespaceSelector")
+    return (
+        (selector is None or _selector_fine(selector))
+        and (namespaces is None or _selector_fine(namespaces))
+        and all(term.get(key) is None or _strings(term[key])
+                for key in ("namespaces", "matchLabelKeys", "mismatchLabelKeys"))
+    )
+
+
+def _selector_fine(selector: Any) -> bool:
+    if type(selector) is not dict:
+        return False
+    labels, expressions = selector.get("matchLabels"), selector.get("matchExpressions")
+    return (labels is None or _string_map(labels)) and (expressions is None or (
+        type(expressions) is list and all(_requirement_fine(r, _LABEL_OPERATORS) for r in expressions)))
+
+
+def _spread_fine(constraint: Any) -> bool:
+    if type(constraint) is not dict:
+        return False
+    get = constraint.get
+    selector, keys = get("labelSelector"), get("matchLabelKeys")
+    return (
+        _int32_at_least_one(get("maxSkew"))
+        and _name(get("topologyKey"))
+        and _known(get("whenUnsatisfiable"), _WHEN_UNSATISFIABLE)
+        and (selector is None or _selector_fine(selector))
+        and (get("minDomains") is None or _int32_at_least_one(get("minDomains")))
+        and (get("nodeAffinityPolicy") is None or _known(get("nodeAffinityPolicy"), _POLICIES))
+        and (get("nodeTaintsPolicy") is None or _known(get("nodeTaintsPolicy"), _POLICIES))
+        and (keys is None or _strings(keys))
+    )
+
+
+def _name(value: Any) -> bool:
+    return type(value) is str and value != ""
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and all(type(v) is str for v in value)
+
+
+def _weight_fine(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= 100
+
+
+def _int32_at_least_one(value: Any) -> bool:
+    return type(value) is int and 1 <= value <= INT32_MAX
 
 
 def _string_map(value: Any) -> bool:
