@@ -156,14 +156,19 @@ def test_the_planner_launches_in_the_volumes_zone():
     assert node.option.zones == ("us-east-1c",)
 
 
-PREVIEW = """
+def zonal_class_yaml(zone: str, key: str = ZONE) -> str:
+    """A WaitForFirstConsumer StorageClass `zonal` that provisions in one zone, as a YAML document."""
+    return f"""
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
-metadata: {name: zonal}
+metadata: {{name: zonal}}
 volumeBindingMode: WaitForFirstConsumer
 allowedTopologies:
-- matchLabelExpressions: [{key: topology.ebs.csi.aws.com/zone, values: [us-east-1c]}]
----
+- matchLabelExpressions: [{{key: {key}, values: [{zone}]}}]
+---"""
+
+
+PREVIEW = zonal_class_yaml("us-east-1c", "topology.ebs.csi.aws.com/zone") + """
 apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: kafka, namespace: shop}
@@ -237,14 +242,7 @@ def test_scale_down_keeps_a_node_whose_pods_volume_is_in_a_zone_without_room_els
     assert kept.kept["a1"] == "its pods would not fit on the other nodes"
 
 
-EPHEMERAL = """
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: zonal}
-volumeBindingMode: WaitForFirstConsumer
-allowedTopologies:
-- matchLabelExpressions: [{key: topology.kubernetes.io/zone, values: [us-east-1b]}]
----
+EPHEMERAL = zonal_class_yaml("us-east-1b") + """
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: cache, namespace: shop}
