@@ -13,7 +13,14 @@ from autoscaler.planner import DaemonSetOverhead, plan
 from autoscaler.podspec import PodSpecError, pod_from_manifest
 from autoscaler.runtimeclass import RuntimeClassError, admitted_spec
 from autoscaler.validate.notices import annotation_hints, triage
-from autoscaler.volumes import VolumeTopology, claim_from_api, storage_class_from_api, volume_from_api, with_volumes
+from autoscaler.volumes import (
+    VolumeTopology,
+    claim_from_api,
+    ephemeral_claims,
+    storage_class_from_api,
+    volume_from_api,
+    with_volumes,
+)
 from pricing.catalog import DEFAULT_REGIONS, CatalogError, catalog_settings, region_catalog
 
 HOURS_PER_MONTH = 730
@@ -166,13 +173,8 @@ def volume_topology(manifests: LoadedManifests) -> VolumeTopology:
     a class not in the files likewise."""
     claims = {key: claim_from_api(raw) for key, raw in manifests.claims.items()}
     for expanded in manifests.pods:
-        metadata, spec = expanded.manifest.get("metadata") or {}, expanded.manifest.get("spec") or {}
-        for volume in spec.get("volumes") or ():
-            template = (volume.get("ephemeral") or {}).get("volumeClaimTemplate") if isinstance(volume, dict) else None
-            if isinstance(template, dict):
-                namespace, name = str(metadata.get("namespace") or "default"), f"{metadata.get('name')}-{volume.get('name')}"
-                claims.setdefault((namespace, name), claim_from_api(
-                    {"metadata": {"namespace": namespace, "name": name}, "spec": template.get("spec") or {}}))
+        for key, claim in ephemeral_claims(expanded.manifest).items():
+            claims.setdefault(key, claim)
     return VolumeTopology(
         claims=claims,
         volumes={name: volume_from_api(raw) for name, raw in manifests.volumes.items()},

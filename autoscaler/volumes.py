@@ -238,10 +238,29 @@ def pod_claims(spec: Mapping[str, Any], pod_name: str) -> tuple[tuple[str, ...],
         if claim:
             claims.append(str(claim))
         elif volume.get("ephemeral") is not None:
-            name = f"{pod_name}-{volume.get('name')}"
+            name = ephemeral_claim_name(pod_name, volume)
             claims.append(name)
             ephemeral.append(name)
     return tuple(claims), tuple(ephemeral)
+
+
+def ephemeral_claim_name(pod_name: str, volume: Mapping[str, Any]) -> str:
+    """The claim the ephemeral volume controller makes for a pod's ephemeral volume."""
+    return f"{pod_name}-{volume.get('name')}"
+
+
+def ephemeral_claims(pod: Mapping[str, Any]) -> dict[tuple[str, str], Claim]:
+    """The claims a pod manifest's ephemeral volumes will get, made from their templates."""
+    metadata, spec = _mapping(pod.get("metadata")), _mapping(pod.get("spec"))
+    namespace = str(metadata.get("namespace") or "default")
+    claims = {}
+    for volume in spec.get("volumes") or ():
+        template = _mapping(volume.get("ephemeral")).get("volumeClaimTemplate") if isinstance(volume, Mapping) else None
+        if isinstance(template, Mapping):
+            name = ephemeral_claim_name(str(metadata.get("name")), volume)
+            claims[(namespace, name)] = claim_from_api(
+                {"metadata": {"namespace": namespace, "name": name}, "spec": template.get("spec") or {}})
+    return claims
 
 
 class NarrowedPods:

@@ -238,7 +238,7 @@ def _expand_statefulset(obj: ManifestObject) -> list[ExpandedPod]:
         pod = template.pod(name, obj.namespace, owner, labels)
         if claims:  # each pod gets its own PersistentVolumeClaim per volumeClaimTemplate
             volumes = [v for v in pod["spec"].get("volumes") or [] if v.get("name") not in claims]
-            volumes += [{"name": c, "persistentVolumeClaim": {"claimName": f"{c}-{name}"}} for c in claims]
+            volumes += [{"name": c, "persistentVolumeClaim": {"claimName": _claim_name(c, name)}} for c in claims]
             pod["spec"]["volumes"] = volumes
         pods.append(obj.pod(pod))
     return pods
@@ -253,10 +253,15 @@ def statefulset_claims(obj: ManifestObject, pods: list[ExpandedPod]) -> dict[tup
     claims = {}
     for pod in pods:
         for template in templates:
-            name = f"{template['metadata']['name']}-{pod.manifest['metadata']['name']}"
+            name = _claim_name(template["metadata"]["name"], pod.manifest["metadata"]["name"])
             spec = template.get("spec") if isinstance(template.get("spec"), dict) else {}
             claims[(obj.namespace, name)] = {"metadata": {"name": name, "namespace": obj.namespace}, "spec": spec}
     return claims
+
+
+def _claim_name(template: str, pod: str) -> str:
+    """The claim a StatefulSet's controller makes for one pod from one volumeClaimTemplate."""
+    return f"{template}-{pod}"
 
 
 def _claim_names(obj: ManifestObject, spec: dict) -> list[str]:

@@ -470,3 +470,11 @@ def test_unreadable_files_are_named(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00kind")
     with pytest.raises(ManifestError, match="bin.yaml: cannot read: not UTF-8"):
         load_manifest_files([str(binary)])
+
+
+def test_the_kinds_counted_are_the_kinds_validated():
+    """autoscaler/validate/workload_counts.py lists the expanded kinds without pydantic; the
+    workload schemas in autoscaler/validate/workloads.py must cover exactly those."""
+    from autoscaler.validate import workloads
+
+    assert workloads.EXPANDED_KINDS == tuple(sorted({kind for _, kind in workloads._SPECS} | {"Pod"}))

@@ -16,16 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from autoscaler.validate.limits import INT32_MAX, INT64_MAX, MAX_PORT
-from autoscaler.validate.names import (
-    _GOOD_DNS_LABELS,
-    _GOOD_DNS_SUBDOMAINS,
-    _GOOD_LABELS,
-    _annotations,
-    _dns_label,
-    _dns_subdomain,
-    _labels,
-    resource_names,
-)
+from autoscaler.validate.names import _annotations, _dns_label, _dns_subdomain, _labels, is_resource_name
 from autoscaler.validate.quantities import is_extended, quantity_problem, quantity_value
 
 _PHASES = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
@@ -39,7 +30,6 @@ _LABEL_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
 _WHEN_UNSATISFIABLE = frozenset({"DoNotSchedule", "ScheduleAnyway"})
 _POLICIES = frozenset({"Honor", "Ignore"})
 _OPTIONAL_STRINGS = ("nodeName", "priorityClassName", "schedulerName", "runtimeClassName")
-_STANDARD = frozenset({"cpu", "memory", "ephemeral-storage", "storage", "pods"})  # names.resource_names' own
 _FINE: dict[tuple[str, str], Any] = {}  # (resource, quantity string) found valid -> its number
 
 
@@ -79,11 +69,11 @@ def _metadata_fine(metadata: Any) -> bool:
     get = metadata.get
     name, namespace, labels, annotations, owners = (
         get("name"), get("namespace"), get("labels"), get("annotations"), get("ownerReferences"))
-    if name is not None and not _known(name, _GOOD_DNS_SUBDOMAINS) and not _passes(_dns_subdomain, name):
+    if name is not None and not _passes(_dns_subdomain, name):
         return False
-    if namespace is not None and not _known(namespace, _GOOD_DNS_LABELS) and not _passes(_dns_label, namespace):
+    if namespace is not None and not _passes(_dns_label, namespace):
         return False
-    if labels is not None and not _labels_fine(labels):
+    if labels is not None and not _passes(_labels, labels):
         return False
     return (
         _optional_string(get("generateName"))
@@ -91,15 +81,6 @@ def _metadata_fine(metadata: Any) -> bool:
         and (annotations is None or _passes(_annotations, annotations))
         and (owners is None or (type(owners) is list and all(_owner_fine(o) for o in owners)))
     )
-
-
-def _labels_fine(labels: Any) -> bool:
-    if type(labels) is not dict:
-        return False
-    for pair in labels.items():
-        if type(pair[1]) is not str or pair not in _GOOD_LABELS:  # (str, str) pairs already found valid
-            return _passes(_labels, labels)
-    return True
 
 
 def _owner_fine(owner: Any) -> bool:
@@ -275,7 +256,7 @@ def _container_fine(container: Any) -> bool:
     if type(container) is not dict:
         return False
     name = container.get("name")
-    if not _known(name, _GOOD_DNS_LABELS) and not _passes(_dns_label, name):
+    if not _passes(_dns_label, name):
         return False
     resources, ports, restart = container.get("resources"), container.get("ports"), container.get("restartPolicy")
     return (
@@ -297,7 +278,7 @@ def _requirements_fine(resources: Any) -> bool:
         for name, value in values.items():
             if type(name) is not str or type(value) not in (str, int, float):
                 return False
-            if name not in _STANDARD and not _passes(resource_names, {name: value}):
+            if not is_resource_name(name):
                 return False
     return True
 

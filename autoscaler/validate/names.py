@@ -97,15 +97,21 @@ def _annotations(value: Any) -> dict:
     return value
 
 
+def is_resource_name(key: str) -> bool:
+    """cpu, memory, ephemeral-storage, storage, pods, hugepages-<size>, or a fully qualified
+    extended resource (nvidia.com/gpu)."""
+    if key in _STANDARD_RESOURCES or key.startswith("hugepages-"):
+        return True
+    return "/" in key and qualified_name_problem(key) is None
+
+
 def resource_names(value: Any) -> dict:
     if not isinstance(value, dict):
         raise ValueError("expected a mapping")
     for key in value:
         if not isinstance(key, str):
             raise ValueError("keys must be strings")
-        if key in _STANDARD_RESOURCES or key.startswith("hugepages-"):
-            continue
-        if "/" not in key or qualified_name_problem(key):
+        if not is_resource_name(key):
             raise ValueError(f"{key!r} is not a resource name: use cpu, memory, ephemeral-storage, hugepages-<size> "
                              "or a fully qualified extended resource such as nvidia.com/gpu")
     return value
