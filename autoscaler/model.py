@@ -368,7 +368,7 @@ class Node:
     unschedulable: bool = False  # cordoned
     created: float = 0.0
     provider_id: str = ""
-    reserved_for: tuple[str, ...] = ()  # pod keys an in-flight launch was made for
+    reserved_for: tuple[str, ...] = ()  # pod keys its launch was made for that still wait
     used: Resources = ZERO  # requests of pods bound to it (filled by the snapshot)
     workload_pods: int = 0  # bound pods that are not DaemonSet pods
     host_ports: frozenset[HostPort] = frozenset()

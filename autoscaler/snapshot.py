@@ -110,7 +110,7 @@ def pods_by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:
     return bound
 
 
-# node name -> (the Node, its load, the price index, (young, starting), the planner Node made of
+# node name -> (the Node, its load, the price index, (young, starting, reserved for), the planner Node made of
 # them): a loop whose Node and pods did not change since the last one reuses what it made.
 _MADE: dict[str, tuple] = {}
 
@@ -122,13 +122,16 @@ def planner_nodes(
     bound: Mapping[str, list[Pod]] | None = None,
     now: float = 0.0,
     startup_grace: float = 0.0,
+    reserved: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[Node]:
     """Planner nodes for every Node and in-flight launch. A managed node younger than
     `startup_grace` (the scale-up timeout) that is not Ready yet, still carries a start-up
     taint, or is not used yet, is still the room its launch was made for: its start-up taints
     are ignored (Ready or not) and, as a bin-select node, it may take its pods even when idle
-    nodes are not reused."""
+    nodes are not reused. `reserved`: registered nodes launched for pods that still wait (node
+    name -> pod keys), which stay those pods' room while the scheduler binds them."""
     bound = pods_by_node(view.pods) if bound is None else bound
+    reserved = reserved or {}
     nodes = []
     if len(_MADE) > 200_000:
         _MADE.clear()
@@ -138,8 +141,10 @@ def planner_nodes(
         managed = is_managed_node(kube_node)
         young = managed and now - kube_node.created < startup_grace
         starting = young and (not kube_node.ready or has_startup_taint(kube_node) or load.workload_pods == 0)
+        reserved_for = reserved.get(kube_node.name, ())
         made = _MADE.get(kube_node.name)
-        if made is not None and made[0] is kube_node and made[1] is load and made[2] is prices and made[3] == (young, starting):
+        if (made is not None and made[0] is kube_node and made[1] is load and made[2] is prices
+                and made[3] == (young, starting, reserved_for)):
             nodes.append(made[4])  # nothing it is made from changed since the last loop
             continue
         taints = kube_node.taints
@@ -174,9 +179,10 @@ def planner_nodes(
                 workload_pods=load.workload_pods,
                 host_ports=load.ports,
                 pods=tuple(bound.get(kube_node.name, ())),
+                reserved_for=reserved_for,
             )
         )
-        _MADE[kube_node.name] = (kube_node, load, prices, (young, starting), nodes[-1])
+        _MADE[kube_node.name] = (kube_node, load, prices, (young, starting, reserved_for), nodes[-1])
     for flight in in_flight:
         nodes.append(
             Node(

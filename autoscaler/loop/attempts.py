@@ -185,6 +185,17 @@ class LaunchAttempts:
         """Pods whose launched node registered and waits for its device plugin: not planned again."""
         return self._initializing
 
+    def reserved(self, waiting: set[str]) -> dict[str, tuple[str, ...]]:
+        """Registered nodes launched for pods, with those of their pods still waiting: the
+        scheduler may bind a launch's pods one at a time, and until it has bound them all the node
+        stays their room (else the loop between two bindings launches again for the rest)."""
+        reserved = {}
+        for name, watch in self._watches.items():
+            pods = tuple(pod for pod in watch.pods if pod in waiting)
+            if pods:
+                reserved[name] = pods
+        return reserved
+
     def awaited_nodes(self) -> set[str]:
         """Nodes launched for pods that wait for the nodes' device plugins: not scaled down meanwhile."""
         return {name for name, watch in self._watches.items() if watch.devices_missing}

@@ -119,7 +119,8 @@ class ScaleUp:
             groups[group_of[key]][1].append(pod)
         waiting = {pod.key for pod in pending}
         nodes = planner_nodes(
-            view, self.lifecycle.in_flight(now, waiting), self.prices, bound, now, self.config.scale_up_timeout
+            view, self.lifecycle.in_flight(now, waiting), self.prices, bound, now, self.config.scale_up_timeout,
+            self.attempts.reserved(waiting),
         )
         daemonsets = daemonset_overheads(view.daemonsets)
         plans: list[Plan] = []

@@ -53,7 +53,9 @@ def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]
     for node in nodes:
         if not node.managed or node.role != BIN_SELECT or node.unschedulable:
             continue
-        if node.in_flight or node.starting or (config.reuse_bin_select_nodes and node.workload_pods == 0):
+        # A node launched for pods some of which the scheduler has not bound yet is their room
+        # (reserved_for), even once other pods of its launch run there.
+        if node.in_flight or node.starting or node.reserved_for or (config.reuse_bin_select_nodes and node.workload_pods == 0):
             reusable.append(
                 ReusableNode(
                     node.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.helpers import make_pod
+from tests.helpers import make_pod, replicas
 from tests.loop.test_reconcile import add, running, world
 
 ANN = "smart-autoscaler.io/"
@@ -119,3 +119,23 @@ def test_pod_refused_by_a_taint_its_launched_node_registers_with_is_reported_and
     types = [t for t, _ in launches(sim)]
     assert types[0] == "t3a.xlarge" and len(types) == 2 and types[1] != "t3a.xlarge"
     assert running(sim) == ["default/p"]
+
+
+def test_a_launched_node_the_scheduler_filled_halfway_stays_the_room_of_the_pods_it_waits_for():
+    """Given nvidiaGPUTimeSlices 2 and two pods of one set asking for 1 GPU each, one GPU node
+    (2 time slices) is launched for both. When it registers and the scheduler binds only the
+    first pod before the next loops run (the second is still queued), the node is still the
+    second pod's room: no second node is launched, and the second pod runs there once bound."""
+    sim = world(launch_delay=60, nvidiaGPUTimeSlices=2)
+    add(sim, *replicas("shared", 2, "500m", "1Gi", gpu=1))
+    sim.step()
+    (gpu_node,) = sim.provider.launched
+    sim.cluster.hold("default/shared-1", "queued behind the first pod")
+    sim.run_for(60 + 20)  # registered at 60 s; two loops see shared-0 bound and shared-1 waiting
+    assert running(sim) == ["default/shared-0"]
+    assert len(sim.provider.launched) == 1
+    sim.cluster.release("default/shared-1")
+    sim.run_for(20)
+    assert running(sim) == ["default/shared-0", "default/shared-1"]
+    assert {p.node_name for p in sim.cluster.pods.values()} == {f"sim-{gpu_node.instance_id}"}
+    assert len(sim.provider.launched) == 1
