@@ -48,7 +48,8 @@ _STDIN = "<stdin>"
 
 def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
     """(1-based index, content) of each non-empty YAML/JSON document. JSON is read with the json
-    module (many times faster than any YAML loader); YAML with LibYAML when it is installed."""
+    module (many times faster than any YAML loader); plain block YAML with autoscaler/block_yaml.py;
+    other YAML with LibYAML when it is installed."""
     if text.lstrip()[:1] in ("{", "["):
         try:
             document = json.loads(text)
@@ -63,6 +64,15 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
             if document is not None:
                 yield 1, document
             return
+    from autoscaler.block_yaml import read_block_yaml
+    from autoscaler.validate.yamlbounds import MAX_DEPTH
+
+    fast = read_block_yaml(text, MAX_DEPTH)
+    if fast is not None:  # plain block YAML, read as PyYAML reads it: a tree, at most MAX_DEPTH deep
+        for index, document in enumerate(fast, 1):
+            if document is not None:
+                yield index, document
+        return
     import yaml  # loaded for YAML only: a JSON file is read without it
 
     from autoscaler.manifest_yaml import ManifestLoader
