@@ -9,7 +9,6 @@ Resource quantities are not parsed here: pod specs are copied verbatim.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -21,6 +20,7 @@ from autoscaler.validate.manifests import (
     read_stdin,
     skip_reason,
 )
+from autoscaler.validate.yamlbounds import json_tree
 from autoscaler.manifest_objects import (
     ExpandedPod,
     LoadedManifests,
@@ -52,13 +52,13 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
     other YAML with LibYAML when it is installed."""
     if text.lstrip()[:1] in ("{", "["):
         try:
-            document = json.loads(text)
+            document, shallow = json_tree(text)
         except ValueError:
             pass  # not one JSON document (e.g. YAML flow style or several): YAML says what is wrong
         except RecursionError:
             raise ManifestError(file, "nested too deeply to read; refused", document=1) from None
         else:
-            problem = check_document(document, may_share=False)  # json.loads builds a tree
+            problem = None if shallow else check_document(document, may_share=False)  # json.loads builds a tree
             if problem:
                 raise ManifestError(file, problem, document=1)
             if document is not None:

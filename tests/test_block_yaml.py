@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ from autoscaler.block_yaml import read_block_yaml
 from autoscaler.manifest_yaml import ManifestLoader
 
 ROOT = Path(__file__).resolve().parent.parent
+# CI runs a fixed set of examples; BLOCK_YAML_EXAMPLES=N runs N new random ones per property.
+_RUN = os.environ.get("BLOCK_YAML_EXAMPLES")
+_SETTINGS = {"deadline": None, "derandomize": _RUN is None, "database": None,
+             "suppress_health_check": [HealthCheck.too_slow]}
 
 
 def pyyaml(text: str):
@@ -150,7 +155,7 @@ _VALUES = st.recursive(
 )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(_RUN or 400), **_SETTINGS)
 @given(
     documents=st.lists(st.one_of(st.dictionaries(_KEYS, _VALUES, max_size=5), st.lists(_VALUES, max_size=4)), min_size=1, max_size=3),
     indent=st.sampled_from([2, 4]),
@@ -164,7 +169,7 @@ def test_documents_pyyaml_writes_in_block_style_read_the_same(documents, indent,
 _EDITS = st.sampled_from([" ", ":", "-", "#", "'", '"', "\t", "{", "}", "[", "]", "|", ">", "&", "*", "!", "%", "?", "\n", "x", ": ", "- "])
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(_RUN or 600), **_SETTINGS)
 @given(data=st.data(), document=st.dictionaries(_KEYS, _VALUES, min_size=1, max_size=5))
 def test_a_broken_text_is_either_refused_by_both_or_read_the_same(data, document):
     text = yaml.safe_dump(document, default_flow_style=False, allow_unicode=True)

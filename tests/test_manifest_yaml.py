@@ -4,6 +4,7 @@ same values, same types, same shared (aliased) objects, same errors."""
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import sys
 from pathlib import Path
@@ -210,3 +211,28 @@ def test_manifest_reading_uses_the_fast_loader_and_keeps_yaml_11_booleans_in_mes
     with pytest.raises(ManifestError) as raised:
         load_manifest_text("kind: Pod\n---\nkind: [\n", "bad.yaml")
     assert "bad.yaml" in str(raised.value) and "document 2" in str(raised.value)
+
+
+@pytest.mark.parametrize("levels", [100, 150, 151, 200, 201, 400])
+@pytest.mark.parametrize("form", ["json", "block yaml"])
+def test_manifests_nested_more_than_200_levels_are_refused_whichever_reader_reads_them(levels, form):
+    """Given a Pod whose annotations hide a value `levels` deep (the Pod itself = level 1), when
+    it is read, then it is refused as nested too deep exactly when levels > 200 — whether JSON is
+    read within the decoder's bound or walked, and whether YAML is read by the block reader or
+    by PyYAML."""
+    value: object = "x"
+    for _ in range(levels - 2):  # the Pod, its metadata, then the annotations with the nesting
+        value = {"k": value}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "deep", "annotations": value}}
+    if form == "json":
+        text = json.dumps(pod)
+    else:  # as PyYAML writes it (its dumper recurses too deep for 400 levels)
+        text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: deep\n  annotations:\n"
+        text += "".join(f"{'  ' * (level + 2)}k:\n" for level in range(levels - 3)) + "  " * (levels - 1) + "k: x\n"
+    try:
+        load_manifest_text(text, "deep." + form.split()[-1])
+    except ManifestError as err:
+        refused = "nested more than 200 levels deep" in str(err)
+    else:
+        refused = False
+    assert refused == (levels > 200)

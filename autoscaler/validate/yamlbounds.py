@@ -10,6 +10,8 @@ takes time in proportion to what was written, not to what it stands for.
 
 from __future__ import annotations
 
+import json
+import sys
 from typing import Any
 
 # Values that aliases may add beyond what the document writes out (a Kubernetes object is at
@@ -62,6 +64,51 @@ def expansion_problem(document: Any, *, may_share: bool = True) -> str | None:
     return None
 
 
+# Levels within which `json_tree` proves a document shallow while json.loads reads it.
+_SHALLOW = 150
+_PROBE = "[" * (_SHALLOW + 50) + "]" * (_SHALLOW + 50)
+_json_stops_deep: bool | None = None  # whether this interpreter's json.loads honours the limit
+
+
+def json_tree(text: str) -> tuple[Any, bool]:
+    """(json.loads(text), whether it is known to nest at most MAX_DEPTH levels).
+
+    Walking 20,000 Pods to measure their depth costs more than reading them. CPython 3.11's
+    JSON decoder counts each level it enters against the interpreter's recursion limit, so
+    reading with the limit set `_SHALLOW` levels above the current depth either succeeds (the
+    document is shallower than that) or stops with RecursionError (then it is read again and
+    walked). Interpreters whose decoder keeps its own count (3.12 and later) are found by a
+    probe once and always walked."""
+    global _json_stops_deep
+    if _json_stops_deep is None:
+        _json_stops_deep = _read_shallow(_PROBE) is None
+    if _json_stops_deep:
+        document = _read_shallow(text)
+        if document is not None:
+            return document[0], True
+    return json.loads(text), False
+
+
+def _read_shallow(text: str) -> tuple[Any] | None:
+    """(the document,) when json.loads reads it within _SHALLOW more levels, else None."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    try:
+        # The interpreter's depth is at least the Python frames counted, so the decoder gets at
+        # most _SHALLOW levels, fewer when C calls below count too.
+        sys.setrecursionlimit(min(limit, depth + _SHALLOW))
+    except RecursionError:
+        return None
+    try:
+        return (json.loads(text),)
+    except RecursionError:
+        return None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def _deeper_than(node: dict | list, levels: int) -> bool:
     """True when a tree of mappings and lists nests more than `levels` deep (node = level 1).
     Walked one level at a time, the children's types compared directly (JSON and YAML give
@@ -84,4 +131,4 @@ def _deeper_than(node: dict | list, levels: int) -> bool:
 _DEEP = f"nested more than {MAX_DEPTH} levels deep; refused"
 _RECURSIVE = "a YAML alias refers to a value that contains it (a recursive document); refused"
 
-__all__ = ["MAX_ALIAS_EXPANSION", "MAX_DEPTH", "expansion_problem"]
+__all__ = ["MAX_ALIAS_EXPANSION", "MAX_DEPTH", "expansion_problem", "json_tree"]
