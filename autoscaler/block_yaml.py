@@ -255,9 +255,15 @@ class _Reader:
                     container.append(child)
                 else:
                     container[key] = child
-            if kind == ENTRY and indent == frame[0] and not frame[2]:
-                frame[1][op[3]] = op[4]  # the common line: `key: value` in the open mapping
-                continue
+            if indent == frame[0] and not frame[2]:  # the common lines: entries of the open mapping
+                if kind == ENTRY:
+                    frame[1][op[3]] = op[4]
+                    continue
+                if kind == ENTRY_BELOW:
+                    if len(stack) >= max_depth:
+                        raise _Decline
+                    pending = (frame[1], op[3], indent)
+                    continue
             if kind == DOCUMENT:
                 if root or started:
                     documents.append(root[0] if root else None)
