@@ -236,3 +236,32 @@ def test_manifests_nested_more_than_200_levels_are_refused_whichever_reader_read
     else:
         refused = False
     assert refused == (levels > 200)
+
+
+def test_json_read_while_other_threads_run_is_walked_not_read_under_a_lowered_recursion_limit():
+    """The recursion limit is the interpreter's: lowering it while another thread runs could stop
+    that thread. Then the depth is walked instead (same answers, as the test above checks)."""
+    import threading
+
+    from autoscaler.validate import yamlbounds
+    from autoscaler.validate.yamlbounds import json_tree
+
+    limits: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            limits.append(sys.getrecursionlimit())
+
+    before = sys.getrecursionlimit()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(200):
+            assert json_tree('{"a": [1, {"b": 2}]}') == ({"a": [1, {"b": 2}]}, False)
+    finally:
+        stop.set()
+        watcher.join()
+    assert set(limits) == {before}
+    # alone again: read within the bound where the interpreter's decoder honours it (CPython 3.11)
+    assert json_tree('{"a": 1}') == ({"a": 1}, yamlbounds._json_stops_deep)

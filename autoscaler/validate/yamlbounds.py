@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import Any
 
 # Values that aliases may add beyond what the document writes out (a Kubernetes object is at
@@ -78,8 +79,11 @@ def json_tree(text: str) -> tuple[Any, bool]:
     reading with the limit set `_SHALLOW` levels above the current depth either succeeds (the
     document is shallower than that) or stops with RecursionError (then it is read again and
     walked). Interpreters whose decoder keeps its own count (3.12 and later) are found by a
-    probe once and always walked."""
+    probe once and always walked, and so is every document read while other threads run (the
+    limit is the interpreter's: they would meet it too)."""
     global _json_stops_deep
+    if threading.active_count() > 1:
+        return json.loads(text), False
     if _json_stops_deep is None:
         _json_stops_deep = _read_shallow(_PROBE) is None
     if _json_stops_deep:
