@@ -9,9 +9,10 @@ scalars, comments. This reader takes those line by line and builds the values di
 It gives up — returns None, and the caller reads the text with PyYAML, which then also names
 any error with its line — on anything outside that part: tabs, CR or other line breaks YAML
 counts (NEL, LS, PS), characters YAML refuses, directives, `...`, anchors, aliases, tags, flow
-collections other than `{}` and `[]`, block scalars (`|`, `>`), multi-line scalars, quoted keys,
-escapes in double quotes, `? ` keys, merge keys, nested compact sequences (`- - x`), a comment after
-a value, indentation that does not line up, or nesting deeper than `max_depth`.
+collections other than `{}` and `[]`, block scalars (`|`, `>`), multi-line scalars, escapes in
+double quotes, `? ` keys, merge keys, null keys, nested compact sequences (`- - x`), indentation
+that does not line up, or nesting deeper than `max_depth`. Comments (whole lines, or after a
+value or a key) are read as YAML reads them.
 
 Scalars resolve as YAML 1.1 does in PyYAML (its own implicit resolvers decide the type, its own
 safe constructor builds ints, floats, booleans, nulls and timestamps): `yes` is True, `010` is 8,
@@ -72,7 +73,7 @@ class _Scalars:
         if ": " in text or " #" in text or text[-1] == ":" or text[-1] == " ":
             raise _Decline
         tag = _STR_TAG
-        for candidate, pattern in self._first.get(first, ()):
+        for candidate, pattern in (*self._first.get(first, ()), *self._first.get(None, ())):
             if pattern.match(text):
                 tag = candidate
                 break
