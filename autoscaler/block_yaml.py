@@ -51,17 +51,17 @@ class _Scalars:
     def __init__(self) -> None:
         import yaml
 
-        self._first = yaml.resolver.Resolver.yaml_implicit_resolvers  # first character -> [(tag, regexp)]
+        # first character -> [(tag, regexp)]; None: the resolvers tried for every first character
+        self._first = yaml.resolver.Resolver.yaml_implicit_resolvers
+        self._tried: dict[str, tuple] = {}  # first character -> every resolver it is tried with
         self._constructor = yaml.constructor.SafeConstructor()
         self._node = yaml.nodes.ScalarNode
         self._values: dict[str, Any] = {}
 
     def plain(self, text: str) -> Any:
-        try:
-            return self._values[text]
-        except KeyError:
-            pass
-        value = self._values[text] = self._resolve(text)
+        value = self._values.get(text, self)
+        if value is self:
+            value = self._values[text] = self._resolve(text)
         return value
 
     def _resolve(self, text: str) -> Any:
@@ -72,8 +72,11 @@ class _Scalars:
             raise _Decline
         if ": " in text or " #" in text or text[-1] == ":" or text[-1] == " ":
             raise _Decline
+        tried = self._tried.get(first)
+        if tried is None:
+            tried = self._tried[first] = (*self._first.get(first, ()), *self._first.get(None, ()))
         tag = _STR_TAG
-        for candidate, pattern in (*self._first.get(first, ()), *self._first.get(None, ())):
+        for candidate, pattern in tried:
             if pattern.match(text):
                 tag = candidate
                 break
