@@ -110,8 +110,8 @@ def pods_by_node(pods: Iterable[Pod]) -> dict[str, list[Pod]]:
     return bound
 
 
-# node name -> (the Node, its load, the price index, (young, starting, reserved for), the planner Node made of
-# them): a loop whose Node and pods did not change since the last one reuses what it made.
+# node name -> (the Node, its load, the price index, (young, starting, reserved for), the planner
+# Node made of them): a loop whose Node and pods did not change since the last one reuses it.
 _MADE: dict[str, tuple] = {}
 
 

@@ -119,7 +119,8 @@ def test_texts_outside_the_block_subset_are_left_to_pyyaml(text):
 
 
 def test_documents_are_counted_as_pyyaml_counts_them():
-    for text in ("", "# only a comment\n", "---\n", "a: 1\n---\n", "---\na: 1\n---\n---\nb: 2\n", "a: 1\n---\n- x\n-\n- y\n"):
+    texts = ("", "# only a comment\n", "---\n", "a: 1\n---\n", "---\na: 1\n---\n---\nb: 2\n", "a: 1\n---\n- x\n-\n- y\n")
+    for text in texts:
         assert same(read_block_yaml(text, 200), pyyaml(text)), text
 
 
@@ -157,16 +158,22 @@ _VALUES = st.recursive(
 
 @settings(max_examples=int(_RUN or 400), **_SETTINGS)
 @given(
-    documents=st.lists(st.one_of(st.dictionaries(_KEYS, _VALUES, max_size=5), st.lists(_VALUES, max_size=4)), min_size=1, max_size=3),
+    documents=st.lists(
+        st.one_of(st.dictionaries(_KEYS, _VALUES, max_size=5), st.lists(_VALUES, max_size=4)), min_size=1, max_size=3
+    ),
     indent=st.sampled_from([2, 4]),
     start=st.booleans(),
 )
 def test_documents_pyyaml_writes_in_block_style_read_the_same(documents, indent, start):
-    text = yaml.safe_dump_all(documents, default_flow_style=False, indent=indent, explicit_start=start, allow_unicode=True)
+    text = yaml.safe_dump_all(
+        documents, default_flow_style=False, indent=indent, explicit_start=start, allow_unicode=True
+    )
     assert agrees(text)
 
 
-_EDITS = st.sampled_from([" ", ":", "-", "#", "'", '"', "\t", "{", "}", "[", "]", "|", ">", "&", "*", "!", "%", "?", "\n", "x", ": ", "- "])
+_EDITS = st.sampled_from(
+    [" ", ":", "-", "#", "'", '"', "\t", "{", "}", "[", "]", "|", ">", "&", "*", "!", "%", "?", "\n", "x", ": ", "- "]
+)
 
 
 @settings(max_examples=int(_RUN or 600), **_SETTINGS)

@@ -55,7 +55,8 @@ def _reusable_nodes(nodes: Sequence[Node], config: Config) -> list[ReusableNode]
             continue
         # A node launched for pods some of which the scheduler has not bound yet is their room
         # (reserved_for), even once other pods of its launch run there.
-        if node.in_flight or node.starting or node.reserved_for or (config.reuse_bin_select_nodes and node.workload_pods == 0):
+        idle = config.reuse_bin_select_nodes and node.workload_pods == 0
+        if node.in_flight or node.starting or node.reserved_for or idle:
             reusable.append(
                 ReusableNode(
                     node.name,
