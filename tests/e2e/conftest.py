@@ -141,9 +141,9 @@ def namespace(control_plane, core_v1):
     """A fresh namespace whose 'default' ServiceAccount exists (pods can be created)."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
     core_v1.create_namespace({"metadata": {"name": name}})
-    control_plane.wait_for(
+    control_plane.wait_for(  # made by kube-controller-manager: slower while it recovers from an API outage
         lambda: core_v1.read_namespaced_service_account("default", name),
-        timeout=30,
+        timeout=90,
         what=f"ServiceAccount {name}/default",
     )
     yield name

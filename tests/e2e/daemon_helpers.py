@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -470,6 +471,22 @@ def restart_apiserver(control_plane, down_for: float = 0.0) -> float:
         time.monotonic() + 60,
     )
     return time.monotonic() - t0
+
+
+def wait_for_controllers(control_plane, core_v1, timeout: float = 120.0) -> float:
+    """Wait until kube-controller-manager acts on new objects again (it makes a new namespace's
+    'default' ServiceAccount); returns the seconds that took. After an API server outage its
+    informers back off (up to ~30 s, longer under load) before they list again; a test that takes
+    the API server away waits for this, so the next test starts on a working control plane."""
+    name = f"settle-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    core_v1.create_namespace({"metadata": {"name": name}})
+    try:
+        control_plane.wait_for(lambda: core_v1.read_namespaced_service_account("default", name), timeout=timeout,
+                               what="kube-controller-manager to make a new namespace's ServiceAccount")
+    finally:
+        core_v1.delete_namespace(name)
+    return time.monotonic() - started
 
 
 def dump_config(path: Path, options: dict[str, Any]) -> Path:

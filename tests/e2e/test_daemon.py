@@ -31,6 +31,7 @@ from tests.e2e.daemon_helpers import (
     restart_apiserver,
     running,
     unschedulable,
+    wait_for_controllers,
     without_verb,
 )
 
@@ -378,6 +379,7 @@ def test_daemon_relists_after_410_and_keeps_scaling(control_plane, autoscaler, c
 
     _, nodes = _scale_up(env, apps_v1, core_v1, "web", 2, "1", timeout=60)
     assert len(nodes) == 1 and _node_names(env) == nodes
+    wait_for_controllers(control_plane, core_v1)  # the next test starts on a working control plane
     assert len(env.instances()) == 1
 
 

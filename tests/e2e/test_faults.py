@@ -22,6 +22,7 @@ from tests.e2e.daemon_helpers import (
     pods_of,
     running,
     unschedulable,
+    wait_for_controllers,
 )
 
 pytestmark = pytest.mark.e2e
@@ -78,6 +79,7 @@ def test_a_30s_api_outage_with_pods_pending_launches_what_was_planned_removes_no
     assert daemon.metric("smart_autoscaler_scale_downs_total") == 0
     assert daemon.metric("smart_autoscaler_kube_api_request_errors_total", code="unreachable") >= 1
     assert "Traceback" not in daemon.log_text()
+    print(f"kube-controller-manager caught up {wait_for_controllers(control_plane, core_v1):.1f}s later")
 
 
 def test_new_nodes_uninitialized_for_3s_get_exactly_the_launches_planned(autoscaler, core_v1, apps_v1, namespace):
