@@ -46,7 +46,8 @@ class _Decline(Exception):
 
 
 class _Scalars:
-    """Plain scalars resolved and built as PyYAML's safe loader does, each distinct text once."""
+    """Plain scalars resolved and built as PyYAML's safe loader does (the reader remembers the
+    texts it has read, so each is resolved once)."""
 
     def __init__(self) -> None:
         import yaml
@@ -56,15 +57,8 @@ class _Scalars:
         self._tried: dict[str, tuple] = {}  # first character -> every resolver it is tried with
         self._constructor = yaml.constructor.SafeConstructor()
         self._node = yaml.nodes.ScalarNode
-        self._values: dict[str, Any] = {}
 
     def plain(self, text: str) -> Any:
-        value = self._values.get(text, self)
-        if value is self:
-            value = self._values[text] = self._resolve(text)
-        return value
-
-    def _resolve(self, text: str) -> Any:
         if text == "":
             return None
         first = text[0]

@@ -20,7 +20,7 @@ from autoscaler.validate.manifests import (
     read_stdin,
     skip_reason,
 )
-from autoscaler.validate.yamlbounds import json_tree
+from autoscaler.validate.yamlbounds import MAX_DEPTH, json_tree
 from autoscaler.manifest_objects import (
     ExpandedPod,
     LoadedManifests,
@@ -65,7 +65,6 @@ def _documents(text: str, file: str) -> Iterator[tuple[int, object]]:
                 yield 1, document
             return
     from autoscaler.block_yaml import read_block_yaml
-    from autoscaler.validate.yamlbounds import MAX_DEPTH
 
     fast = read_block_yaml(text, MAX_DEPTH)
     if fast is not None:  # plain block YAML, read as PyYAML reads it: a tree, at most MAX_DEPTH deep

@@ -26,6 +26,7 @@ from tests.controlplane import (  # noqa: E402
     ensure_binaries,
     kwok_node_manifest,
 )
+from tests.e2e.daemon_helpers import create_namespace  # noqa: E402
 
 _E2E_DIR = Path(__file__).resolve().parent
 _REQUIRED = os.environ.get("SMART_AUTOSCALER_E2E", "").lower() == "required"
@@ -140,12 +141,7 @@ coordination_v1 = _api_fixture("CoordinationV1Api")
 def namespace(control_plane, core_v1):
     """A fresh namespace whose 'default' ServiceAccount exists (pods can be created)."""
     name = f"e2e-{uuid.uuid4().hex[:8]}"
-    core_v1.create_namespace({"metadata": {"name": name}})
-    control_plane.wait_for(  # made by kube-controller-manager: slower while it recovers from an API outage
-        lambda: core_v1.read_namespaced_service_account("default", name),
-        timeout=90,
-        what=f"ServiceAccount {name}/default",
-    )
+    create_namespace(control_plane, core_v1, name)
     yield name
     core_v1.delete_namespace(name)
 

@@ -473,20 +473,26 @@ def restart_apiserver(control_plane, down_for: float = 0.0) -> float:
     return time.monotonic() - t0
 
 
-def wait_for_controllers(control_plane, core_v1, timeout: float = 120.0) -> float:
-    """Wait until kube-controller-manager acts on new objects again (it makes a new namespace's
-    'default' ServiceAccount); returns the seconds that took. After an API server outage its
-    informers back off (up to ~30 s, longer under load) before they list again; a test that takes
-    the API server away waits for this, so the next test starts on a working control plane."""
-    name = f"settle-{uuid.uuid4().hex[:8]}"
+def create_namespace(control_plane, core_v1, name: str, timeout: float = 90.0) -> float:
+    """Create a namespace and wait until its 'default' ServiceAccount exists (pods can be
+    created); returns the seconds that took. kube-controller-manager makes that ServiceAccount:
+    after an API server outage its informers back off (up to ~30 s, longer under load) first."""
     started = time.monotonic()
     core_v1.create_namespace({"metadata": {"name": name}})
+    control_plane.wait_for(lambda: core_v1.read_namespaced_service_account("default", name), timeout=timeout,
+                           what=f"ServiceAccount {name}/default (made by kube-controller-manager)")
+    return time.monotonic() - started
+
+
+def wait_for_controllers(control_plane, core_v1, timeout: float = 120.0) -> float:
+    """Wait until kube-controller-manager acts on new objects again (a new namespace gets its
+    ServiceAccount); returns the seconds that took. A test that takes the API server away waits
+    for this, so the next test starts on a working control plane."""
+    name = f"settle-{uuid.uuid4().hex[:8]}"
     try:
-        control_plane.wait_for(lambda: core_v1.read_namespaced_service_account("default", name), timeout=timeout,
-                               what="kube-controller-manager to make a new namespace's ServiceAccount")
+        return create_namespace(control_plane, core_v1, name, timeout)
     finally:
         core_v1.delete_namespace(name)
-    return time.monotonic() - started
 
 
 def dump_config(path: Path, options: dict[str, Any]) -> Path:
