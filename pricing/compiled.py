@@ -187,7 +187,7 @@ def cached_catalog(
     path = compiled_path(cloud, region, settings_key) if settings_key is not None else None
     if path is not None:
         try:
-            return load_compiled(path.read_bytes(), flex_shapes)
+            return _named(load_compiled(path.read_bytes(), flex_shapes), path)
         except FileNotFoundError:
             pass
         except (OSError, ValueError, EOFError, TypeError, KeyError, IndexError) as err:
@@ -196,8 +196,20 @@ def cached_catalog(
     if path is not None:
         blob = compile_catalog(catalog)
         if _faithful(blob, catalog):
-            _write(path, blob)
+            write_atomically(path, blob)
+            _named(catalog, path)
     return catalog
+
+
+def _named(catalog: RegionCatalog, path: Path) -> RegionCatalog:
+    object.__setattr__(catalog, "_compiled_file", path)
+    return catalog
+
+
+def compiled_file(catalog: RegionCatalog) -> Path | None:
+    """The file this catalog object was compiled to or loaded from: a name for exactly its
+    figures (a catalog made any other way, e.g. with live prices, has none)."""
+    return catalog.__dict__.get("_compiled_file")
 
 
 def _faithful(blob: bytes, catalog: RegionCatalog) -> bool:
@@ -210,7 +222,8 @@ def _faithful(blob: bytes, catalog: RegionCatalog) -> bool:
     return same
 
 
-def _write(path: Path, blob: bytes) -> None:
+def write_atomically(path: Path, blob: bytes) -> None:
+    """Write `blob` to `path` whole or not at all; a folder that cannot be written is only logged."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".marshal")
@@ -222,7 +235,7 @@ def _write(path: Path, blob: bytes) -> None:
             os.unlink(tmp)
             raise
     except OSError as err:
-        log.debug("compiled catalog not kept at %s: %s", path, err)
+        log.debug("cache file not kept at %s: %s", path, err)
 
 
 def settings_key(settings: Any) -> str | None:

@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 
 from autoscaler.config import Config
 from autoscaler.planner.backoffs import Backoffs, as_backoffs
+from autoscaler.planner.book_store import CandidateStore, entry_key
 from autoscaler.model import NodeAffinity, PodConstraints, Toleration, tolerates_all
 from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
 from autoscaler.regex import compile_user_regex
@@ -74,6 +75,12 @@ class Rejections:
     backed_off: list[str] | None = None
 
 
+def _stored_option(offers: OfferGroup, price: float, zones: tuple[str, ...], allocatable: Resources,
+                   estimated: bool, note: str, slices: int, host_ports: frozenset) -> NodeOption:
+    return NodeOption(offers.instance_type, offers.capacity_type, price, zones, allocatable, estimated, note,
+                      offers.taints, slices, host_ports)
+
+
 class OptionBook:
     """Builds and caches the ordered candidate options for each class of pod in one plan."""
 
@@ -83,8 +90,10 @@ class OptionBook:
         config: Config,
         backoffs: Backoffs | Mapping[OfferingKey, str] | None = None,
         daemonsets: Sequence[DaemonSetOverhead] = (),
+        store: CandidateStore | None = None,
     ) -> None:
         self.catalog = catalog
+        self.store = store  # candidate lists kept on disk by earlier processes (book_store.py)
         self.config = config
         self.backoffs = as_backoffs(backoffs)
         self.daemonsets = tuple(daemonsets)
@@ -221,6 +230,13 @@ class OptionBook:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        stored_key = entry_key(*key) if self.store is not None else None
+        stored = self.store.get(stored_key, _stored_option) if stored_key is not None else None
+        if stored is not None:
+            options, (total, static, ruled_out, over_cost, backed_off) = stored
+            found = self._cache[key] = (options, Rejections(total, static, ruled_out, over_cost, list(backed_off)))
+            self.made_for[id(options)] = constraints
+            return found
         capacity_types = self.capacity_types(constraints, default_capacity_types)
         config, catalog = self.config, self.catalog
         rejections = Rejections(total=len(self._types), backed_off=[])
@@ -301,5 +317,8 @@ class OptionBook:
             )
         options.sort(key=lambda option: option.order_key)
         self._cache[key] = (options, rejections)
+        if stored_key is not None:
+            self.store.put(stored_key, options, (rejections.total, rejections.static, rejections.constraints,
+                                                 rejections.over_cost, tuple(rejections.backed_off or ())))
         self.made_for[id(options)] = constraints
         return options, rejections

@@ -21,6 +21,7 @@ from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.backoffs import backoffs_key
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
+from autoscaler.planner.book_store import candidate_store
 from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
 from autoscaler.planner.limits import LimitUsage, apply_limits
@@ -136,7 +137,8 @@ def _option_book(
         return found[1]
     if len(_BOOKS) > 16:
         _BOOKS.clear()
-    book = OptionBook(catalog, config, backoffs, daemonsets)
+    store = None if backoffs else candidate_store(catalog, config, daemonsets)
+    book = OptionBook(catalog, config, backoffs, daemonsets, store)
     _BOOKS[key] = (catalog, book)
     return book
 
@@ -221,6 +223,8 @@ def plan(
         new_nodes, blocked = apply_limits(_order_for_limits(new_nodes, pods_by_key), config, LimitUsage.of(nodes))
         unplaceable.extend(blocked)
 
+    if book.store is not None:
+        book.store.flush()  # candidate lists this plan built, for later processes
     return Plan(
         new_nodes=tuple(new_nodes),
         placements=tuple(selected.placements + kept + packed.placements),
