@@ -41,8 +41,11 @@ class Packer(PackState):
         one = rules.per_bin == 1
         caps = copies_that_fit(bins.free[:, lo:count], request, one)
         ok = klass.eligible(count, lo) & caps if one else klass.eligible(count, lo).copy()
-        if rules.zones != ALL_ZONES:
-            ok &= (bins.zmask[lo:count] & rules.zones) != 0
+        zones = rules.zones
+        if rules.quota is not None:  # a zone whose quota is used up takes none: its bins are out
+            zones &= sum(1 << zone for zone, left in rules.quota.items() if left > 0)
+        if zones != ALL_ZONES:
+            ok &= (bins.zmask[lo:count] & zones) != 0
         constraints = group.shape.constraints
         ids, rows = self.registry.ids, bins.rows
         # Selectors without a row are counted by zone terms only: no node-level count to read.
