@@ -47,6 +47,15 @@ def _version() -> str:
         return "0.1.0 (source tree)"
 
 
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked: reading the package metadata imports the email
+    package, a tenth of a `preview` run's start."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -62,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="smart-autoscaler",
         description="Kubernetes node autoscaler: the cheapest node that really fits.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     preview = commands.add_parser(
         "preview",

@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Protocol
 
-import re2
-
 
 class Pattern(Protocol):
     def search(self, text: str) -> object | None: ...
@@ -19,6 +17,8 @@ class RegexError(ValueError):
 @lru_cache(maxsize=1024)
 def compile_user_regex(pattern: str) -> Pattern:
     """Compile `pattern` with RE2 (no backtracking); RegexError names what is wrong."""
+    import re2  # on first use: most runs configure no regular expression
+
     options = re2.Options()
     options.log_errors = False  # the error goes into our message, not to stderr
     try:

@@ -8,7 +8,6 @@ import contextvars
 import hashlib
 import json
 import pickle
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,8 +28,18 @@ from autoscaler.manifest_objects import (
 
 # Kubernetes' rand.SafeEncodeString alphabet: no vowels and no 0/1/3, so no words by accident.
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "smart-autoscaler/manifests")
-_UID_BYTES = _UID_NAMESPACE.bytes
+_NAMESPACE_URL = bytes.fromhex("6ba7b8119dad11d180b400c04fd430c8")  # RFC 4122 appendix C (uuid.NAMESPACE_URL)
+
+
+def _uuid5(namespace: bytes, name: str) -> bytes:
+    """RFC 4122 name-based (SHA-1) UUID bytes, as uuid.uuid5 makes, without UUID objects."""
+    raw = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return bytes(raw)
+
+
+_UID_BYTES = _uuid5(_NAMESPACE_URL, "smart-autoscaler/manifests")
 
 
 def _digest(seed: str) -> int:
@@ -58,11 +67,8 @@ def _canonical(value: object) -> str:
 
 
 def _uid(kind: str, namespace: str, name: str) -> str:
-    """uuid5(_UID_NAMESPACE, kind/namespace/name), computed without UUID objects (50,000 replicas)."""
-    raw = bytearray(hashlib.sha1(_UID_BYTES + f"{kind}/{namespace}/{name}".encode()).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    text = raw.hex()
+    """uuid5(the manifests' namespace, kind/namespace/name) as text (50,000 replicas: no UUID objects)."""
+    text = _uuid5(_UID_BYTES, f"{kind}/{namespace}/{name}").hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 

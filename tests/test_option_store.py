@@ -183,3 +183,18 @@ def test_canonical_text_orders_sets_and_skips_uncompared_fields():
     a = PodConstraints(host_ports=frozenset({(80, "TCP", ""), (443, "TCP", "")}), affinity=NodeAffinity())
     b = PodConstraints(host_ports=frozenset({(443, "TCP", ""), (80, "TCP", "")}))
     assert canonical(a) == canonical(b) and "_hash" not in canonical(a)
+
+
+def test_the_folder_keeps_the_eight_most_recent_stores(cache, monkeypatch):
+    """Given ten configurations (minNodeCpu 1 to 10) planned one after another, when each has
+    written its store, then the folder keeps the eight written last."""
+    catalog = build("aws", "us-east-1")
+    paths = []
+    for cpu in range(1, 11):
+        config = config_from_mapping({"minNodeCpu": str(cpu)})
+        store = candidate_store(catalog, config, ())
+        OptionBook(catalog, config, None, (), store).candidates(*CLASSES[1])
+        store.flush()
+        paths.append(store.path)
+        os.utime(store.path, ns=(cpu * 10**9, cpu * 10**9))
+    assert sorted(cache.glob("options-*")) == sorted(paths[2:])

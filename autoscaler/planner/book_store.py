@@ -31,7 +31,8 @@ from pricing.types import RegionCatalog
 log = logging.getLogger("smart_autoscaler.planner")
 
 FORMAT = 1  # bump when an entry's layout below changes
-MAX_ENTRIES = 128  # classes kept per file; later ones are built in every process
+MAX_OPTIONS = 20_000  # options kept per file (about 3 MB); classes past it are filtered every time
+MAX_FILES = 8  # files kept in the folder, the most recently written: configurations change
 
 
 class NotCanonical(TypeError):
@@ -105,7 +106,7 @@ class CandidateStore:
 
     def put(self, key: str, options: Sequence[Any], rejections: tuple) -> None:
         entries = self._loaded()
-        if key in entries or len(entries) >= MAX_ENTRIES:
+        if key in entries or sum(len(stored) for stored, _ in entries.values()) + len(options) > MAX_OPTIONS:
             return
         position = getattr(self, "_position", None)
         if position is None:
@@ -129,6 +130,17 @@ class CandidateStore:
         if self._dirty and self._entries is not None:
             self._dirty = False
             write_atomically(self.path, marshal.dumps((FORMAT, self._entries)))
+            _prune(self.path.parent)
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the MAX_FILES most recently written stores of the folder."""
+    try:
+        stores = sorted(folder.glob("options-*.marshal"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+        for old in stores[MAX_FILES:]:
+            old.unlink()
+    except OSError as err:  # another process pruned first, or the folder is read-only
+        log.debug("old option stores not removed from %s: %s", folder, err)
 
 
 def candidate_store(catalog: RegionCatalog, config: Any, daemonsets: Sequence[Any]) -> CandidateStore | None:
