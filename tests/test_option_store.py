@@ -141,9 +141,9 @@ def test_a_catalog_not_compiled_to_disk_has_no_store(cache, monkeypatch):
 
 
 def test_plans_of_two_processes_agree_and_the_second_reads_the_store(cache):
-    """Given two processes with different string hash seeds planning the same pods (a zone
-    affinity, a toleration, a node selector), when the first has written its lists, then the
-    second finds every list on disk (filters none) and plans the same nodes."""
+    """Given two processes with different string hash seeds planning the same three pods (a
+    plain one, one with a zone node selector, one with a toleration), when the first has written
+    its lists, then the second finds every list on disk (filters none) and plans the same node."""
     script = (
         "import json, sys\n"
         "from autoscaler.config import config_from_mapping\n"
