@@ -40,6 +40,7 @@ from pricing.types import (
 log = logging.getLogger("smart_autoscaler.pricing")
 
 FORMAT = 1  # bump when the layout below changes
+MAX_FILES = 16  # compiled catalogs kept in the folder, the most recently written
 CACHE_ENV = "SMART_AUTOSCALER_CACHE_DIR"
 _PRICING = Path(__file__).resolve().parent
 _TYPE_FIELDS = tuple(f.name for f in fields(InstanceType))
@@ -198,6 +199,8 @@ def cached_catalog(
         if _faithful(blob, catalog):
             write_atomically(path, blob)
             _named(catalog, path)
+            # every pricing-code version and catalog setting names a new file: keep the newest
+            keep_newest(path.parent, "*-*-*.marshal", MAX_FILES)  # <cloud>-<region>-<digest>
     return catalog
 
 
@@ -220,6 +223,17 @@ def _faithful(blob: bytes, catalog: RegionCatalog) -> bool:
     if not same:
         log.debug("catalog %s/%s does not survive compiling; it is built in every process", catalog.cloud, catalog.region)
     return same
+
+
+def keep_newest(folder: Path, pattern: str, count: int) -> None:
+    """Remove all but the `count` most recently written files of `folder` matching `pattern`."""
+    try:
+        files = list(folder.glob(pattern))
+        files.sort(key=lambda path: path.stat().st_mtime_ns, reverse=True)
+        for old in files[count:]:
+            old.unlink()
+    except OSError as err:  # another process removed one first, or the folder is read-only
+        log.debug("old cache files not removed from %s: %s", folder, err)
 
 
 def write_atomically(path: Path, blob: bytes) -> None:

@@ -81,3 +81,29 @@ def test_a_changed_data_file_names_a_new_compiled_file(cache, monkeypatch):
         assert compiled._inputs_digest() != before
     finally:
         os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_the_folder_keeps_the_sixteen_newest_compiled_catalogs(cache, monkeypatch):
+    """Given the default GCP catalog compiled first, then 18 spot price ratios one after another
+    (each names its own compiled file), when each has been compiled, then the folder keeps the 16
+    written last, and the store of option lists beside them is neither counted nor removed."""
+    from autoscaler.config import config_from_mapping
+    from autoscaler.planner.book_store import candidate_store
+    from autoscaler.planner.options import OptionBook
+    from autoscaler.model import BIN_PACK, PodConstraints
+
+    catalog = build("gcp", "us-central1")
+    store = candidate_store(catalog, config_from_mapping({"cloud": "gcp", "region": "us-central1"}), ())
+    OptionBook(catalog, store=store, config=config_from_mapping({"cloud": "gcp", "region": "us-central1"})).candidates(
+        PodConstraints(), BIN_PACK)
+    store.flush()
+    [first] = cache.glob("gcp-*.marshal")
+    os.utime(first, ns=(10**9, 10**9))  # the oldest of all
+    made = []
+    for step in range(18):
+        build("gcp", "us-central1", CatalogSettings(spot_price_ratio=0.3 + step / 100))
+        [newest] = sorted(cache.glob("gcp-*.marshal"), key=lambda p: p.stat().st_mtime_ns)[-1:]
+        made.append(newest)
+        os.utime(newest, ns=((step + 10) * 10**9, (step + 10) * 10**9))
+    assert sorted(cache.glob("gcp-*.marshal")) == sorted(made[2:])
+    assert store.path.exists()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from autoscaler.resources import Resources
-from pricing.compiled import compiled_file, write_atomically
+from pricing.compiled import compiled_file, keep_newest, write_atomically
 from pricing.types import RegionCatalog
 
 log = logging.getLogger("smart_autoscaler.planner")
@@ -130,17 +130,7 @@ class CandidateStore:
         if self._dirty and self._entries is not None:
             self._dirty = False
             write_atomically(self.path, marshal.dumps((FORMAT, self._entries)))
-            _prune(self.path.parent)
-
-
-def _prune(folder: Path) -> None:
-    """Remove all but the MAX_FILES most recently written stores of the folder."""
-    try:
-        stores = sorted(folder.glob("options-*.marshal"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
-        for old in stores[MAX_FILES:]:
-            old.unlink()
-    except OSError as err:  # another process pruned first, or the folder is read-only
-        log.debug("old option stores not removed from %s: %s", folder, err)
+            keep_newest(self.path.parent, "options-*.marshal", MAX_FILES)
 
 
 def candidate_store(catalog: RegionCatalog, config: Any, daemonsets: Sequence[Any]) -> CandidateStore | None:
