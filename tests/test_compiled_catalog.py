@@ -88,7 +88,7 @@ def test_the_folder_keeps_the_sixteen_newest_compiled_catalogs(cache, monkeypatc
     (each names its own compiled file), when each has been compiled, then the folder keeps the 16
     written last, and the store of option lists beside them is neither counted nor removed."""
     from autoscaler.config import config_from_mapping
-    from autoscaler.planner.book_store import candidate_store
+    from pricing.option_store import candidate_store
     from autoscaler.planner.options import OptionBook
     from autoscaler.model import BIN_PACK, PodConstraints
 

@@ -1,4 +1,4 @@
-"""The option book's candidate lists kept on disk (autoscaler/planner/book_store.py): a later
+"""The option book's candidate lists kept on disk (pricing/option_store.py): a later
 process reads what an earlier one filtered, and gets exactly what filtering would give."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from autoscaler.config import config_from_mapping
 from autoscaler.model import BIN_PACK, BIN_SELECT, NodeAffinity, PodConstraints, Toleration
 import importlib
-from autoscaler.planner.book_store import CandidateStore, canonical, candidate_store
+from pricing.option_store import CandidateStore, canonical, candidate_store
 from autoscaler.planner.options import DaemonSetOverhead, OptionBook
 from autoscaler.resources import Resources
 from pricing import compiled

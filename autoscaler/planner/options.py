@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 from autoscaler.config import Config
 from autoscaler.planner.backoffs import Backoffs, as_backoffs
-from autoscaler.planner.book_store import CandidateStore, entry_key
+from pricing.option_store import CandidateStore, entry_key
 from autoscaler.model import NodeAffinity, PodConstraints, Toleration, tolerates_all
 from autoscaler.nodelabels import ARCH, CAPACITY_LABEL_KEYS, ZONE, node_labels
 from autoscaler.regex import compile_user_regex
@@ -93,7 +93,7 @@ class OptionBook:
         store: CandidateStore | None = None,
     ) -> None:
         self.catalog = catalog
-        self.store = store  # candidate lists kept on disk by earlier processes (book_store.py)
+        self.store = store  # candidate lists kept on disk by earlier processes (pricing/option_store.py)
         self.config = config
         self.backoffs = as_backoffs(backoffs)
         self.daemonsets = tuple(daemonsets)

@@ -21,7 +21,7 @@ from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.backoffs import backoffs_key
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
-from autoscaler.planner.book_store import candidate_store
+from pricing.option_store import candidate_store
 from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
 from autoscaler.planner.limits import LimitUsage, apply_limits

@@ -28,7 +28,7 @@ from autoscaler.resources import Resources
 from pricing.compiled import compiled_file, keep_newest, write_atomically
 from pricing.types import RegionCatalog
 
-log = logging.getLogger("smart_autoscaler.planner")
+log = logging.getLogger("smart_autoscaler.pricing")
 
 FORMAT = 1  # bump when an entry's layout below changes
 MAX_OPTIONS = 20_000  # options kept per file (about 3 MB); classes past it are filtered every time
@@ -68,6 +68,7 @@ class CandidateStore:
         self._groups = catalog.groups
         self._entries: dict[str, tuple] | None = None
         self._dirty = False
+        self._position: dict[tuple[str, str], int] | None = None  # (type, capacity) -> group index
 
     def _loaded(self) -> dict[str, tuple]:
         if self._entries is None:
@@ -108,7 +109,7 @@ class CandidateStore:
         entries = self._loaded()
         if key in entries or sum(len(stored) for stored, _ in entries.values()) + len(options) > MAX_OPTIONS:
             return
-        position = getattr(self, "_position", None)
+        position = self._position
         if position is None:
             position = self._position = {
                 (g.instance_type.name, g.capacity_type): i for i, g in enumerate(self._groups)
