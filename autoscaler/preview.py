@@ -22,6 +22,7 @@ from autoscaler.volumes import (
     with_volumes,
 )
 from pricing.catalog import DEFAULT_REGIONS, CatalogError, catalog_settings, region_catalog
+from pricing.option_store import candidate_store
 
 HOURS_PER_MONTH = 730
 
@@ -281,8 +282,11 @@ def run_preview(
             catalog = _with_live_prices(catalog, target, config, problems)
         target_config = replace(config, cloud=target.cloud, region=target.region)
         started = time.perf_counter()
-        decided = plan(pods, catalog, target_config, daemonsets=overheads)
+        store = candidate_store(catalog, target_config, overheads)
+        decided = plan(pods, catalog, target_config, daemonsets=overheads, option_store=store)
         timings["plan"] = timings.get("plan", 0.0) + time.perf_counter() - started
+        if store is not None:
+            store.flush()  # the candidate lists this plan filtered, for the next preview
         result = TargetResult(target, _node_lines(decided))
         result.unplaceable = [(u.pod, u.reason) for u in decided.unplaceable] + broken
         result.placed_pods = sum(len(line.pods) for line in result.nodes)

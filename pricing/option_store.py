@@ -60,34 +60,34 @@ def canonical(value: Any) -> str:
 
 
 class CandidateStore:
-    """The stored candidate lists of one option book: looked up when the book misses, added to
-    when it builds one, written by `flush` (once per plan at most)."""
+    """The stored candidate lists of one option book, read from disk when made: looked up when
+    the book misses, added to when it builds one (in memory: the planner does no file access),
+    written by `flush`, which the caller of `plan` runs after it."""
 
     def __init__(self, path: Path, catalog: RegionCatalog) -> None:
         self.path = path
         self._groups = catalog.groups
-        self._entries: dict[str, tuple] | None = None
+        self._entries: dict[str, tuple] = self._read(path)
         self._dirty = False
         self._position: dict[tuple[str, str], int] | None = None  # (type, capacity) -> group index
 
-    def _loaded(self) -> dict[str, tuple]:
-        if self._entries is None:
-            self._entries = {}
-            try:
-                data = marshal.loads(self.path.read_bytes())
-                if isinstance(data, tuple) and len(data) == 2 and data[0] == FORMAT and isinstance(data[1], dict):
-                    self._entries = data[1]
-            except FileNotFoundError:
-                pass
-            except (OSError, ValueError, EOFError, TypeError) as err:
-                log.debug("stored option lists %s unreadable (%s): building them again", self.path, err)
-        return self._entries
+    @staticmethod
+    def _read(path: Path) -> dict[str, tuple]:
+        try:
+            data = marshal.loads(path.read_bytes())
+            if isinstance(data, tuple) and len(data) == 2 and data[0] == FORMAT and isinstance(data[1], dict):
+                return data[1]
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, EOFError, TypeError) as err:
+            log.debug("stored option lists %s unreadable (%s): building them again", path, err)
+        return {}
 
     def get(self, key: str, make_option: Any) -> tuple[list, tuple] | None:
         """(options, rejection counts) stored for `key`, with `make_option(group, price, zones,
         allocatable, estimated, note, slices, host_ports)` rebuilding each; None when absent
         or not of this catalog."""
-        entry = self._loaded().get(key)
+        entry = self._entries.get(key)
         if entry is None:
             return None
         try:
@@ -106,7 +106,7 @@ class CandidateStore:
             return None
 
     def put(self, key: str, options: Sequence[Any], rejections: tuple) -> None:
-        entries = self._loaded()
+        entries = self._entries
         if key in entries or sum(len(stored) for stored, _ in entries.values()) + len(options) > MAX_OPTIONS:
             return
         position = self._position
@@ -128,7 +128,7 @@ class CandidateStore:
         self._dirty = True
 
     def flush(self) -> None:
-        if self._dirty and self._entries is not None:
+        if self._dirty:
             self._dirty = False
             write_atomically(self.path, marshal.dumps((FORMAT, self._entries)))
             keep_newest(self.path.parent, "options-*.marshal", MAX_FILES)
@@ -147,6 +147,33 @@ def candidate_store(catalog: RegionCatalog, config: Any, daemonsets: Sequence[An
         return None
     digest = hashlib.sha256(inputs.encode()).hexdigest()[:32]
     return CandidateStore(source.with_name(f"options-{digest}.marshal"), catalog)
+
+
+class OptionStores:
+    """The stores a long-running process plans with (the daemon), one per catalog,
+    configuration and DaemonSets: each read from disk once, written after the plans that
+    added to it."""
+
+    def __init__(self) -> None:
+        self._stores: dict[tuple, tuple[RegionCatalog, CandidateStore | None]] = {}
+
+    def for_plan(self, catalog: RegionCatalog, config: Any, daemonsets: Sequence[Any]) -> CandidateStore | None:
+        try:
+            key = (id(catalog), config, tuple(daemonsets))
+            hash(key)
+        except TypeError:
+            return None
+        found = self._stores.get(key)
+        if found is None or found[0] is not catalog:
+            if len(self._stores) >= MAX_FILES:
+                self._stores.clear()
+            found = self._stores[key] = (catalog, candidate_store(catalog, config, daemonsets))
+        return found[1]
+
+    def flush(self) -> None:
+        for _, store in self._stores.values():
+            if store is not None:
+                store.flush()
 
 
 def entry_key(constraints: Any, role: str, capacity_types: tuple[str, ...]) -> str | None:

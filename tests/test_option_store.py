@@ -13,7 +13,7 @@ import pytest
 from autoscaler.config import config_from_mapping
 from autoscaler.model import BIN_PACK, BIN_SELECT, NodeAffinity, PodConstraints, Toleration
 import importlib
-from pricing.option_store import CandidateStore, canonical, candidate_store
+from pricing.option_store import CandidateStore, OptionStores, canonical, candidate_store
 from autoscaler.planner.options import DaemonSetOverhead, OptionBook
 from autoscaler.resources import Resources
 from pricing import compiled
@@ -100,7 +100,7 @@ def test_a_stored_list_that_no_longer_matches_the_catalog_is_built_again(cache):
     OptionBook(catalog, config, None, (), store).candidates(*CLASSES[0])
     store.flush()
     tampered = candidate_store(catalog, config, ())
-    entries = tampered._loaded()
+    entries = tampered._entries
     [key] = entries
     stored, rejections = entries[key]
     first = list(stored[0])
@@ -117,9 +117,10 @@ def test_a_damaged_file_or_an_unwritable_folder_only_means_filtering(cache, tmp_
     then they filter the catalog as without a store and nothing fails."""
     config = config_from_mapping({})
     catalog = build("aws", "us-east-1")
-    store = candidate_store(catalog, config, ())
-    store.path.parent.mkdir(parents=True, exist_ok=True)
-    store.path.write_bytes(b"\xe3\x00broken")
+    path = candidate_store(catalog, config, ()).path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xe3\x00broken")
+    store = candidate_store(catalog, config, ())  # reads the broken file
     expected = _fields(OptionBook(catalog, config).candidates(*CLASSES[0])[0])
     assert _fields(OptionBook(catalog, config, None, (), store).candidates(*CLASSES[0])[0]) == expected
     blocker = tmp_path / "a-file"
@@ -160,7 +161,11 @@ def test_plans_of_two_processes_agree_and_the_second_reads_the_store(cache):
         "pods = [pod_from_manifest(m) for m in (\n"
         "    manifest('plain'), manifest('zoned', nodeSelector={'topology.kubernetes.io/zone': 'us-east-1b'}),\n"
         "    manifest('tolerant', tolerations=[{'key': 'k', 'operator': 'Exists'}]))]\n"
-        "result = plan(pods, region_catalog('aws', 'us-east-1'), config_from_mapping({}))\n"
+        "from pricing.option_store import candidate_store\n"
+        "catalog, config = region_catalog('aws', 'us-east-1'), config_from_mapping({})\n"
+        "store = candidate_store(catalog, config, ())\n"
+        "result = plan(pods, catalog, config, option_store=store)\n"
+        "store.flush()\n"
         "print(json.dumps([len(filtered), sorted((n.option.name, n.option.zones, sorted(n.pods)) for n in result.new_nodes)]))\n"
     )
 
@@ -175,6 +180,23 @@ def test_plans_of_two_processes_agree_and_the_second_reads_the_store(cache):
     second_filtered, second_nodes = run("2")
     assert first_filtered > 0 and second_filtered == 0
     assert first_nodes == second_nodes and sum(len(pods) for _, _, pods in first_nodes) == 3
+
+
+def test_the_plan_touches_no_file_and_the_caller_writes_what_it_added(cache):
+    """Given a store for a compiled catalog with nothing on disk yet, when a plan of one pod runs
+    with it, then no file was written during the plan, and after the caller's flush the file
+    holds the plan's list; the daemon's stores give one store per catalog, configuration and
+    DaemonSets, and none while the cache is off."""
+    catalog, config = build("aws", "us-east-1"), config_from_mapping({})
+    store = candidate_store(catalog, config, ())
+    result = plan_module.plan([make_pod("a")], catalog, config, option_store=store)
+    assert len(result.new_nodes) == 1 and not store.path.exists()
+    store.flush()
+    assert len(candidate_store(catalog, config, ())._entries) == 1
+    stores = OptionStores()
+    first = stores.for_plan(catalog, config, ())
+    assert first is stores.for_plan(catalog, config, ()) and first.path == store.path
+    assert stores.for_plan(catalog, config, (DaemonSetOverhead("x", Resources(100, 1)),)) is not first
 
 
 def test_canonical_text_orders_sets_and_skips_uncompared_fields():

@@ -32,6 +32,7 @@ from autoscaler.resources import Resources
 from autoscaler.snapshot import PriceIndex, daemonset_overheads, planner_nodes, pods_by_node
 from pricing.disk import configured_floor_gib, root_volume_gib, usable_bytes
 from pricing.flex import flex_size, sized_from_tags
+from pricing.option_store import OptionStores
 from pricing.types import InstanceType, RegionCatalog
 from providers.base import (
     TAG_CAPACITY,
@@ -75,6 +76,7 @@ class ScaleUp:
         self.metrics = metrics
         self.dry_run = dry_run
         self.guard = PlanGuard(reporter, metrics, pod_set)  # a planner error stays with its pod set
+        self.option_stores = OptionStores()  # candidate lists kept on disk for a restarted daemon
         self.use_catalog(catalog)
 
     def use_catalog(self, catalog: RegionCatalog) -> None:
@@ -123,6 +125,7 @@ class ScaleUp:
             self.attempts.reserved(waiting),
         )
         daemonsets = daemonset_overheads(view.daemonsets)
+        store = self.option_stores.for_plan(self.catalog, self.config, daemonsets)
         plans: list[Plan] = []
         for backoffs, pods in groups.values():
             if not pods:
@@ -130,12 +133,14 @@ class ScaleUp:
             decided = self.guard.plan(
                 pods,
                 lambda some, nodes=nodes, backoffs=backoffs: plan(
-                    some, self.catalog, self.config, nodes=nodes, daemonsets=daemonsets, backoffs=backoffs
+                    some, self.catalog, self.config, nodes=nodes, daemonsets=daemonsets, backoffs=backoffs,
+                    option_store=store,
                 ),
                 now,
             )
             plans.append(decided)
             nodes = nodes + [_counted_only(new) for new in decided.new_nodes]
+        self.option_stores.flush()
         if len(plans) == 1:
             return plans[0]
         return Plan(

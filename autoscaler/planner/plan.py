@@ -21,7 +21,7 @@ from autoscaler.placement.check import NodeState, PlacementState
 from autoscaler.planner.packer import pack
 from autoscaler.planner.backoffs import backoffs_key
 from autoscaler.planner.binselect import PodSet, ReusableNode, select_nodes
-from pricing.option_store import candidate_store
+from pricing.option_store import CandidateStore
 from autoscaler.planner.classify import classify
 from autoscaler.planner.explain import explain_no_option
 from autoscaler.planner.limits import LimitUsage, apply_limits
@@ -123,10 +123,13 @@ def _option_book(
     config: Config,
     backoffs: Mapping[OfferingKey, str] | None,
     daemonsets: Sequence[DaemonSetOverhead],
+    option_store: CandidateStore | None = None,
 ) -> OptionBook:
     """The option book for these inputs; plans with the same catalog, config, back-offs and
     DaemonSets (every loop, most of the time) reuse its candidate lists instead of filtering
-    the whole catalog again. A pure cache: the book is a function of its inputs."""
+    the whole catalog again. A pure cache: the book is a function of its inputs. A new book
+    without back-offs looks its lists up in `option_store` first (lists kept by earlier
+    processes; with back-offs the lists differ)."""
     try:
         key = (id(catalog), config, backoffs_key(backoffs), tuple(daemonsets))
         hash(key)
@@ -137,8 +140,7 @@ def _option_book(
         return found[1]
     if len(_BOOKS) > 16:
         _BOOKS.clear()
-    store = None if backoffs else candidate_store(catalog, config, daemonsets)
-    book = OptionBook(catalog, config, backoffs, daemonsets, store)
+    book = OptionBook(catalog, config, backoffs, daemonsets, None if backoffs else option_store)
     _BOOKS[key] = (catalog, book)
     return book
 
@@ -152,8 +154,11 @@ def plan(
     daemonsets: Sequence[DaemonSetOverhead] = (),
     backoffs: Mapping[OfferingKey, str] | None = None,
     apply_cluster_limits: bool = True,
+    option_store: CandidateStore | None = None,
 ) -> Plan:
-    book = _option_book(catalog, config, backoffs, daemonsets)
+    """`option_store`: candidate lists read from disk by the caller, who writes back what this
+    plan added (`flush`); the plan itself touches no file."""
+    book = _option_book(catalog, config, backoffs, daemonsets, option_store)
     # Replicas stay a count where nothing can tell them apart: no nodes to weigh them against,
     # no pod affinity that could join them to a bin-select pod's node (planner/replicas.py).
     counted = not nodes and not any(pod.constraints.pod_affinity for pod in pending)
@@ -223,8 +228,6 @@ def plan(
         new_nodes, blocked = apply_limits(_order_for_limits(new_nodes, pods_by_key), config, LimitUsage.of(nodes))
         unplaceable.extend(blocked)
 
-    if book.store is not None:
-        book.store.flush()  # candidate lists this plan built, for later processes
     return Plan(
         new_nodes=tuple(new_nodes),
         placements=tuple(selected.placements + kept + packed.placements),
