@@ -199,6 +199,25 @@ def test_the_plan_touches_no_file_and_the_caller_writes_what_it_added(cache):
     assert stores.for_plan(catalog, config, (DaemonSetOverhead("x", Resources(100, 1)),)) is not first
 
 
+def test_the_daemons_back_off_view_uses_the_store_only_while_nothing_is_backed_off(cache):
+    """Given the daemon's back-off view (an object, not None), when it holds no back-off, then
+    the plan's lists go to the store; when one offering is backed off, then nothing is stored."""
+    from autoscaler.loop.backoff import BackoffConfig, BackoffTracker
+    from autoscaler.planner.backoffs import KeyedBackoffs
+
+    catalog, config = build("aws", "us-east-1"), config_from_mapping({"minNodeCpu": "3"})
+    store = candidate_store(catalog, config, ())
+    plan_module.plan([make_pod("a")], catalog, config, backoffs=BackoffTracker(BackoffConfig()).view(0.0), option_store=store)
+    store.flush()
+    assert len(candidate_store(catalog, config, ())._entries) == 1
+    other = config_from_mapping({"minNodeCpu": "5"})
+    backed_off = candidate_store(catalog, other, ())
+    plan_module.plan([make_pod("a")], catalog, other, backoffs=KeyedBackoffs({("m5.xlarge", "on-demand", ""): "stock-out"}),
+                     option_store=backed_off)
+    backed_off.flush()
+    assert not backed_off.path.exists()
+
+
 def test_canonical_text_orders_sets_and_skips_uncompared_fields():
     """Given two equal constraints built with host ports in another order, when written as text,
     then the texts are equal (the cached hash field, not compared, is left out)."""

@@ -140,7 +140,9 @@ def _option_book(
         return found[1]
     if len(_BOOKS) > 16:
         _BOOKS.clear()
-    book = OptionBook(catalog, config, backoffs, daemonsets, None if backoffs else option_store)
+    # Lists are stored only when no back-off is in force: a back-offs object (the daemon's
+    # view) keys as an empty set then, as None does.
+    book = OptionBook(catalog, config, backoffs, daemonsets, option_store if key[2] == frozenset() else None)
     _BOOKS[key] = (catalog, book)
     return book
 
