@@ -73,6 +73,22 @@ class _Watch:
     registered: float
     ready_since: float | None = None
     devices_missing: tuple[str, ...] = ()  # what it lacked when last seen (its device plugin starting?)
+    # The waiting pods whose room it is, as the last check found them: its own, and set-mates
+    # standing in for its pods the scheduler bound to another node (None: not checked yet).
+    waiting: tuple[str, ...] | None = None
+
+
+def _stand_ins(moved: list[Pod], waiting: list[Pod], waiting_by_set: Mapping[PodSetKey, list[Pod]]) -> list[Pod]:
+    """For each launch pod bound elsewhere, one waiting pod of its set not counted yet."""
+    counted = {pod.key for pod in waiting}
+    stand_ins = []
+    for pod in moved:
+        for mate in waiting_by_set.get(pod_set(pod), ()):
+            if mate.key not in counted:
+                counted.add(mate.key)
+                stand_ins.append(mate)
+                break
+    return stand_ins
 
 
 @dataclass
@@ -132,8 +148,22 @@ class LaunchAttempts:
         self.unused.advertised({name for node in view.nodes for name in node.devices})
         self._initializing = set()
         grace = max(30.0, 3 * self.config.loop_period)
+        waiting_by_set: dict[PodSetKey, list[Pod]] | None = None
         for name, watch in list(self._watches.items()):
-            waiting = [pods[k] for k in watch.pods if k in pods and needs_capacity(pods[k], self.config)]
+            own = [pods[k] for k in watch.pods if k in pods]
+            waiting = [pod for pod in own if needs_capacity(pod, self.config)]
+            # Replicas are interchangeable: when the scheduler binds one of this launch's pods to
+            # another node (perhaps the node launched for a set-mate), the room here is the
+            # set-mate's that still waits, else the loop launches a third node for it.
+            moved = [pod for pod in own if pod.node_name and pod.node_name != name and not pod.terminal]
+            if moved:
+                if waiting_by_set is None:
+                    waiting_by_set = {}
+                    for pod in view.pods:
+                        if not pod.node_name and needs_capacity(pod, self.config):
+                            waiting_by_set.setdefault(pod_set(pod), []).append(pod)
+                waiting += _stand_ins(moved, waiting, waiting_by_set)
+            watch.waiting = tuple(pod.key for pod in waiting)
             node = nodes.get(name)
             if node is None and waiting and watch.devices_missing:
                 # Gone (removed, deleted by hand) without ever advertising what its pods need.
@@ -191,7 +221,7 @@ class LaunchAttempts:
         stays their room (else the loop between two bindings launches again for the rest)."""
         reserved = {}
         for name, watch in self._watches.items():
-            pods = tuple(pod for pod in watch.pods if pod in waiting)
+            pods = tuple(pod for pod in (watch.pods if watch.waiting is None else watch.waiting) if pod in waiting)
             if pods:
                 reserved[name] = pods
         return reserved

@@ -139,3 +139,29 @@ def test_a_launched_node_the_scheduler_filled_halfway_stays_the_room_of_the_pods
     assert running(sim) == ["default/shared-0", "default/shared-1"]
     assert {p.node_name for p in sim.cluster.pods.values()} == {f"sim-{gpu_node.instance_id}"}
     assert len(sim.provider.launched) == 1
+
+
+def test_replicas_bound_crosswise_keep_the_other_launched_node_as_the_waiting_replicas_room():
+    """Given two replicas of 3 CPU launched a t3a.xlarge each (A's node and B's node), when they
+    register and the scheduler binds A to B's node and a 100m pod of another workload to A's
+    node while B is still queued, then A's node (3,820m left) is still B's room: no third node
+    is launched over the next loops, and B runs on A's node once the scheduler binds it."""
+    sim = world(launch_delay=60)
+    add(sim, *replicas("big", 2, "3", "1Gi", annotations=ONLY_T3A_XLARGE))
+    other = make_pod("other", "100m", "128Mi", owner="ReplicaSet/other", labels={"smart-autoscaler.io/managed": "false"})
+    sim.step()
+    assert len(sim.provider.launched) == 2
+    for key in ("default/big-0", "default/big-1"):
+        sim.cluster.hold(key, "queued")
+    sim.run_for(60)  # both registered
+    by_pod = {watch.pods[0]: name for name, watch in sim.reconciler.attempts._watches.items()}
+    a_node, b_node = by_pod["default/big-0"], by_pod["default/big-1"]
+    sim.cluster.release("default/big-0")
+    sim.cluster.set_pod(replace(sim.cluster.pods["default/big-0"], node_name=b_node, phase="Running"))
+    sim.cluster.add_pod(replace(other, unschedulable=False, node_name=a_node, phase="Running", created=sim.clock.now()))
+    sim.run_for(20)  # two loops see big-0 on B's node and big-1 waiting
+    assert len(sim.provider.launched) == 2
+    sim.cluster.release("default/big-1")
+    sim.run_for(20)
+    assert sim.cluster.pods["default/big-1"].node_name == a_node
+    assert len(sim.provider.launched) == 2
