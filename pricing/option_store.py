@@ -150,28 +150,30 @@ def candidate_store(catalog: RegionCatalog, config: Any, daemonsets: Sequence[An
 
 
 class OptionStores:
-    """The stores a long-running process plans with (the daemon), one per catalog,
-    configuration and DaemonSets: each read from disk once, written after the plans that
-    added to it."""
+    """The stores a long-running process plans with (the daemon), one per configuration and
+    DaemonSets of its current catalog: each read from disk once, written after the plans that
+    added to it. A new catalog (live prices) drops the old one's stores."""
 
     def __init__(self) -> None:
-        self._stores: dict[tuple, tuple[RegionCatalog, CandidateStore | None]] = {}
+        self._catalog: RegionCatalog | None = None
+        self._stores: dict[tuple, CandidateStore | None] = {}
 
     def for_plan(self, catalog: RegionCatalog, config: Any, daemonsets: Sequence[Any]) -> CandidateStore | None:
+        if catalog is not self._catalog:
+            self._catalog, self._stores = catalog, {}
         try:
-            key = (id(catalog), config, tuple(daemonsets))
+            key = (config, tuple(daemonsets))
             hash(key)
         except TypeError:
             return None
-        found = self._stores.get(key)
-        if found is None or found[0] is not catalog:
+        if key not in self._stores:
             if len(self._stores) >= MAX_FILES:
                 self._stores.clear()
-            found = self._stores[key] = (catalog, candidate_store(catalog, config, daemonsets))
-        return found[1]
+            self._stores[key] = candidate_store(catalog, config, daemonsets)
+        return self._stores[key]
 
     def flush(self) -> None:
-        for _, store in self._stores.values():
+        for store in self._stores.values():
             if store is not None:
                 store.flush()
 

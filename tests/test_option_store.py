@@ -185,8 +185,8 @@ def test_plans_of_two_processes_agree_and_the_second_reads_the_store(cache):
 def test_the_plan_touches_no_file_and_the_caller_writes_what_it_added(cache):
     """Given a store for a compiled catalog with nothing on disk yet, when a plan of one pod runs
     with it, then no file was written during the plan, and after the caller's flush the file
-    holds the plan's list; the daemon's stores give one store per catalog, configuration and
-    DaemonSets, and none while the cache is off."""
+    holds the plan's list; the daemon's stores give one store per configuration and DaemonSets
+    of the current catalog, and forget the stores of a catalog replaced."""
     catalog, config = build("aws", "us-east-1"), config_from_mapping({})
     store = candidate_store(catalog, config, ())
     result = plan_module.plan([make_pod("a")], catalog, config, option_store=store)
@@ -197,6 +197,8 @@ def test_the_plan_touches_no_file_and_the_caller_writes_what_it_added(cache):
     first = stores.for_plan(catalog, config, ())
     assert first is stores.for_plan(catalog, config, ()) and first.path == store.path
     assert stores.for_plan(catalog, config, (DaemonSetOverhead("x", Resources(100, 1)),)) is not first
+    repriced = build("aws", "us-east-1")  # the daemon's catalog changes (live prices): stores start over
+    assert stores.for_plan(repriced, config, ()) is not first and len(stores._stores) == 1
 
 
 def test_the_daemons_back_off_view_uses_the_store_only_while_nothing_is_backed_off(cache):
