@@ -110,6 +110,62 @@ def test_hostname_spread_with_max_skew_2_puts_two_pods_per_node():
     assert sorted(len(n.pods) for n in result.new_nodes) == [2, 2, 2]
 
 
+def _full_nodes_running_web(count: int, web_each: int, start: int = 0) -> list[Node]:
+    """`count` full t3a.xlarge nodes, each running `web_each` replicas of the hostname-spread web."""
+    nodes = []
+    for i in range(start, start + count):
+        running = [make_pod(f"old-{i}-{j}", labels={"app": "web"}, owner="ReplicaSet/web", spec=spread_spec(HOSTNAME))
+                   for j in range(web_each)]
+        nodes.append(existing(f"n-{i}", "us-east-1a", running, free_cpu=0))
+    return nodes
+
+
+def test_hostname_spread_over_a_full_pool_running_3_replicas_per_node_puts_4_on_each_new_node():
+    """Given 3 full nodes each running 3 web replicas (hostname spread, maxSkew 1), when 12 more
+    are pending, then kube-scheduler's global minimum stays 3 (the full nodes) and each new node
+    may hold 3 + 1: 3 new nodes of 4, not 12 of 1."""
+    pods = replicas("web", 12, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(HOSTNAME))
+    result = plan_for(pods, nodes=_full_nodes_running_web(3, 3))
+    assert [len(n.pods) for n in result.new_nodes] == [4, 4, 4]
+    assert result.unplaceable == ()
+
+
+def test_hostname_spread_new_nodes_get_equal_shares_so_the_last_keeps_the_skew():
+    """Given the same pool, when 9 are pending, then 3 nodes of 3 (not 4, 4, 1: the node of 1
+    would hold the minimum at 1 and stop the others at 2)."""
+    pods = replicas("web", 9, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(HOSTNAME))
+    result = plan_for(pods, nodes=_full_nodes_running_web(3, 3))
+    assert [len(n.pods) for n in result.new_nodes] == [3, 3, 3]
+
+
+def test_hostname_spread_with_a_node_running_no_replica_keeps_one_per_new_node():
+    """Given 2 full nodes running 3 web replicas each and a full node running none, when 4 are
+    pending, then the minimum stays 0 (that node is a domain too): one per new node."""
+    nodes = _full_nodes_running_web(2, 3) + _full_nodes_running_web(1, 0, start=2)
+    pods = replicas("web", 4, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(HOSTNAME))
+    assert [len(n.pods) for n in plan_for(pods, nodes=nodes).new_nodes] == [1, 1, 1, 1]
+
+
+def test_hostname_spread_falls_back_to_max_skew_per_node_when_another_new_node_would_hold_the_minimum():
+    """Given 3 full nodes running 3 web replicas each, when 8 web replicas and a 3.5-CPU pod the
+    web pods' node affinity also admits are pending, then the 3.5-CPU pod's new node is a domain
+    holding no web pod (no room for one): the minimum would stay 0, so 4 per node could not be
+    reached and every web node gets 1."""
+    web = replicas("web", 8, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(HOSTNAME))
+    big = replicas("big", 1, "3500m", "1Gi")
+    result = plan_for(web + big, nodes=_full_nodes_running_web(3, 3))
+    web_counts = sorted(sum(1 for key in n.pods if "/web-" in key) for n in result.new_nodes)
+    assert max(web_counts) == 1 and sum(web_counts) == 8
+
+
+def test_hostname_spread_with_min_domains_above_the_existing_domains_keeps_one_per_new_node():
+    """minDomains 5 with 3 existing domains: the minimum counts as 0 until 5 domains exist, so
+    the floor is not used."""
+    nodes = _full_nodes_running_web(3, 3)
+    pods = replicas("web", 4, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(HOSTNAME, minDomains=5))
+    assert [len(n.pods) for n in plan_for(pods, nodes=nodes).new_nodes] == [1, 1, 1, 1]
+
+
 def test_hostname_spread_selecting_other_pods_does_not_make_one_per_node():
     spec = spread_spec(HOSTNAME)
     spec["topologySpreadConstraints"][0]["labelSelector"] = {"matchLabels": {"app": "db"}}

@@ -14,8 +14,8 @@ from autoscaler.planner.bins import UNPINNED
 from autoscaler.nodelabels import HOSTNAME, ZONE
 from autoscaler.planner.groups import PodGroup
 from autoscaler.planner.options import NodeOption
+from autoscaler.planner.host_spread import existing_domains, host_limit
 from autoscaler.planner.zones import spread_allowed, spread_quota
-from autoscaler.placement.spread import spread_domains
 
 if TYPE_CHECKING:
     from autoscaler.planner.pack_classes import PodClass
@@ -33,24 +33,16 @@ class Rules:
     quota: dict[int, int] | None = None  # zone -> pods it may still take
     needs_zone: bool = False
     seed: bool = False  # first pod of an affinity group: place one, then look again
+    even: bool = False  # new nodes get equal shares (a hostname spread above maxSkew per node)
     reason: str = ""
 
 
 def zone_counts_for(packer: Packer, sid: int, group: PodGroup, constraint) -> tuple[dict[str, int], list[str]]:
     """Matching pods per zone and the zones that are domains, by the one spread-domain rule
     (`autoscaler.placement.spread`) over the existing nodes, plus what this plan placed."""
-    constraints = group.shape.constraints
     if not packer.all_nodes:
         return _placed_counts(packer, sid, {}), []
-    key = (
-        constraint,
-        constraints.spread_affinity if constraint.honor_node_affinity else None,
-        constraints.tolerations if constraint.honor_taints else None,
-        tuple(c.topology_key for c in constraints.spread),
-    )
-    existing = packer.existing_spread.get(key)
-    if existing is None:
-        existing = packer.existing_spread[key] = spread_domains(constraint, constraints, packer.all_nodes)
+    existing = existing_domains(packer, group, constraint)
     return _placed_counts(packer, sid, existing.counts), sorted(existing.domains)
 
 
@@ -116,7 +108,9 @@ def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> 
         sid = ids[constraint.pods]
         if constraint.topology_key == HOSTNAME:
             if sid in group.sids:
-                rules.per_bin = min(rules.per_bin, constraint.max_skew)
+                limit = host_limit(packer, group, constraint)
+                rules.even = rules.even or limit > constraint.max_skew
+                rules.per_bin = min(rules.per_bin, limit)
             continue
         if constraint.topology_key != ZONE:
             continue

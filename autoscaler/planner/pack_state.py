@@ -5,11 +5,13 @@ pods get into bins, so the counters always agree with the bins."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
 from autoscaler.config import Config
-from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape
+from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape, SpreadConstraint
+from autoscaler.placement.spread import SpreadDomains
 from autoscaler.planner.bins import UNPINNED, Bins
 from autoscaler.planner.fit import DIMENSIONS, as_row
 from autoscaler.nodelabels import HOSTNAME, ZONE
@@ -49,7 +51,11 @@ class PackState:
         self.zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> placed matching pods
         self.sym_zones: dict[int, set[int]] = {}  # selector -> zones with a zone anti-affinity term on it
         self.placed_zone_counts: dict[int, dict[int, int]] = {}  # selector -> zone -> pods this plan placed
-        self.existing_spread: dict[tuple, object] = {}  # spread domains of the existing nodes, per rule
+        self.existing_spread: dict[tuple, SpreadDomains] = {}  # spread domains of the existing nodes, per rule
+        self.host_floors = True  # hostname spreads count from the existing domains' minimum (host_spread.py)
+        self.host_floor_cache: dict[tuple, int] = {}
+        self.planned_domains: Sequence[Node] = ()  # the plan's other new nodes (bin-select), as domains
+        self.floor_uses: list[tuple[int, SpreadConstraint, PodGroup]] = []
         self.largest: dict[PodConstraints, Resources] = {}
         # Catalog zones get the first ids, always in the same order, so that what pod classes
         # keep on the option book (zone masks) holds for every plan made with that book.

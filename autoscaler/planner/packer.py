@@ -10,6 +10,7 @@ node" is what the rules produce, never a flag.
 
 from __future__ import annotations
 
+from typing import Sequence
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from autoscaler.planner.replicas import ReplicaNames
 from autoscaler.planner.pack_result import finish
 from autoscaler.planner.pack_rules import ALL_ZONES, Rules, rules_for, why_left
 from autoscaler.planner.families import batches, place_family
+from autoscaler.planner.host_spread import floors_hold, host_limit
 from autoscaler.resources import Resources
 
 
@@ -65,10 +67,12 @@ class Packer(PackState):
             have = bins.counts[bins.row(ids[constraint.pods]), lo:count]
             if ids[constraint.pods] not in group.sids:  # the pod adds no matching pod: the count may reach maxSkew
                 ok &= have <= constraint.max_skew
-            elif one:
-                ok &= have < constraint.max_skew
+                continue
+            limit = host_limit(self, group, constraint)
+            if one:
+                ok &= have < limit
             else:
-                caps = np.minimum(caps, np.maximum(constraint.max_skew - have, 0))
+                caps = np.minimum(caps, np.maximum(limit - have, 0))
         for sid in group.sids:
             skew = self.registry.host_skew.get(sid)
             if skew is None or sid not in rows:
@@ -208,14 +212,20 @@ class Packer(PackState):
                 per_node = 0  # the node's DaemonSet pods hold the port
             for constraint in constraints.spread:
                 if constraint.topology_key == HOSTNAME and self.registry.ids[constraint.pods] in group.sids:
-                    per_node = min(per_node, constraint.max_skew)
+                    per_node = min(per_node, host_limit(self, group, constraint))
             if per_node <= 0:
                 continue
             wanted = min(wanted, len(pods) - start)
             zmask = (1 << zone) if zone >= 0 else klass.zone_mask(option)
             room = as_row(option.allocatable)
-            full, rest = divmod(wanted, per_node)
-            for bins_count, take in ((full, per_node), (1 if rest else 0, rest)):
+            if rules.even:  # equal shares keep the new nodes within maxSkew of each other
+                nodes = -(-wanted // per_node)
+                share, more = divmod(wanted, nodes)
+                blocks = ((more, share + 1), (nodes - more, share))
+            else:
+                full, rest = divmod(wanted, per_node)
+                blocks = ((full, per_node), (1 if rest else 0, rest))
+            for bins_count, take in blocks:
                 if bins_count:
                     index = self.bins.add_block(room, bins_count, option, zone, zmask, option.host_ports)
                     self.skip_stale = True
@@ -263,12 +273,18 @@ def pack(
     open_nodes: list[Node],
     all_nodes: list[Node],
     replica_names: ReplicaNames | None = None,
+    host_floors: bool = True,
+    planned_domains: Sequence[Node] = (),
 ) -> BinPackResult:
+    """`planned_domains`: the plan's bin-select nodes that are not among `all_nodes`, as
+    hostname domains the spread floor counts (host_spread.py)."""
     existing = [pod for node in all_nodes for pod in node.pods]
     groups, registry = group_pods(pods_by_shape, existing)
     packer = Packer(book, config, open_nodes, all_nodes, registry)
+    packer.host_floors, packer.planned_domains = host_floors, planned_domains
     if replica_names is not None:
         packer.replica_names = replica_names
+    handed_out = packer.replica_names.handed_out()
     for group in groups:
         key = class_key(group.shape.constraints)
         r = group.shape.requests
@@ -300,4 +316,7 @@ def pack(
                 packer.result.unplaceable.append((group.pods, why_left(packer, group)))
             break
         deferred = again
+    if packer.floor_uses and not floors_hold(packer):
+        packer.replica_names.rewind(handed_out)
+        return pack(pods_by_shape, book, config, open_nodes, all_nodes, replica_names, host_floors=False)
     return finish(packer)

@@ -165,12 +165,12 @@ class PlannedNodes:
         return made
 
     def as_nodes(
-        self, new_nodes: list[NewNode], pods: dict[str, Pod], small: Sequence[Resources]
+        self, new_nodes: list[NewNode], pods: dict[str, Pod], small: Sequence[Resources], every: bool = False
     ) -> tuple[list[Node], list[Node]]:
         """(context, room): the planned nodes as the packer takes nodes that are there (with their
         pods, room and labels). Context: those whose pods a pending pod's rule counts, and those
-        in room; room: those with room for one of the `small` requests (the pending bin-pack
-        pods), which kube-scheduler will fill first."""
+        in room (`every`: all of them); room: those with room for one of the `small` requests
+        (the pending bin-pack pods), which kube-scheduler will fill first."""
         context, room = [], []
         for index, new in enumerate(new_nodes):
             option = new.option
@@ -186,7 +186,7 @@ class PlannedNodes:
             # would decide that rule after the plan.
             roomy = (len(option.zones) == 1 or not self.zone_counted) and any(need.fits_in(free) for need in small)
             name = f"planned-{index}"
-            if not roomy and name not in self.index_of:
+            if not roomy and name not in self.index_of and not every:
                 continue
             members = tuple(pods[key] for key in new.pods)
             labels = self._labels(new, name)

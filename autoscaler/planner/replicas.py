@@ -61,6 +61,13 @@ class ReplicaNames:
         self._next[pod.key] = start + count
         return pod.replica_keys[start : start + count]
 
+    def handed_out(self) -> dict[str, int]:
+        """Where each workload's keys stand, for `rewind` (a bin-pack made again)."""
+        return dict(self._next)
+
+    def rewind(self, handed_out: dict[str, int]) -> None:
+        self._next = dict(handed_out)
+
     def all_keys(self) -> Iterator[tuple[str, Pod]]:
         """Every replica's key with its template (the templates' own keys included)."""
         for pod in self.templates.values():

@@ -44,3 +44,32 @@ def test_the_plan_is_what_kube_scheduler_does(differential):
     check()
     sys.stderr.write(f"\n[differential] {tally.summary()}\n")
     assert tally.counts["workloads"] >= WORKLOADS
+
+
+def test_hostname_spread_new_nodes_hold_the_full_pools_minimum_plus_max_skew(differential):
+    """Given two full 2-CPU nodes each running 2 web pods (900m), when a ReplicaSet of 6 more
+    web pods (500m, hostname spread maxSkew 1 on app=web) is pending, then the plan is 2 new
+    nodes of 3 (the full nodes hold the global minimum at 2, so a node may hold 2 + 1), and
+    kube-scheduler binds all 6 to them: no node empty, no pod left pending."""
+    from tests.differential.workloads import HOSTNAME, MANAGED, ExistingNode, Workload
+
+    spread = [{"maxSkew": 1, "topologyKey": HOSTNAME, "whenUnsatisfiable": "DoNotSchedule",
+               "labelSelector": {"matchLabels": {"app": "web"}}}]
+
+    def web_spec(cpu: str) -> dict:
+        return {"containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
+                                "resources": {"requests": {"cpu": cpu, "memory": "256Mi"}}}],
+                "topologySpreadConstraints": spread, "terminationGracePeriodSeconds": 0}
+
+    nodes = [ExistingNode(f"existing-{i}", "2", "8Gi", "us-east-1a") for i in range(2)]
+    for node in nodes:
+        node.pods = [{"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": f"{node.name}-web-{j}", "labels": {**MANAGED, "app": "web"}},
+                      "spec": {**web_spec("900m"), "nodeName": node.name}} for j in range(2)]
+    replica_set = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"},
+                   "spec": {"replicas": 6, "selector": {"matchLabels": {"workload": "web"}},  # adopts no running pod
+                            "template": {"metadata": {"labels": {**MANAGED, "app": "web", "workload": "web"}},
+                                         "spec": web_spec("500m")}}}
+    outcome = differential.run(Workload([replica_set], nodes))
+    assert outcome.new_nodes == 2 and outcome.planned_pods == 6, outcome.report()
+    assert not outcome.mismatches, outcome.report()
