@@ -372,3 +372,48 @@ def test_bin_select_zone_anti_affinity_leaves_the_fourth_pod_unplaceable():
 def test_bin_select_spread_on_a_key_no_node_carries_is_unplaceable():
     result = plan_for(replicas("big", 1, "4", "16Gi", labels={"app": "web"}, spec=spread_spec("unknown")))
     assert result.new_nodes == () and "topology key unknown" in result.unplaceable[0].reason
+
+
+# ---- topology spread on other node labels (label_spread.py)
+
+CAPACITY_TYPE = "karpenter.sh/capacity-type"
+
+
+def _capacity_type_nodes(web_on_demand: int = 0) -> list[Node]:
+    """A full on-demand node (running `web_on_demand` web pods) and a full spot node (none)."""
+    nodes = []
+    for name, capacity_type, count in (("od", "on-demand", web_on_demand), ("sp", "spot", 0)):
+        running = [make_pod(f"{name}-{j}", labels={"app": "web"}, owner="ReplicaSet/old") for j in range(count)]
+        node = existing(name, "us-east-1a", running, free_cpu=0)
+        node.labels[CAPACITY_TYPE] = capacity_type
+        nodes.append(node)
+    return nodes
+
+
+def test_capacity_type_spread_with_only_on_demand_offerings_stops_at_max_skew_and_says_why():
+    """Given a full on-demand and a full spot node, neither running a web pod, and bin-pack nodes
+    on-demand only (the default), when 4 web pods spread over karpenter.sh/capacity-type (maxSkew
+    1) are pending, then one goes to a new on-demand node and 3 are unplaceable: the spot domain
+    holds the minimum at 0, as kube-scheduler would leave them (no on-demand node it would not use)."""
+    pods = replicas("web", 4, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(CAPACITY_TYPE))
+    result = plan_for(pods, nodes=_capacity_type_nodes())
+    assert [(n.capacity_type, len(n.pods)) for n in result.new_nodes] == [("on-demand", 1)]
+    assert len(result.unplaceable) == 3
+    assert result.unplaceable[0].reason.startswith("topology spread on karpenter.sh/capacity-type (maxSkew 1")
+
+
+def test_capacity_type_spread_with_spot_and_on_demand_allowed_fills_the_emptier_type_first():
+    """Given the on-demand node already running 2 web pods, when 4 more are pending and bin-pack
+    nodes may be spot or on-demand, then spot takes 3 and on-demand 1 (3 and 3 in the end)."""
+    pods = replicas("web", 4, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(CAPACITY_TYPE))
+    result = plan_for(pods, nodes=_capacity_type_nodes(web_on_demand=2), cfg=config(binPackingNodePricing="spot,on-demand"))
+    per_type = Counter()
+    for node in result.new_nodes:
+        per_type[node.capacity_type] += len(node.pods)
+    assert per_type == {"spot": 3, "on-demand": 1} and result.unplaceable == ()
+
+
+def test_capacity_type_spread_on_an_empty_cluster_keeps_the_cheapest_type():
+    """No node is a domain yet and only on-demand is allowed: the 4 pods share one on-demand node."""
+    pods = replicas("web", 4, "500m", "512Mi", labels={"app": "web"}, spec=spread_spec(CAPACITY_TYPE))
+    assert [(n.capacity_type, len(n.pods)) for n in plan_for(pods).new_nodes] == [("on-demand", 4)]

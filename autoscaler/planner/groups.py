@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 from autoscaler.model import Pod, PodSelector, PodShape
 from autoscaler.nodelabels import HOSTNAME, ZONE
 
-# the bin-pack plans hostname and zone terms; others are not planned
+# the bin-pack plans hostname and zone terms, and spreads on other node labels (label_spread.py)
 
 
 class SelectorRegistry:
@@ -46,7 +46,7 @@ class SelectorRegistry:
                 self._always.append(sid)
         if topology_key == ZONE:
             self.zone_keyed.add(sid)
-        elif topology_key == HOSTNAME and sid not in self._host_set:
+        elif sid not in self._host_set:  # the hostname, or another node label (summed per value)
             self._host_set.add(sid)
             self.host_keyed.append(sid)
         return sid
@@ -87,6 +87,7 @@ class PodGroup:
     sids: tuple[int, ...]  # selectors its pods match
     pods: list[Pod] = field(default_factory=list)
     self_start: bool = True  # matches all its own affinity terms (may start a group)
+    pinned: frozenset[str] = frozenset()  # node labels of spreads its shape is held to one value of
 
 
 def group_pods(

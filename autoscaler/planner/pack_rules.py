@@ -6,7 +6,7 @@ counters (matching pods per selector per bin and per zone) instead of pod lists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from autoscaler.model import ports_conflict
@@ -15,6 +15,7 @@ from autoscaler.nodelabels import HOSTNAME, ZONE
 from autoscaler.planner.groups import PodGroup
 from autoscaler.planner.options import NodeOption
 from autoscaler.planner.host_spread import existing_domains, host_limit
+from autoscaler.planner.label_spread import label_quota, placeable_values
 from autoscaler.planner.zones import spread_allowed, spread_quota
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class Rules:
     quota: dict[int, int] | None = None  # zone -> pods it may still take
     needs_zone: bool = False
     seed: bool = False  # first pod of an affinity group: place one, then look again
+    # spreads on other node labels: (key, value -> pods of the group it may take)
+    labels: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     even: bool = False  # new nodes get equal shares (a hostname spread above maxSkew per node)
     reason: str = ""
 
@@ -113,6 +116,8 @@ def rules_for(packer: Packer, group: PodGroup, klass: PodClass, wanted: int) -> 
                 rules.per_bin = min(rules.per_bin, limit)
             continue
         if constraint.topology_key != ZONE:
+            if sid in group.sids and constraint in group.shape.constraints.spread:
+                rules.labels.append((constraint.topology_key, label_quota(packer, group, klass, constraint, wanted)))
             continue
         rules.needs_zone = True
         counts, domains = zone_counts_for(packer, sid, group, constraint)
@@ -160,6 +165,14 @@ def why_left(packer: Packer, group: PodGroup) -> str:
             return (
                 f"topology spread on {constraint.topology_key} (maxSkew {constraint.max_skew}, "
                 f"{constraint.pods.describe()}) cannot be kept with more pods in the zones it may get ({zones})"
+            )
+    for constraint in constraints.spread:
+        if constraint.topology_key not in (HOSTNAME, ZONE):
+            values = ", ".join(placeable_values(packer, klass, constraint.topology_key))
+            return (
+                f"topology spread on {constraint.topology_key} (maxSkew {constraint.max_skew}, "
+                f"{constraint.pods.describe()}) cannot be kept with more pods on the values its new nodes "
+                f"may have ({values})"
             )
     for term in constraints.pod_anti_affinity:
         if term.topology_key == ZONE:

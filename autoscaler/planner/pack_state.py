@@ -90,6 +90,8 @@ class PackState:
                     if term.topology_key == HOSTNAME:
                         self.bins.sym[self.bins.row(registry.ids[term.pods]), index] += 1
         self.open_nodes = open_nodes
+        self.open_seed = self.bins.counts[:, : len(open_nodes)].copy()  # their running pods' counts
+        self.option_labels: dict[int, tuple[NodeOption, dict[str, str]]] = {}  # a new node's labels, per offering
         self.result = BinPackResult()
         self._alternatives_seen: dict[tuple, tuple[NodeOption, ...]] = {}
         self._rows: dict[int, np.ndarray] = {}

@@ -10,6 +10,7 @@ node" is what the rules produce, never a flag.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -28,6 +29,7 @@ from autoscaler.planner.pack_result import finish
 from autoscaler.planner.pack_rules import ALL_ZONES, Rules, rules_for, why_left
 from autoscaler.planner.families import batches, place_family
 from autoscaler.planner.host_spread import floors_hold, host_limit
+from autoscaler.planner.label_spread import pinned_shape
 from autoscaler.resources import Resources
 
 
@@ -128,6 +130,13 @@ class Packer(PackState):
                 rules.per_bin = 1
             if rules.reason:
                 return pods
+            if rules.labels:
+                split = self._by_label(group, pods, rules.labels)
+                if split is not None:
+                    return split
+                allowed = min(sum(quota.values()) for _, quota in rules.labels)
+                if allowed < len(pods):  # the skew holds the rest back
+                    return self.place_group(replace(group, pods=pods[:allowed])) + pods[allowed:] if allowed else pods
             batch = pods[:1] if rules.seed else pods
             rest = self._join(group, klass, batch, request, rules)
             if rest:
@@ -137,6 +146,24 @@ class Packer(PackState):
             if not rules.seed or placed == 0:
                 return pods
         return []
+
+    def _by_label(self, group: PodGroup, pods: list[Pod], labels: list[tuple[str, dict[str, int]]]) -> list[Pod] | None:
+        """Place each value's share of a spread on another node label as a group held to that
+        value (label_spread.py); the pods left. None when the group is held on every such label."""
+        for key, quota in labels:
+            if key in group.pinned:
+                continue
+            left, start = [], 0
+            for value, share in quota.items():
+                if share <= 0:
+                    continue
+                part = PodGroup(pinned_shape(group.shape, key, value), group.namespace, group.sids,
+                                pods[start : start + share], group.self_start, group.pinned | {key})
+                self.largest.setdefault(class_key(part.shape.constraints), self.largest.get(class_key(group.shape.constraints)) or part.shape.requests)
+                left.extend(self.place_group(part))
+                start += share
+            return left + pods[start:]
+        return None
 
     def _first_fit(self, group: PodGroup, klass: PodClass, request: np.ndarray) -> bool:
         """One pod without inter-pod rules: the first bin with room (comparisons only)."""

@@ -73,3 +73,31 @@ def test_hostname_spread_new_nodes_hold_the_full_pools_minimum_plus_max_skew(dif
     outcome = differential.run(Workload([replica_set], nodes))
     assert outcome.new_nodes == 2 and outcome.planned_pods == 6, outcome.report()
     assert not outcome.mismatches, outcome.report()
+
+
+def test_capacity_type_spread_plans_what_kube_scheduler_can_place_and_leaves_the_rest_pending(differential):
+    """Given a full on-demand and a full spot node running no web pod, when a ReplicaSet of 4 web
+    pods spread over karpenter.sh/capacity-type (maxSkew 1) is pending and bin-pack nodes are
+    on-demand only, then the plan is one on-demand node for one pod and 3 unplaceable, and
+    kube-scheduler binds that one and leaves the 3 pending (the spot domain holds the minimum at 0)."""
+    from tests.differential.workloads import CAPACITY_TYPE, MANAGED, ExistingNode, Workload
+
+    def spec(cpu: str, **extra) -> dict:
+        return {"containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10",
+                                "resources": {"requests": {"cpu": cpu, "memory": "256Mi"}}}],
+                "terminationGracePeriodSeconds": 0, **extra}
+
+    nodes = [ExistingNode(f"existing-{kind}", "2", "8Gi", "us-east-1a", labels={CAPACITY_TYPE: kind})
+             for kind in ("on-demand", "spot")]
+    for node in nodes:  # full: another workload's pod takes the CPU
+        node.pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{node.name}-filler", "labels": MANAGED},
+                      "spec": {**spec("1900m"), "nodeName": node.name}}]
+    spread = [{"maxSkew": 1, "topologyKey": CAPACITY_TYPE, "whenUnsatisfiable": "DoNotSchedule",
+               "labelSelector": {"matchLabels": {"app": "web"}}}]
+    replica_set = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"},
+                   "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+                            "template": {"metadata": {"labels": {**MANAGED, "app": "web"}},
+                                         "spec": spec("500m", topologySpreadConstraints=spread)}}}
+    outcome = differential.run(Workload([replica_set], nodes))
+    assert (outcome.new_nodes, outcome.planned_pods, outcome.unplaceable) == (1, 1, 3), outcome.report()
+    assert not outcome.mismatches, outcome.report()
