@@ -190,6 +190,21 @@ def test_bin_select_replicas_with_hostname_affinity_to_their_own_label_share_one
     assert result.hourly_cost == 0.612
 
 
+def test_hostname_self_affinity_with_zone_anti_affinity_to_itself_gets_one_node_and_the_rest_wait():
+    """Given 4 replicas (4 CPU) that must share a node with a pod of their own label (hostname
+    affinity) and may not share a zone with one (zone anti-affinity), when planned, then one
+    node for one replica and 3 unplaceable with both rules named: kube-scheduler can place no
+    second replica anywhere (found by the differential tier: 4 nodes in 4 zones, 3 left empty)."""
+    spec = _affinity(HOSTNAME, "web")
+    spec["affinity"]["podAntiAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": ZONE, "labelSelector": {"matchLabels": {"app": "web"}}}]}
+    result = plan_for(replicas("web", 4, "4", "4Gi", labels={"app": "web"}, spec=spec))
+    assert [count for _, _, count in launched(result)] == [1]
+    assert len(result.unplaceable) == 3
+    reason = result.unplaceable[0].reason
+    assert "puts its pods on one node, in one zone" in reason and "allows one pod per zone" in reason
+
+
 def test_bin_select_pods_with_hostname_affinity_to_another_workload_join_its_node():
     # db (1 × 4 CPU) and web (2 × 4 CPU, affine to app=db on the hostname): one node of 12 CPU
     # holds all three, c6a.4xlarge at $0.612/h.

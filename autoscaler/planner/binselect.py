@@ -19,7 +19,7 @@ from autoscaler.model import BIN_SELECT, Node, Pod, PodShape, ports_conflict
 from autoscaler.placement.check import PlacementState
 from autoscaler.placement.rules import self_matching
 from autoscaler.planner.planned import PlannedNodes
-from autoscaler.planner.zonesets import missing_topology_key, zone_layout
+from autoscaler.planner.zonesets import ZoneLayout, missing_topology_key, zone_layout
 from autoscaler.nodelabels import HOSTNAME
 from autoscaler.planner.fit import amounts, as_matrix, copies_that_fit, growing_windows
 from autoscaler.planner.flexsize import sized_for
@@ -307,6 +307,11 @@ def _select_set(result, pod_set, book, reusable, matrices, state, planned) -> No
         result.unplaceable.append((pods, f"topology key {missing} is not a label of the nodes it may get"))
         return
     zoned = zone_layout(PodSet(pod_set.shape, pods), options, fits, state)
+    if zoned is not None and together is not None and len(zoned.quota) > 1:
+        # The set shares one node, so one zone: the one its zone rules give the most pods.
+        term = next(t for t in pod_set.shape.constraints.pod_affinity if t.topology_key == HOSTNAME)
+        reason = f"required pod affinity on {HOSTNAME} ({term.pods.describe()}) puts its pods on one node, in one zone"
+        zoned = ZoneLayout(zoned.quota[:1], f"{reason}; {zoned.reason}" if zoned.reason else reason)
     if zoned is None:
         _lay_out(result, pods, options, fits, prices, None, all_options, matrices, planned.needs_one_zone(pods[0]))
         return
