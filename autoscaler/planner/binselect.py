@@ -60,11 +60,11 @@ class BinSelectResult:
     simulation: PlannedNodes | None = None  # the new nodes in the placement simulation
     pods: dict[str, Pod] = field(default_factory=dict)
 
-    def as_nodes(self, small: list[Resources], every: bool = False) -> tuple[list[Node], list[Node]]:
-        """The new nodes as nodes that are there: (those other pods' rules count, or all of
-        them with `every`; those with room for one of `small`)."""
+    def as_nodes(self, small: list[Resources], every: bool = False) -> tuple[list[Node], list[Node], list[Node]]:
+        """The new nodes as nodes that are there: (those other pods' rules count; those with room
+        for one of `small`; with `every`, all the others)."""
         if self.simulation is None or not self.new_nodes:
-            return [], []
+            return [], [], []
         return self.simulation.as_nodes(self.new_nodes, self.pods, small, every)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from autoscaler.model import SpreadConstraint
-from autoscaler.nodelabels import HOSTNAME, ZONE, node_labels
+from autoscaler.nodelabels import HOSTNAME, ZONE
 from autoscaler.planner.groups import PodGroup
 from autoscaler.placement.spread import SpreadDomains, counts_as_domain, domain_of, spread_domains
 
@@ -70,7 +70,6 @@ def host_limit(packer: PackState, group: PodGroup, constraint: SpreadConstraint)
 def floors_hold(packer: PackState) -> bool:
     """Whether, for every spread that used a floor, the plan's final counts keep its maxSkew."""
     bins, opened = packer.bins, len(packer.open_nodes)
-    catalog, config = packer.book.catalog, packer.config
     for sid, constraint, group in packer.floor_uses:
         constraints = group.shape.constraints
         row = bins.row(sid)
@@ -82,23 +81,19 @@ def floors_hold(packer: PackState) -> bool:
                 counts[domain] = int(bins.counts[row, index])
         planned = _planned_counts(packer, group, constraint, set(counts))
         fewest, most = min([*counts.values(), *planned]), max([*counts.values(), *planned])
-        labels_of: dict[tuple[int, int], bool] = {}
+        domain_of_option: dict[tuple[int, int], bool] = {}
         for index in range(opened, bins.count):
             option = bins.options[index]
             if option is None:
                 continue
-            pinned = int(bins.zone[index])
-            zones = [pinned] if pinned >= 0 else [z for z in range(len(packer.zone_names)) if int(bins.zmask[index]) & (1 << z)]
-            is_domain = False
-            for zone in zones or [-1]:
-                known = labels_of.get((id(option), zone))
-                if known is None:
-                    labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type,
-                                         packer.zone_names[zone] if zone >= 0 else "", "bin-pack", dict(config.node_labels))
-                    known = labels_of[(id(option), zone)] = counts_as_domain(
-                        constraint, constraints, labels, option.taints, f"planned-{index}")
-                is_domain = is_domain or known
-            if is_domain:
+            pinned, zmask = int(bins.zone[index]), int(bins.zmask[index])
+            known = domain_of_option.get((id(option), pinned, zmask))
+            if known is None:
+                zones = [pinned] if pinned >= 0 else [z for z in range(len(packer.zone_names)) if zmask & (1 << z)]
+                known = domain_of_option[(id(option), pinned, zmask)] = _domain_in_a_zone(
+                    packer, constraint, constraints, packer.new_node_labels(option), option.taints,
+                    f"planned-{index}", zones)
+            if known:
                 count = int(bins.counts[row, index])
                 fewest, most = min(fewest, count), max(most, count)
         if most - fewest > constraint.max_skew:
@@ -114,7 +109,18 @@ def _planned_counts(packer: PackState, group: PodGroup, constraint: SpreadConstr
     for node in packer.planned_domains:
         if node.name in known:
             continue
-        variants = [node.labels] if ZONE in node.labels else [{**node.labels, ZONE: zone} for zone in packer.zone_names]
-        if any(counts_as_domain(constraint, constraints, labels, node.taints, node.name) for labels in variants):
+        zones = [-1] if ZONE in node.labels else list(range(len(packer.zone_names)))
+        if _domain_in_a_zone(packer, constraint, constraints, node.labels, node.taints, node.name, zones):
             counts.append(sum(1 for pod in node.pods if constraint.pods.matches(pod.namespace, pod.labels)))
     return counts
+
+
+def _domain_in_a_zone(packer: PackState, constraint: SpreadConstraint, constraints, labels: dict[str, str],
+                      taints, name: str, zones: list[int]) -> bool:
+    """Whether a new node is a domain of `constraint` in any of `zones` (zone indexes; -1 keeps
+    the labels' own zone): its zone is the provider's pick, so any of them may be the one."""
+    for zone in zones or [-1]:
+        zoned = labels if zone < 0 else {**labels, ZONE: packer.zone_names[zone]}
+        if counts_as_domain(constraint, constraints, zoned, taints, name):
+            return True
+    return False

@@ -20,7 +20,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from autoscaler.model import NodeAffinity, PodShape, Requirement, SpreadConstraint
-from autoscaler.nodelabels import node_labels
 from autoscaler.planner.groups import PodGroup
 from autoscaler.planner.host_spread import existing_domains
 from autoscaler.planner.zones import spread_quota
@@ -60,17 +59,7 @@ def bin_value(packer: PackState, index: int, key: str) -> str | None:
     option = bins.options[index]
     if option is None:
         return packer.open_nodes[index].labels.get(key)
-    return _option_labels(packer, option).get(key)
-
-
-def _option_labels(packer: PackState, option) -> dict[str, str]:
-    made = packer.option_labels.get(id(option))
-    if made is None or made[0] is not option:
-        catalog, config = packer.book.catalog, packer.config
-        labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, "", "bin-pack",
-                             dict(config.node_labels))
-        made = packer.option_labels[id(option)] = (option, labels)
-    return made[1]
+    return packer.new_node_labels(option).get(key)
 
 
 def _placed(packer: PackState, sid: int, key: str) -> dict[str, int]:
@@ -94,6 +83,6 @@ def _placed(packer: PackState, sid: int, key: str) -> dict[str, int]:
 def placeable_values(packer: PackState, klass: PodClass, key: str) -> list[str]:
     """The values the class's new nodes may carry. (Existing nodes with room of another value
     are left out: held to that value, the pods could be given offerings the class was not.)"""
-    values = {_option_labels(packer, option).get(key) for option in (klass.shaped or klass.options)}
+    values = {packer.new_node_labels(option).get(key) for option in (klass.shaped or klass.options)}
     values.discard(None)
     return sorted(values)  # type: ignore[arg-type]

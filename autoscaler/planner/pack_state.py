@@ -14,7 +14,7 @@ from autoscaler.model import BIN_PACK, Node, Pod, PodConstraints, PodShape, Spre
 from autoscaler.placement.spread import SpreadDomains
 from autoscaler.planner.bins import UNPINNED, Bins
 from autoscaler.planner.fit import DIMENSIONS, as_row
-from autoscaler.nodelabels import HOSTNAME, ZONE
+from autoscaler.nodelabels import HOSTNAME, ZONE, node_labels
 from autoscaler.planner.groups import PodGroup, SelectorRegistry
 from autoscaler.planner.flexsize import sized_for
 from autoscaler.planner.options import NodeOption, OptionBook
@@ -152,6 +152,16 @@ class PackState:
             self.class_list.append(found)
         self._class_by_node_level[node_level] = found
         return found
+
+    def new_node_labels(self, option: NodeOption) -> dict[str, str]:
+        """The labels a new bin-pack node of `option` carries, its zone left empty (made once per offering)."""
+        made = self.option_labels.get(id(option))
+        if made is None or made[0] is not option:
+            catalog = self.book.catalog
+            labels = node_labels(catalog.cloud, catalog.region, option.instance_type, option.capacity_type, "",
+                                 BIN_PACK, dict(self.config.node_labels))
+            made = self.option_labels[id(option)] = (option, labels)
+        return made[1]
 
     # ---- the rules for one group
 

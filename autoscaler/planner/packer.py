@@ -159,7 +159,8 @@ class Packer(PackState):
                     continue
                 part = PodGroup(pinned_shape(group.shape, key, value), group.namespace, group.sids,
                                 pods[start : start + share], group.self_start, group.pinned | {key})
-                self.largest.setdefault(class_key(part.shape.constraints), self.largest.get(class_key(group.shape.constraints)) or part.shape.requests)
+                sized_as = self.largest.get(class_key(group.shape.constraints)) or part.shape.requests
+                self.largest.setdefault(class_key(part.shape.constraints), sized_as)
                 left.extend(self.place_group(part))
                 start += share
             return left + pods[start:]

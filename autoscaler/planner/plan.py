@@ -206,13 +206,10 @@ def plan(
         kept, pack_pods = _keep_launched_room(pack_pods, reusable, state)
     # The plan's bin-select nodes are room the small pods may take, as kube-scheduler will let
     # them (it prefers the emptiest node that fits): a bin-pack node launched beside would stay empty.
+    # Every bin-select node is a hostname domain the packer's spread floor must see (host_spread.py).
+    hostname_spread = any(c.topology_key == HOSTNAME for shape in pack_pods for c in shape.constraints.spread)
     small = Resources.least(shape.requests for shape in pack_pods) if pack_pods else []
-    context, room = selected.as_nodes(small) if pack_pods else ([], [])
-    planned_domains: list[Node] = []
-    if any(c.topology_key == HOSTNAME for shape in pack_pods for c in shape.constraints.spread):
-        # every bin-select node is a hostname domain the packer's spread floor must see
-        in_context = {node.name for node in context}
-        planned_domains = [node for node in selected.as_nodes(small, every=True)[0] if node.name not in in_context]
+    context, room, planned_domains = selected.as_nodes(small, every=hostname_spread) if pack_pods else ([], [], [])
     packed = pack(pack_pods, book, config, _open_bin_pack_nodes(nodes) + room, list(nodes) + context, replica_names,
                   planned_domains=planned_domains)
     selected.new_nodes, packed.placements = with_packed_pods(selected.new_nodes, packed.placements)

@@ -166,12 +166,12 @@ class PlannedNodes:
 
     def as_nodes(
         self, new_nodes: list[NewNode], pods: dict[str, Pod], small: Sequence[Resources], every: bool = False
-    ) -> tuple[list[Node], list[Node]]:
-        """(context, room): the planned nodes as the packer takes nodes that are there (with their
-        pods, room and labels). Context: those whose pods a pending pod's rule counts, and those
-        in room (`every`: all of them); room: those with room for one of the `small` requests
-        (the pending bin-pack pods), which kube-scheduler will fill first."""
-        context, room = [], []
+    ) -> tuple[list[Node], list[Node], list[Node]]:
+        """(context, room, rest): the planned nodes as the packer takes nodes that are there (with
+        their pods, room and labels). Context: those whose pods a pending pod's rule counts, and
+        those in room; room: those with room for one of the `small` requests (the pending bin-pack
+        pods), which kube-scheduler will fill first; rest (only with `every`): all the others."""
+        context, room, rest = [], [], []
         for index, new in enumerate(new_nodes):
             option = new.option
             first = pods[new.pods[0]]
@@ -186,7 +186,8 @@ class PlannedNodes:
             # would decide that rule after the plan.
             roomy = (len(option.zones) == 1 or not self.zone_counted) and any(need.fits_in(free) for need in small)
             name = f"planned-{index}"
-            if not roomy and name not in self.index_of and not every:
+            counted = roomy or name in self.index_of
+            if not counted and not every:
                 continue
             members = tuple(pods[key] for key in new.pods)
             labels = self._labels(new, name)
@@ -198,10 +199,13 @@ class PlannedNodes:
                         zone=labels.get(ZONE, ""), allocatable=option.allocatable, labels=labels, taints=taints,
                         managed=True, role=BIN_SELECT, in_flight=True, used=used, workload_pods=len(members),
                         host_ports=ports | option.host_ports, pods=members)
+            if not counted:
+                rest.append(node)
+                continue
             context.append(node)
             if roomy:
                 room.append(node)
-        return context, room
+        return context, room, rest
 
 
 def with_packed_pods(new_nodes: list[NewNode], placements: list) -> tuple[list[NewNode], list]:
